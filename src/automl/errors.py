@@ -1,0 +1,85 @@
+"""Every error automl raises on purpose, and the exit code each one means.
+
+The tree::
+
+    AutoMLError                  exit 1 unless a subclass says otherwise
+    +-- UserInputError           exit 2: something the user wrote or typed is wrong
+    |   +-- SpecError            the study file (carries the YAML path of the bad field)
+    |   +-- DataError            the data the study file points at
+    |   +-- UsageError           command-line flags that do not fit together
+    +-- StorageError             the Optuna storage cannot be reached or used
+    +-- StudyFailedError         the study stopped early (too many failed trials)
+    +-- InterruptedError_        Ctrl-C: running trials were failed as "interrupted" (exit 130)
+    +-- TrialPruned              raised inside a trial: stop it and mark it pruned, with a reason
+
+Only ``automl.cli`` turns these into exit codes. This module imports nothing from automl,
+so that every layer (training included) may raise these without pulling in the others.
+"""
+
+from __future__ import annotations
+
+
+class AutoMLError(Exception):
+    """Root of every error automl raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The message and the hint, on one line, the way the CLI prints it."""
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UserInputError(AutoMLError):
+    """Something the user wrote or typed is wrong; fixing it is up to them."""
+
+    exit_code = 2
+
+
+class SpecError(UserInputError):
+    """A study file field is wrong. ``path`` is the dotted YAML path, e.g. ``space.lr.low``."""
+
+    def __init__(self, path: str, message: str, *, hint: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message, hint=hint)
+
+
+class DataError(UserInputError):
+    """The data named by the study file cannot be loaded or does not fit the task."""
+
+
+class UsageError(UserInputError):
+    """Command-line arguments that do not fit together."""
+
+
+class StorageError(AutoMLError):
+    """The Optuna storage cannot be reached or used."""
+
+
+class StudyFailedError(AutoMLError):
+    """The study was stopped before its budget, for example by ``max_failed_trials``."""
+
+
+class InterruptedError_(AutoMLError):  # noqa: N801 - the builtin InterruptedError means EINTR
+    """The user pressed Ctrl-C. Running trials were marked failed with reason "interrupted"."""
+
+    exit_code = 130
+
+
+class TrialPruned(AutoMLError):
+    """Stop the current trial and record it as pruned.
+
+    ``reason`` says why ("pruned by the pruner", "diverged: loss is nan", ...) and ``epoch``
+    is the last epoch that was reported. A reason that means divergence starts with "diverged".
+    """
+
+    def __init__(self, reason: str, epoch: int, details: dict[str, object] | None = None) -> None:
+        super().__init__(f"pruned at epoch {epoch}: {reason}")
+        self.reason = reason
+        self.epoch = epoch
+        # JSON-safe facts about the trial so far (curves, health), stored on the pruned trial.
+        self.details = details or {}

@@ -1,0 +1,213 @@
+"""Load a study file: safe YAML -> :class:`StudySpec`, every error as one :class:`SpecError` line.
+
+Loading reads the file and nothing else: it never touches a storage, so a bad file writes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from automl.errors import SpecError
+from automl.spec import model as m
+from automl.spec.space import CategoricalParam, FixedParam, FloatParam, IntParam, is_active
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no Python object tags) that also refuses duplicate keys."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
+
+
+def load_spec(path: str | os.PathLike[str]) -> m.StudySpec:
+    """Read and validate a study file. Relative data paths are resolved against its folder."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("", f"study file {str(file)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError("", f"cannot read study file {str(file)!r}: {exc}") from None
+    return parse_spec(text, base_dir=file.resolve().parent, source=str(file))
+
+
+def parse_spec(text: str, *, base_dir: Path | None = None, source: str = "<study>") -> m.StudySpec:
+    """Validate study-file text; ``base_dir`` anchors relative ``csv:``/``npz:`` paths."""
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError("", f"{source} is not valid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise SpecError("", f"{source} must be a mapping of sections (name, objective, data, ...)")
+    raw = _anchor_paths(raw, base_dir)
+    try:
+        spec = m.StudySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    check_semantics(spec)
+    return spec
+
+
+def _anchor_paths(raw: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    data = raw.get("data")
+    if base_dir is None or not isinstance(data, dict) or not isinstance(data.get("source"), str):
+        return raw
+    kind, _, rest = data["source"].partition(":")
+    if kind in ("csv", "npz") and rest and not Path(rest).is_absolute():
+        data = {**data, "source": f"{kind}:{(base_dir / rest).resolve()}"}
+        return {**raw, "data": data}
+    return raw
+
+
+_UNION_TAGS = {"float", "int", "categorical", "fixed"}
+
+
+def _first_error(exc: ValidationError) -> SpecError:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in err["loc"]]
+    # The space union adds its tag to the path ("space.lr.float.low"); users never wrote it.
+    if len(loc) >= 3 and loc[0] == "space" and loc[2] in _UNION_TAGS:
+        del loc[2]
+    if loc and loc[-1].startswith("function-"):
+        loc.pop()
+    path = ".".join(loc)
+    message = err["msg"].removeprefix("Value error, ")
+    hint = None
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+        hint = _did_you_mean(loc[-1] if loc else "")
+    elif err["type"] == "missing":
+        message = "is required"
+    elif err["type"] == "literal_error":
+        message = f"{err['input']!r} is not allowed; " + message.replace("Input should be", "use")
+    elif err["type"] == "enum":
+        message = f"{err['input']!r} is not allowed; " + message.replace("Input should be", "use")
+    return SpecError(path, message, hint=hint)
+
+
+def _all_field_names() -> set[str]:
+    names: set[str] = set()
+    stack: list[type[BaseModel]] = [m.StudySpec, FloatParam, IntParam, CategoricalParam, FixedParam]
+    seen: set[type[BaseModel]] = set()
+    while stack:
+        model = stack.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            names.add(name)
+            for candidate in _models_in(field.annotation):
+                stack.append(candidate)
+    return names
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found.extend(_models_in(arg))
+    return found
+
+
+def _did_you_mean(key: str) -> str | None:
+    close = difflib.get_close_matches(key, sorted(_all_field_names()), n=1, cutoff=0.75)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def check_semantics(spec: m.StudySpec) -> None:
+    """Checks that span several fields: parameter names, ``when`` references, enqueue points."""
+    defined: dict[str, Any] = {}
+    for name, entry in spec.space.items():
+        path = f"space.{name}"
+        if not spec.model.is_user_builder and name not in m.TRAINER_PARAMS:
+            close = difflib.get_close_matches(name, sorted(m.TRAINER_PARAMS), n=1, cutoff=0.7)
+            raise SpecError(
+                path,
+                "unknown parameter for the built-in trainer",
+                hint=f"did you mean {close[0]!r}?" if close else "name a python: model builder to use your own parameters",
+            )
+        _check_trainer_values(path, name, entry, spec)
+        for other, allowed in entry.condition().items():
+            if other not in defined:
+                where = "is not defined" if other not in spec.space else f"must be defined above {name!r}"
+                raise SpecError(f"{path}.when.{other}", f"parameter {other!r} {where}")
+            for value in allowed:
+                if not _can_take(defined[other], value):
+                    raise SpecError(f"{path}.when.{other}", f"{other!r} can never be {value!r}")
+        defined[name] = entry
+    for i, point in enumerate(spec.search.enqueue):
+        for name, value in point.items():
+            ppath = f"search.enqueue.{i}.{name}"
+            if name not in spec.space:
+                raise SpecError(ppath, "is not a parameter of the space")
+            entry = spec.space[name]
+            if isinstance(entry, FixedParam):
+                raise SpecError(ppath, "is a fixed parameter; it cannot be enqueued")
+            if not _can_take(entry, value):
+                raise SpecError(ppath, f"{value!r} is outside the space of {name!r}")
+        active: dict[str, Any] = {}
+        for name, entry in spec.space.items():
+            if is_active(entry, active):
+                active[name] = point.get(name, getattr(entry, "value", None))
+        inactive = sorted(set(point) - set(active))
+        if inactive:
+            raise SpecError(f"search.enqueue.{i}.{inactive[0]}", "its `when:` condition does not hold for this point")
+    if spec.search.sampler.type == "grid" and any(
+        isinstance(e, FloatParam) and e.step is None for e in spec.space.values()
+    ):
+        raise SpecError("search.sampler.type", "grid needs every float parameter to have a step (or use choices)")
+
+
+def _check_trainer_values(path: str, name: str, entry: Any, spec: m.StudySpec) -> None:
+    if spec.model.is_user_builder or name not in m.TRAINER_CHOICES:
+        return
+    if isinstance(entry, (FloatParam, IntParam)):
+        raise SpecError(path, f"{name} takes names, not numbers; write `choices: [...]`")
+    allowed = m.TRAINER_CHOICES[name]
+    values = entry.choices if isinstance(entry, CategoricalParam) else [entry.value]
+    for value in values:
+        if value not in allowed:
+            raise SpecError(path, f"{value!r} is not a known {name}; use one of {', '.join(sorted(allowed))}")
+
+
+def _can_take(entry: Any, value: Any) -> bool:
+    """Could this space entry produce ``value``?"""
+    if isinstance(entry, FixedParam):
+        return bool(entry.value == value and isinstance(entry.value, bool) == isinstance(value, bool))
+    if isinstance(entry, CategoricalParam):
+        return any(c == value and isinstance(c, bool) == isinstance(value, bool) for c in entry.choices)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(entry, IntParam) and not float(value).is_integer():
+        return False
+    return bool(entry.low <= value <= entry.high)
+
+
+def as_mapping(spec: m.StudySpec) -> Mapping[str, Any]:
+    """The resolved study as plain JSON-safe data (what is stored on the Optuna study)."""
+    return spec.model_dump(mode="json", exclude_none=False)

@@ -1,0 +1,275 @@
+"""The study file as frozen, typed objects (pydantic v2).
+
+Every section of the study file of ``shared/PRODUCT.md`` has one model here. Unknown keys are
+errors everywhere except in sampler and pruner options, which are checked against Optuna's own
+signatures by :mod:`automl.search`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from automl.spec.duration import parse_duration
+from automl.spec.space import CategoricalParam, FixedParam, ParamSpec, Scalar
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(str, Enum):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+class Direction(str, Enum):
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+class Metric(str, Enum):
+    ACCURACY = "accuracy"
+    BALANCED_ACCURACY = "balanced_accuracy"
+    F1_MACRO = "f1_macro"
+    ROC_AUC = "roc_auc"
+    LOG_LOSS = "log_loss"
+    MSE = "mse"
+    RMSE = "rmse"
+    MAE = "mae"
+    R2 = "r2"
+
+    @property
+    def task(self) -> Task:
+        return Task.REGRESSION if self in _REGRESSION_METRICS else Task.CLASSIFICATION
+
+    @property
+    def direction(self) -> Direction:
+        return Direction.MINIMIZE if self in _LOWER_IS_BETTER else Direction.MAXIMIZE
+
+
+_REGRESSION_METRICS = {Metric.MSE, Metric.RMSE, Metric.MAE, Metric.R2}
+_LOWER_IS_BETTER = {Metric.LOG_LOSS, Metric.MSE, Metric.RMSE, Metric.MAE}
+
+# The bundled scikit-learn data sets and generators, and the task each one poses.
+SKLEARN_SOURCES: dict[str, Task] = {
+    "digits": Task.CLASSIFICATION,
+    "iris": Task.CLASSIFICATION,
+    "wine": Task.CLASSIFICATION,
+    "breast_cancer": Task.CLASSIFICATION,
+    "diabetes": Task.REGRESSION,
+    "make_classification": Task.CLASSIFICATION,
+    "make_regression": Task.REGRESSION,
+}
+
+# Parameter names the built-in trainer understands (PRODUCT.md, "The study file").
+TRAINER_PARAMS = frozenset(
+    {
+        "lr", "weight_decay", "l1", "dropout", "depth", "width", "activation", "batch_norm",
+        "init", "optimizer", "momentum", "nesterov", "beta1", "beta2", "schedule",
+        "warmup_epochs", "batch_size", "grad_clip", "label_smoothing", "channels", "kernel_size",
+    }
+)  # fmt: skip
+
+# Values the built-in trainer accepts for its categorical parameters.
+TRAINER_CHOICES: dict[str, frozenset[Any]] = {
+    "optimizer": frozenset({"sgd", "adam", "adamw", "rmsprop"}),
+    "schedule": frozenset({"constant", "step", "exponential", "cosine", "onecycle"}),
+    "activation": frozenset({"relu", "gelu", "silu", "tanh", "leaky_relu", "elu"}),
+    "init": frozenset({"default", "kaiming", "xavier", "orthogonal"}),
+}
+
+
+class Objective(_Frozen):
+    metric: Metric
+    direction: Direction | None = None
+
+    @model_validator(mode="after")
+    def _infer_direction(self) -> Objective:
+        if self.direction is None:
+            object.__setattr__(self, "direction", self.metric.direction)
+        elif self.direction != self.metric.direction:
+            raise ValueError(
+                f"{self.metric.value} is better when {'lower' if self.metric.direction == Direction.MINIMIZE else 'higher'}, "
+                f"so direction must be {self.metric.direction.value} (or left out)"
+            )
+        return self
+
+
+class CVSpec(_Frozen):
+    folds: int = Field(5, ge=2, le=50)
+    stratified: bool = True
+    seed: int = 0
+
+
+class Preprocess(str, Enum):
+    NONE = "none"
+    STANDARDIZE = "standardize"
+    MINMAX = "minmax"
+
+
+_SOURCE = re.compile(r"^(sklearn:[a-z_]+|csv:.+|npz:.+|python:[\w.]+:\w+)$")
+
+
+class DataSpec(_Frozen):
+    source: str
+    target: str | None = None
+    task: Task | None = None
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    cv: CVSpec = CVSpec()
+    preprocess: Preprocess = Preprocess.STANDARDIZE
+    options: dict[str, Scalar] = Field(default_factory=dict)
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, source: str) -> str:
+        if not _SOURCE.match(source):
+            raise ValueError(
+                f"{source!r} is not a data source; use sklearn:<name>, csv:<path>, npz:<path> "
+                "or python:<module>:<function>"
+            )
+        if source.startswith("sklearn:") and source.split(":", 1)[1] not in SKLEARN_SOURCES:
+            known = ", ".join(sorted(SKLEARN_SOURCES))
+            raise ValueError(f"unknown scikit-learn data set {source!r}; known: {known}")
+        return source
+
+    @model_validator(mode="after")
+    def _check(self) -> DataSpec:
+        kind = self.source.split(":", 1)[0]
+        if kind == "csv" and not self.target:
+            raise ValueError("a csv source needs `target:` (the name of the label column)")
+        if kind != "csv" and self.target:
+            raise ValueError("`target:` only applies to csv sources")
+        if self.options and self.source not in ("sklearn:make_classification", "sklearn:make_regression"):
+            raise ValueError("`options:` only applies to sklearn:make_classification and sklearn:make_regression")
+        if kind == "sklearn":
+            known = SKLEARN_SOURCES[self.source.split(":", 1)[1]]
+            if self.task is not None and self.task != known:
+                raise ValueError(f"{self.source} is a {known.value} data set, but task is {self.task.value}")
+            object.__setattr__(self, "task", known)
+        return self
+
+
+class ModelSpec(_Frozen):
+    family: str = "mlp"
+
+    @field_validator("family")
+    @classmethod
+    def _check_family(cls, family: str) -> str:
+        if family in ("mlp", "cnn") or re.match(r"^python:[\w.]+:\w+$", family):
+            return family
+        raise ValueError(f"unknown model family {family!r}; use mlp, cnn or python:<module>:<builder>")
+
+    @property
+    def is_user_builder(self) -> bool:
+        return self.family.startswith("python:")
+
+
+class EarlyStopping(_Frozen):
+    patience: int = Field(ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class Precision(str, Enum):
+    AUTO = "auto"
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+class TrainerSpec(_Frozen):
+    epochs: int = Field(30, ge=1, le=100_000)
+    batch_size: int = Field(128, ge=1)
+    early_stopping: EarlyStopping | None = None
+    device: str = "auto"
+    precision: Precision = Precision.AUTO
+    seed: int = 0
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, device: str) -> str:
+        if re.match(r"^(auto|cpu|cuda|cuda:\d+|mps)$", device):
+            return device
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+
+
+class _Options(BaseModel):
+    """A sampler or pruner: ``type`` plus the options of that Optuna class."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SamplerSpec(_Options):
+    type: Literal["tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2"] = "tpe"
+
+
+class PrunerSpec(_Options):
+    type: Literal[
+        "median", "percentile", "successive_halving", "hyperband", "patient", "threshold",
+        "wilcoxon", "none",
+    ] = "median"  # fmt: skip
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class SearchSpec(_Frozen):
+    sampler: SamplerSpec = SamplerSpec()
+    pruner: PrunerSpec = PrunerSpec()
+    n_trials: int = Field(20, ge=1)
+    timeout: Seconds | None = Field(None, gt=0)
+    max_failed_trials: int | None = Field(5, ge=1)
+    enqueue: list[dict[str, Scalar]] = Field(default_factory=list)
+
+
+class Backend(str, Enum):
+    LOCAL = "local"
+    CELERY = "celery"
+
+
+class ExecutionSpec(_Frozen):
+    backend: Backend = Backend.LOCAL
+    parallelism: int = Field(1, ge=1, le=1024)
+    broker: str | None = None
+    queue: str = Field("automl", pattern=r"^[\w.-]+$")
+    trial_retries: int = Field(2, ge=0, le=100)
+
+
+class StudySpec(_Frozen):
+    name: str = Field(pattern=r"^[\w.-]{1,100}$")
+    storage: str = "sqlite:///automl.db"
+    objective: Objective
+    data: DataSpec
+    model: ModelSpec = ModelSpec()
+    trainer: TrainerSpec = TrainerSpec()
+    space: dict[str, ParamSpec] = Field(default_factory=dict)
+    search: SearchSpec = SearchSpec()
+    execution: ExecutionSpec = ExecutionSpec()
+
+    @model_validator(mode="after")
+    def _check_task(self) -> StudySpec:
+        if self.data.task is not None and self.data.task != self.objective.metric.task:
+            raise ValueError(
+                f"objective.metric {self.objective.metric.value} is for {self.objective.metric.task.value}, "
+                f"but the data is a {self.data.task.value} task"
+            )
+        return self
+
+    @property
+    def direction(self) -> Direction:
+        assert self.objective.direction is not None  # set by Objective's validator
+        return self.objective.direction
+
+
+# Re-exported so that callers can write `from automl.spec.model import FixedParam`.
+__all__ = [
+    "Backend", "CVSpec", "CategoricalParam", "DataSpec", "Direction", "EarlyStopping",
+    "ExecutionSpec", "FixedParam", "Metric", "ModelSpec", "Objective", "Precision", "Preprocess",
+    "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrainerSpec",
+]  # fmt: skip
