@@ -1,0 +1,6 @@
+"""Where trials run: local processes (and, later, Celery workers)."""
+
+from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
+from automl.backends.local import LocalBackend
+
+__all__ = ["Backend", "EventKind", "LocalBackend", "TrialEvent", "TrialJob"]

@@ -1,0 +1,71 @@
+"""Where trials run. One small base class; the coordinator knows backends only through it.
+
+Contract
+--------
+* The coordinator calls :meth:`Backend.start` once, then :meth:`submit` for each trial it has
+  asked the sampler for (never more than :attr:`capacity` at once), then :meth:`wait` in a loop,
+  and :meth:`close` in a ``finally``. On Ctrl-C it calls :meth:`cancel_all` before ``close``.
+* A submitted trial is already RUNNING in the storage with its params. The worker reads
+  everything else from the storage, trains, reports per epoch, and *tells the storage itself*
+  (complete, pruned or failed with a reason): results never travel through the backend, so a
+  result is safe the moment it is written, whatever happens to the coordinator.
+* :meth:`wait` returns what happened to submitted trials: ``ENDED`` when the worker has told
+  the storage, ``LOST`` (with a reason) when the worker vanished without telling. The
+  coordinator, not the backend, marks lost trials failed and decides whether to retry them.
+* Ownership: one coordinator owns one backend; backends are not thread-safe.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from enum import Enum
+
+
+class EventKind(str, Enum):
+    ENDED = "ended"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """What crosses to a worker: ids only, never live objects."""
+
+    study_name: str
+    trial_number: int
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    kind: EventKind
+    trial_number: int
+    reason: str | None = None
+
+
+class Backend(abc.ABC):
+    """Runs trials somewhere; see the module docstring for the contract."""
+
+    @property
+    @abc.abstractmethod
+    def capacity(self) -> int:
+        """How many trials may be in flight at once."""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Get ready to take trials (start processes, connect to the broker)."""
+
+    @abc.abstractmethod
+    def submit(self, job: TrialJob) -> None:
+        """Hand a RUNNING trial to a worker; returns at once."""
+
+    @abc.abstractmethod
+    def wait(self, timeout_s: float) -> list[TrialEvent]:
+        """Block up to ``timeout_s`` for at least one event; return all that are ready."""
+
+    @abc.abstractmethod
+    def cancel_all(self) -> list[int]:
+        """Stop every running trial now; return their numbers."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release everything; safe to call twice and after a failed start."""

@@ -1,0 +1,63 @@
+"""What several commands share: reading a study file with command-line overrides applied."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from pydantic import ValidationError
+
+from automl.errors import SpecError, UsageError
+from automl.spec import StudySpec, load_spec
+from automl.spec.load import _first_error, check_semantics
+
+STORAGE_ENV = "AUTOML_STORAGE"
+BROKER_ENV = "AUTOML_BROKER"
+
+
+def add_storage_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", metavar="URL", help=f"Optuna storage URL (default: ${STORAGE_ENV}, else the study file's)")
+
+
+def load_with_overrides(path: str, overrides: dict[str, Any]) -> StudySpec:
+    """Load ``path`` and apply flag values; ``overrides`` maps dotted paths to values (None = not given).
+
+    The environment stands in for flags left out (AUTOML_STORAGE, AUTOML_BROKER), so secrets
+    need not be written in the study file.
+    """
+    spec = load_spec(path)
+    env = {"storage": os.environ.get(STORAGE_ENV), "execution.broker": os.environ.get(BROKER_ENV)}
+    merged = {k: v for k, v in env.items() if v} | {k: v for k, v in overrides.items() if v is not None}
+    if not merged:
+        return spec
+    data = spec.model_dump(mode="json")
+    for dotted, value in merged.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    try:
+        new = StudySpec.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    check_semantics(new)
+    return new
+
+
+def storage_for_study(args: argparse.Namespace) -> tuple[str, str]:
+    """(storage URL, study name) from a study file or from --storage/--study."""
+    spec_path = getattr(args, "spec", None)
+    if spec_path:
+        spec = load_with_overrides(spec_path, {"storage": args.storage})
+        return spec.storage, args.study or spec.name
+    storage = args.storage or os.environ.get(STORAGE_ENV)
+    if not storage or not args.study:
+        raise UsageError("give a study file, or --storage URL (or $AUTOML_STORAGE) and --study NAME")
+    return storage, args.study
+
+
+def check_spec_flag(path: str | None) -> None:
+    if path is not None and not path.strip():
+        raise SpecError("", "the study file path is empty")

@@ -1,0 +1,82 @@
+"""`automl run SPEC`: create or resume the study and drive it to its budget."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from automl.backends import LocalBackend
+from automl.cli.common import add_storage_flag, load_with_overrides
+from automl.coordinator import Coordinator
+from automl.errors import UsageError
+from automl.report import make_progress, summary_table
+from automl.report.format import fmt_params, fmt_value
+from automl.report.summary import best_trial
+from automl.search import build_pruner, build_sampler, mask_url, open_study
+from automl.spec import Backend, parse_duration
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="create or resume a study and drive it to its budget")
+    p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
+    p.add_argument("--backend", choices=[b.value for b in Backend], help="where trials run (default: the file's)")
+    p.add_argument("--parallelism", type=int, metavar="N", help="trials in flight at once")
+    p.add_argument("--n-trials", type=int, metavar="N", help="trials with a result (complete or pruned) in the study")
+    p.add_argument("--timeout", metavar="DURATION", help="stop dispatching after this long, e.g. 90s, 30m, 2h")
+    add_storage_flag(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    timeout = None
+    if args.timeout is not None:
+        try:
+            timeout = parse_duration(args.timeout)
+        except ValueError as exc:
+            raise UsageError(f"--timeout: {exc}") from None
+    spec = load_with_overrides(
+        args.spec,
+        {
+            "storage": args.storage,
+            "execution.backend": args.backend,
+            "execution.parallelism": args.parallelism,
+            "search.n_trials": args.n_trials,
+            "search.timeout": timeout,
+        },
+    )
+    build_sampler(spec.search.sampler, spec.space)
+    build_pruner(spec.search.pruner)
+    if spec.execution.backend == Backend.CELERY:
+        raise UsageError("execution.backend: the celery backend is not available in this version yet; use local")
+    _check_data(spec)
+    # Everything the user wrote has been checked; from here on things get written.
+    study = open_study(spec, spec.storage)
+    console.print(
+        f"study [bold]{spec.name}[/bold] in {mask_url(spec.storage)}: "
+        f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time, local processes"
+    )
+    backend = LocalBackend(spec.storage, n_workers=spec.execution.parallelism)
+    progress = make_progress(console, spec.name)
+    try:
+        state = Coordinator(spec, study, backend, progress).run()
+    finally:
+        progress.close()
+    console.print(summary_table(study))
+    best = best_trial(study)
+    if best is None:
+        console.print(f"no trial completed ({state.stopping})")
+        return 1
+    console.print(
+        f"best {spec.objective.metric.value} {fmt_value(best.value)} (trial {best.number}, "
+        f"epoch {best.user_attrs.get('best_epoch', '?')}): {fmt_params(best.params, 30)}"
+    )
+    console.print(f"stopped: {state.stopping}")
+    return 0
+
+
+def _check_data(spec) -> None:  # type: ignore[no-untyped-def]
+    """Load the data once here, so a bad data file is a usage error before anything is written."""
+    from automl.training import load_dataset
+
+    load_dataset(spec)

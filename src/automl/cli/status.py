@@ -1,0 +1,49 @@
+"""`automl status`: counts by state, the best trial, running trials, failure reasons."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from automl.cli.common import add_storage_flag, storage_for_study
+from automl.report.format import fmt_params, fmt_value
+from automl.report.summary import study_status
+from automl.search import load_study
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="counts by state, best trial, running trials with their worker and age")
+    p.add_argument("spec", metavar="SPEC", nargs="?", help="the study file (or give --storage and --study)")
+    add_storage_flag(p)
+    p.add_argument("--study", metavar="NAME", help="the study name (default: the study file's)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    storage, name = storage_for_study(args)
+    study, _spec = load_study(storage, name)
+    info = study_status(study, time.time())
+    if args.json:
+        console.print_json(json.dumps(info, default=str))
+        return 0
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())) or "no trials yet"
+    console.print(f"[bold]{name}[/bold] ({info['direction']}): {counts}")
+    best = info["best"]
+    if best:
+        console.print(f"best {fmt_value(best['value'])} (trial {best['number']}): {fmt_params(best['params'], 20)}")
+    if info["running"]:
+        table = Table(title="running")
+        for col in ("trial", "worker", "age", "epoch", "params"):
+            table.add_column(col)
+        for r in info["running"]:
+            worker = f"{r['host'] or '?'} {r['slot'] or ''}".strip()
+            table.add_row(str(r["number"]), worker, f"{r['age_s']:.0f}s" if r["age_s"] is not None else "-", str(r["last_epoch"] or "-"), fmt_params(r["params"]))
+        console.print(table)
+    for reason, n in info["failure_reasons"].items():
+        console.print(f"[red]failed[/red] {n}x: {reason}")
+    return 0

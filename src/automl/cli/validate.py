@@ -1,0 +1,49 @@
+"""`automl validate SPEC`: check a study file and print the resolved search space; writes nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from automl.cli.common import load_with_overrides
+from automl.search import build_pruner, build_sampler
+from automl.search.storage import mask_url, storage_kind
+from automl.search.study import stored_spec
+from automl.spec import describe
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check a study file and print the resolved search space; writes nothing")
+    p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
+    p.add_argument("--json", action="store_true", help="print the resolved study file as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    spec = load_with_overrides(args.spec, {})
+    build_sampler(spec.search.sampler, spec.space)
+    build_pruner(spec.search.pruner)
+    storage_kind(spec.storage)
+    if args.json:
+        console.print_json(json.dumps(stored_spec(spec)))
+        return 0
+    console.print(f"[bold]{spec.name}[/bold]: {spec.objective.metric.value} ({spec.direction.value}) on {spec.data.source}")
+    console.print(
+        f"model {spec.model.family}, {spec.trainer.epochs} epochs, {spec.data.cv.folds}-fold CV; "
+        f"sampler {spec.search.sampler.type}, pruner {spec.search.pruner.type}; "
+        f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}; "
+        f"storage {mask_url(spec.storage)}"
+    )
+    table = Table(title="search space")
+    table.add_column("parameter")
+    table.add_column("values")
+    for name, entry in spec.space.items():
+        table.add_row(name, describe(entry))
+    console.print(table)
+    if spec.search.enqueue:
+        console.print(f"{len(spec.search.enqueue)} start point(s) enqueued first")
+    console.print("[green]ok[/green]")
+    return 0

@@ -1,0 +1,196 @@
+"""The coordinator: ask -> dispatch -> collect, until the study's budget is spent.
+
+* **Ask** on the coordinator (define-by-run), so that conditional spaces work and the sampler
+  sees every finished trial.
+* **Budget**: ``n_trials`` counts this study's trials that ended with an answer (complete or
+  pruned), earlier runs included, so running the same file again resumes and never exceeds it.
+  Failed trials do not count; ``max_failed_trials`` bounds them.
+* **Retries**: a trial whose worker vanished is failed with the reason and enqueued again with
+  the same params (``retry_of`` and ``attempt`` user attributes keep the lineage), up to
+  ``trial_retries`` times. Optuna hands enqueued trials out before sampling new ones.
+* **Stopping**: ``timeout`` stops dispatching and lets running trials end. Ctrl-C stops at once:
+  running trials are failed with reason "interrupted" and enqueued again for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
+from automl.coordinator.progress import NoProgress, Progress, RunState
+from automl.errors import InterruptedError_, StudyFailedError
+from automl.search.samplers import grid_of
+from automl.search.study import trial_by_number
+from automl.spec.model import StudySpec
+from automl.spec.space import suggest_params
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted"
+ORPHANED = "interrupted: its coordinator stopped while it ran"
+
+
+class Coordinator:
+    """Drives one study on one backend. Use once: ``Coordinator(...).run()``."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        study: optuna.Study,
+        backend: Backend,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self.study = study
+        self.backend = backend
+        self.progress = progress or NoProgress()
+        self._clock = clock
+        self._parallelism = min(spec.execution.parallelism, backend.capacity)
+        self._in_flight: dict[int, dict[str, object]] = {}
+        self._failures: list[str] = []  # final failures of this run (not retried)
+        n_trials = spec.search.n_trials
+        if spec.search.sampler.type == "grid":
+            n_trials = min(n_trials, _grid_size(spec))
+        self.state = RunState(n_trials=n_trials, timeout_s=spec.search.timeout)
+
+    # -- public -----------------------------------------------------------------------------
+
+    def run(self) -> RunState:
+        """Run to the budget. Raises StudyFailedError or InterruptedError_; returns the state."""
+        started = self._clock()
+        self._recover_orphans()
+        self._enqueue_start_points()
+        self._recount()
+        self.backend.start()
+        try:
+            while True:
+                self.state.elapsed_s = self._clock() - started
+                self._check_stop()
+                while self._may_dispatch():
+                    self._dispatch()
+                if not self._in_flight:
+                    break
+                self.progress.update(self.state)
+                for event in self.backend.wait(timeout_s=0.5):
+                    self._collect(event)
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise InterruptedError_(
+                f"interrupted; running trials were marked failed ({INTERRUPTED}) and will run again "
+                "when you resume with the same command"
+            ) from None
+        finally:
+            self.backend.close()
+        self.state.elapsed_s = self._clock() - started
+        self.progress.update(self.state)
+        if self.state.stopping and self.state.stopping.startswith("too many failed"):
+            raise StudyFailedError(self.state.stopping)
+        return self.state
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _check_stop(self) -> None:
+        if self.state.stopping:
+            return
+        limit = self.spec.search.max_failed_trials
+        if limit is not None and len(self._failures) >= limit:
+            self.state.stopping = (
+                f"too many failed trials: {len(self._failures)} failed in this run "
+                f"(search.max_failed_trials = {limit}); last reason: {self._failures[-1]}"
+            )
+        elif self.state.timeout_s is not None and self.state.elapsed_s >= self.state.timeout_s:
+            self.state.stopping = "timeout reached"
+        elif self.state.done >= self.state.n_trials:
+            self.state.stopping = "n_trials reached"
+
+    def _may_dispatch(self) -> bool:
+        if self.state.stopping:
+            return False
+        return len(self._in_flight) < self._parallelism and self.state.done + len(self._in_flight) < self.state.n_trials
+
+    def _dispatch(self) -> None:
+        trial = self.study.ask()
+        params = suggest_params(self.spec.space, trial)
+        self._in_flight[trial.number] = params
+        self.state.running[trial.number] = params
+        self.backend.submit(TrialJob(self.study.study_name, trial.number))
+        log.info("trial %d dispatched: %s", trial.number, params)
+
+    def _collect(self, event: TrialEvent) -> None:
+        number = event.trial_number
+        self._in_flight.pop(number, None)
+        self.state.running.pop(number, None)
+        frozen = trial_by_number(self.study, number)
+        if event.kind == EventKind.LOST and frozen.state == TrialState.RUNNING:
+            frozen = self._fail_and_retry(frozen, event.reason or "worker lost", limit=self.spec.execution.trial_retries)
+        elif frozen.state == TrialState.FAIL:
+            self._failures.append(frozen.user_attrs.get("fail_reason", "unknown"))
+        self._recount()
+        self.progress.update(self.state, frozen)
+
+    def _fail_and_retry(self, frozen: FrozenTrial, reason: str, *, limit: int | None) -> FrozenTrial:
+        """Fail a trial that never told its outcome; enqueue it again while retries are left."""
+        storage = self.study._storage  # noqa: SLF001
+        storage.set_trial_user_attr(frozen._trial_id, "fail_reason", reason)  # noqa: SLF001
+        self.study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
+        attempt = int(frozen.user_attrs.get("attempt", 0))
+        if limit is None or attempt < limit:
+            root = int(frozen.user_attrs.get("retry_of", frozen.number))
+            self.study.enqueue_trial(
+                dict(frozen.params), user_attrs={"retry_of": root, "attempt": attempt + 1}
+            )
+            log.warning("trial %d failed (%s); enqueued again (attempt %d)", frozen.number, reason, attempt + 1)
+        else:
+            self._failures.append(reason)
+            log.warning("trial %d failed (%s); no retries left", frozen.number, reason)
+        return trial_by_number(self.study, frozen.number)
+
+    def _interrupt(self) -> None:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        try:
+            self.backend.cancel_all()
+            for number in list(self._in_flight):
+                frozen = trial_by_number(self.study, number)
+                if frozen.state == TrialState.RUNNING:
+                    # Not the trial's fault: it runs again on resume, without using up a retry.
+                    self._fail_and_retry(frozen, INTERRUPTED, limit=None)
+            self._in_flight.clear()
+            self.state.running.clear()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _recover_orphans(self) -> None:
+        """Trials left RUNNING by a coordinator that died: fail them and run them again."""
+        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            self._fail_and_retry(frozen, ORPHANED, limit=None)
+
+    def _enqueue_start_points(self) -> None:
+        for point in self.spec.search.enqueue:
+            # skip_if_exists: a point run (or queued) by an earlier run is not run again.
+            self.study.enqueue_trial(dict(point), skip_if_exists=True)
+
+    def _recount(self) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        self.state.counts = dict(Counter(t.state.name for t in trials))
+        self.state.counts["RUNNING"] = len(self._in_flight)
+        finished = [t for t in trials if t.state == TrialState.COMPLETE]
+        if finished:
+            pick = max if self.spec.direction.value == "maximize" else min
+            self.state.best = pick(finished, key=lambda t: t.value if t.value is not None else float("nan"))
+
+
+def _grid_size(spec: StudySpec) -> int:
+    size = 1
+    for values in grid_of(spec.space).values():
+        size *= len(values)
+    return size

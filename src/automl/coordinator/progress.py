@@ -1,0 +1,36 @@
+"""What the coordinator tells whoever watches it (the terminal display, tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from optuna.trial import FrozenTrial
+
+
+@dataclass
+class RunState:
+    """Counts and clock of the running study, as the coordinator sees them."""
+
+    n_trials: int
+    timeout_s: float | None
+    elapsed_s: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)  # TrialState name -> number, whole study
+    running: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> params
+    best: FrozenTrial | None = None
+    stopping: str | None = None  # why dispatching stopped, once it has
+
+    @property
+    def done(self) -> int:
+        return self.counts.get("COMPLETE", 0) + self.counts.get("PRUNED", 0)
+
+
+class Progress(Protocol):
+    """Receives the coordinator's view after every change. Must not raise."""
+
+    def update(self, state: RunState, finished: FrozenTrial | None = None) -> None: ...
+
+
+class NoProgress:
+    def update(self, state: RunState, finished: FrozenTrial | None = None) -> None:
+        return None

@@ -1,0 +1,6 @@
+"""What people see: live progress, summaries (and later the HTML report, export, predict)."""
+
+from automl.report.progress import PlainProgress, RichProgress, make_progress
+from automl.report.summary import best_trial, study_status, summary_table, top_trials
+
+__all__ = ["PlainProgress", "RichProgress", "best_trial", "make_progress", "study_status", "summary_table", "top_trials"]

@@ -1,0 +1,67 @@
+"""The table printed when a run ends, and the counts `automl status` shows."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.table import Table
+
+from automl.report.format import fmt_params, fmt_value, trial_note
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:  # no complete trial yet
+        return None
+
+
+def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(done, key=lambda t: t.value, reverse=reverse)[:k]  # type: ignore[arg-type, return-value]
+
+
+def summary_table(study: optuna.Study, k: int = 5) -> Table:
+    counts = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    caption = ", ".join(f"{name.lower()} {n}" for name, n in sorted(counts.items()))
+    table = Table(title=f"study {study.study_name}: top {k}", caption=caption)
+    table.add_column("trial", justify="right")
+    table.add_column("value", justify="right")
+    table.add_column("best epoch", justify="right")
+    table.add_column("params")
+    for t in top_trials(study, k):
+        table.add_row(str(t.number), fmt_value(t.value), str(t.user_attrs.get("best_epoch", "-")), fmt_params(t.params, 12))
+    return table
+
+
+def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
+    """Everything `automl status` shows, as JSON-safe data."""
+    trials = study.get_trials(deepcopy=False)
+    best = best_trial(study)
+    reasons = Counter(trial_note(t.user_attrs) or "unknown" for t in trials if t.state == TrialState.FAIL)
+    running = [
+        {
+            "number": t.number,
+            "params": t.params,
+            "host": t.user_attrs.get("host"),
+            "slot": t.user_attrs.get("slot"),
+            "age_s": round(now - t.datetime_start.timestamp(), 1) if t.datetime_start else None,
+            "last_epoch": t.last_step,
+        }
+        for t in trials
+        if t.state == TrialState.RUNNING
+    ]
+    return {
+        "study": study.study_name,
+        "direction": study.direction.name.lower(),
+        "counts": dict(Counter(t.state.name.lower() for t in trials)),
+        "best": None
+        if best is None
+        else {"number": best.number, "value": best.value, "params": best.params, "best_epoch": best.user_attrs.get("best_epoch")},
+        "running": running,
+        "failure_reasons": dict(reasons),
+    }

@@ -1,0 +1,125 @@
+"""Optuna storages from a URL, and URL masking.
+
+==========================================  ==============================================
+URL                                         storage
+==========================================  ==============================================
+``sqlite:///path.db``                       ``RDBStorage`` (SQLite, one file, no server)
+``postgresql://user:pw@host/db``            ``RDBStorage`` through psycopg 3
+``redis://[:pw@]host:port/db``, rediss://   ``JournalStorage`` on ``JournalRedisBackend``
+a path ending ``.log`` or ``.journal``      ``JournalStorage`` on ``JournalFileBackend``
+==========================================  ==============================================
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+
+from automl.errors import SpecError, StorageError
+
+_cache: dict[str, BaseStorage] = {}
+
+
+def make_storage(url: str, *, cached: bool = True) -> BaseStorage:
+    """Open (creating if needed) the storage at ``url``; one object per URL per process."""
+    if cached and url in _cache:
+        return _cache[url]
+    storage = _open(url)
+    if cached:
+        _cache[url] = storage
+    return storage
+
+
+def _open(url: str) -> BaseStorage:
+    kind = storage_kind(url)
+    try:
+        if kind == "sqlite":
+            _ensure_parent(url.removeprefix("sqlite:///"))
+            # A generous busy timeout: several local worker processes write to the one file.
+            return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        if kind == "postgresql":
+            return RDBStorage(_with_driver(url), engine_kwargs={"pool_pre_ping": True})
+        if kind == "redis":
+            backend = JournalRedisBackend(url)
+            backend._redis.ping()  # fail now, not at the first write  # noqa: SLF001
+            return JournalStorage(backend)
+        _ensure_parent(url)
+        return JournalStorage(JournalFileBackend(url))
+    except (SpecError, StorageError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - drivers raise many kinds; all mean "cannot open"
+        detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
+        raise StorageError(f"cannot open storage {mask_url(url)}: {detail}") from None
+
+
+def storage_kind(url: str) -> str:
+    """``sqlite``, ``postgresql``, ``redis`` or ``journal_file``; a SpecError for anything else."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "sqlite" and url.startswith("sqlite:///"):
+        return "sqlite"
+    if scheme.startswith("postgresql") or scheme == "postgres":
+        return "postgresql"
+    if scheme in ("redis", "rediss"):
+        return "redis"
+    if not scheme and url.endswith((".log", ".journal")):
+        return "journal_file"
+    raise SpecError(
+        "storage",
+        f"{mask_url(url)!r} is not a storage; use sqlite:///file.db, postgresql://..., redis://... "
+        "or a path ending .log or .journal",
+    )
+
+
+def _with_driver(url: str) -> str:
+    # SQLAlchemy's bare postgresql:// means psycopg2; we ship psycopg 3.
+    return re.sub(r"^(postgresql|postgres)://", "postgresql+psycopg://", url)
+
+
+def _ensure_parent(path: str) -> None:
+    parent = Path(path).expanduser().parent
+    if not parent.exists():
+        raise StorageError(f"cannot create storage {path!r}: folder {str(parent)!r} does not exist")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``.
+
+    >>> mask_url("redis://:s3cret@host:6379/0")
+    'redis://:***@host:6379/0'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def mask_text(text: str, *urls: str) -> str:
+    """Remove the passwords of ``urls`` from ``text`` (driver messages sometimes echo them)."""
+    for url in urls:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            continue
+        if password:
+            text = text.replace(password, "***")
+    return text
+
+
+def quiet_optuna() -> None:
+    """Optuna logs every trial at INFO and warns that some storages are experimental; automl
+    shows its own progress and has chosen those storages on purpose."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

@@ -1,0 +1,88 @@
+"""Create, resume and re-open Optuna studies; the resolved study file lives on the study.
+
+Any process that knows the storage URL and the study name can rebuild everything: the study
+file is stored (with credentials masked) in the study's user attribute ``automl:spec``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.errors import SpecError, StorageError, UsageError
+from automl.search.pruners import build_pruner
+from automl.search.samplers import build_sampler
+from automl.search.storage import make_storage, mask_url
+from automl.spec.model import StudySpec
+
+SPEC_ATTR = "automl:spec"
+
+
+def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
+    """Create the study or load it for a resume, and store the resolved study file on it."""
+    sampler = build_sampler(spec.search.sampler, spec.space)
+    pruner = build_pruner(spec.search.pruner)
+    storage = make_storage(storage_url)
+    try:
+        existing = storage.get_study_id_from_name(spec.name)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        directions = storage.get_study_directions(existing)
+        if len(directions) != 1 or directions[0].name.lower() != spec.direction.value:
+            raise SpecError(
+                "objective.direction",
+                f"study {spec.name!r} already exists in this storage with direction "
+                f"{directions[0].name.lower()}; use another name to start a new study",
+            )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=spec.name,
+        direction=spec.direction.value,
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    study.set_user_attr(SPEC_ATTR, stored_spec(spec))
+    return study
+
+
+def stored_spec(spec: StudySpec) -> dict[str, Any]:
+    data = spec.model_dump(mode="json")
+    data["storage"] = mask_url(spec.storage)
+    if spec.execution.broker:
+        data["execution"]["broker"] = mask_url(spec.execution.broker)
+    return data
+
+
+def load_study(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySpec]:
+    """Re-open a study created by automl, with its sampler and pruner, from storage alone."""
+    storage = make_storage(storage_url)
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        names = [s.study_name for s in storage.get_all_studies()]
+        known = ", ".join(names[:10]) or "none"
+        raise UsageError(f"no study named {study_name!r} in {mask_url(storage_url)} (studies: {known})") from None
+    raw = storage.get_study_user_attrs(study_id).get(SPEC_ATTR)
+    if raw is None:
+        raise StorageError(f"study {study_name!r} was not created by automl (no {SPEC_ATTR} attribute)")
+    spec = StudySpec.model_validate(raw)
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=build_sampler(spec.search.sampler, spec.space),
+        pruner=build_pruner(spec.search.pruner),
+    )
+    return study, spec
+
+
+def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)  # noqa: SLF001
+    return study._storage.get_trial(trial_id)  # noqa: SLF001
+
+
+# States that answer the question a trial asked: they count toward n_trials.
+COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
