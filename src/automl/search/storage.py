@@ -46,7 +46,9 @@ def _open(url: str) -> BaseStorage:
         if kind == "postgresql":
             return RDBStorage(_with_driver(url), engine_kwargs={"pool_pre_ping": True})
         if kind == "redis":
-            backend = JournalRedisBackend(url)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                backend = JournalRedisBackend(url)
             backend._redis.ping()  # fail now, not at the first write  # noqa: SLF001
             return JournalStorage(backend)
         _ensure_parent(url)
