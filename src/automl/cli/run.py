@@ -14,7 +14,7 @@ from automl.report import make_progress, summary_table
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
 from automl.search import build_pruner, build_sampler, mask_url, open_study
-from automl.spec import Backend, parse_duration
+from automl.spec import Backend, StudySpec, parse_duration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _check_data(spec) -> None:  # type: ignore[no-untyped-def]
+def _check_data(spec: StudySpec) -> None:
     """Load the data once here, so a bad data file is a usage error before anything is written."""
     from automl.training import load_dataset
 
-    load_dataset(spec)
+    load_dataset(spec.data, spec.objective.metric.task)

@@ -1,0 +1,159 @@
+"""The command line as users call it: exit codes, what it writes (or does not), Ctrl-C, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from automl.cli import main
+from automl.search import COUNTED_STATES, load_study, make_storage
+from tests.conftest import tiny_yaml
+
+AUTOML = [sys.executable, "-m", "automl"]
+
+
+def write_study(tmp_path: Path, name: str, **overrides: object) -> tuple[Path, str]:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    path = tmp_path / "study.yaml"
+    path.write_text(tiny_yaml(name, url, **overrides))
+    return path, url
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "validate", "status"):
+        assert command in out
+
+
+def test_malformed_study_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(tiny_yaml("bad", "sqlite:///made.db").replace("n_trials: 4", "n_trials: lots"))
+    result = subprocess.run([*AUTOML, "run", str(bad)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "search.n_trials" in lines[0] and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no storage created
+
+
+def test_bad_data_file_exits_2_before_writing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    text = tiny_yaml("d", url).replace(
+        "source: sklearn:make_classification\n  options: {n_samples: 200, n_features: 10, n_informative: 6, random_state: 0}",
+        "source: csv:missing.csv\n  target: y",
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    assert main(["run", str(path)]) == 2
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    path, _ = write_study(tmp_path, "u")
+    assert main(["run", str(path), "--timeout", "soon"]) == 2
+    assert main(["run", str(path), "--parallelism", "0"]) == 2
+    assert main(["status", "--study", "x"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["run"])
+    assert info.value.code == 2
+
+
+def test_validate_prints_the_space_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = write_study(tmp_path, "v")
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "momentum" in out and "only when optimizer in ['sgd']" in out
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_run_then_status_then_optuna_cli_reads_the_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, url = write_study(tmp_path, "cli-run", n_trials=3, parallelism=2)
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "best accuracy" in out
+    assert main(["status", str(path), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert sum(status["counts"].get(k, 0) for k in ("complete", "pruned")) == 3
+    # Optuna's own CLI reads what we wrote, without any help from us.
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "optuna"), "trials", "--study-name", "cli-run", "--storage", url, "-f", "json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 3
+    assert {"params_lr", "params_width", "state"} <= set(rows[0])
+
+
+def test_flags_override_the_file(tmp_path: Path) -> None:
+    path, _ = write_study(tmp_path, "flags", n_trials=5)
+    other = tmp_path / "other.journal"
+    assert main(["run", str(path), "--n-trials", "2", "--storage", str(other), "--parallelism", "1"]) == 0
+    study, spec = load_study(str(other), "flags")
+    assert len(study.trials) == 2 and spec.search.n_trials == 2
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_storage_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = write_study(tmp_path, "envstore", n_trials=1)
+    journal = tmp_path / "env.journal"
+    monkeypatch.setenv("AUTOML_STORAGE", str(journal))
+    assert main(["run", str(path)]) == 0
+    assert journal.exists() and not (tmp_path / "study.db").exists()
+
+
+def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_path: Path) -> None:
+    path, url = write_study(tmp_path, "ctrlc", n_trials=3, parallelism=2, epochs=200, pruner="none")
+    proc = subprocess.Popen(
+        [*AUTOML, "run", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _wait_for_running_trial(url, "ctrlc", proc)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    study, _ = load_study(url, "ctrlc")
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed and all(t.user_attrs["fail_reason"] == "interrupted" for t in failed)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    # Resume with fewer epochs so that it ends quickly: the interrupted params run again.
+    path.write_text(path.read_text().replace("epochs: 200", "epochs: 2"))
+    assert main(["run", str(path)]) == 0
+    study, _ = load_study(url, "ctrlc")
+    assert len([t for t in study.trials if t.state in COUNTED_STATES]) == 3
+    retried = {t.user_attrs.get("retry_of") for t in study.trials} - {None}
+    assert retried == {t.number for t in failed}
+    assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def _wait_for_running_trial(url: str, name: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"automl run ended early: {proc.communicate()}")
+        try:
+            storage = make_storage(url, cached=False)
+            study_id = storage.get_study_id_from_name(name)
+            running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+            if any(t.last_step for t in running):
+                return
+        except Exception:  # noqa: BLE001 - the study may not exist yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError("no trial started running within 90 s")

@@ -1,0 +1,161 @@
+"""The coordinator on every storage: exact budget, resume, enqueue, timeout, failures.
+
+Trials train for real (tiny data) through the same worker code as the process and Celery
+backends; the inline backend only saves the process start-up.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from automl.backends import InlineBackend
+from automl.coordinator import Coordinator
+from automl.errors import StudyFailedError
+from automl.search import COUNTED_STATES, load_study, open_study
+from automl.spec import StudySpec, parse_spec
+
+
+def run_study(spec: StudySpec, capacity: int = 1, **kwargs: object) -> tuple[optuna.Study, object]:
+    study = open_study(spec, spec.storage)
+    state = Coordinator(spec, study, InlineBackend(spec.storage, capacity), **kwargs).run()  # type: ignore[arg-type]
+    return study, state
+
+
+def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=COUNTED_STATES)
+
+
+def test_runs_to_exactly_n_trials_and_stores_everything(storage_url: str, make_spec: Callable[..., StudySpec]) -> None:
+    spec = make_spec(storage_url, n_trials=4, parallelism=2)
+    study, state = run_study(spec, capacity=2)
+    trials = study.get_trials()
+    assert len(counted(study)) == 4 == len(trials)
+    assert state.stopping == "n_trials reached"  # type: ignore[attr-defined]
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert done, "at least one trial must complete"
+    for t in done:
+        assert sorted(t.intermediate_values) == [1, 2, 3]  # one value per epoch
+        assert 0.0 <= t.value <= 1.0  # type: ignore[operator]
+        assert len(t.user_attrs["fold_scores"]) == 2
+        assert t.user_attrs["host"] and t.user_attrs["slot"] == "inline"
+    # Any process can rebuild the study from the storage and the name alone.
+    again, stored = load_study(storage_url, spec.name)
+    assert stored.space == spec.space and stored.search.n_trials == 4
+    assert len(again.trials) == 4
+
+
+def test_conditional_parameters_reach_the_storage(storage_url: str, make_spec: Callable[..., StudySpec]) -> None:
+    study, _ = run_study(make_spec(storage_url, n_trials=6, sampler="random"))
+    for t in study.trials:
+        assert ("momentum" in t.params) == (t.params["optimizer"] == "sgd")
+
+
+def test_resume_continues_and_never_exceeds_the_budget(sqlite_url: str, make_spec: Callable[..., StudySpec]) -> None:
+    study, _ = run_study(make_spec(sqlite_url, n_trials=2))
+    assert [t.number for t in study.trials] == [0, 1]
+    study, _ = run_study(make_spec(sqlite_url, n_trials=5))
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    assert len(counted(study)) == 5
+    params_before = [t.params for t in study.trials]
+    study, state = run_study(make_spec(sqlite_url, n_trials=5))
+    assert [t.params for t in study.trials] == params_before  # nothing ran again
+    assert state.stopping == "n_trials reached"  # type: ignore[attr-defined]
+
+
+def test_enqueued_points_run_first_and_only_once(sqlite_url: str, study_name: str) -> None:
+    from tests.conftest import tiny_yaml
+
+    text = tiny_yaml(study_name, sqlite_url, n_trials=2).replace(
+        "  n_trials: 2", "  n_trials: 2\n  enqueue: [{lr: 0.05, width: 16, optimizer: adamw}]"
+    )
+    study, _ = run_study(parse_spec(text))
+    assert study.trials[0].params == {"lr": 0.05, "width": 16, "optimizer": "adamw"}
+    study, _ = run_study(parse_spec(text.replace("n_trials: 2", "n_trials: 4")))
+    assert sum(t.params.get("lr") == 0.05 for t in study.trials) == 1
+
+
+def test_timeout_stops_dispatching_and_lets_running_trials_end(sqlite_url: str, make_spec: Callable[..., StudySpec]) -> None:
+    ticks = iter([0.0, 0.0])  # the start and the first loop; then the clock is past the timeout
+    study, state = run_study(
+        make_spec(sqlite_url, n_trials=10, parallelism=2).model_copy(
+            update={"search": make_spec(sqlite_url).search.model_copy(update={"timeout": 60.0, "n_trials": 10})}
+        ),
+        capacity=2,
+        clock=lambda: next(ticks, 1000.0),
+    )
+    assert state.stopping == "timeout reached"  # type: ignore[attr-defined]
+    assert len(study.trials) == 2  # the two dispatched before the timeout, none after
+    assert all(t.state in COUNTED_STATES for t in study.trials)  # they were allowed to finish
+
+
+def test_grid_budget_is_capped_at_the_grid_size(sqlite_url: str, study_name: str) -> None:
+    text = f"""
+name: {study_name}
+storage: {sqlite_url}
+objective: {{metric: accuracy}}
+data:
+  source: sklearn:make_classification
+  options: {{n_samples: 120, n_features: 6, random_state: 0}}
+  cv: {{folds: 2}}
+trainer: {{epochs: 2}}
+space: {{width: {{choices: [8, 16]}}, optimizer: {{choices: [adam, sgd]}}}}
+search: {{sampler: {{type: grid}}, n_trials: 50}}
+"""
+    study, _ = run_study(parse_spec(text))
+    assert sorted((t.params["width"], t.params["optimizer"]) for t in study.trials) == [
+        (8, "adam"), (8, "sgd"), (16, "adam"), (16, "sgd")
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "gp", "qmc", "nsga2"])
+def test_every_sampler_drives_a_study(sqlite_url: str, make_spec: Callable[..., StudySpec], sampler: str) -> None:
+    study, _ = run_study(make_spec(sqlite_url, n_trials=3, sampler=sampler, epochs=2))
+    assert len(counted(study)) == 3
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive_halving", "hyperband", "wilcoxon", "none"])
+def test_every_pruner_drives_a_study(sqlite_url: str, make_spec: Callable[..., StudySpec], pruner: str) -> None:
+    study, _ = run_study(make_spec(sqlite_url, n_trials=3, pruner=pruner, epochs=3))
+    assert len(counted(study)) == 3
+
+
+def test_a_pruner_that_always_prunes_prunes(sqlite_url: str, make_spec: Callable[..., StudySpec]) -> None:
+    spec = make_spec(sqlite_url, n_trials=2)
+    text = spec.model_dump(mode="json")
+    text["search"]["pruner"] = {"type": "threshold", "lower": 2.0}  # accuracy is never >= 2
+    study, _ = run_study(StudySpec.model_validate(text))
+    assert [t.state for t in study.trials] == [TrialState.PRUNED, TrialState.PRUNED]
+    assert all(t.user_attrs["prune_reason"] == "pruned by the pruner" for t in study.trials)
+
+
+def test_failing_trials_stop_the_study_with_their_reason(
+    sqlite_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_builder.py").write_text(
+        textwrap.dedent(
+            """
+            def build(params, input_shape, n_outputs):
+                raise ValueError("this builder is broken on purpose")
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("broken_builder", None)
+    from tests.conftest import tiny_yaml
+
+    text = tiny_yaml(study_name, sqlite_url, n_trials=10).replace(
+        "trainer:", "model: {family: 'python:broken_builder:build'}\ntrainer:"
+    ).replace("  n_trials: 10", "  n_trials: 10\n  max_failed_trials: 3")
+    with pytest.raises(StudyFailedError, match="this builder is broken on purpose") as info:
+        run_study(parse_spec(text))
+    assert "max_failed_trials = 3" in info.value.one_line()
+    study, _ = load_study(sqlite_url, study_name)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
+    assert "ValueError: this builder is broken on purpose" in study.trials[0].user_attrs["fail_reason"]
