@@ -1,0 +1,18 @@
+"""The training engine: data, models, optimisers, k-fold CV in lockstep, gradient health.
+
+Pure PyTorch and scikit-learn; imports neither Optuna nor Celery. The worker calls
+:func:`run_trial` with a :class:`Reporter`; export calls :func:`fit_final`.
+"""
+
+from automl.training.data import DataCache, Dataset, infer_task, load_dataset
+from automl.training.final import FinalFit, fit_final, predict
+from automl.training.folds import cv_splits
+from automl.training.params import TrainParams
+from automl.training.preprocess import Preprocessor
+from automl.training.reporter import NullReporter, Reporter
+from automl.training.trial import TrialResult, run_trial
+
+__all__ = [
+    "DataCache", "Dataset", "FinalFit", "NullReporter", "Preprocessor", "Reporter", "TrainParams",
+    "TrialResult", "cv_splits", "fit_final", "infer_task", "load_dataset", "predict", "run_trial",
+]  # fmt: skip

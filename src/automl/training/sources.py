@@ -1,0 +1,201 @@
+"""Read the raw arrays behind ``data.source``: scikit-learn, CSV, NPZ or a user function.
+
+Each reader returns a :class:`RawData`: features as float32 (NaN where a value is missing,
+categorical columns as integer codes), the target as it came, and the column facts that
+preprocessing needs. Nothing here splits, scales or infers the task; :mod:`.data` does.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.errors import DataError, UserInputError
+from automl.spec import DataSpec
+
+# Cells that mean "no value" in a CSV file (compared lower-cased, stripped).
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+
+
+@dataclass
+class RawData:
+    X: np.ndarray  # float32, N x d (tabular) or N x C x H x W (images)
+    y: np.ndarray  # as read: numbers, strings or objects; NaN / None where missing
+    feature_names: list[str]
+    # column index -> category labels, for CSV columns that are not numbers
+    categorical: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    where: str = ""  # how error messages name the data ("/path/x.csv", "sklearn:digits")
+
+
+def read_source(data: DataSpec) -> RawData:
+    """Dispatch on the ``kind:`` prefix of ``data.source``."""
+    kind, _, rest = data.source.partition(":")
+    if kind == "sklearn":
+        return _read_sklearn(rest, dict(data.options))
+    if kind == "csv":
+        return _read_csv(_existing(rest), str(data.target))
+    if kind == "npz":
+        return _read_npz(_existing(rest))
+    if kind == "python":
+        return _read_python(rest)
+    raise DataError(f"data.source: unknown kind {kind!r}; use sklearn:, csv:, npz: or python:")
+
+
+def _existing(path_text: str) -> Path:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise DataError(f"data.source: file not found: {path.resolve()}")
+    return path
+
+
+def _read_sklearn(name: str, options: dict[str, Any]) -> RawData:
+    from sklearn import datasets
+
+    where = f"sklearn:{name}"
+    if name.startswith("make_"):
+        maker: Callable[..., Any] = getattr(datasets, name)
+        options.setdefault("random_state", 0)  # the same data set in every worker
+        try:
+            X, y = maker(**options)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"data.options: {name} rejected the options: {exc}") from None
+        names = [f"x{i}" for i in range(X.shape[1])]
+        return RawData(X.astype(np.float32), y, names, where=where)
+    loaded = getattr(datasets, f"load_{name}")()
+    X = np.asarray(loaded.data, dtype=np.float32)
+    names = [str(n) for n in getattr(loaded, "feature_names", [])] or [
+        f"x{i}" for i in range(X.shape[1])
+    ]
+    if name == "digits":  # 8x8 grey images: keep the shape so that `cnn` can use it
+        X = X.reshape(-1, 1, 8, 8)
+    return RawData(X, np.asarray(loaded.target), names, where=where)
+
+
+def _read_csv(path: Path, target: str) -> RawData:
+    where = str(path.resolve())
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"data.source: cannot read {where}: {exc}") from None
+    if len(rows) < 2:
+        raise DataError(f"data.source: {where} needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise DataError(
+            f"data.target: column {target!r} is not in {where}; columns are: {', '.join(header)}"
+        )
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(
+                f"data.source: {where} row {number} has {len(row)} cells, the header has {len(header)}"
+            )
+    columns = list(zip(*body, strict=False))
+    t = header.index(target)
+    y = np.array(
+        [None if c.strip().lower() in MISSING else c.strip() for c in columns[t]], dtype=object
+    )
+    names: list[str] = []
+    features: list[np.ndarray] = []
+    categorical: dict[int, tuple[str, ...]] = {}
+    for i, (name, cells) in enumerate(zip(header, columns, strict=False)):
+        if i == t:
+            continue
+        numbers = _as_numbers(cells)
+        if numbers is None:  # not all numbers: a categorical column, coded 0..m-1
+            labels = sorted({c.strip() for c in cells if c.strip().lower() not in MISSING})
+            code = {label: float(j) for j, label in enumerate(labels)}
+            numbers = np.array([code.get(c.strip(), np.nan) for c in cells], dtype=np.float64)
+            categorical[len(names)] = tuple(labels)
+        names.append(name)
+        features.append(numbers)
+    if not features:
+        raise DataError(f"data.source: {where} has no feature columns besides {target!r}")
+    X = np.stack(features, axis=1).astype(np.float32)
+    return RawData(X, y, names, categorical, where=where)
+
+
+def _as_numbers(cells: tuple[str, ...]) -> np.ndarray | None:
+    out = np.empty(len(cells), dtype=np.float64)
+    for i, cell in enumerate(cells):
+        text = cell.strip()
+        if text.lower() in MISSING:
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(text)
+        except ValueError:
+            return None
+    return out
+
+
+def _read_npz(path: Path) -> RawData:
+    where = str(path.resolve())
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in ("X", "y") if k not in archive.files]
+            if missing:
+                raise DataError(
+                    f"data.source: {where} has no array {missing[0]!r}; it holds: "
+                    f"{', '.join(archive.files) or 'nothing'} (save with np.savez(path, X=..., y=...))"
+                )
+            X, y = archive["X"], archive["y"]
+    except (OSError, ValueError) as exc:
+        raise DataError(f"data.source: cannot read {where}: {exc}") from None
+    return _from_arrays(X, y, where)
+
+
+def _read_python(ref: str) -> RawData:
+    module_name, _, func_name = ref.rpartition(":")
+    where = f"python:{ref}"
+    func = load_callable(module_name, func_name, field="data.source")
+    try:
+        result = func()
+    except Exception as exc:  # the user's code: report whatever it raised, in one line
+        raise DataError(f"data.source: {where} raised {type(exc).__name__}: {exc}") from exc
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise DataError(
+            f"data.source: {where} must return a tuple (X, y), got {type(result).__name__}"
+        )
+    return _from_arrays(np.asarray(result[0]), np.asarray(result[1]), where)
+
+
+def _from_arrays(X: np.ndarray, y: np.ndarray, where: str) -> RawData:
+    if X.ndim not in (2, 3, 4):
+        raise DataError(
+            f"data.source: X in {where} has shape {X.shape}; use N x features, N x H x W or N x C x H x W"
+        )
+    if y.ndim != 1 or len(y) != len(X):
+        raise DataError(
+            f"data.source: y in {where} must be 1-D with one value per row of X "
+            f"(X has {len(X)} rows, y has shape {y.shape})"
+        )
+    try:
+        X = X.astype(np.float32)
+    except (TypeError, ValueError):
+        raise DataError(f"data.source: X in {where} must be numeric, got dtype {X.dtype}") from None
+    if X.ndim == 3:  # N x H x W: one channel
+        X = X[:, None]
+    names = [f"x{i}" for i in range(int(np.prod(X.shape[1:])))]
+    return RawData(X, y, names, where=where)
+
+
+def load_callable(
+    module_name: str, attr: str, *, field: str, error: type[UserInputError] = DataError
+) -> Callable[..., Any]:
+    """Import exactly ``module_name`` and return its ``attr``; errors name the study field."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise error(f"{field}: cannot import module {module_name!r}: {exc}") from None
+    func = getattr(module, attr, None)
+    if not callable(func):
+        raise error(f"{field}: module {module_name!r} has no function {attr!r}")
+    return func  # type: ignore[no-any-return]

@@ -1,0 +1,187 @@
+"""One trial: k-fold cross-validation in lockstep, reported to the pruner epoch by epoch.
+
+The flow of :func:`run_trial`, in order: resolve params, device and data; fit one preprocessor
+per training fold; build the k fold models (one stacked model when the architecture allows);
+then per epoch train every fold, stop at once on divergence, score every fold, report the
+fold mean, obey the pruner, and stop early when the mean has not improved for ``patience``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from automl.errors import TrialPruned
+from automl.spec import Direction, StudySpec
+from automl.training.data import DataCache, Dataset, load_dataset
+from automl.training.device import resolve
+from automl.training.engine import Engine, LoopEngine, Setup
+from automl.training.folds import Fold, prepare_folds
+from automl.training.health import EXPLODING_GRAD_NORM, EpochHealth, HealthLog, round_sig
+from automl.training.metrics import score
+from automl.training.models import stackable
+from automl.training.params import TrainParams
+from automl.training.reporter import Reporter
+from automl.training.stacked import StackedEngine
+
+
+@dataclass
+class TrialResult:
+    """What a finished trial found. ``value`` is the fold-mean metric at ``best_epoch`` (1-based)."""
+
+    value: float
+    best_epoch: int
+    epochs_run: int
+    fold_scores: list[float]  # per fold, at best_epoch
+    curve: list[float]  # fold mean per epoch
+    fold_curves: list[list[float]]  # [fold][epoch]
+    health: dict[str, Any]  # see HealthLog.summary
+    warnings: list[str] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)  # fold-mean training loss per epoch
+    path: str = "loop"  # "stacked" (batched fold models) or "loop"
+    device: str = "cpu"
+    precision: str = "fp32"
+    duration_s: float = 0.0
+
+    def user_attrs(self) -> dict[str, Any]:
+        """JSON-safe, compact facts to store on the Optuna trial (a few kB for 100 epochs)."""
+        return {
+            "fold_scores": [_r(v) for v in self.fold_scores],
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "curve": [_r(v) for v in self.curve],
+            "fold_curves": [[_r(v) for v in c] for c in self.fold_curves],
+            "train_loss": [_r(v) for v in self.train_loss],
+            "health": self.health,
+            "warnings": list(self.warnings),
+            "train_path": self.path,
+            "device": self.device,
+            "precision": self.precision,
+            "duration_s": round(self.duration_s, 2),
+        }
+
+
+def run_trial(
+    spec: StudySpec,
+    params: Mapping[str, Any],
+    reporter: Reporter,
+    *,
+    cache: DataCache | None = None,
+) -> TrialResult:
+    """Cross-validate one configuration; raise :class:`TrialPruned` when pruned or diverged.
+
+    >>> from automl.spec import parse_spec
+    >>> spec = parse_spec('''
+    ... name: iris
+    ... objective: {metric: accuracy}
+    ... data: {source: "sklearn:iris", cv: {folds: 3}}
+    ... trainer: {epochs: 3, device: cpu}
+    ... ''')
+    >>> from automl.training import NullReporter
+    >>> result = run_trial(spec, {"lr": 0.01}, NullReporter())
+    >>> result.epochs_run, len(result.fold_scores)
+    (3, 3)
+    """
+    started = time.perf_counter()
+    task = spec.objective.metric.task
+    dataset = cache.get(spec.data, task) if cache is not None else load_dataset(spec.data, task)
+    p = TrainParams.from_mapping(params, batch_size=spec.trainer.batch_size)
+    placement = resolve(spec.trainer.device, spec.trainer.precision)
+    with torch.random.fork_rng(devices=[]):  # seed the trial without disturbing the caller
+        torch.manual_seed(spec.trainer.seed)
+        if placement.device.type == "cuda":
+            torch.cuda.manual_seed_all(spec.trainer.seed)
+        folds = prepare_folds(dataset, spec.data, placement.device)
+        setup = Setup(spec, p, params, placement, task, dataset.input_shape, dataset.n_outputs,
+                      spec.trainer.epochs)  # fmt: skip
+        fast = stackable(spec.model, p) and not placement.needs_scaler
+        engine: Engine = StackedEngine(setup, folds) if fast else LoopEngine(setup, folds)
+        result = _cross_validate(spec, engine, folds, dataset, reporter, started)
+    return result
+
+
+def _cross_validate(
+    spec: StudySpec,
+    engine: Engine,
+    folds: list[Fold],
+    dataset: Dataset,
+    reporter: Reporter,
+    started: float,
+) -> TrialResult:
+    metric = spec.objective.metric
+    maximize = spec.direction == Direction.MAXIMIZE
+    stopping = spec.trainer.early_stopping
+    log = HealthLog(engine.groups)
+    fold_curves: list[list[float]] = [[] for _ in folds]
+    curve: list[float] = []
+    train_loss: list[float] = []
+    placement = resolve(spec.trainer.device, spec.trainer.precision)
+
+    def result() -> TrialResult:
+        best = _best_index(curve, maximize) if curve else 0
+        return TrialResult(
+            value=curve[best] if curve else math.nan, best_epoch=best + 1, epochs_run=len(curve),
+            fold_scores=[c[best] for c in fold_curves] if curve else [],
+            curve=list(curve), fold_curves=[list(c) for c in fold_curves], health=log.summary(),
+            warnings=log.vanishing(), train_loss=list(train_loss), path=engine.path,
+            device=str(placement.device), precision=placement.precision.value,
+            duration_s=time.perf_counter() - started,
+        )  # fmt: skip
+
+    reference, stale = None, 0  # the last significant best, and epochs since
+    for epoch in range(1, spec.trainer.epochs + 1):
+        losses, health = engine.train_epoch()
+        log.add(health)
+        train_loss.append(float(np.mean(losses)))
+        problem = _divergence(losses, health)
+        outputs = engine.predict_val()
+        if problem is None and not all(np.isfinite(o).all() for o in outputs):
+            problem = "validation outputs are not finite"
+        if problem is not None:
+            raise TrialPruned(
+                f"diverged: {problem} (epoch {epoch})", epoch, details=result().user_attrs()
+            )
+        scores = [
+            score(metric, out, fold.y_val, dataset.n_classes, fold.preprocessor)
+            for out, fold in zip(outputs, folds, strict=False)
+        ]
+        for f, s in enumerate(scores):
+            fold_curves[f].append(s)
+        curve.append(float(np.mean(scores)))
+        reporter.report(epoch, curve[-1])
+        if reporter.should_prune():
+            raise TrialPruned("pruned by the pruner", epoch, details=result().user_attrs())
+        if stopping is not None:
+            gain = (curve[-1] - reference) if reference is not None else math.inf
+            if (gain if maximize else -gain) > stopping.min_delta or reference is None:
+                reference, stale = curve[-1], 0
+            else:
+                stale += 1
+                if stale >= stopping.patience:
+                    break
+    return result()
+
+
+def _best_index(curve: list[float], maximize: bool) -> int:
+    values = np.nan_to_num(np.asarray(curve), nan=-np.inf if maximize else np.inf)
+    return int(np.argmax(values) if maximize else np.argmin(values))
+
+
+def _divergence(losses: list[float], health: EpochHealth) -> str | None:
+    for f, loss in enumerate(losses, start=1):
+        if not math.isfinite(loss):
+            return f"training loss is {loss} in fold {f}"
+    for f, norm in enumerate(health.max_grad_norm, start=1):
+        if norm > EXPLODING_GRAD_NORM:
+            return f"exploding gradients, norm {norm:.3g} > {EXPLODING_GRAD_NORM:.0e} in fold {f}"
+    return None
+
+
+def _r(x: float) -> float | None:
+    return round_sig(x, 5) if math.isfinite(x) else None
