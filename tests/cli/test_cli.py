@@ -94,7 +94,8 @@ def test_run_then_status_then_optuna_cli_reads_the_results(tmp_path: Path, capsy
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert len(rows) == 3
-    assert {"params_lr", "params_width", "state"} <= set(rows[0])
+    assert all(row["state"] in ("COMPLETE", "PRUNED") for row in rows)
+    assert {"lr", "width", "optimizer"} <= set(rows[0]["params"])
 
 
 def test_flags_override_the_file(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.coordinator.progress import NoProgress, Progress, RunState
 from automl.errors import InterruptedError_, StudyFailedError
 from automl.search.samplers import grid_of
-from automl.search.study import trial_by_number
+from automl.search.study import fail_trial, trial_by_number
 from automl.spec.model import StudySpec
 from automl.spec.space import suggest_params
 
@@ -138,9 +138,7 @@ class Coordinator:
 
     def _fail_and_retry(self, frozen: FrozenTrial, reason: str, *, limit: int | None) -> FrozenTrial:
         """Fail a trial that never told its outcome; enqueue it again while retries are left."""
-        storage = self.study._storage  # noqa: SLF001
-        storage.set_trial_user_attr(frozen._trial_id, "fail_reason", reason)  # noqa: SLF001
-        self.study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
+        fail_trial(self.study, frozen, reason)
         attempt = int(frozen.user_attrs.get("attempt", 0))
         if limit is None or attempt < limit:
             root = int(frozen.user_attrs.get("retry_of", frozen.number))

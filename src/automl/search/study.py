@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import SpecError, StorageError, UsageError
@@ -58,7 +59,11 @@ def stored_spec(spec: StudySpec) -> dict[str, Any]:
 
 
 def load_study(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySpec]:
-    """Re-open a study created by automl, with its sampler and pruner, from storage alone."""
+    """Re-open a study created by automl, with its pruner, from storage alone.
+
+    Only the coordinator samples, so the study comes back with a neutral sampler: a worker's
+    ``tell`` must not run sampler hooks (the grid sampler would try to stop the study).
+    """
     storage = make_storage(storage_url)
     try:
         study_id = storage.get_study_id_from_name(study_name)
@@ -73,10 +78,23 @@ def load_study(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySp
     study = optuna.load_study(
         study_name=study_name,
         storage=storage,
-        sampler=build_sampler(spec.search.sampler, spec.space),
+        sampler=optuna.samplers.RandomSampler(),
         pruner=build_pruner(spec.search.pruner),
     )
     return study, spec
+
+
+def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
+    """Mark a RUNNING trial failed with ``reason``, straight in the storage.
+
+    Unlike ``Study.tell`` this runs no sampler hooks, so it is safe outside ``optimize``.
+    """
+    storage = study._storage  # noqa: SLF001
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)  # noqa: SLF001
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # noqa: SLF001
+    except UpdateFinishedTrialError:
+        pass  # it finished meanwhile: its own outcome stands
 
 
 def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
