@@ -102,9 +102,7 @@ def _first_error(exc: ValidationError) -> SpecError:
         hint = _did_you_mean(loc[-1] if loc else "")
     elif err["type"] == "missing":
         message = "is required"
-    elif err["type"] == "literal_error":
-        message = f"{err['input']!r} is not allowed; " + message.replace("Input should be", "use")
-    elif err["type"] == "enum":
+    elif err["type"] == "literal_error" or err["type"] == "enum":
         message = f"{err['input']!r} is not allowed; " + message.replace("Input should be", "use")
     return SpecError(path, message, hint=hint)
 

@@ -43,6 +43,8 @@ class ParamKind(str, Enum):
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    type: ParamKind
+
     when: dict[str, Union[Scalar, list[Scalar]]] | None = None
 
     def condition(self) -> dict[str, tuple[Scalar, ...]]:
@@ -133,7 +135,7 @@ def _kind_of(raw: Any) -> str:
 
 def _wrap_plain(raw: Any) -> Any:
     """A plain value under ``space:`` means a fixed parameter."""
-    if isinstance(raw, Mapping) or isinstance(raw, _Entry):
+    if isinstance(raw, (Mapping, _Entry)):
         return raw
     return {"value": raw}
 
