@@ -158,3 +158,16 @@ def _wait_for_running_trial(url: str, name: str, proc: subprocess.Popen[str]) ->
             pass
         time.sleep(0.1)
     raise AssertionError("no trial started running within 90 s")
+
+
+def test_unreachable_storage_exits_1_quickly_without_the_password(tmp_path: Path) -> None:
+    path, _ = write_study(tmp_path, "down")
+    started = time.monotonic()
+    result = subprocess.run(
+        [*AUTOML, "run", str(path), "--storage", "postgresql://bob:hunter2@127.0.0.1:1/x"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot open storage postgresql://bob:***@127.0.0.1:1/x" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 60
