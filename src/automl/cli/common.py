@@ -6,11 +6,9 @@ import argparse
 import os
 from typing import Any
 
-from pydantic import ValidationError
-
 from automl.errors import SpecError, UsageError
 from automl.spec import StudySpec, load_spec
-from automl.spec.load import _first_error, check_semantics
+from automl.spec.load import apply_overrides
 
 STORAGE_ENV = "AUTOML_STORAGE"
 BROKER_ENV = "AUTOML_BROKER"
@@ -29,21 +27,7 @@ def load_with_overrides(path: str, overrides: dict[str, Any]) -> StudySpec:
     spec = load_spec(path)
     env = {"storage": os.environ.get(STORAGE_ENV), "execution.broker": os.environ.get(BROKER_ENV)}
     merged = {k: v for k, v in env.items() if v} | {k: v for k, v in overrides.items() if v is not None}
-    if not merged:
-        return spec
-    data = spec.model_dump(mode="json")
-    for dotted, value in merged.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    try:
-        new = StudySpec.model_validate(data)
-    except ValidationError as exc:
-        raise _first_error(exc) from None
-    check_semantics(new)
-    return new
+    return apply_overrides(spec, merged)
 
 
 def storage_for_study(args: argparse.Namespace) -> tuple[str, str]:

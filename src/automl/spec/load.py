@@ -67,7 +67,7 @@ def parse_spec(text: str, *, base_dir: Path | None = None, source: str = "<study
     try:
         spec = m.StudySpec.model_validate(raw)
     except ValidationError as exc:
-        raise _first_error(exc) from None
+        raise spec_error_from(exc) from None
     check_semantics(spec)
     return spec
 
@@ -86,7 +86,8 @@ def _anchor_paths(raw: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
 _UNION_TAGS = {"float", "int", "categorical", "fixed"}
 
 
-def _first_error(exc: ValidationError) -> SpecError:
+def spec_error_from(exc: ValidationError) -> SpecError:
+    """The first pydantic error as one SpecError line with the user's YAML path."""
     err = exc.errors(include_url=False)[0]
     loc = [str(p) for p in err["loc"]]
     # The space union adds its tag to the path ("space.lr.float.low"); users never wrote it.
@@ -204,6 +205,25 @@ def _can_take(entry: Any, value: Any) -> bool:
     if isinstance(entry, IntParam) and not float(value).is_integer():
         return False
     return bool(entry.low <= value <= entry.high)
+
+
+def apply_overrides(spec: m.StudySpec, overrides: Mapping[str, Any]) -> m.StudySpec:
+    """A copy of ``spec`` with dotted paths (``search.n_trials``) set, validated like the file."""
+    if not overrides:
+        return spec
+    data = spec.model_dump(mode="json")
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    try:
+        new = m.StudySpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error_from(exc) from None
+    check_semantics(new)
+    return new
 
 
 def as_mapping(spec: m.StudySpec) -> Mapping[str, Any]:

@@ -141,7 +141,7 @@ class LoopEngine:
                     t.grad if t.grad is not None else torch.zeros_like(t)
                     for t in self.layouts[f].tensors
                 ]
-                self.meter.add(self.layouts[f].sq_norms(grads, False), fold=f)
+                self.meter.add(self.layouts[f].sq_norms(grads, False), f, scaled=scaler is not None)
                 if p.grad_clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
                 if scaler is not None:

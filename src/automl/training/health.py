@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.linalg import vector_norm
 
 MAX_GROUPS = 16
 EXPLODING_GRAD_NORM = 1e6  # a total gradient norm above this (before clipping) is divergence
@@ -29,7 +31,7 @@ class Layout:
 
     groups: list[str]
     tensors: list[torch.Tensor]
-    group_of: torch.Tensor  # (n_tensors,) group index of each tensor
+    group_of: torch.Tensor  # (n_tensors, n_groups) one-hot: which group each tensor is in
 
     @classmethod
     def of_model(cls, model: nn.Module) -> Layout:
@@ -50,22 +52,22 @@ class Layout:
     @classmethod
     def from_groups(cls, owners: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> Layout:
         tensors = [t for _, ts in owners for t in ts]
-        index = [g for g, (_, ts) in enumerate(owners) for _ in ts]
+        index = torch.tensor([g for g, (_, ts) in enumerate(owners) for _ in ts], dtype=torch.long)
         device = tensors[0].device if tensors else torch.device("cpu")
-        return cls(
-            [n for n, _ in owners], tensors, torch.tensor(index, dtype=torch.long, device=device)
-        )
+        one_hot = F.one_hot(index, len(owners)).float() if tensors else torch.zeros(0, 0)
+        return cls([n for n, _ in owners], tensors, one_hot.to(device))
 
     def sq_norms(self, values: Sequence[torch.Tensor], stacked: bool) -> torch.Tensor:
         """Squared norm per group: (G,) or, for fold-stacked tensors, (k, G)."""
         if not values:  # a user model without Linear or Conv layers
             return torch.zeros(0, device=self.group_of.device)
-        if stacked:
-            per = torch.stack([v.detach().float().pow(2).flatten(1).sum(1) for v in values], dim=1)
-            out = per.new_zeros(per.shape[0], len(self.groups))
-            return out.index_add_(1, self.group_of, per)
-        per = torch.stack([v.detach().float().pow(2).sum() for v in values])
-        return per.new_zeros(len(self.groups)).index_add_(0, self.group_of, per)
+        if stacked:  # one norm per fold, over every dim but the first
+            per = torch.stack(
+                [vector_norm(v.detach().flatten(1).float(), dim=1) for v in values], 1
+            )
+        else:
+            per = torch.stack([vector_norm(v.detach().float()) for v in values])
+        return per.square() @ self.group_of
 
 
 class Meter:
@@ -82,15 +84,17 @@ class Meter:
         self.steps = torch.zeros(self.n_folds, device=self.device)
         self.start: torch.Tensor | None = None
 
-    def add(self, grad_sq: torch.Tensor, fold: int | None = None) -> None:
-        """Add one step's squared group gradient norms: (k, G) for all folds, or (G,) for one."""
-        # Non-finite norms (an fp16 overflow step that GradScaler skips) count as zero here;
-        # a non-finite *loss* is caught separately.
-        total = torch.nan_to_num(grad_sq.sum(-1), nan=0.0, posinf=0.0).sqrt()
-        norms = torch.nan_to_num(grad_sq, nan=0.0, posinf=0.0).sqrt()
+    def add(self, grad_sq: torch.Tensor, fold: int | None = None, *, scaled: bool = False) -> None:
+        """Add one step's squared group gradient norms: (k, G) for all folds, or (G,) for one.
+
+        With ``scaled`` (fp16 and GradScaler), a non-finite norm is an overflow step that the
+        scaler skips, not divergence: it counts as zero. A non-finite loss is caught apart.
+        """
+        if scaled:
+            grad_sq = torch.nan_to_num(grad_sq, nan=0.0, posinf=0.0)
         rows = slice(None) if fold is None else fold
-        self.grad_sum[rows] += norms
-        self.max_total[rows] = torch.maximum(self.max_total[rows], total)
+        self.grad_sum[rows] += grad_sq.sqrt()
+        self.max_total[rows] = torch.maximum(self.max_total[rows], grad_sq.sum(-1).sqrt())
         self.steps[rows] += 1
 
     def begin(self, start_sq: torch.Tensor) -> None:

@@ -39,7 +39,8 @@ def score(metric: Metric, outputs: np.ndarray, y_true: np.ndarray, n_classes: in
     with warnings.catch_warnings():  # a fold may predict a class it does not contain
         warnings.simplefilter("ignore")
         if metric == Metric.ACCURACY:
-            return float(skm.accuracy_score(y_true, proba.argmax(1)))
+            # What accuracy_score computes, without its input checks (a tenth of a fast trial).
+            return float(np.mean(proba.argmax(1) == y_true))
         if metric == Metric.BALANCED_ACCURACY:
             return float(skm.balanced_accuracy_score(y_true, proba.argmax(1)))
         if metric == Metric.F1_MACRO:

@@ -24,15 +24,20 @@ def make_optimizer(
         {"params": list(no_decay), "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]
+    # The fused Adam kernels are one call per step instead of a dozen ops per tensor: on the CPU
+    # with small models that is most of the optimiser's time. Same update rule.
+    fused = all(
+        t.device.type in ("cpu", "cuda") and t.is_floating_point() for t in [*decay, *no_decay]
+    )
     if p.optimizer == "sgd":
         momentum = 0.9 if p.momentum is None else p.momentum
         return torch.optim.SGD(
             groups, lr=p.lr, momentum=momentum, nesterov=p.nesterov and momentum > 0
         )
     if p.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=p.lr, betas=(p.beta1, p.beta2))
+        return torch.optim.Adam(groups, lr=p.lr, betas=(p.beta1, p.beta2), fused=fused)
     if p.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=p.lr, betas=(p.beta1, p.beta2))
+        return torch.optim.AdamW(groups, lr=p.lr, betas=(p.beta1, p.beta2), fused=fused)
     if p.optimizer == "rmsprop":
         return torch.optim.RMSprop(groups, lr=p.lr, momentum=p.momentum or 0.0)
     raise ValueError(f"unknown optimizer {p.optimizer!r}")  # TrainParams checked it already
