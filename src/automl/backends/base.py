@@ -12,6 +12,9 @@ Contract
 * :meth:`wait` returns what happened to submitted trials: ``ENDED`` when the worker has told
   the storage, ``LOST`` (with a reason) when the worker vanished without telling. The
   coordinator, not the backend, marks lost trials failed and decides whether to retry them.
+* When a coordinator starts on a study that has RUNNING trials (its predecessor died), it asks
+  :meth:`adopt` which of them a live worker is still running: those are awaited like submitted
+  trials (``wait`` reports them), and the rest are failed and run again.
 * Ownership: one coordinator owns one backend; backends are not thread-safe.
 """
 
@@ -61,6 +64,13 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def wait(self, timeout_s: float) -> list[TrialEvent]:
         """Block up to ``timeout_s`` for at least one event; return all that are ready."""
+
+    def adopt(self, study_name: str, running: list[int]) -> list[int]:
+        """Of these RUNNING trials, the ones a live worker still runs (awaited, not retried).
+
+        The default knows of no worker outside this coordinator's own, so it adopts none.
+        """
+        return []
 
     @abc.abstractmethod
     def cancel_all(self) -> list[int]:

@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from automl.backends import LocalBackend
+from automl.backends.factory import create_backend
 from automl.cli.common import add_storage_flag, load_with_overrides
 from automl.coordinator import Coordinator
 from automl.errors import UsageError
@@ -14,13 +14,13 @@ from automl.report import make_progress, summary_table
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
 from automl.search import build_pruner, build_sampler, mask_url, open_study
-from automl.spec import Backend, StudySpec, parse_duration
+from automl.spec import BackendKind, StudySpec, parse_duration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="create or resume a study and drive it to its budget")
     p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
-    p.add_argument("--backend", choices=[b.value for b in Backend], help="where trials run (default: the file's)")
+    p.add_argument("--backend", choices=[b.value for b in BackendKind], help="where trials run (default: the file's)")
     p.add_argument("--parallelism", type=int, metavar="N", help="trials in flight at once")
     p.add_argument("--n-trials", type=int, metavar="N", help="trials with a result (complete or pruned) in the study")
     p.add_argument("--timeout", metavar="DURATION", help="stop dispatching after this long, e.g. 90s, 30m, 2h")
@@ -47,16 +47,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
-    if spec.execution.backend == Backend.CELERY:
-        raise UsageError("execution.backend: the celery backend is not available in this version yet; use local")
+    backend = create_backend(spec, spec.storage)
     _check_data(spec)
     # Everything the user wrote has been checked; from here on things get written.
     study = open_study(spec, spec.storage)
     console.print(
         f"study [bold]{spec.name}[/bold] in {mask_url(spec.storage)}: "
-        f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time, local processes"
+        f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}"
     )
-    backend = LocalBackend(spec.storage, n_workers=spec.execution.parallelism)
     progress = make_progress(console, spec.name)
     try:
         state = Coordinator(spec, study, backend, progress).run()

@@ -66,11 +66,11 @@ class Coordinator:
     def run(self) -> RunState:
         """Run to the budget. Raises StudyFailedError or InterruptedError_; returns the state."""
         started = self._clock()
-        self._recover_orphans()
-        self._enqueue_start_points()
-        self._recount()
         self.backend.start()
         try:
+            self._recover_orphans()
+            self._enqueue_start_points()
+            self._recount()
             while True:
                 self.state.elapsed_s = self._clock() - started
                 self._check_stop()
@@ -168,9 +168,17 @@ class Coordinator:
     # -- bookkeeping ------------------------------------------------------------------------
 
     def _recover_orphans(self) -> None:
-        """Trials left RUNNING by a coordinator that died: fail them and run them again."""
-        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            self._fail_and_retry(frozen, ORPHANED, limit=None)
+        """Trials left RUNNING by a coordinator that died: await those a live worker still runs,
+        fail the others and run them again."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        alive = set(self.backend.adopt(self.study.study_name, [t.number for t in running]))
+        for frozen in running:
+            if frozen.number in alive:
+                self._in_flight[frozen.number] = dict(frozen.params)
+                self.state.running[frozen.number] = dict(frozen.params)
+                log.info("trial %d is still running on a live worker; waiting for it", frozen.number)
+            else:
+                self._fail_and_retry(frozen, ORPHANED, limit=None)
 
     def _enqueue_start_points(self) -> None:
         for point in self.spec.search.enqueue:

@@ -3,7 +3,7 @@
 from automl.spec.duration import format_duration, parse_duration
 from automl.spec.load import as_mapping, load_spec, parse_spec
 from automl.spec.model import (
-    Backend,
+    BackendKind,
     DataSpec,
     Direction,
     ExecutionSpec,
@@ -22,7 +22,7 @@ from automl.spec.model import (
 from automl.spec.space import complete_params, describe, suggest_params
 
 __all__ = [
-    "Backend", "DataSpec", "Direction", "ExecutionSpec", "Metric", "ModelSpec", "Objective",
+    "BackendKind", "DataSpec", "Direction", "ExecutionSpec", "Metric", "ModelSpec", "Objective",
     "Precision", "Preprocess", "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task",
     "TrainerSpec", "as_mapping", "complete_params", "describe", "format_duration", "load_spec",
     "parse_duration", "parse_spec", "suggest_params",

@@ -228,13 +228,13 @@ class SearchSpec(_Frozen):
     enqueue: list[dict[str, Scalar]] = Field(default_factory=list)
 
 
-class Backend(str, Enum):
+class BackendKind(str, Enum):
     LOCAL = "local"
     CELERY = "celery"
 
 
 class ExecutionSpec(_Frozen):
-    backend: Backend = Backend.LOCAL
+    backend: BackendKind = BackendKind.LOCAL
     parallelism: int = Field(1, ge=1, le=1024)
     broker: str | None = None
     queue: str = Field("automl", pattern=r"^[\w.-]+$")
@@ -269,7 +269,7 @@ class StudySpec(_Frozen):
 
 # Re-exported so that callers can write `from automl.spec.model import FixedParam`.
 __all__ = [
-    "Backend", "CVSpec", "CategoricalParam", "DataSpec", "Direction", "EarlyStopping",
+    "BackendKind", "CVSpec", "CategoricalParam", "DataSpec", "Direction", "EarlyStopping",
     "ExecutionSpec", "FixedParam", "Metric", "ModelSpec", "Objective", "Precision", "Preprocess",
     "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrainerSpec",
 ]  # fmt: skip
