@@ -1,8 +1,9 @@
-"""Fixtures for the training tests: one torch thread, and study specs for tiny runs."""
+"""Fixtures for the training tests: one torch thread and a shared data cache."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 import torch
 

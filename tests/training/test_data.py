@@ -52,7 +52,9 @@ def test_generators_take_their_options() -> None:
     options = {"n_samples": 150, "n_features": 7, "n_informative": 4, "n_classes": 3}
     ds = load_dataset(DataSpec(source="sklearn:make_classification", options=options))
     assert ds.input_shape == (7,) and ds.n_classes == 3 and len(ds.X_train) == 120
-    reg = load_dataset(DataSpec(source="sklearn:make_regression", options={"n_samples": 50, "n_features": 3}))
+    reg = load_dataset(
+        DataSpec(source="sklearn:make_regression", options={"n_samples": 50, "n_features": 3})
+    )
     assert reg.task == Task.REGRESSION and reg.input_shape == (3,)
 
 
@@ -104,7 +106,9 @@ def test_npz_without_y_lists_what_it_holds(tmp_path: Path) -> None:
         load_dataset(DataSpec(source=f"npz:{tmp_path / 'd.npz'}"))
 
 
-def test_python_source_imports_only_the_named_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_source_imports_only_the_named_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "my_data_mod.py").write_text(
         "import numpy as np\n"
         "def load():\n"
@@ -115,7 +119,9 @@ def test_python_source_imports_only_the_named_module(tmp_path: Path, monkeypatch
     ds = load_dataset(DataSpec(source="python:my_data_mod:load"))
     assert ds.input_shape == (3,) and ds.n_classes == 3
     assert "my_data_mod" in sys.modules
-    with pytest.raises(DataError, match=r"^data\.source: module 'my_data_mod' has no function 'nope'"):
+    with pytest.raises(
+        DataError, match=r"^data\.source: module 'my_data_mod' has no function 'nope'"
+    ):
         load_dataset(DataSpec(source="python:my_data_mod:nope"))
     with pytest.raises(DataError, match=r"^data\.source: cannot import module 'no_such_mod_xyz'"):
         load_dataset(DataSpec(source="python:no_such_mod_xyz:load"))
@@ -149,33 +155,46 @@ def test_csv_without_the_target_column(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", "a,b\n1,2\n3,4\n")
     with pytest.raises(DataError) as info:
         load_dataset(DataSpec(source=f"csv:{path}", target="label"))
-    assert info.value.message == f"data.target: column 'label' is not in {path.resolve()}; columns are: a, b"
+    assert (
+        info.value.message
+        == f"data.target: column 'label' is not in {path.resolve()}; columns are: a, b"
+    )
     assert info.value.exit_code == 2
 
 
 def test_non_numeric_regression_target(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", "a,y\n1,2.5\n2,abc\n3,1.0\n")
-    with pytest.raises(DataError, match=r"^data\.target: column 'y' has non-numeric values \(e\.g\. 'abc'\)"):
+    with pytest.raises(
+        DataError, match=r"^data\.target: column 'y' has non-numeric values \(e\.g\. 'abc'\)"
+    ):
         load_dataset(DataSpec(source=f"csv:{path}", target="y", task="regression"))
 
 
 def test_class_with_fewer_rows_than_folds(tmp_path: Path) -> None:
     labels = ["a"] * 20 + ["b"] * 20 + ["c"] * 3
-    path = write_csv(tmp_path / "x.csv", "x,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
-    with pytest.raises(DataError, match=r"^data\.cv\.folds: class 'c' has only 3 rows, fewer than the 5 folds"):
+    path = write_csv(
+        tmp_path / "x.csv", "x,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels))
+    )
+    with pytest.raises(
+        DataError, match=r"^data\.cv\.folds: class 'c' has only 3 rows, fewer than the 5 folds"
+    ):
         load_dataset(DataSpec(source=f"csv:{path}", target="y", cv={"folds": 5}))
 
 
 def test_class_short_after_the_test_split(tmp_path: Path) -> None:
     labels = ["a"] * 20 + ["b"] * 5
-    path = write_csv(tmp_path / "x.csv", "x,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    path = write_csv(
+        tmp_path / "x.csv", "x,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels))
+    )
     with pytest.raises(DataError, match=r"class 'b' has only 4 rows in the training split"):
         load_dataset(DataSpec(source=f"csv:{path}", target="y", cv={"folds": 5}, test_size=0.2))
 
 
 def test_missing_targets(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", "x,y\n1,a\n2,\n3,b\n4,NA\n")
-    with pytest.raises(DataError, match=r"^data\.target: 2 rows of .* have no column 'y' value \(first at row 1\)"):
+    with pytest.raises(
+        DataError, match=r"^data\.target: 2 rows of .* have no column 'y' value \(first at row 1\)"
+    ):
         load_dataset(DataSpec(source=f"csv:{path}", target="y"))
     y = np.arange(30, dtype=float) % 2
     y[5] = np.nan
@@ -186,7 +205,9 @@ def test_missing_targets(tmp_path: Path) -> None:
 
 def test_one_class_only(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", "x,y\n" + "".join(f"{i},same\n" for i in range(20)))
-    with pytest.raises(DataError, match=r"^data\.target: column 'y' holds only one class \('same'\)"):
+    with pytest.raises(
+        DataError, match=r"^data\.target: column 'y' holds only one class \('same'\)"
+    ):
         load_dataset(DataSpec(source=f"csv:{path}", target="y"))
 
 

@@ -89,5 +89,7 @@ def test_regression_targets_are_standardised_per_fold_and_inverted() -> None:
 
 def test_images_keep_their_shape() -> None:
     X = np.random.default_rng(0).normal(size=(5, 1, 4, 4)).astype(np.float32)
-    pre = Preprocessor(Preprocess.STANDARDIZE, Task.CLASSIFICATION, (1, 4, 4), {}).fit(X, np.zeros(5))
+    pre = Preprocessor(Preprocess.STANDARDIZE, Task.CLASSIFICATION, (1, 4, 4), {}).fit(
+        X, np.zeros(5)
+    )
     assert pre.transform(X).shape == (5, 1, 4, 4)

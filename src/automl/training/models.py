@@ -123,7 +123,10 @@ def build_user_model(
 ) -> nn.Module:
     """Import only the module the user named and call ``builder(params, input_shape, n_outputs)``."""
     _, module_name, func_name = family.split(":")
-    builder = load_callable(module_name, func_name, field="model.family", error=SpecError)
+    try:
+        builder = load_callable(module_name, func_name)
+    except LookupError as exc:
+        raise SpecError("model.family", str(exc)) from None
     try:
         net = builder(dict(params), tuple(input_shape), n_outputs)
     except Exception as exc:  # the user's code: pass its complaint on in one line

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.errors import DataError, UserInputError
+from automl.errors import DataError
 from automl.spec import DataSpec
 
 # Cells that mean "no value" in a CSV file (compared lower-cased, stripped).
@@ -155,7 +155,10 @@ def _read_npz(path: Path) -> RawData:
 def _read_python(ref: str) -> RawData:
     module_name, _, func_name = ref.rpartition(":")
     where = f"python:{ref}"
-    func = load_callable(module_name, func_name, field="data.source")
+    try:
+        func = load_callable(module_name, func_name)
+    except LookupError as exc:
+        raise DataError(f"data.source: {exc}") from None
     try:
         result = func()
     except Exception as exc:  # the user's code: report whatever it raised, in one line
@@ -187,15 +190,16 @@ def _from_arrays(X: np.ndarray, y: np.ndarray, where: str) -> RawData:
     return RawData(X, y, names, where=where)
 
 
-def load_callable(
-    module_name: str, attr: str, *, field: str, error: type[UserInputError] = DataError
-) -> Callable[..., Any]:
-    """Import exactly ``module_name`` and return its ``attr``; errors name the study field."""
+def load_callable(module_name: str, attr: str) -> Callable[..., Any]:
+    """Import exactly ``module_name`` and return its ``attr``.
+
+    Raises ``LookupError`` with a one-line reason; callers prefix the study-file field.
+    """
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise error(f"{field}: cannot import module {module_name!r}: {exc}") from None
+        raise LookupError(f"cannot import module {module_name!r}: {exc}") from None
     func = getattr(module, attr, None)
     if not callable(func):
-        raise error(f"{field}: module {module_name!r} has no function {attr!r}")
+        raise LookupError(f"module {module_name!r} has no function {attr!r}")
     return func  # type: ignore[no-any-return]
