@@ -37,7 +37,8 @@ data: {{source: "sklearn:digits", cv: {{folds: 5, seed: 0}}}}
 model: {{family: mlp}}
 trainer: {{epochs: {epochs}, batch_size: 128, device: cpu, precision: fp32, seed: 0}}
 """
-PARAMS = {"depth": 2, "width": 128, "lr": 1e-3, "optimizer": "adamw"}
+LR = 1e-3
+PARAMS = {"depth": 2, "width": 128, "lr": LR, "optimizer": "adamw"}
 
 
 def plain_loop(spec: StudySpec, dataset: Dataset) -> float:
@@ -59,7 +60,7 @@ def plain_loop(spec: StudySpec, dataset: Dataset) -> float:
             nn.ReLU(),
             nn.Linear(128, 10),
         )
-        optimizer = torch.optim.AdamW(model.parameters(), lr=PARAMS["lr"], weight_decay=0.0)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
         loader = DataLoader(TensorDataset(X_tr, y_tr), batch_size=128, shuffle=True)
         for _ in range(epochs):
             model.train()

@@ -74,7 +74,9 @@ def test_weight_decay_and_l1_skip_biases() -> None:
     assert l1_penalty(decay, 0.0) is None
     penalty = l1_penalty(decay, 0.5)
     assert penalty is not None
-    assert float(penalty.detach()) == pytest.approx(0.5 * sum(float(t.detach().abs().sum()) for t in decay))
+    assert float(penalty.detach()) == pytest.approx(
+        0.5 * sum(float(t.detach().abs().sum()) for t in decay)
+    )
 
 
 def test_l1_shrinks_weights(cache: DataCache) -> None:
