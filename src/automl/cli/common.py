@@ -30,6 +30,13 @@ def load_with_overrides(path: str, overrides: dict[str, Any]) -> StudySpec:
     return apply_overrides(spec, merged)
 
 
+def add_study_flags(parser: argparse.ArgumentParser) -> None:
+    """SPEC, or --storage and --study: how every command that reads a study finds it."""
+    parser.add_argument("spec", metavar="SPEC", nargs="?", help="the study file (or give --storage and --study)")
+    add_storage_flag(parser)
+    parser.add_argument("--study", metavar="NAME", help="the study name (default: the study file's)")
+
+
 def storage_for_study(args: argparse.Namespace) -> tuple[str, str]:
     """(storage URL, study name) from a study file or from --storage/--study."""
     spec_path = getattr(args, "spec", None)

@@ -9,7 +9,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from automl.cli.common import add_storage_flag, storage_for_study
+from automl.cli.common import add_study_flags, storage_for_study
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import study_status
 from automl.search import load_study
@@ -17,9 +17,7 @@ from automl.search import load_study
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="counts by state, best trial, running trials with their worker and age")
-    p.add_argument("spec", metavar="SPEC", nargs="?", help="the study file (or give --storage and --study)")
-    add_storage_flag(p)
-    p.add_argument("--study", metavar="NAME", help="the study name (default: the study file's)")
+    add_study_flags(p)
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(handler=run)
 

@@ -1,0 +1,37 @@
+"""`automl export`: retrain the best configuration, score it on the held-out test split, save it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+
+from automl.cli.common import add_study_flags, storage_for_study
+from automl.report.export import export_best
+from automl.report.format import fmt_value
+from automl.search import load_study
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="retrain the best configuration on all training data, test it, save it")
+    add_study_flags(p)
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    storage, name = storage_for_study(args)
+    study, spec = load_study(storage, name)
+    result = export_best(study, spec, Path(args.output))
+    if args.json:
+        console.print_json(json.dumps({**asdict(result), "folder": str(result.folder)}))
+        return 0
+    console.print(
+        f"exported trial {result.trial} ({result.epochs} epochs) to {result.folder}: "
+        f"test {result.metric} {fmt_value(result.test_score)} (cross-validated {fmt_value(result.cv_score)})"
+    )
+    return 0

@@ -1,0 +1,99 @@
+"""`automl export`: retrain the best configuration and save everything `automl predict` needs.
+
+An export folder holds:
+
+* ``model.safetensors``: the weights (a plain state_dict; no code is stored in it);
+* ``model.json``: how to rebuild the network (family, params, input shape, outputs), the task,
+  the class labels, the feature names and categorical vocabularies;
+* ``preprocessor.pkl``: the fitted scikit-learn preprocessing (a pickle: load only exports you
+  made or trust);
+* ``study.json``: the resolved study file (credentials masked);
+* ``metrics.json``: the test metric, the cross-validated one, the trial and epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automl.errors import StudyFailedError, UsageError
+from automl.report.summary import best_trial
+from automl.search.study import stored_spec
+from automl.spec.model import StudySpec
+from automl.spec.space import complete_params
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    folder: Path
+    metric: str
+    test_score: float
+    cv_score: float
+    trial: int
+    epochs: int
+
+
+def export_best(study: optuna.Study, spec: StudySpec, folder: Path) -> ExportResult:
+    """Retrain the best trial's params on all training rows for its best epoch count."""
+    import torch
+    from safetensors.torch import save_file
+
+    from automl.training import fit_final, load_dataset
+
+    best = best_trial(study)
+    if best is None or best.value is None:
+        raise StudyFailedError(f"study {study.study_name!r} has no complete trial to export yet")
+    params = complete_params(spec.space, best.params)
+    epochs = int(best.user_attrs.get("best_epoch") or spec.trainer.epochs)
+    dataset = load_dataset(spec.data, spec.objective.metric.task)
+    fit = fit_final(spec, params, epochs, dataset)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"-o: {str(folder)!r} exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in fit.model.state_dict().items() if isinstance(v, torch.Tensor)}
+    save_file(state, str(folder / "model.safetensors"))
+    model_info = {
+        "format": FORMAT_VERSION,
+        "family": spec.model.family,
+        "params": params,
+        "input_shape": list(dataset.input_shape),
+        "n_outputs": dataset.n_outputs,
+        "task": dataset.task.value,
+        "classes": [_json_safe(c) for c in dataset.classes],
+        "feature_names": list(dataset.feature_names),
+        "target": spec.data.target,
+        "categorical": {str(k): list(v) for k, v in dataset.categorical.items()},
+        "metric": spec.objective.metric.value,
+    }
+    (folder / "model.json").write_text(json.dumps(model_info, indent=2))
+    with (folder / "preprocessor.pkl").open("wb") as handle:
+        pickle.dump(fit.preprocessor, handle)
+    (folder / "study.json").write_text(json.dumps(stored_spec(spec), indent=2))
+    result = ExportResult(folder, spec.objective.metric.value, float(fit.test_score), float(best.value), best.number, epochs)
+    metrics = {
+        "metric": result.metric,
+        "test": result.test_score,
+        "cv": result.cv_score,
+        "cv_fold_scores": best.user_attrs.get("fold_scores"),
+        "trial": best.number,
+        "epochs": epochs,
+        "n_train": int(len(dataset.X_train)),
+        "n_test": int(len(dataset.X_test)),
+        "study": study.study_name,
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return result
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

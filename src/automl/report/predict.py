@@ -1,0 +1,114 @@
+"""`automl predict`: predictions from an export folder, and the metric when labels are given."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.errors import DataError, UsageError
+from automl.spec.model import Metric, ModelSpec, Task
+
+
+@dataclass(frozen=True)
+class Prediction:
+    predictions: list[Any]  # a label or a value per row
+    probabilities: np.ndarray | None  # classification: N x n_classes
+    classes: list[Any]
+    metric: str
+    score: float | None  # the metric, when the data had labels
+
+
+def load_export(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """(model, preprocessor, model.json) from an export folder."""
+    from safetensors.torch import load_file
+
+    from automl.training.models import build_model
+    from automl.training.params import TrainParams
+
+    for name in ("model.json", "model.safetensors", "preprocessor.pkl"):
+        if not (folder / name).is_file():
+            raise UsageError(f"DIR: {str(folder)!r} is not an export folder (no {name}); make one with `automl export`")
+    info = json.loads((folder / "model.json").read_text())
+    params = info["params"]
+    model = build_model(
+        ModelSpec(family=info["family"]),
+        TrainParams.from_mapping(params, batch_size=int(params.get("batch_size", 128))),
+        params,
+        tuple(info["input_shape"]),
+        int(info["n_outputs"]),
+    )
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.eval()
+    with (folder / "preprocessor.pkl").open("rb") as handle:
+        preprocessor = pickle.load(handle)  # noqa: S301 - written by `automl export`; see export.py
+    return model, preprocessor, info
+
+
+def predict_file(folder: Path, data: Path) -> Prediction:
+    from automl.training import predict
+    from automl.training.inputs import read_inputs
+    from automl.training.metrics import score
+
+    model, preprocessor, info = load_export(folder)
+    categorical = {int(k): v for k, v in info["categorical"].items()}
+    X, y = read_inputs(data, info["feature_names"], categorical, len(info["input_shape"]), info.get("target"))
+    if tuple(X.shape[1:]) != _raw_shape(info):
+        raise DataError(f"DATA: rows of {data} have shape {X.shape[1:]}, the model was trained on {tuple(info['input_shape'])}")
+    out = predict(model, preprocessor, X)
+    task = Task(info["task"])
+    metric = Metric(info["metric"])
+    classes: list[Any] = info["classes"]
+    if task == Task.CLASSIFICATION:
+        predictions = [classes[i] for i in out.argmax(axis=1)]
+        # score() takes raw model outputs: log-probabilities are logits of the same softmax.
+        raw = np.log(np.clip(out, 1e-12, 1.0))
+        probabilities = out
+    else:
+        predictions = [float(v) for v in out]
+        raw = preprocessor.transform_target(out).reshape(-1, 1)
+        probabilities = None
+    value = None
+    if y is not None:
+        truth = _class_indices(y, classes, data) if task == Task.CLASSIFICATION else np.asarray(y, dtype=np.float64)
+        value = float(score(metric, raw, truth, len(classes), preprocessor))
+    return Prediction(predictions, probabilities, classes, metric.value, value)
+
+
+def _raw_shape(info: dict[str, Any]) -> tuple[int, ...]:
+    """The shape of one input row before preprocessing: an image, or one code per feature."""
+    return tuple(info["input_shape"]) if len(info["input_shape"]) > 1 else (len(info["feature_names"]),)
+
+
+def _class_indices(y: np.ndarray, classes: list[Any], data: Path) -> np.ndarray:
+    index = {str(c): i for i, c in enumerate(classes)}
+    try:
+        return np.array([index[_label(v)] for v in y], dtype=np.int64)
+    except KeyError as exc:
+        raise DataError(f"DATA: label {exc.args[0]!r} in {data} was not a class in training ({', '.join(index)})") from None
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    text = str(value)
+    return text[:-2] if text.endswith(".0") and text[:-2].lstrip("-").isdigit() else text
+
+
+def write_predictions(result: Prediction, out: Path) -> None:
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        header = ["prediction"]
+        if result.probabilities is not None:
+            header += [f"p_{c}" for c in result.classes]
+        writer.writerow(header)
+        for i, value in enumerate(result.predictions):
+            row = [value]
+            if result.probabilities is not None:
+                row += [f"{p:.6g}" for p in result.probabilities[i]]
+            writer.writerow(row)
