@@ -11,7 +11,7 @@ import pytest
 from sklearn import metrics as skm
 
 import automl.training.trial as trial_module
-from automl.errors import SpecError, TrialPruned
+from automl.errors import DataError, SpecError, TrialPruned
 from automl.spec import Metric, Precision, Preprocess, Task
 from automl.training import DataCache, NullReporter, Preprocessor, TrialResult, run_trial
 from automl.training.device import resolve
@@ -256,3 +256,29 @@ def test_result_is_a_dataclass_with_what_the_worker_needs(cache: DataCache) -> N
     assert isinstance(result, TrialResult)
     assert result.epochs_run == 2 and result.best_epoch in (1, 2) and len(result.fold_scores) == 3
     assert result.device == "cpu" and result.duration_s > 0 and result.warnings == []
+
+
+def test_a_user_builder_owns_the_model_params(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: DataCache
+) -> None:
+    (tmp_path / "swish_builder.py").write_text(
+        "from torch import nn\n"
+        "def build(params, input_shape, n_outputs):\n"
+        "    assert params['activation'] == 'swish'\n"
+        "    return nn.Sequential(nn.Linear(input_shape[0], 8), nn.SiLU(), nn.Linear(8, n_outputs))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = make_spec(family="python:swish_builder:build", epochs=1)
+    result = run_trial(spec, {"activation": "swish", "lr": 0.01}, NullReporter(), cache=cache)
+    assert result.epochs_run == 1
+
+
+def test_more_folds_than_regression_rows() -> None:
+    spec = make_spec(
+        "sklearn:make_regression", metric="mse", folds=10,
+        data={"options": {"n_samples": 10, "n_features": 2}},
+    )  # fmt: skip
+    with pytest.raises(
+        DataError, match=r"^data\.cv\.folds: 10 folds need at least 10 training rows"
+    ):
+        run_trial(spec, {}, NullReporter())

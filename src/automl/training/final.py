@@ -40,7 +40,9 @@ def fit_final(
     """
     task = spec.objective.metric.task
     dataset = dataset if dataset is not None else load_dataset(spec.data, task)
-    p = TrainParams.from_mapping(params, batch_size=spec.trainer.batch_size)
+    p = TrainParams.from_mapping(
+        params, batch_size=spec.trainer.batch_size, model_params=not spec.model.is_user_builder
+    )
     placement = resolve(spec.trainer.device, spec.trainer.precision)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.trainer.seed)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from automl.errors import DataError
 from automl.spec import DataSpec, Task
 from automl.training.data import Dataset
 from automl.training.preprocess import Preprocessor
@@ -44,6 +45,11 @@ def cv_splits(dataset: Dataset, data: DataSpec) -> list[tuple[np.ndarray, np.nda
         n_splits=cv.folds, shuffle=True, random_state=cv.seed
     )
     rows = np.zeros(len(dataset.y_train))
+    if cv.folds > len(rows):
+        raise DataError(
+            f"data.cv.folds: {cv.folds} folds need at least {cv.folds} training rows, "
+            f"but {dataset.source} has {len(rows)} after the test split"
+        )
     return [(tr, va) for tr, va in splitter.split(rows, dataset.y_train if stratified else None)]
 
 

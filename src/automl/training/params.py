@@ -46,14 +46,21 @@ class TrainParams:
     kernel_size: int = 3
 
     @classmethod
-    def from_mapping(cls, params: Mapping[str, Any], *, batch_size: int) -> TrainParams:
+    def from_mapping(
+        cls, params: Mapping[str, Any], *, batch_size: int, model_params: bool = True
+    ) -> TrainParams:
         """Build from a trial's params; names the trainer does not know are ignored here.
+
+        With ``model_params=False`` (a user builder owns the model) only the optimisation
+        params are read: ``activation: swish`` is then the builder's business, not ours.
 
         >>> TrainParams.from_mapping({"lr": 0.01, "optimizer": "sgd"}, batch_size=64).batch_size
         64
         """
         values: dict[str, Any] = {"batch_size": batch_size}
         for name, kind in _KINDS.items():
+            if not model_params and name in MODEL_PARAMS:
+                continue
             if name in params and params[name] is not None:
                 values[name] = _coerce(name, params[name], kind)
         for name, allowed in _CHOICES.items():
@@ -76,6 +83,11 @@ _KINDS: dict[str, type] = {
     "warmup_epochs": int, "batch_size": int, "grad_clip": float, "label_smoothing": float,
     "channels": int, "kernel_size": int,
 }  # fmt: skip
+
+# What the built-in families read; a user builder gets them raw instead.
+MODEL_PARAMS = frozenset(
+    {"depth", "width", "activation", "dropout", "batch_norm", "init", "channels", "kernel_size"}
+)
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": OPTIMIZERS,

@@ -91,7 +91,9 @@ def run_trial(
     started = time.perf_counter()
     task = spec.objective.metric.task
     dataset = cache.get(spec.data, task) if cache is not None else load_dataset(spec.data, task)
-    p = TrainParams.from_mapping(params, batch_size=spec.trainer.batch_size)
+    p = TrainParams.from_mapping(
+        params, batch_size=spec.trainer.batch_size, model_params=not spec.model.is_user_builder
+    )
     placement = resolve(spec.trainer.device, spec.trainer.precision)
     with torch.random.fork_rng(devices=[]):  # seed the trial without disturbing the caller
         torch.manual_seed(spec.trainer.seed)
@@ -102,7 +104,7 @@ def run_trial(
                       spec.trainer.epochs)  # fmt: skip
         fast = stackable(spec.model, p) and not placement.needs_scaler
         engine: Engine = StackedEngine(setup, folds) if fast else LoopEngine(setup, folds)
-        result = _cross_validate(spec, engine, folds, dataset, reporter, started)
+        result = _cross_validate(spec, engine, folds, dataset, reporter, setup, started)
     return result
 
 
@@ -112,6 +114,7 @@ def _cross_validate(
     folds: list[Fold],
     dataset: Dataset,
     reporter: Reporter,
+    setup: Setup,
     started: float,
 ) -> TrialResult:
     metric = spec.objective.metric
@@ -121,7 +124,7 @@ def _cross_validate(
     fold_curves: list[list[float]] = [[] for _ in folds]
     curve: list[float] = []
     train_loss: list[float] = []
-    placement = resolve(spec.trainer.device, spec.trainer.precision)
+    placement = setup.placement
 
     def result() -> TrialResult:
         best = _best_index(curve, maximize) if curve else 0
