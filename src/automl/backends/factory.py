@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from automl.backends.base import Backend
 from automl.backends.local import LocalBackend
-from automl.errors import UsageError
 from automl.spec.model import BackendKind, StudySpec
 
 
 def create_backend(spec: StudySpec, storage_url: str) -> Backend:
-    """The backend of ``spec.execution.backend``, for a study in ``storage_url``."""
-    if spec.execution.backend == BackendKind.LOCAL:
-        return LocalBackend(storage_url, n_workers=spec.execution.parallelism)
-    raise UsageError("execution.backend: the celery backend is not available in this version yet; use local")
+    """The backend of ``spec.execution.backend``, for a study in ``storage_url``.
+
+    Celery needs ``execution.broker`` (the CLI fills it from ``AUTOML_BROKER``); without one
+    this raises a UsageError naming that field, before anything is written.
+    """
+    if spec.execution.backend == BackendKind.CELERY:
+        from automl.backends.celery import CeleryBackend  # celery is imported only when used
+
+        return CeleryBackend(
+            storage_url, spec.execution.broker or "", spec.execution.queue, spec.execution.parallelism
+        )
+    return LocalBackend(storage_url, n_workers=spec.execution.parallelism)

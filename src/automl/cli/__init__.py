@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from automl import __version__
-from automl.cli import dashboard, export, predict, report, run, status, validate
+from automl.cli import dashboard, export, predict, report, run, status, validate, worker
 from automl.errors import AutoMLError
 from automl.search.storage import quiet_optuna
 
-COMMANDS = (run, validate, status, report, export, predict, dashboard)
+COMMANDS = (run, validate, status, report, export, predict, dashboard, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:
