@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.errors import SpecError, UsageError
 from automl.spec import StudySpec, load_spec
+
+if TYPE_CHECKING:
+    from automl.training import Dataset
 from automl.spec.load import apply_overrides
 
 STORAGE_ENV = "AUTOML_STORAGE"
@@ -35,6 +38,16 @@ def add_study_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", nargs="?", help="the study file (or give --storage and --study)")
     add_storage_flag(parser)
     parser.add_argument("--study", metavar="NAME", help="the study name (default: the study file's)")
+
+
+def check_data(spec: StudySpec) -> Dataset:
+    """Load the data once, so that a bad data file is a usage error before anything is written."""
+    from automl.training import load_dataset  # imports torch: only for commands that need it
+    from automl.training.models import check_fits
+
+    dataset = load_dataset(spec.data, spec.objective.metric.task)
+    check_fits(spec.model, dataset.input_shape)
+    return dataset
 
 
 def storage_for_study(args: argparse.Namespace) -> tuple[str, str]:

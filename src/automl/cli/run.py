@@ -7,14 +7,14 @@ import argparse
 from rich.console import Console
 
 from automl.backends.factory import create_backend
-from automl.cli.common import add_storage_flag, load_with_overrides
+from automl.cli.common import add_storage_flag, check_data, load_with_overrides
 from automl.coordinator import Coordinator
 from automl.errors import UsageError
 from automl.report import make_progress, summary_table
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
 from automl.search import build_pruner, build_sampler, mask_url, open_study
-from automl.spec import BackendKind, StudySpec, parse_duration
+from automl.spec import BackendKind, parse_duration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
     backend = create_backend(spec, spec.storage)
-    _check_data(spec)
+    check_data(spec)
     # Everything the user wrote has been checked; from here on things get written.
     study = open_study(spec, spec.storage)
     console.print(
@@ -72,9 +72,3 @@ def run(args: argparse.Namespace, console: Console) -> int:
     console.print(f"stopped: {state.stopping}")
     return 0
 
-
-def _check_data(spec: StudySpec) -> None:
-    """Load the data once here, so a bad data file is a usage error before anything is written."""
-    from automl.training import load_dataset
-
-    load_dataset(spec.data, spec.objective.metric.task)

@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from automl.cli.common import load_with_overrides
+from automl.cli.common import check_data, load_with_overrides
 from automl.search import build_pruner, build_sampler
 from automl.search.storage import mask_url, storage_kind
 from automl.search.study import stored_spec
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
     storage_kind(spec.storage)
+    dataset = check_data(spec)
     if args.json:
         console.print_json(json.dumps(stored_spec(spec)))
         return 0
@@ -43,6 +44,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for name, entry in spec.space.items():
         table.add_row(name, describe(entry))
     console.print(table)
+    shape = "x".join(str(d) for d in dataset.input_shape)
+    classes = f", {dataset.n_classes} classes" if dataset.n_classes else ""
+    console.print(f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}")
     if spec.search.enqueue:
         console.print(f"{len(spec.search.enqueue)} start point(s) enqueued first")
     console.print("[green]ok[/green]")

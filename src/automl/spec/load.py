@@ -87,8 +87,14 @@ _UNION_TAGS = {"float", "int", "categorical", "fixed"}
 
 
 def spec_error_from(exc: ValidationError) -> SpecError:
-    """The first pydantic error as one SpecError line with the user's YAML path."""
-    err = exc.errors(include_url=False)[0]
+    """The first pydantic error as one SpecError line with the user's YAML path.
+
+    A misspelt key also makes the key it was meant to be "missing"; the misspelling is the
+    error worth reporting, so unknown keys with a close known name go first.
+    """
+    errors = exc.errors(include_url=False)
+    typos = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"] and _did_you_mean(str(e["loc"][-1]))]
+    err = (typos or errors)[0]
     loc = [str(p) for p in err["loc"]]
     # The space union adds its tag to the path ("space.lr.float.low"); users never wrote it.
     if len(loc) >= 3 and loc[0] == "space" and loc[2] in _UNION_TAGS:

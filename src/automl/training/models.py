@@ -106,16 +106,21 @@ def build_model(
     if model.family == "mlp":
         net: nn.Module = MLP(math.prod(input_shape), n_outputs, p)
     elif model.family == "cnn":
-        if len(input_shape) != 3:
-            raise SpecError(
-                "model.family",
-                f"cnn needs image-shaped data (C x H x W), but the data has shape {input_shape}; use mlp",
-            )
+        check_fits(model, input_shape)
         net = CNN(input_shape, n_outputs, p)
     else:
         return build_user_model(model.family, params, input_shape, n_outputs)
     initialise(net, p.init, p.activation)
     return net
+
+
+def check_fits(model: ModelSpec, input_shape: tuple[int, ...]) -> None:
+    """Refuse a model family that cannot take inputs of this shape."""
+    if model.family == "cnn" and len(input_shape) != 3:
+        raise SpecError(
+            "model.family",
+            f"cnn needs image-shaped data (C x H x W), but the data has shape {input_shape}; use mlp",
+        )
 
 
 def build_user_model(
