@@ -1,0 +1,124 @@
+"""Real Celery workers for the integration tests: ``python -m automl worker`` as subprocesses.
+
+The broker is the machine's Redis, database 14 (``AUTOML_TEST_BROKER`` points elsewhere),
+emptied once per session; every test uses its own queue, so tests never see each other's
+messages. Leases are short (``--lease-s``) so that a dead worker shows within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from automl.spec import StudySpec, parse_spec
+from tests.conftest import POSTGRES_URL, REDIS_URL, require_service, tiny_yaml
+
+BROKER_URL = os.environ.get("AUTOML_TEST_BROKER", "redis://127.0.0.1:6379/14")
+LEASE_S = 2.0
+AUTOML = [sys.executable, "-m", "automl"]
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> str:
+    require_service(BROKER_URL)
+    import redis
+
+    redis.Redis.from_url(BROKER_URL).flushdb()  # the tests' own database: queues and claims
+    return BROKER_URL
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    require_service(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def journal_redis_url() -> str:
+    require_service(REDIS_URL)
+    return REDIS_URL
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"q-{uuid.uuid4().hex[:10]}"
+
+
+def celery_yaml(name: str, storage: str, queue: str, broker: str | None = None, **overrides: object) -> str:
+    """A tiny study (tests/conftest.py) that runs on the celery backend, on ``queue``."""
+    execution = f"execution: {{backend: celery, queue: {queue}, "
+    if broker:
+        execution += f"broker: '{broker}', "
+    return tiny_yaml(name, storage, **overrides).replace("execution: {", execution)
+
+
+def celery_spec(name: str, storage: str, queue: str, broker: str, **overrides: object) -> StudySpec:
+    return parse_spec(celery_yaml(name, storage, queue, broker, **overrides))
+
+
+class WorkerPool:
+    """``automl worker`` in its own session (so the test can kill the whole tree), logging to a file."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, storage: str, broker: str, queue: str, concurrency: int = 2, *extra: str) -> WorkerPool:
+        command = [
+            *AUTOML, "worker", "--broker", broker, "--storage", storage, "--queues", queue,
+            "--gpus", "all", "--concurrency", str(concurrency), "--lease-s", str(LEASE_S), *extra,
+        ]  # fmt: skip
+        env = dict(os.environ, AUTOML_LOG_LEVEL="INFO")
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.wait_for(lambda text: text.count(" ready on queues ") >= concurrency, 90, f"{concurrency} worker processes ready")
+        return self
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate(self.text()):
+                return
+            if self.process is not None and self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; worker log:\n{self.text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # the supervisor and its children, all ours
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+        self.process = None
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[WorkerPool]:
+    pool = WorkerPool(tmp_path / "worker.log")
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what}")
