@@ -31,9 +31,10 @@ class StackedMLP(nn.Module):
         # modules() walks in definition order: layers.0.linear, layers.1.linear, ..., out.
         linears = [[m for m in model.modules() if isinstance(m, nn.Linear)] for model in models]
         n_layers = len(linears[0])
-        # Weights keep nn.Linear's (out, in) layout, so norms match the per-fold models exactly.
+        # Stored (k, in, out): baddbmm then needs no transpose, and its weight gradient comes
+        # out contiguous, which saves a copy per tensor per step. Norms are the same.
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([ls[i].weight.detach() for ls in linears]).clone())
+            nn.Parameter(torch.stack([ls[i].weight.detach().t() for ls in linears]).contiguous())
             for i in range(n_layers)
         )
         self.biases = nn.ParameterList(
@@ -48,7 +49,7 @@ class StackedMLP(nn.Module):
         x = x.flatten(2)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=False)):
-            x = torch.baddbmm(b, x, w.transpose(1, 2))  # (k, rows, in) @ (k, in, out) + bias
+            x = torch.baddbmm(b, x, w)  # (k, rows, in) @ (k, in, out) + bias
             if i < last:
                 x = self.act(x)
                 if self.dropout > 0:
