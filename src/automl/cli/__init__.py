@@ -8,11 +8,12 @@ import sys
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from automl import __version__
 from automl.cli import dashboard, export, predict, report, run, status, validate, worker
 from automl.errors import AutoMLError
-from automl.search.storage import quiet_optuna
+from automl.search.storage import mask_credentials, quiet_optuna
 
 COMMANDS = (run, validate, status, report, export, predict, dashboard, worker)
 
@@ -52,11 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args, console))
     except AutoMLError as exc:
-        err.print(f"[red]error:[/red] {exc.one_line()}", highlight=False, markup=True, soft_wrap=True)
+        _print_error(err, mask_credentials(exc.one_line()))
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen fault: one line, not a traceback
+        logging.getLogger("automl").debug("unexpected error", exc_info=True)
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+        hint = "" if args.verbose else " (run with -v to see the traceback)"
+        _print_error(err, mask_credentials(f"unexpected {text}{hint}"))
+        return 1
+
+
+def _print_error(console: Console, line: str) -> None:
+    console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def entry() -> None:  # pragma: no cover - the console script

@@ -120,6 +120,18 @@ def mask_text(text: str, *urls: str) -> str:
     return text
 
 
+_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def mask_credentials(text: str) -> str:
+    """Mask the password of every URL in free text.
+
+    >>> mask_credentials("cannot reach redis://:pw@host:6379/0 now")
+    'cannot reach redis://:***@host:6379/0 now'
+    """
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
 def quiet_optuna() -> None:
     """Optuna logs every trial at INFO and warns that some storages are experimental; automl
     shows its own progress and has chosen those storages on purpose."""
