@@ -22,6 +22,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from automl.errors import SpecError, StorageError
+from automl.search.retry import RetryingStorage
 
 _cache: dict[str, BaseStorage] = {}
 
@@ -37,27 +38,34 @@ def make_storage(url: str, *, cached: bool = True) -> BaseStorage:
 
 
 def _open(url: str) -> BaseStorage:
+    """The storage at ``url``, wrapped so that a dropped connection is retried (see retry.py).
+
+    Opening is not retried: a storage that is unreachable at the start is a clear error now.
+    """
     kind = storage_kind(url)
     try:
         if kind == "sqlite":
             _ensure_parent(url.removeprefix("sqlite:///"))
             # A generous busy timeout: several local worker processes write to the one file.
-            return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-        if kind == "postgresql":
-            return RDBStorage(_with_driver(url), engine_kwargs={"pool_pre_ping": True})
-        if kind == "redis":
+            inner: BaseStorage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        elif kind == "postgresql":
+            inner = RDBStorage(_with_driver(url), engine_kwargs={"pool_pre_ping": True})
+        elif kind == "redis":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 backend = JournalRedisBackend(url)
             backend._redis.ping()  # fail now, not at the first write  # noqa: SLF001
-            return JournalStorage(backend)
-        _ensure_parent(url)
-        return JournalStorage(JournalFileBackend(url))
+            inner = JournalStorage(backend)
+        else:
+            _ensure_parent(url)
+            inner = JournalStorage(JournalFileBackend(url))
     except (SpecError, StorageError):
         raise
     except Exception as exc:  # noqa: BLE001 - drivers raise many kinds; all mean "cannot open"
         detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
         raise StorageError(f"cannot open storage {mask_url(url)}: {detail}") from None
+    # Optuna caches finished trials in front of an RDB storage; keep that, then add retries.
+    return RetryingStorage(optuna.storages.get_storage(inner), mask_url(url))  # type: ignore[abstract]
 
 
 def storage_kind(url: str) -> str:

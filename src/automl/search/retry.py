@@ -1,0 +1,112 @@
+"""A storage that rides out a dropped connection: retry with backoff, then one clear error.
+
+Every call on an Optuna storage goes through :class:`RetryingStorage`. A connection error
+(the database restarted, Redis went away, the network blinked) is retried with exponential
+backoff until ``AUTOML_STORAGE_RETRY_S`` seconds (default 60) have passed; then it raises
+:class:`StorageError` naming the storage (password masked) and the last error. Any other error
+(a finished trial, a missing study) passes through untouched, because retrying it cannot help.
+
+Writes are retried too. A write whose acknowledgement was lost may in rare cases be applied
+twice; for the writes automl makes (attributes, values, states) that is harmless, and a trial
+created twice shows up as an extra RUNNING trial that the next coordinator fails and retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from optuna.storages import BaseStorage
+
+from automl.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_S = 60.0
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    try:
+        import sqlalchemy.exc
+
+        types += [sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError]
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+    try:
+        import redis.exceptions
+
+        types += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError]
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+    return tuple(types)
+
+
+_TRANSIENT = _transient_types()
+
+
+def budget_s() -> float:
+    try:
+        return float(os.environ.get("AUTOML_STORAGE_RETRY_S", DEFAULT_BUDGET_S))
+    except ValueError:
+        return DEFAULT_BUDGET_S
+
+
+class RetryingStorage(BaseStorage):
+    """Delegates every storage call to ``inner``, retrying connection errors."""
+
+    def __init__(self, inner: BaseStorage, shown_url: str, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.inner = inner
+        self._shown_url = shown_url  # already masked
+        self._sleep = sleep
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + budget_s()
+        delay = 0.25
+        attempt = 0
+        while True:
+            try:
+                return getattr(self.inner, name)(*args, **kwargs)
+            except _TRANSIENT as exc:
+                attempt += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+                    raise StorageError(
+                        f"lost the storage {self._shown_url} and it did not come back within "
+                        f"{budget_s():.0f} s ({attempt} tries): {type(exc).__name__}: {detail}",
+                        hint="finished trials are safe in the storage; run the same command again once it is back",
+                    ) from None
+                if attempt == 1:
+                    log.warning("storage %s: %s; retrying for up to %.0f s", self._shown_url, type(exc).__name__, left)
+                self._sleep(min(delay, left))
+                delay = min(delay * 2, 5.0)
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything not listed below (private helpers of a concrete storage) goes straight through.
+        return getattr(self.inner, name)
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    def method(self: RetryingStorage, *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"``{name}`` of the wrapped storage, retried on connection errors."
+    return method
+
+
+_METHODS = sorted(
+    set(BaseStorage.__abstractmethods__)
+    | {
+        "get_best_trial", "get_n_trials", "get_trial_id_from_study_id_trial_number",
+        "get_trial_number_from_id", "get_trial_param", "get_trial_params", "get_trial_system_attrs",
+        "get_trial_user_attrs", "check_trial_is_updatable", "remove_session",
+    }
+)  # fmt: skip
+for _name in _METHODS:
+    setattr(RetryingStorage, _name, _delegate(_name))
+RetryingStorage.__abstractmethods__ = frozenset()

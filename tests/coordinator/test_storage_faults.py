@@ -1,0 +1,115 @@
+"""The storage goes away mid-study, for real: a private Redis server is killed and restarted."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from automl.backends import InlineBackend
+from automl.coordinator import Coordinator
+from automl.errors import StorageError
+from automl.search import COUNTED_STATES, make_storage, open_study
+from automl.spec import parse_spec
+from tests.conftest import tiny_yaml
+
+
+class RedisServer:
+    """A redis-server of the test's own, persisting every write, that can be killed and restarted."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.binary = binary
+        self.folder = folder
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.proc and server.proc.poll() is None:
+        server.kill()
+
+
+def test_study_survives_the_storage_going_away_and_coming_back(
+    redis_server: RedisServer, study_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOML_STORAGE_RETRY_S", "60")
+    spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=30, pruner="none"))
+    study = open_study(spec, redis_server.url)
+    outage: list[float] = []
+
+    def outage_mid_trial() -> None:
+        watcher = make_storage(redis_server.url, cached=False)
+        sid = watcher.get_study_id_from_name(study_name)
+        while not any(t.last_step for t in watcher.get_all_trials(sid, states=(TrialState.RUNNING,))):
+            time.sleep(0.02)
+        redis_server.kill()
+        started = time.monotonic()
+        time.sleep(3)
+        redis_server.start()
+        outage.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=outage_mid_trial)
+    thread.start()
+    Coordinator(spec, study, InlineBackend(redis_server.url)).run()
+    thread.join()
+    assert outage and outage[0] >= 3
+    trials = make_storage(redis_server.url, cached=False).get_all_trials(study._study_id)  # noqa: SLF001
+    assert len([t for t in trials if t.state in COUNTED_STATES]) == 4
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_a_storage_that_stays_away_gives_one_clear_error(
+    redis_server: RedisServer, study_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOML_STORAGE_RETRY_S", "2")
+    spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=30, pruner="none"))
+    study = open_study(spec, redis_server.url)
+    threading.Timer(1.0, redis_server.kill).start()
+    started = time.monotonic()
+    with pytest.raises(StorageError) as info:
+        Coordinator(spec, study, InlineBackend(redis_server.url)).run()
+    line = info.value.one_line()
+    assert re.search(r"lost the storage redis://127.0.0.1:\d+/0 and it did not come back within 2 s", line)
+    assert "run the same command again" in line
+    assert time.monotonic() - started < 30
