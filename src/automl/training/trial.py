@@ -129,7 +129,8 @@ def _cross_validate(
     def result() -> TrialResult:
         best = _best_index(curve, maximize) if curve else 0
         return TrialResult(
-            value=curve[best] if curve else math.nan, best_epoch=best + 1, epochs_run=len(curve),
+            value=curve[best] if curve else math.nan, best_epoch=best + 1 if curve else 0,
+            epochs_run=len(curve),
             fold_scores=[c[best] for c in fold_curves] if curve else [],
             curve=list(curve), fold_curves=[list(c) for c in fold_curves], health=log.summary(),
             warnings=log.vanishing(), train_loss=list(train_loss), path=engine.path,
