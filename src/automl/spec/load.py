@@ -63,7 +63,11 @@ def parse_spec(text: str, *, base_dir: Path | None = None, source: str = "<study
         raise SpecError("", f"{source} is not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise SpecError("", f"{source} must be a mapping of sections (name, objective, data, ...)")
-    raw = _anchor_paths(raw, base_dir)
+    return validate_mapping(_anchor_paths(raw, base_dir))
+
+
+def validate_mapping(raw: Mapping[str, Any]) -> m.StudySpec:
+    """Plain data -> StudySpec, with every check a study file gets."""
     try:
         spec = m.StudySpec.model_validate(raw)
     except ValidationError as exc:
@@ -224,12 +228,7 @@ def apply_overrides(spec: m.StudySpec, overrides: Mapping[str, Any]) -> m.StudyS
         for key in parents:
             node = node[key]
         node[leaf] = value
-    try:
-        new = m.StudySpec.model_validate(data)
-    except ValidationError as exc:
-        raise spec_error_from(exc) from None
-    check_semantics(new)
-    return new
+    return validate_mapping(data)
 
 
 def as_mapping(spec: m.StudySpec) -> Mapping[str, Any]:
