@@ -44,6 +44,8 @@ class SpecError(UserInputError):
     """A study file field is wrong. ``path`` is the dotted YAML path, e.g. ``space.lr.low``."""
 
     def __init__(self, path: str, message: str, *, hint: str | None = None) -> None:
+        if not path.isprintable():  # a key with a line break in it must not break the one line
+            path = path.encode("unicode_escape").decode("ascii")
         self.path = path
         super().__init__(f"{path}: {message}" if path else message, hint=hint)
 

@@ -93,7 +93,7 @@ def mutated_study(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
     return data
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(study=mutated_study())
 def test_any_study_file_validates_or_gets_one_line(study: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     path = tmp_path / "fuzz.yaml"

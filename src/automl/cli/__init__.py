@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_error(console: Console, line: str) -> None:
+    line = " ".join(line.split())  # one line, whatever the message held
     console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
 
 
