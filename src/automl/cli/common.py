@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
+from automl.auto import Choice, DataFacts, complete_spec
 from automl.errors import SpecError, UsageError
 from automl.spec import StudySpec, load_spec
 
@@ -48,6 +49,19 @@ def check_data(spec: StudySpec) -> Dataset:
     dataset = load_dataset(spec.data, spec.objective.metric.task)
     check_fits(spec.model, dataset.input_shape)
     return dataset
+
+
+def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset, list[Choice]]:
+    """Check the data, then fill in what the study file left out (see :mod:`automl.auto`)."""
+    import torch
+
+    dataset = check_data(spec)
+    facts = DataFacts(len(dataset.X_train), dataset.input_shape, dataset.task)
+    gpus = torch.cuda.device_count() if spec.trainer.device in ("auto", "cuda") else 0
+    resolved, choices = complete_spec(spec, facts, n_gpus=gpus)
+    if resolved.model != spec.model:
+        check_data(resolved)  # the chosen family must fit the data too
+    return resolved, dataset, choices
 
 
 def storage_for_study(args: argparse.Namespace) -> tuple[str, str]:

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 
 from automl.backends.factory import create_backend
-from automl.cli.common import add_storage_flag, check_data, load_with_overrides
+from automl.cli.common import add_storage_flag, load_with_overrides, resolve_study
 from automl.coordinator import Coordinator
 from automl.errors import UsageError
 from automl.report import make_progress, summary_table
@@ -45,12 +45,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "search.timeout": timeout,
         },
     )
+    spec, _dataset, choices = resolve_study(spec)
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
     backend = create_backend(spec, spec.storage)
-    check_data(spec)
     # Everything the user wrote has been checked; from here on things get written.
     study = open_study(spec, spec.storage)
+    if choices:
+        console.print("chosen for you: " + "; ".join(f"{c.field} {c.value}" for c in choices if c.field != "space")
+                      + " (see `automl validate` for why)", highlight=False)  # fmt: skip
     console.print(
         f"study [bold]{spec.name}[/bold] in {mask_url(spec.storage)}: "
         f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}"

@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from automl.cli.common import check_data, load_with_overrides
+from automl.cli.common import load_with_overrides, resolve_study
 from automl.search import build_pruner, build_sampler
 from automl.search.storage import mask_url, storage_kind
 from automl.search.study import stored_spec
@@ -18,18 +18,19 @@ from automl.spec import describe
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a study file and print the resolved search space; writes nothing")
     p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
-    p.add_argument("--json", action="store_true", help="print the resolved study file as JSON")
+    p.add_argument("--json", action="store_true", help="print the resolved study file and the choices made as JSON")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     spec = load_with_overrides(args.spec, {})
+    storage_kind(spec.storage)
+    spec, dataset, choices = resolve_study(spec)
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
-    storage_kind(spec.storage)
-    dataset = check_data(spec)
     if args.json:
-        console.print_json(json.dumps(stored_spec(spec)))
+        chosen = [{"field": c.field, "value": c.value, "why": c.why} for c in choices]
+        console.print_json(json.dumps({"study": stored_spec(spec), "chosen": chosen}))
         return 0
     console.print(f"[bold]{spec.name}[/bold]: {spec.objective.metric.value} ({spec.direction.value}) on {spec.data.source}")
     console.print(
@@ -44,6 +45,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for name, entry in spec.space.items():
         table.add_row(name, describe(entry))
     console.print(table)
+    if choices:
+        chosen = Table(title="chosen for you (the study file left these out)")
+        for column in ("field", "value", "why"):
+            chosen.add_column(column)
+        for c in choices:
+            chosen.add_row(c.field, c.value, c.why)
+        console.print(chosen)
     shape = "x".join(str(d) for d in dataset.input_shape)
     classes = f", {dataset.n_classes} classes" if dataset.n_classes else ""
     console.print(f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}")

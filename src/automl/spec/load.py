@@ -221,12 +221,14 @@ def apply_overrides(spec: m.StudySpec, overrides: Mapping[str, Any]) -> m.StudyS
     """A copy of ``spec`` with dotted paths (``search.n_trials``) set, validated like the file."""
     if not overrides:
         return spec
-    data = spec.model_dump(mode="json")
+    # Only what the file set, plus the flags: what was left out stays "left out", so that the
+    # AutoML defaults can still fill it in.
+    data = spec.model_dump(mode="json", exclude_unset=True)
     for dotted, value in overrides.items():
         node = data
         *parents, leaf = dotted.split(".")
         for key in parents:
-            node = node[key]
+            node = node.setdefault(key, {})
         node[leaf] = value
     return validate_mapping(data)
 

@@ -1,0 +1,72 @@
+"""AutoML defaults: a minimal study file gets a model, space, budget and parallelism that fit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from automl.auto import DataFacts, complete_spec
+from automl.auto.resolve import TIME_BOUND_TRIALS
+from automl.cli import main
+from automl.cli.common import apply_overrides
+from automl.spec import Task, parse_spec
+from automl.spec.space import FixedParam
+
+MINIMAL = "name: m\nobjective: {metric: accuracy}\ndata: {source: sklearn:digits}\nsearch: {timeout: 3m}\n"
+IMAGES = DataFacts(1437, (1, 8, 8), Task.CLASSIFICATION)
+TABLE = DataFacts(455, (30,), Task.CLASSIFICATION)
+
+
+def test_image_data_gets_a_cnn_and_its_space() -> None:
+    spec, choices = complete_spec(parse_spec(MINIMAL), IMAGES, cpu_count=4)
+    assert spec.model.family == "cnn"
+    assert {"lr", "channels", "batch_norm", "label_smoothing"} <= set(spec.space)
+    assert spec.search.sampler.type == "tpe" and spec.search.pruner.type == "hyperband"
+    assert spec.search.n_trials == TIME_BOUND_TRIALS  # the timeout decides
+    assert spec.execution.parallelism == 4
+    assert spec.trainer.early_stopping is not None
+    assert len(spec.search.enqueue) == 2
+    assert {c.field for c in choices} >= {"model.family", "space", "trainer.epochs", "search.pruner", "execution.parallelism"}
+    assert all(c.why for c in choices)
+
+
+def test_flat_data_gets_an_mlp_without_batch_norm() -> None:
+    spec, _ = complete_spec(parse_spec(MINIMAL), TABLE, cpu_count=2)
+    assert spec.model.family == "mlp"
+    assert "batch_norm" not in spec.space  # keeps the batched fold computation
+    assert spec.execution.parallelism == 2
+
+
+def test_regression_has_no_label_smoothing() -> None:
+    text = MINIMAL.replace("accuracy", "rmse").replace("digits", "diabetes")
+    spec, _ = complete_spec(parse_spec(text), DataFacts(353, (10,), Task.REGRESSION), cpu_count=2)
+    assert "label_smoothing" not in spec.space
+
+
+def test_whatever_the_file_says_is_kept() -> None:
+    text = MINIMAL + "model: {family: mlp}\ntrainer: {epochs: 7}\nspace: {lr: 0.01}\nexecution: {parallelism: 1}\n"
+    spec, choices = complete_spec(parse_spec(text), IMAGES, cpu_count=8)
+    assert spec.model.family == "mlp" and spec.trainer.epochs == 7 and spec.execution.parallelism == 1
+    assert isinstance(spec.space["lr"], FixedParam) and list(spec.space) == ["lr"]
+    assert not spec.search.enqueue  # start points only come with the default space
+    assert "model.family" not in {c.field for c in choices}
+
+
+def test_flags_count_as_given_and_leave_the_rest_to_the_defaults() -> None:
+    spec = apply_overrides(parse_spec(MINIMAL), {"search.n_trials": 12, "storage": "x.journal"})
+    resolved, _ = complete_spec(spec, IMAGES, cpu_count=2)
+    assert resolved.search.n_trials == 12  # the flag, not the time-bound default
+    assert resolved.model.family == "cnn"  # still chosen
+
+
+def test_validate_says_what_was_chosen_and_why(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "m.yaml"
+    path.write_text(MINIMAL)
+    assert main(["validate", str(path)]) == 0
+    assert "chosen for you" in capsys.readouterr().out
+    assert main(["validate", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    why = {c["field"]: c["why"] for c in report["chosen"]}
+    assert why["model.family"] == "the inputs are images (1x8x8)"
+    assert report["study"]["model"]["family"] == "cnn"
