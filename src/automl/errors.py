@@ -76,7 +76,8 @@ class TrialPruned(AutoMLError):
     """Stop the current trial and record it as pruned.
 
     ``reason`` says why ("pruned by the pruner", "diverged: loss is nan", ...) and ``epoch``
-    is the last epoch that was reported. A reason that means divergence starts with "diverged".
+    is the epoch in which the trial stopped (for divergence, the epoch that diverged, which is
+    never reported). A reason that means divergence starts with "diverged".
     """
 
     def __init__(self, reason: str, epoch: int, details: dict[str, object] | None = None) -> None:

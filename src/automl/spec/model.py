@@ -241,6 +241,30 @@ class ExecutionSpec(_Frozen):
     trial_retries: int = Field(2, ge=0, le=100)
 
 
+class MlflowSpec(_Frozen):
+    tracking_uri: str = "file:./mlruns"  # a folder or sqlite:///mlflow.db needs no server
+    experiment: str | None = None  # default: the study name
+
+
+class WandbSpec(_Frozen):
+    project: str | None = None  # default: the study name
+    entity: str | None = None
+    mode: Literal["online", "offline"] = "offline"
+    dir: str = "."
+
+
+class TensorboardSpec(_Frozen):
+    log_dir: str = "runs"
+
+
+class TrackingSpec(_Frozen):
+    """Where each trial is also logged as a run. The Optuna storage stays the record."""
+
+    mlflow: MlflowSpec | None = None
+    wandb: WandbSpec | None = None
+    tensorboard: TensorboardSpec | None = None
+
+
 class StudySpec(_Frozen):
     name: str = Field(pattern=r"^[\w.-]{1,100}$")
     storage: str = "sqlite:///automl.db"
@@ -251,6 +275,7 @@ class StudySpec(_Frozen):
     space: dict[str, ParamSpec] = Field(default_factory=dict)
     search: SearchSpec = SearchSpec()
     execution: ExecutionSpec = ExecutionSpec()
+    tracking: TrackingSpec = TrackingSpec()
 
     @model_validator(mode="after")
     def _check_task(self) -> StudySpec:
@@ -271,5 +296,5 @@ class StudySpec(_Frozen):
 __all__ = [
     "BackendKind", "CVSpec", "CategoricalParam", "DataSpec", "Direction", "EarlyStopping",
     "ExecutionSpec", "FixedParam", "Metric", "ModelSpec", "Objective", "Precision", "Preprocess",
-    "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrainerSpec",
+    "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrackingSpec", "TrainerSpec",
 ]  # fmt: skip
