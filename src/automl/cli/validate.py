@@ -29,8 +29,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
     if args.json:
-        chosen = [{"field": c.field, "value": c.value, "why": c.why} for c in choices]
-        console.print_json(json.dumps({"study": stored_spec(spec), "chosen": chosen}))
+        picked = [{"field": c.field, "value": c.value, "why": c.why} for c in choices]
+        console.print_json(json.dumps({"study": stored_spec(spec), "chosen": picked}))
         return 0
     console.print(f"[bold]{spec.name}[/bold]: {spec.objective.metric.value} ({spec.direction.value}) on {spec.data.source}")
     console.print(
