@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from automl.auto import Choice, DataFacts, complete_spec
 from automl.errors import SpecError, UsageError
 from automl.spec import StudySpec, load_spec
+from automl.tracking import check_tracking
 
 if TYPE_CHECKING:
     from automl.training import Dataset
@@ -55,6 +56,7 @@ def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset, list[Choice]]:
     """Check the data, then fill in what the study file left out (see :mod:`automl.auto`)."""
     import torch
 
+    spec = check_tracking(spec)  # named trackers installed; their paths made absolute
     dataset = check_data(spec)
     facts = DataFacts(len(dataset.X_train), dataset.input_shape, dataset.task)
     gpus = torch.cuda.device_count() if spec.trainer.device in ("auto", "cuda") else 0

@@ -15,6 +15,7 @@ from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
 from automl.search import build_pruner, build_sampler, mask_url, open_study
 from automl.spec import BackendKind, parse_duration
+from automl.tracking import log_study
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     finally:
         progress.close()
     console.print(summary_table(study))
+    log_study(study, spec, spec.storage)  # the trackers' study summary; never raises
     best = best_trial(study)
     if best is None:
         console.print(f"no trial completed ({state.stopping})")

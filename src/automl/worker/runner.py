@@ -25,6 +25,7 @@ from automl.errors import AutoMLError, TrialPruned
 from automl.search.storage import mask_credentials, mask_text
 from automl.search.study import load_study, trial_by_number
 from automl.spec.space import complete_params
+from automl.tracking import log_trial
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def execute_trial(storage_url: str, study_name: str, trial_number: int, *, slot:
             values = None
     storage.set_trial_user_attr(tid, "duration_s", round(time.monotonic() - started, 3))
     study.tell(trial_number, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+    # The trial is safe in the storage; trackers get it as read back from there (never raises).
+    log_trial(study, spec, storage_url, trial_number)
     return state
 
 

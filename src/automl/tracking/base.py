@@ -1,0 +1,190 @@
+"""What a tracker is told: one finished trial, or the study's summary, read back from storage.
+
+Both records are built from what the Optuna storage holds (a :class:`FrozenTrial` read back
+after ``tell``), never from live training objects, so a tracker shows exactly what the storage
+holds. Trackers are a copy for people to look at; the storage stays the record.
+
+Contract of :class:`Tracker`:
+
+- ``log_trial`` is called by a worker process (local or Celery) once per trial, after the trial
+  was told to the storage. ``log_study`` is called by ``automl run`` when the run ends.
+- Either may raise anything; the caller (:mod:`automl.tracking.registry`) catches it, logs one
+  warning per tracker and process, and goes on. A tracker never fails a trial.
+- A tracker owns no state across calls that it cannot rebuild: workers may be on other hosts
+  and several may log into the same place at once.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.search.storage import mask_url
+from automl.spec import StudySpec
+
+# Tags every run carries, so that a run leads back to its trial in the storage.
+TAG_STUDY = "automl.study"
+TAG_TRIAL = "automl.trial_number"
+TAG_STORAGE = "automl.storage"
+TAG_ROLE = "automl.role"  # "trial" or "study"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial as the storage holds it."""
+
+    study_name: str
+    storage: str  # masked
+    metric: str
+    direction: str
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None
+    curve: list[float | None]  # fold mean per epoch (epoch 1 first)
+    fold_curves: list[list[float | None]]  # [fold][epoch]
+    train_loss: list[float | None]
+    health: dict[str, Any]  # groups, grad_norm, weight_norm, update_ratio ([epoch][group])
+    host: str | None
+    slot: str | None
+    duration_s: float | None
+    best_epoch: int | None
+    started_at: float | None = None  # seconds since the epoch
+    ended_at: float | None = None
+    pruned_at_epoch: int | None = None
+    reason: str | None = None  # prune_reason or fail_reason
+
+    @property
+    def run_name(self) -> str:
+        return f"trial-{self.number}"
+
+    @property
+    def epochs(self) -> int:
+        return len(self.curve)
+
+    def tags(self) -> dict[str, str]:
+        """The tags that tie a run to its trial: study, trial number, storage, state, worker."""
+        tags = {
+            TAG_STUDY: self.study_name,
+            TAG_TRIAL: str(self.number),
+            TAG_STORAGE: self.storage,
+            TAG_ROLE: "trial",
+            "automl.state": self.state.name,
+            "automl.host": self.host or "",
+            "automl.slot": self.slot or "",
+        }
+        if self.pruned_at_epoch is not None:
+            tags["automl.pruned_at_epoch"] = str(self.pruned_at_epoch)
+        if self.reason:
+            tags["automl.reason"] = self.reason
+        return tags
+
+    def epoch_series(self) -> dict[str, list[float | None]]:
+        """Every per-epoch series under one flat name: ``cv/score``, ``cv/fold_1``,
+        ``train/loss``, ``health/grad_norm/<group>``, ... (index 0 is epoch 1)."""
+        series: dict[str, list[float | None]] = {"cv/score": list(self.curve)}
+        for f, curve in enumerate(self.fold_curves, start=1):
+            series[f"cv/fold_{f}"] = list(curve)
+        if self.train_loss:
+            series["train/loss"] = list(self.train_loss)
+        groups = [metric_name(g) for g in self.health.get("groups", [])]
+        for stat in ("grad_norm", "weight_norm", "update_ratio"):
+            per_epoch = self.health.get(stat) or []
+            for g, group in enumerate(groups):
+                series[f"health/{stat}/{group}"] = [row[g] if g < len(row) else None for row in per_epoch]
+        if self.health.get("max_grad_norm"):
+            series["health/max_grad_norm"] = list(self.health["max_grad_norm"])
+        return series
+
+    def summary(self) -> dict[str, Any]:
+        """Scalars that describe the whole trial (for a run's summary or final metrics)."""
+        out: dict[str, Any] = {"state": self.state.name, "epochs_run": self.epochs}
+        for key in ("value", "best_epoch", "pruned_at_epoch", "reason", "host", "slot", "duration_s"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """The study when ``automl run`` ends: its best trial and its counts."""
+
+    study_name: str
+    storage: str  # masked
+    metric: str
+    direction: str
+    counts: dict[str, int]  # trial state name -> count
+    best: TrialRecord | None
+
+
+def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> TrialRecord:
+    """The record of ``frozen``, a finished trial read back from the storage."""
+    attrs = frozen.user_attrs
+    state = frozen.state
+    reason = attrs.get("prune_reason") if state == TrialState.PRUNED else attrs.get("fail_reason")
+    return TrialRecord(
+        study_name=spec.name,
+        storage=mask_url(storage_url),
+        metric=spec.objective.metric.value,
+        direction=spec.direction.value,
+        number=frozen.number,
+        state=state,
+        params=dict(frozen.params),
+        value=frozen.value if state == TrialState.COMPLETE else None,
+        curve=list(attrs.get("curve") or []),
+        fold_curves=[list(c) for c in attrs.get("fold_curves") or []],
+        train_loss=list(attrs.get("train_loss") or []),
+        health=dict(attrs.get("health") or {}),
+        host=attrs.get("host"),
+        slot=attrs.get("slot"),
+        duration_s=attrs.get("duration_s"),
+        best_epoch=attrs.get("best_epoch"),
+        started_at=frozen.datetime_start.timestamp() if frozen.datetime_start else None,
+        ended_at=frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
+        pruned_at_epoch=attrs.get("pruned_at_epoch") if state == TrialState.PRUNED else None,
+        reason=reason,
+    )
+
+
+def study_record(study: optuna.Study, spec: StudySpec, storage_url: str) -> StudyRecord:
+    """The record of an :class:`optuna.Study` as it stands now."""
+    trials = study.get_trials(deepcopy=False)
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    done = [(t.value, t.number, t) for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    best = None
+    if done:  # the first trial reaching the best value, as Optuna's best_trial picks it
+        sign = -1.0 if spec.direction.value == "maximize" else 1.0
+        _, _, frozen = min(done, key=lambda d: (sign * float(d[0] or 0.0), d[1]))
+        best = trial_record(frozen, spec, storage_url)
+    return StudyRecord(spec.name, mask_url(storage_url), spec.objective.metric.value,
+                       spec.direction.value, counts, best)  # fmt: skip
+
+
+class Tracker(abc.ABC):
+    """One experiment tracker, configured by its section of ``tracking:``."""
+
+    name: str  # the key under ``tracking:``
+
+    @abc.abstractmethod
+    def log_trial(self, record: TrialRecord) -> None:
+        """Log one finished trial as one run (params, per-epoch series, final state, tags)."""
+
+    @abc.abstractmethod
+    def log_study(self, record: StudyRecord) -> None:
+        """Log the study's summary: its best trial and counts, as a parent or summary run."""
+
+
+_UNSAFE = re.compile(r"[^\w./ -]")
+
+
+def metric_name(text: str) -> str:
+    """A name every tracker accepts as part of a metric key (layer groups may hold anything)."""
+    return _UNSAFE.sub("_", text) or "_"
