@@ -57,7 +57,10 @@ def celery_yaml(name: str, storage: str, queue: str, broker: str | None = None, 
     execution = f"execution: {{backend: celery, queue: {queue}, "
     if broker:
         execution += f"broker: '{broker}', "
-    return tiny_yaml(name, storage, **overrides).replace("execution: {", execution)
+    # No early stopping (automl adds it when left out): a trial runs exactly its epochs, so
+    # the tests can size how long one trains.
+    text = tiny_yaml(name, storage, **overrides).replace("batch_size: 64}", "batch_size: 64, early_stopping: null}")
+    return text.replace("execution: {", execution)
 
 
 def celery_spec(name: str, storage: str, queue: str, broker: str, **overrides: object) -> StudySpec:

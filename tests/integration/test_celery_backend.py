@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 import redis
@@ -21,7 +22,7 @@ from automl.spec import StudySpec
 from automl.spec.space import suggest_params
 from automl.worker.celery_app import TASK_NAME, create_app
 from automl.worker.lease import claim_key
-from tests.integration.conftest import WorkerPool, celery_spec, wait_until
+from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,7 @@ def test_study_of_12_trials_on_two_workers(
     assert os.getpid() not in {t.user_attrs["pid"] for t in trials}  # trained in the workers
 
 
-def _kill_first_running_trial(storage_url: str, study_name: str, killed: list[int], stop: threading.Event) -> None:
+def _kill_first_running_trial(storage_url: str, study_name: str, killed: list[tuple[int, datetime]], stop: threading.Event) -> None:
     """Wait until a worker process has trained a few epochs of a trial, then SIGKILL it."""
     storage = make_storage(storage_url, cached=False)
     study_id = storage.get_study_id_from_name(study_name)
@@ -49,7 +50,7 @@ def _kill_first_running_trial(storage_url: str, study_name: str, killed: list[in
         for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
             if "pid" in t.user_attrs and t.last_step is not None and t.last_step >= 2:
                 os.kill(t.user_attrs["pid"], signal.SIGKILL)
-                killed.append(t.number)
+                killed.append((t.number, datetime.now()))
                 return
         time.sleep(0.05)
 
@@ -61,7 +62,7 @@ def test_killed_worker_trial_is_failed_and_retried(
     spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials=4, parallelism=2, epochs=150, pruner="none")
     workers.start(postgres_url, broker_url, queue, concurrency=2)
     study = open_study(spec, postgres_url)
-    killed: list[int] = []
+    killed: list[tuple[int, datetime]] = []
     stop = threading.Event()
     killer = threading.Thread(target=_kill_first_running_trial, args=(postgres_url, spec.name, killed, stop))
     killer.start()
@@ -73,9 +74,12 @@ def test_killed_worker_trial_is_failed_and_retried(
         killer.join()
     assert len(killed) == 1
     trials = study.get_trials()
-    victim = trials[killed[0]]
+    number, killed_at = killed[0]
+    victim = trials[number]
     assert victim.state == TrialState.FAIL
     assert victim.user_attrs["fail_reason"] == "worker lost: lease expired"
+    assert victim.datetime_complete is not None
+    assert (victim.datetime_complete - killed_at).total_seconds() <= 2 * LEASE_S  # noticed in time
     retries = [t for t in trials if t.user_attrs.get("retry_of") == victim.number]
     assert len(retries) == 1
     assert retries[0].params == victim.params and retries[0].user_attrs["attempt"] == 1
