@@ -48,6 +48,7 @@ def test_whatever_the_file_says_is_kept() -> None:
     text = MINIMAL + "model: {family: mlp}\ntrainer: {epochs: 7}\nspace: {lr: 0.01}\nexecution: {parallelism: 1}\n"
     spec, choices = complete_spec(parse_spec(text), IMAGES, cpu_count=8)
     assert spec.model.family == "mlp" and spec.trainer.epochs == 7 and spec.execution.parallelism == 1
+    assert spec.trainer.early_stopping is None  # the trainer section is the user's
     assert isinstance(spec.space["lr"], FixedParam) and list(spec.space) == ["lr"]
     assert not spec.search.enqueue  # start points only come with the default space
     assert "model.family" not in {c.field for c in choices}

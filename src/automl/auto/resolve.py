@@ -2,8 +2,9 @@
 
 A user who writes only the data, the metric and a budget gets: the model family that suits the
 data's shape, the default space of that family, known-good start points, epochs and early
-stopping that fit the data size, a TPE sampler and a Hyperband pruner, and as many trials at
-once as the machine has cores (or GPUs). Whatever the file does say is kept as it is.
+stopping that fit the data size (only when there is no ``trainer:`` section at all), a TPE
+sampler and a Hyperband pruner (each only when not named), and as many trials at once as the
+machine has cores (or GPUs). Whatever the file does say is kept as it is.
 """
 
 from __future__ import annotations
@@ -60,12 +61,10 @@ def complete_spec(
         chosen.append(Choice("space", ", ".join(raw["space"]), f"the default space of {family} for {facts.task.value}"))
         if "enqueue" not in search_given:
             choose("search", "enqueue", start_points(family), "known-good start points, so the first minutes give a decent model")
-    trainer_given = spec.trainer.model_fields_set if "trainer" in given else set()
     epochs = int(raw["trainer"]["epochs"])
-    if "epochs" not in trainer_given:
+    if "trainer" not in given:  # a trainer section the user wrote is theirs, early stopping or not
         epochs = 40 if facts.n_rows <= 5_000 else 25 if facts.n_rows <= 50_000 else 12
         choose("trainer", "epochs", epochs, f"{facts.n_rows} training rows")
-    if "early_stopping" not in trainer_given:
         choose("trainer", "early_stopping", {"patience": max(5, epochs // 4)}, "stop a trial that stopped improving")
     if "sampler" not in search_given:
         choose("search", "sampler", {"type": "tpe", "multivariate": True, "n_startup_trials": 8, "seed": 0},
