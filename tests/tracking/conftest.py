@@ -1,7 +1,7 @@
 """Tracker tests: tiny studies logged for real, and readers for what each tracker wrote.
 
-W&B runs offline only (no network, no account): mode offline in the study file and in the
-environment, with every W&B folder under the test's tmp_path.
+No network: W&B runs offline (no account), in the study file and in the environment, with
+every W&B folder under the test's tmp_path; MLflow's telemetry is switched off.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def _offline_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv(var, str(home))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")  # MLflow 3 would phone home otherwise
+    monkeypatch.setenv("DO_NOT_TRACK", "true")
     # Each test starts with no tracker having warned yet in this process.
     monkeypatch.setattr(tracking_registry, "_warned", set())
 
