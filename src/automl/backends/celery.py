@@ -12,6 +12,13 @@ claimed yet is waiting in the queue and is not lost, however long it waits. Redi
 before the storage because a worker ends the lease only after telling the storage: a trial
 seen without a lease and then still RUNNING really was abandoned.
 
+The broker may go away. While it is unreachable the coordinator keeps its trials in flight and
+retries (up to ``AUTOML_BROKER_RETRY_S``, default 120 s, then one clear error). When it comes
+back, or restarted unseen (its run id changed), queued messages may be lost: every trial in
+flight that is still unclaimed one lease interval later is sent again. A worker that was
+training meanwhile puts its claim back at its next lease renewal, so it is not sent twice; and
+a duplicate that does arrive finds the claim and does nothing.
+
 On a coordinator restart :meth:`CeleryBackend.adopt` keeps the trials whose lease is live;
 those still in the queue, or abandoned, are failed and run again by the coordinator (a late
 message for a failed trial is skipped by the worker). ``cancel_all`` sends nothing to the
@@ -24,9 +31,11 @@ its report to a finished trial is refused.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
+import redis
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
@@ -38,6 +47,8 @@ log = logging.getLogger(__name__)
 
 LEASE_EXPIRED = "worker lost: lease expired"
 POLL_S = 0.25
+BROKER_RETRY_ENV = "AUTOML_BROKER_RETRY_S"
+_BROKER_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, ConnectionError, OSError)
 
 
 class CeleryBackend(Backend):
@@ -55,6 +66,9 @@ class CeleryBackend(Backend):
         self._storage: BaseStorage | None = None
         self._in_flight: dict[int, str] = {}  # trial number -> study name
         self._trial_ids: dict[tuple[str, int], int] = {}
+        self._run_id: str | None = None  # the broker's; a change means it restarted
+        self._down_since: float | None = None
+        self._resend_at: dict[int, float] = {}  # trial number -> when to send it again if unclaimed
 
     @property
     def capacity(self) -> int:
@@ -73,13 +87,21 @@ class CeleryBackend(Backend):
             raise AutoMLError(
                 f"cannot reach the broker {mask_url(self._broker_url)}: {mask_text(str(exc), self._broker_url)}"
             ) from None
+        self._run_id = self._leases.run_id()
         log.info("sending trials to queue %r on %s", self._queue, mask_url(self._broker_url))
 
     def submit(self, job: TrialJob) -> None:
+        self._in_flight[job.trial_number] = job.study_name
+        self._send(job.study_name, job.trial_number)
+
+    def _send(self, study_name: str, number: int) -> None:
         from automl.worker.celery_app import TASK_NAME
 
-        self._in_flight[job.trial_number] = job.study_name
-        self._app.send_task(TASK_NAME, args=[job.study_name, job.trial_number], queue=self._queue)
+        try:
+            self._app.send_task(TASK_NAME, args=[study_name, number], queue=self._queue)
+        except Exception as exc:  # noqa: BLE001 - kombu wraps connection errors in several kinds
+            log.warning("could not send trial %d (%s); will send it again", number, type(exc).__name__)
+            self._resend_at[number] = time.monotonic()  # never sent: no claim can exist, send soon
 
     def wait(self, timeout_s: float) -> list[TrialEvent]:
         deadline = time.monotonic() + timeout_s
@@ -104,6 +126,7 @@ class CeleryBackend(Backend):
     def cancel_all(self) -> list[int]:
         numbers = list(self._in_flight)
         self._in_flight.clear()
+        self._resend_at.clear()
         return numbers
 
     def close(self) -> None:
@@ -118,8 +141,50 @@ class CeleryBackend(Backend):
     # -- reading back -----------------------------------------------------------------------
 
     def _poll(self) -> list[TrialEvent]:
+        try:
+            events = self._read_back()
+        except _BROKER_DOWN as exc:
+            self._broker_down(exc)
+            return []
+        if self._down_since is not None:
+            log.warning("the broker %s is back", mask_url(self._broker_url))
+            self._down_since = None
+            self._schedule_resend()
+        return events
+
+    def _broker_down(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+            log.warning("the broker %s is unreachable (%s); retrying", mask_url(self._broker_url), type(exc).__name__)
+        elif now - self._down_since > float(os.environ.get(BROKER_RETRY_ENV, "120")):
+            raise AutoMLError(
+                f"lost the broker {mask_url(self._broker_url)} and it did not come back within "
+                f"{os.environ.get(BROKER_RETRY_ENV, '120')} s: {type(exc).__name__}: {mask_text(str(exc), self._broker_url)}",
+                hint="finished trials are safe in the storage; run the same command again once it is back",
+            )
+
+    def _schedule_resend(self) -> None:
+        """Queued messages may be lost: check every trial in flight again one lease from now.
+
+        Counted from when the broker is back, so that a worker still training has renewed its
+        lease, and put its claim back, before anything is sent again.
+        """
+        from automl.worker.lease import DEFAULT_LEASE_S, LEASE_ENV
+
+        grace = float(os.environ.get(LEASE_ENV, DEFAULT_LEASE_S))
+        due = time.monotonic() + grace
+        for number in self._in_flight:
+            self._resend_at.setdefault(number, due)
+
+    def _read_back(self) -> list[TrialEvent]:
         from automl.worker.lease import LeaseState
 
+        run_id = self._leases.run_id()
+        if run_id != self._run_id:
+            log.warning("the broker %s restarted; trials whose messages were lost will be sent again", mask_url(self._broker_url))
+            self._run_id = run_id
+            self._schedule_resend()
         by_study: dict[str, list[int]] = {}
         for number, study in self._in_flight.items():
             by_study.setdefault(study, []).append(number)
@@ -134,8 +199,15 @@ class CeleryBackend(Backend):
                     reason = leases[number].error or LEASE_EXPIRED
                     log.warning("trial %d lost (worker %s): %s", number, leases[number].owner, reason)
                     events.append(TrialEvent(EventKind.LOST, number, reason))
+                elif leases[number].state == LeaseState.UNCLAIMED and time.monotonic() >= self._resend_at.get(number, float("inf")):
+                    del self._resend_at[number]
+                    log.warning("trial %d was never picked up since the broker came back; sending it again", number)
+                    self._send(study, number)
+                elif leases[number].state != LeaseState.UNCLAIMED:
+                    self._resend_at.pop(number, None)
         for event in events:
             self._in_flight.pop(event.trial_number, None)
+            self._resend_at.pop(event.trial_number, None)
         return events
 
     def _state(self, study: str, number: int) -> TrialState:

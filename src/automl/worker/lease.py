@@ -92,8 +92,15 @@ class LeaseStore:
     def renew(self, study_name: str, number: int, owner: str, lease_s: float) -> None:
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(lease_key(study_name, number), owner, px=int(lease_s * 1000))
+        # A broker that restarted without persistence lost the claim: put it back, so that a
+        # message sent again for this trial finds it taken instead of training it twice.
+        pipe.set(claim_key(study_name, number), json.dumps({"owner": owner, "error": None}), nx=True, ex=CLAIM_TTL_S)
         pipe.expire(claim_key(study_name, number), CLAIM_TTL_S)
         pipe.execute()
+
+    def run_id(self) -> str:
+        """The Redis server's run id: it changes when the server restarts."""
+        return str(self._redis.info("server")["run_id"])
 
     def release(self, study_name: str, number: int, owner: str, error: str | None = None) -> None:
         """End the lease (the trial is told, or given up with ``error``); the claim stays."""
