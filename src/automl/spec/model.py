@@ -242,7 +242,7 @@ class ExecutionSpec(_Frozen):
 
 
 class MlflowSpec(_Frozen):
-    tracking_uri: str = "file:./mlruns"  # a folder or sqlite:///mlflow.db needs no server
+    tracking_uri: str = "sqlite:///mlflow.db"  # a file store (file:./mlruns) needs no server either
     experiment: str | None = None  # default: the study name
 
 

@@ -49,6 +49,9 @@ class MlflowTracker(Tracker):
         self.tracking_uri = spec.tracking_uri
         self.experiment = spec.experiment or study_name
         scheme = self.tracking_uri.split(":", 1)[0].lower() if ":" in self.tracking_uri else ""
+        # Workers may have no way out (and should not call home): no usage telemetry unless the
+        # user turned it on.
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         if scheme in ("", "file"):
             # MLflow 3 refuses its file store unless asked; the study file asked for it.
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
