@@ -62,9 +62,17 @@ def test_a_storage_that_stays_away_gives_one_clear_error(
     redis_server: RedisServer, study_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AUTOML_STORAGE_RETRY_S", "2")
-    spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=30, pruner="none"))
+    spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=300, pruner="none"))
     study = open_study(spec, redis_server.url)
-    threading.Timer(1.0, redis_server.kill).start()
+    watcher = make_storage(redis_server.url, cached=False)
+
+    def kill_mid_trial() -> None:
+        sid = watcher.get_study_id_from_name(study_name)
+        while not any(t.last_step for t in watcher.get_all_trials(sid, states=(TrialState.RUNNING,))):
+            time.sleep(0.02)
+        redis_server.kill()  # and it stays away
+
+    threading.Thread(target=kill_mid_trial, daemon=True).start()
     started = time.monotonic()
     with pytest.raises(StorageError) as info:
         Coordinator(spec, study, InlineBackend(redis_server.url)).run()
