@@ -38,6 +38,12 @@ def test_flat_data_gets_an_mlp_without_batch_norm() -> None:
     assert spec.execution.parallelism == 2
 
 
+def test_a_space_that_names_mlp_parameters_gets_an_mlp_even_on_images() -> None:
+    spec, choices = complete_spec(parse_spec(MINIMAL + "space: {width: {low: 32, high: 64}}\n"), IMAGES, cpu_count=2)
+    assert spec.model.family == "mlp"
+    assert {c.field: c.why for c in choices}["model.family"] == "the space names width, an mlp parameter"
+
+
 def test_regression_has_no_label_smoothing() -> None:
     text = MINIMAL.replace("accuracy", "rmse").replace("digits", "diabetes")
     spec, _ = complete_spec(parse_spec(text), DataFacts(353, (10,), Task.REGRESSION), cpu_count=2)

@@ -18,6 +18,7 @@ from automl.search import COUNTED_STATES, make_storage, open_study
 from automl.spec import parse_spec
 from tests.conftest import tiny_yaml
 from tests.redis_server import RedisServer
+from tests.waiting import wait_for_training
 
 
 @pytest.fixture
@@ -38,10 +39,7 @@ def test_study_survives_the_storage_going_away_and_coming_back(
     outage: list[float] = []
 
     def outage_mid_trial() -> None:
-        watcher = make_storage(redis_server.url, cached=False)
-        sid = watcher.get_study_id_from_name(study_name)
-        while not any(t.last_step for t in watcher.get_all_trials(sid, states=(TrialState.RUNNING,))):
-            time.sleep(0.02)
+        wait_for_training(redis_server.url, study_name)
         redis_server.kill()
         started = time.monotonic()
         time.sleep(3)
@@ -64,12 +62,9 @@ def test_a_storage_that_stays_away_gives_one_clear_error(
     monkeypatch.setenv("AUTOML_STORAGE_RETRY_S", "2")
     spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=300, pruner="none"))
     study = open_study(spec, redis_server.url)
-    watcher = make_storage(redis_server.url, cached=False)
 
     def kill_mid_trial() -> None:
-        sid = watcher.get_study_id_from_name(study_name)
-        while not any(t.last_step for t in watcher.get_all_trials(sid, states=(TrialState.RUNNING,))):
-            time.sleep(0.02)
+        wait_for_training(redis_server.url, study_name)
         redis_server.kill()  # and it stays away
 
     threading.Thread(target=kill_mid_trial, daemon=True).start()

@@ -13,9 +13,10 @@ from optuna.trial import TrialState
 from automl.backends.factory import create_backend
 from automl.coordinator import Coordinator
 from automl.errors import AutoMLError
-from automl.search import COUNTED_STATES, make_storage, open_study
+from automl.search import COUNTED_STATES, open_study
 from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec
 from tests.redis_server import RedisServer
+from tests.waiting import wait_for_training
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +37,7 @@ def test_broker_restart_mid_study_loses_no_trial_and_trains_none_twice(
     training: list[int] = []
 
     def restart_broker_mid_trial() -> None:
-        watcher = make_storage(storage_url, cached=False)
-        sid = watcher.get_study_id_from_name(study_name)
-        while not training:
-            training.extend(t.number for t in watcher.get_all_trials(sid, states=(TrialState.RUNNING,)) if t.last_step)
-            time.sleep(0.05)
+        training.extend(t.number for t in wait_for_training(storage_url, study_name))
         broker.kill()
         time.sleep(2)
         broker.start()

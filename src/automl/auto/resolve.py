@@ -50,10 +50,7 @@ def complete_spec(
         chosen.append(Choice(f"{section}.{key}", _show(value), why))
 
     if "model" not in given:
-        image = len(facts.input_shape) == 3
-        shape = "x".join(map(str, facts.input_shape))
-        choose("model", "family", "cnn" if image else "mlp",
-               f"the inputs are {'images' if image else 'flat features'} ({shape})")  # fmt: skip
+        choose("model", "family", *_family(spec, facts))
     family = raw["model"]["family"]
     search_given = spec.search.model_fields_set if "search" in given else set()
     if "space" not in given and family in ("mlp", "cnn"):
@@ -80,6 +77,18 @@ def complete_spec(
         slots = n_gpus or min(cores, 8)
         choose("execution", "parallelism", slots, f"{n_gpus} GPUs" if n_gpus else f"{cores} CPU cores, one thread each")
     return validate_mapping(raw), chosen
+
+
+def _family(spec: StudySpec, facts: DataFacts) -> tuple[str, str]:
+    """The model family, and why: the space's own parameter names first, then the data's shape."""
+    names = set(spec.space)
+    if names & {"channels", "kernel_size"} and len(facts.input_shape) == 3:
+        return "cnn", "the space names cnn parameters (channels, kernel_size)"
+    if "width" in names:
+        return "mlp", "the space names width, an mlp parameter"
+    image = len(facts.input_shape) == 3
+    shape = "x".join(map(str, facts.input_shape))
+    return ("cnn" if image else "mlp"), f"the inputs are {'images' if image else 'flat features'} ({shape})"
 
 
 def _show(value: Any) -> str:
