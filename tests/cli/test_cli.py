@@ -140,6 +140,7 @@ def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_pa
     assert len([t for t in study.trials if t.state in COUNTED_STATES]) == 3
     retried = {t.user_attrs.get("retry_of") for t in study.trials} - {None}
     assert retried == {t.number for t in failed}
+    assert all(t.user_attrs.get("attempt", 0) == 0 for t in study.trials)  # Ctrl-C uses up no retry
     assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
 
 

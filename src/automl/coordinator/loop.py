@@ -137,15 +137,20 @@ class Coordinator:
         self.progress.update(self.state, frozen)
 
     def _fail_and_retry(self, frozen: FrozenTrial, reason: str, *, limit: int | None) -> FrozenTrial:
-        """Fail a trial that never told its outcome; enqueue it again while retries are left."""
+        """Fail a trial that never told its outcome; enqueue it again while retries are left.
+
+        ``limit=None`` is for stops that are not the trial's fault (Ctrl-C, a dead coordinator):
+        it always runs again, and the attempt is not counted against ``trial_retries``.
+        """
         fail_trial(self.study, frozen, reason)
         attempt = int(frozen.user_attrs.get("attempt", 0))
         if limit is None or attempt < limit:
             root = int(frozen.user_attrs.get("retry_of", frozen.number))
+            next_attempt = attempt if limit is None else attempt + 1
             self.study.enqueue_trial(
-                dict(frozen.params), user_attrs={"retry_of": root, "attempt": attempt + 1}
+                dict(frozen.params), user_attrs={"retry_of": root, "attempt": next_attempt}
             )
-            log.warning("trial %d failed (%s); enqueued again (attempt %d)", frozen.number, reason, attempt + 1)
+            log.warning("trial %d failed (%s); enqueued again (attempt %d)", frozen.number, reason, next_attempt)
         else:
             self._failures.append(reason)
             log.warning("trial %d failed (%s); no retries left", frozen.number, reason)
@@ -158,7 +163,6 @@ class Coordinator:
             for number in list(self._in_flight):
                 frozen = trial_by_number(self.study, number)
                 if frozen.state == TrialState.RUNNING:
-                    # Not the trial's fault: it runs again on resume, without using up a retry.
                     self._fail_and_retry(frozen, INTERRUPTED, limit=None)
             self._in_flight.clear()
             self.state.running.clear()
