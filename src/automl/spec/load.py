@@ -16,7 +16,14 @@ from pydantic import BaseModel, ValidationError
 
 from automl.errors import SpecError
 from automl.spec import model as m
-from automl.spec.space import CategoricalParam, FixedParam, FloatParam, IntParam, is_active
+from automl.spec.space import (
+    CategoricalParam,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    is_active,
+    same_value,
+)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -207,9 +214,9 @@ def _check_trainer_values(path: str, name: str, entry: Any, spec: m.StudySpec) -
 def _can_take(entry: Any, value: Any) -> bool:
     """Could this space entry produce ``value``?"""
     if isinstance(entry, FixedParam):
-        return bool(entry.value == value and isinstance(entry.value, bool) == isinstance(value, bool))
+        return same_value(entry.value, value)
     if isinstance(entry, CategoricalParam):
-        return any(c == value and isinstance(c, bool) == isinstance(value, bool) for c in entry.choices)
+        return any(same_value(c, value) for c in entry.choices)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if isinstance(entry, IntParam) and not float(value).is_integer():

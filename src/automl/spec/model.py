@@ -75,11 +75,11 @@ TRAINER_PARAMS = frozenset(
 )  # fmt: skip
 
 # Values the built-in trainer accepts for its categorical parameters.
-TRAINER_CHOICES: dict[str, frozenset[Any]] = {
-    "optimizer": frozenset({"sgd", "adam", "adamw", "rmsprop"}),
-    "schedule": frozenset({"constant", "step", "exponential", "cosine", "onecycle"}),
-    "activation": frozenset({"relu", "gelu", "silu", "tanh", "leaky_relu", "elu"}),
-    "init": frozenset({"default", "kaiming", "xavier", "orthogonal"}),
+TRAINER_CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": ("sgd", "adam", "adamw", "rmsprop"),
+    "schedule": ("constant", "step", "exponential", "cosine", "onecycle"),
+    "activation": ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu"),
+    "init": ("default", "kaiming", "xavier", "orthogonal"),
 }
 
 

@@ -165,12 +165,12 @@ class Suggester(Protocol):
 def is_active(entry: _Entry, values: Mapping[str, Any]) -> bool:
     """True when every ``when`` condition of ``entry`` holds for the values chosen so far."""
     for other, allowed in entry.condition().items():
-        if other not in values or not any(_same(values[other], a) for a in allowed):
+        if other not in values or not any(same_value(values[other], a) for a in allowed):
             return False
     return True
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     # YAML gives True and 1 as different types; a condition on a bool must not match an int.
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 

@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automl.errors import SpecError
-
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
-ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu")
-INITS = ("default", "kaiming", "xavier", "orthogonal")
+from automl.spec.model import TRAINER_CHOICES
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class TrainParams:
                 continue
             if name in params and params[name] is not None:
                 values[name] = _coerce(name, params[name], kind)
-        for name, allowed in _CHOICES.items():
+        for name, allowed in TRAINER_CHOICES.items():  # the vocabulary the study file is checked against
             if name in values and values[name] not in allowed:
                 raise SpecError(
                     f"space.{name}", f"{values[name]!r} is not one of {', '.join(allowed)}"
@@ -89,12 +85,6 @@ MODEL_PARAMS = frozenset(
     {"depth", "width", "activation", "dropout", "batch_norm", "init", "channels", "kernel_size"}
 )
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "optimizer": OPTIMIZERS,
-    "schedule": SCHEDULES,
-    "activation": ACTIVATIONS,
-    "init": INITS,
-}
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
