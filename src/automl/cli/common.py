@@ -56,13 +56,14 @@ def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset, list[Choice]]:
     """Check the data, then fill in what the study file left out (see :mod:`automl.auto`)."""
     import torch
 
+    from automl.training.models import check_fits
+
     spec = check_tracking(spec)  # named trackers installed; their paths made absolute
     dataset = check_data(spec)
     facts = DataFacts(len(dataset.X_train), dataset.input_shape, dataset.task)
     gpus = torch.cuda.device_count() if spec.trainer.device in ("auto", "cuda") else 0
     resolved, choices = complete_spec(spec, facts, n_gpus=gpus)
-    if resolved.model != spec.model:
-        check_data(resolved)  # the chosen family must fit the data too
+    check_fits(resolved.model, dataset.input_shape)  # a chosen family must fit the data too
     return resolved, dataset, choices
 
 
