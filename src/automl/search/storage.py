@@ -117,7 +117,8 @@ def mask_url(url: str) -> str:
 
 
 def mask_text(text: str, *urls: str) -> str:
-    """Remove the passwords of ``urls`` from ``text`` (driver messages sometimes echo them)."""
+    """Remove the passwords of ``urls`` from ``text`` wherever they stand (driver messages
+    sometimes echo them bare), and the password of any URL written in it."""
     for url in urls:
         try:
             password = urlsplit(url).password
@@ -125,7 +126,7 @@ def mask_text(text: str, *urls: str) -> str:
             continue
         if password:
             text = text.replace(password, "***")
-    return text
+    return mask_credentials(text)
 
 
 _CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)

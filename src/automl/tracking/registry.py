@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 
 from automl.errors import SpecError
-from automl.search.storage import mask_credentials, mask_text
+from automl.search.storage import mask_text
 from automl.spec import StudySpec
 from automl.spec.model import TrackingSpec
 from automl.tracking.base import Tracker, study_record, trial_record
@@ -107,7 +107,7 @@ def _each(spec: StudySpec, storage_url: str, what: str, call: Callable[[Tracker]
 
 def _report(study: str, tracker: str, what: str, exc: BaseException, storage_url: str) -> None:
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    text = mask_credentials(mask_text(text, storage_url))[:300]
+    text = mask_text(text, storage_url)[:300]
     if (study, tracker) in _warned:
         log.debug("%s could not log %s of study %s: %s", tracker, what, study, text)
         return

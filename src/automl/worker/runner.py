@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.errors import AutoMLError, TrialPruned
-from automl.search.storage import mask_credentials, mask_text
+from automl.search.storage import mask_text
 from automl.search.study import load_study, trial_by_number
 from automl.spec.space import complete_params
 from automl.tracking import log_trial
@@ -108,7 +108,7 @@ def failure_reason(exc: BaseException, *secrets_in: str) -> str:
         return "out of memory"
     text = exc.one_line() if isinstance(exc, AutoMLError) else f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split())
-    return mask_credentials(mask_text(text, *secrets_in))[:500]
+    return mask_text(text, *secrets_in)[:500]
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
