@@ -42,6 +42,7 @@ from optuna.trial import TrialState
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.errors import AutoMLError
 from automl.search.storage import make_storage, mask_text, mask_url
+from automl.search.study import trial_id
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,5 @@ class CeleryBackend(Backend):
         assert self._storage is not None
         key = (study, number)
         if key not in self._trial_ids:
-            study_id = self._storage.get_study_id_from_name(study)
-            self._trial_ids[key] = self._storage.get_trial_id_from_study_id_trial_number(study_id, number)
+            self._trial_ids[key] = trial_id(self._storage, study, number)
         return self._storage.get_trial(self._trial_ids[key]).state

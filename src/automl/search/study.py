@@ -10,6 +10,7 @@ from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import SpecError, StorageError, UsageError
@@ -95,6 +96,11 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # noqa: SLF001
     except UpdateFinishedTrialError:
         pass  # it finished meanwhile: its own outcome stands
+
+
+def trial_id(storage: BaseStorage, study_name: str, number: int) -> int:
+    """The storage's id of trial ``number`` of ``study_name``; KeyError if there is none."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), number)
 
 
 def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:

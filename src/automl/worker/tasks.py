@@ -120,12 +120,11 @@ def _train(study_name: str, number: int, owner: str) -> str:
 def _trial_state(storage_url: str, study_name: str, number: int, default: str | None = None) -> str:
     """The trial's state name, read from the storage (not through a cached study)."""
     from automl.search.storage import make_storage
+    from automl.search.study import trial_id
 
     try:
         storage = make_storage(storage_url)
-        study_id = storage.get_study_id_from_name(study_name)
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-        return str(storage.get_trial(trial_id).state.name)
+        return str(storage.get_trial(trial_id(storage, study_name, number)).state.name)
     except KeyError:
         return "MISSING"  # a study or trial this storage does not hold: nothing to run
     except Exception:
