@@ -1,19 +1,26 @@
 """automl from a minimal study file against what users would pick instead, at equal budget.
 
-For each data set, on the same train/test split (automl's own: test_size 0.2, seed 0,
-stratified for classification) and the same wall-clock budget, one after another:
+For each data set and each split seed, on the same train/test split (automl's own:
+test_size 0.2, ``data.cv.seed`` = the split seed, stratified for classification) and the same
+wall-clock budget, one after another:
 
 * **automl**: a study file with only the data, the metric and ``timeout``; `automl run`, then
   `automl export` for the held-out test score (the real commands, as subprocesses);
+* **automl-single** (an ablation, not a default): the same with one k-fold CV per trial
+  (``cv.repeats: 1``) and a single exported model (``--ensemble 1``), i.e. automl without its
+  two small-data measures;
 * **sklearn**: ``HalvingRandomSearchCV`` over ``StandardScaler + MLPClassifier/MLPRegressor``
   (5-fold, n_jobs = cores), stopped at its own end (its time is reported);
 * **optuna**: plain Optuna, TPE + median pruner, ``n_jobs`` = cores, over a typical PyTorch
   loop (``DataLoader``, an MLP, Adam, 5-fold CV one fold after another, the running fold mean
   reported for pruning), then the best params retrained on all training rows.
 
-Scores: accuracy for classification, RMSE for regression (lower is better).
+Scores: accuracy for classification, RMSE for regression (lower is better). With several
+split seeds the table at the end gives each method's mean over the splits; a test split of
+wine holds 36 rows, so one split alone cannot tell methods apart.
 
     python benchmarks/bench_automl.py --budget 180 --datasets digits breast_cancer wine diabetes
+    python benchmarks/bench_automl.py --budget 60 --splits 3 --datasets breast_cancer wine diabetes
 """
 
 from __future__ import annotations
@@ -34,13 +41,14 @@ REGRESSION = {"diabetes"}
 CORES = os.cpu_count() or 1
 
 
-def split(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """automl's split of the data set, flattened for the baselines."""
+def split(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """automl's split of the data set for this seed, flattened for the baselines."""
     from automl.spec import DataSpec, Task
+    from automl.spec.model import CVSpec
     from automl.training import load_dataset
 
     task = Task.REGRESSION if name in REGRESSION else Task.CLASSIFICATION
-    ds = load_dataset(DataSpec(source=f"sklearn:{name}"), task)
+    ds = load_dataset(DataSpec(source=f"sklearn:{name}", cv=CVSpec(seed=seed)), task)
     flat = lambda X: X.reshape(len(X), -1)  # noqa: E731
     return flat(ds.X_train), ds.y_train, flat(ds.X_test), ds.y_test
 
@@ -53,20 +61,23 @@ def score(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(accuracy_score(y_true, y_pred))
 
 
-def run_automl(name: str, budget_s: float, workdir: Path) -> dict[str, Any]:
+def run_automl(name: str, seed: int, budget_s: float, workdir: Path, single: bool = False) -> dict[str, Any]:
     metric = "rmse" if name in REGRESSION else "accuracy"
-    study = workdir / f"{name}.yaml"
-    storage = f"sqlite:///{workdir / (name + '.db')}"
+    tag = f"{name}-{seed}{'-single' if single else ''}"
+    study = workdir / f"{tag}.yaml"
+    storage = f"sqlite:///{workdir / (tag + '.db')}"
+    cv = f"{{seed: {seed}{', repeats: 1' if single else ''}}}"
     study.write_text(
-        f"name: bench-{name}\nstorage: {storage}\nobjective: {{metric: {metric}}}\n"
-        f"data: {{source: sklearn:{name}}}\nsearch: {{timeout: {int(budget_s)}}}\n"
+        f"name: bench-{tag}\nstorage: {storage}\nobjective: {{metric: {metric}}}\n"
+        f"data: {{source: sklearn:{name}, cv: {cv}}}\nsearch: {{timeout: {int(budget_s)}}}\n"
     )
     automl = [sys.executable, "-m", "automl"]
     started = time.monotonic()
     subprocess.run([*automl, "run", str(study)], check=True, capture_output=True, text=True)
     wall = time.monotonic() - started
-    out = workdir / f"{name}-export"
-    subprocess.run([*automl, "export", str(study), "-o", str(out)], check=True, capture_output=True, text=True)
+    out = workdir / f"{tag}-export"
+    ensemble = ["--ensemble", "1"] if single else []
+    subprocess.run([*automl, "export", str(study), "-o", str(out), *ensemble], check=True, capture_output=True, text=True)
     metrics = json.loads((out / "metrics.json").read_text())
     status = json.loads(subprocess.run([*automl, "status", str(study), "--json"], check=True, capture_output=True, text=True).stdout)
     trials = sum(status["counts"].values())
@@ -185,26 +196,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=180.0, help="seconds per method and data set")
     parser.add_argument("--datasets", nargs="+", default=["digits", "breast_cancer", "wine", "diabetes"])
-    parser.add_argument("--methods", nargs="+", default=["automl", "sklearn", "optuna"])
+    parser.add_argument("--splits", type=int, default=1, help="split seeds 0..N-1 per data set")
+    parser.add_argument("--methods", nargs="+", default=["automl", "sklearn", "optuna"],
+                        choices=["automl", "automl-single", "sklearn", "optuna"])  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
-            data = split(name)
-            for method in args.methods:
-                if method == "automl":
-                    row = run_automl(name, args.budget, Path(tmp))
-                elif method == "sklearn":
-                    row = run_sklearn(name, args.budget, data)
-                else:
-                    row = run_optuna(name, args.budget, data)
-                row = {"dataset": name, "method": method, "metric": "rmse" if name in REGRESSION else "accuracy", **row}
-                results.append(row)
-                print(f"{name:14s} {method:8s} cv {row['cv']:.4f}  test {row['test']:.4f}  "
-                      f"trials {row['trials']:4d}  wall {row['wall_s']:6.1f} s", flush=True)  # fmt: skip
+            for seed in range(args.splits):
+                data = split(name, seed)
+                for method in args.methods:
+                    if method.startswith("automl"):
+                        row = run_automl(name, seed, args.budget, Path(tmp), single=method == "automl-single")
+                    elif method == "sklearn":
+                        row = run_sklearn(name, args.budget, data)
+                    else:
+                        row = run_optuna(name, args.budget, data)
+                    metric = "rmse" if name in REGRESSION else "accuracy"
+                    row = {"dataset": name, "split": seed, "method": method, "metric": metric, **row}
+                    results.append(row)
+                    print(f"{name:14s} split {seed} {method:13s} cv {row['cv']:.4f}  test {row['test']:.4f}  "
+                          f"trials {row['trials']:4d}  wall {row['wall_s']:6.1f} s", flush=True)  # fmt: skip
+    print_means(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def print_means(results: list[dict[str, Any]]) -> None:
+    """Each method's mean over the split seeds, per data set."""
+    print("\nmeans over splits")
+    for name in dict.fromkeys(r["dataset"] for r in results):
+        for method in dict.fromkeys(r["method"] for r in results):
+            rows = [r for r in results if r["dataset"] == name and r["method"] == method]
+            if rows:
+                mean = {k: float(np.mean([r[k] for r in rows])) for k in ("cv", "test", "trials", "wall_s")}
+                print(f"{name:14s} {method:13s} cv {mean['cv']:.4f}  test {mean['test']:.4f}  "
+                      f"trials {mean['trials']:6.1f}  wall {mean['wall_s']:6.1f} s  ({len(rows)} splits)")  # fmt: skip
 
 
 if __name__ == "__main__":

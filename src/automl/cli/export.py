@@ -19,6 +19,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="retrain the best configuration on all training data, test it, save it")
     add_study_flags(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write")
+    p.add_argument(
+        "--ensemble", type=int, metavar="N",
+        help="average N models of the best configuration, each with its own seed "
+        "(default: 5 up to 20,000 training rows, else 1)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=run)
 
@@ -26,12 +31,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     storage, name = storage_for_study(args)
     study, spec = load_study(storage, name)
-    result = export_best(study, spec, Path(args.output))
+    result = export_best(study, spec, Path(args.output), args.ensemble)
     if args.json:
         console.print_json(json.dumps({**asdict(result), "folder": str(result.folder)}))
         return 0
     console.print(
-        f"exported trial {result.trial} ({result.epochs} epochs) to {result.folder}: "
+        f"exported trial {result.trial} ({result.epochs} epochs{_members(result.ensemble)}) to {result.folder}: "
         f"test {result.metric} {fmt_value(result.test_score)} (cross-validated {fmt_value(result.cv_score)})"
     )
     return 0
+
+
+def _members(n: int) -> str:
+    return f", an ensemble of {n} models" if n > 1 else ""

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 0
     console.print(f"[bold]{spec.name}[/bold]: {spec.objective.metric.value} ({spec.direction.value}) on {spec.data.source}")
     console.print(
-        f"model {spec.model.family}, {spec.trainer.epochs} epochs, {spec.data.cv.folds}-fold CV; "
+        f"model {spec.model.family}, {spec.trainer.epochs} epochs, {spec.data.cv.describe()}; "
         f"sampler {spec.search.sampler.type}, pruner {spec.search.pruner.type}; "
         f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}; "
         f"storage {mask_url(spec.storage)}"

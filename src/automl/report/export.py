@@ -3,8 +3,8 @@
 An export folder holds:
 
 * ``model.safetensors``: the weights (a plain state_dict; no code is stored in it);
-* ``model.json``: how to rebuild the network (family, params, input shape, outputs), the task,
-  the class labels, the feature names and categorical vocabularies;
+* ``model.json``: how to rebuild the network (family, params, input shape, outputs, how many
+  ensemble members), the task, the class labels, the feature names and categorical vocabularies;
 * ``preprocessor.pkl``: the fitted scikit-learn preprocessing (a pickle: load only exports you
   made or trust);
 * ``study.json``: the resolved study file (credentials masked);
@@ -29,6 +29,15 @@ from automl.spec.model import StudySpec
 from automl.spec.space import complete_params
 
 FORMAT_VERSION = 1
+# Up to this many training rows, export averages ENSEMBLE_SMALL models by default: on small
+# data one training run's seed moves the test score by several rows, and the members are cheap.
+ENSEMBLE_MAX_ROWS = 20_000
+ENSEMBLE_SMALL = 5
+
+
+def default_ensemble(n_train: int) -> int:
+    """How many models export trains when ``--ensemble`` is not given."""
+    return ENSEMBLE_SMALL if n_train <= ENSEMBLE_MAX_ROWS else 1
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,16 @@ class ExportResult:
     cv_score: float
     trial: int
     epochs: int
+    ensemble: int
 
 
-def export_best(study: optuna.Study, spec: StudySpec, folder: Path) -> ExportResult:
-    """Retrain the best trial's params on all training rows for its best epoch count."""
+def export_best(
+    study: optuna.Study, spec: StudySpec, folder: Path, ensemble: int | None = None
+) -> ExportResult:
+    """Retrain the best trial's params on all training rows for its best epoch count.
+
+    ``ensemble`` models are trained and averaged (see :func:`default_ensemble` when None).
+    """
     import torch
     from safetensors.torch import save_file
 
@@ -54,7 +69,10 @@ def export_best(study: optuna.Study, spec: StudySpec, folder: Path) -> ExportRes
     params = complete_params(spec.space, best.params)
     epochs = int(best.user_attrs.get("best_epoch") or spec.trainer.epochs)
     dataset = load_dataset(spec.data, spec.objective.metric.task)
-    fit = fit_final(spec, params, epochs, dataset)
+    if ensemble is not None and ensemble < 1:
+        raise UsageError(f"--ensemble must be at least 1, but got {ensemble}")
+    members = ensemble if ensemble is not None else default_ensemble(len(dataset.X_train))
+    fit = fit_final(spec, params, epochs, dataset, ensemble=members)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"-o: {str(folder)!r} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +84,7 @@ def export_best(study: optuna.Study, spec: StudySpec, folder: Path) -> ExportRes
         "params": params,
         "input_shape": list(dataset.input_shape),
         "n_outputs": dataset.n_outputs,
+        "ensemble": members,
         "task": dataset.task.value,
         "classes": [_json_safe(c) for c in dataset.classes],
         "feature_names": list(dataset.feature_names),
@@ -77,7 +96,7 @@ def export_best(study: optuna.Study, spec: StudySpec, folder: Path) -> ExportRes
     with (folder / "preprocessor.pkl").open("wb") as handle:
         pickle.dump(fit.preprocessor, handle)
     (folder / "study.json").write_text(json.dumps(stored_spec(spec), indent=2))
-    result = ExportResult(folder, spec.objective.metric.value, float(fit.test_score), float(best.value), best.number, epochs)
+    result = ExportResult(folder, spec.objective.metric.value, float(fit.test_score), float(best.value), best.number, epochs, members)
     metrics = {
         "metric": result.metric,
         "test": result.test_score,
@@ -85,6 +104,7 @@ def export_best(study: optuna.Study, spec: StudySpec, folder: Path) -> ExportRes
         "cv_fold_scores": best.user_attrs.get("fold_scores"),
         "trial": best.number,
         "epochs": epochs,
+        "ensemble": members,
         "n_train": int(len(dataset.X_train)),
         "n_test": int(len(dataset.X_test)),
         "study": study.study_name,

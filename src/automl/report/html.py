@@ -59,7 +59,7 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
     facts = [f"{len(trials)} trials: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")]
     if spec is not None:
         facts.insert(0, f"{spec.objective.metric.value} ({spec.direction.value}) on {spec.data.source}, "
-                        f"{spec.data.cv.folds}-fold CV, model {spec.model.family}; storage {mask_url(spec.storage)}")  # fmt: skip
+                        f"{spec.data.cv.describe()}, model {spec.model.family}; storage {mask_url(spec.storage)}")  # fmt: skip
     if best is not None:
         facts.append(f"best {fmt_value(best.value)} (trial {best.number}, epoch {best.user_attrs.get('best_epoch', '?')}): "
                      f"{fmt_params(best.params, 50)}")  # fmt: skip

@@ -28,7 +28,7 @@ def load_export(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
     """(model, preprocessor, model.json) from an export folder."""
     from safetensors.torch import load_file
 
-    from automl.training.models import build_model
+    from automl.training.models import Ensemble, build_model
     from automl.training.params import TrainParams
 
     for name in ("model.json", "model.safetensors", "preprocessor.pkl"):
@@ -36,13 +36,17 @@ def load_export(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
             raise UsageError(f"DIR: {str(folder)!r} is not an export folder (no {name}); make one with `automl export`")
     info = json.loads((folder / "model.json").read_text())
     params = info["params"]
-    model = build_model(
-        ModelSpec(family=info["family"]),
-        TrainParams.from_mapping(params, batch_size=int(params.get("batch_size", 128))),
-        params,
-        tuple(info["input_shape"]),
-        int(info["n_outputs"]),
-    )
+    members = [
+        build_model(
+            ModelSpec(family=info["family"]),
+            TrainParams.from_mapping(params, batch_size=int(params.get("batch_size", 128))),
+            params,
+            tuple(info["input_shape"]),
+            int(info["n_outputs"]),
+        )
+        for _ in range(int(info.get("ensemble", 1)))  # exports before ensembles hold one model
+    ]
+    model = members[0] if len(members) == 1 else Ensemble(members, info["task"] == Task.CLASSIFICATION.value)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     model.eval()
     with (folder / "preprocessor.pkl").open("rb") as handle:

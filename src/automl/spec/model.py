@@ -101,8 +101,18 @@ class Objective(_Frozen):
 
 class CVSpec(_Frozen):
     folds: int = Field(5, ge=2, le=50)
+    repeats: int = Field(1, ge=1, le=10)  # repeated k-fold: each repeat shuffles the rows anew
     stratified: bool = True
     seed: int = 0
+
+    @property
+    def n_models(self) -> int:
+        """Models trained per trial: one per fold per repeat."""
+        return self.folds * self.repeats
+
+    def describe(self) -> str:
+        """``5-fold CV`` or ``5-fold CV x 3 repeats``."""
+        return f"{self.folds}-fold CV" + (f" x {self.repeats} repeats" if self.repeats > 1 else "")
 
 
 class Preprocess(str, Enum):

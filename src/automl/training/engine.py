@@ -58,6 +58,9 @@ class Engine(Protocol):
     def predict_val(self) -> list[np.ndarray]:
         """Raw outputs (logits or standardised values) on each fold's validation rows."""
 
+    def fold_modules(self) -> list[nn.Module]:
+        """Each fold's model as a plain module of its family (what export saves)."""
+
 
 def row_losses(
     out: torch.Tensor, y: torch.Tensor, task: Task, label_smoothing: float
@@ -173,3 +176,6 @@ class LoopEngine:
                     chunks.append(model(fold.X_val[i : i + EVAL_CHUNK]).float())
             outputs.append(torch.cat(chunks).cpu().numpy())
         return outputs
+
+    def fold_modules(self) -> list[nn.Module]:
+        return list(self.models)

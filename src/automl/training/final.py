@@ -16,28 +16,43 @@ from torch import nn
 from automl.spec import StudySpec, Task
 from automl.training.data import Dataset, load_dataset
 from automl.training.device import resolve
-from automl.training.engine import EVAL_CHUNK, LoopEngine, Setup
+from automl.training.engine import EVAL_CHUNK, Engine, LoopEngine, Setup
 from automl.training.folds import whole_training_fold
 from automl.training.metrics import score, softmax
+from automl.training.models import Ensemble, stackable
 from automl.training.params import TrainParams
 from automl.training.preprocess import Preprocessor
+from automl.training.stacked import StackedEngine
 
 
 class FinalFit(NamedTuple):
-    model: nn.Module  # on the CPU, in eval mode
+    model: nn.Module  # on the CPU, in eval mode; an Ensemble when more than one was trained
     preprocessor: Preprocessor
     test_score: float  # objective.metric on the held-out test rows
-    train_loss: list[float]  # per epoch
+    train_loss: list[float]  # per epoch, the mean over the ensemble's members
 
 
 def fit_final(
-    spec: StudySpec, params: Mapping[str, Any], epochs: int, dataset: Dataset | None = None
+    spec: StudySpec,
+    params: Mapping[str, Any],
+    epochs: int,
+    dataset: Dataset | None = None,
+    *,
+    ensemble: int = 1,
 ) -> FinalFit:
-    """Train one model on all of ``dataset.X_train`` for ``epochs`` epochs; score it on the test rows.
+    """Train on all of ``dataset.X_train`` for ``epochs`` epochs; score on the test rows.
+
+    With ``ensemble`` > 1, that many models of the same configuration are trained, seeded like
+    the folds of a trial (member 0 is the model a single fit gives), and the returned model
+    averages their predictions. MLPs without batch norm train all members as one batched
+    computation (as the folds of a trial do), so an ensemble of them costs little more than
+    one model; other families train the members one after another.
 
     The learning-rate schedule spans ``max(epochs, trainer.epochs)``, so retraining for a
-    trial's best epoch follows the same schedule that trial did. Seeded like fold 1 of a trial.
+    trial's best epoch follows the same schedule that trial did.
     """
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be >= 1, but got {ensemble}.")
     task = spec.objective.metric.task
     dataset = dataset if dataset is not None else load_dataset(spec.data, task)
     p = TrainParams.from_mapping(
@@ -49,12 +64,27 @@ def fit_final(
         fold = whole_training_fold(dataset, spec.data, placement.device)
         setup = Setup(spec, p, params, placement, task, dataset.input_shape, dataset.n_outputs,
                       max(epochs, spec.trainer.epochs))  # fmt: skip
-        engine = LoopEngine(setup, [fold])
-        losses = [engine.train_epoch()[0][0] for _ in range(epochs)]
-        outputs = engine.predict_val()[0]
+        members = [fold] * ensemble  # the same rows; each member has its own seed and shuffles
+        fast = ensemble > 1 and stackable(spec.model, p) and not placement.needs_scaler
+        engine: Engine = StackedEngine(setup, members) if fast else LoopEngine(setup, members)
+        losses = [float(np.mean(engine.train_epoch()[0])) for _ in range(epochs)]
+        modules = [m.cpu().eval() for m in engine.fold_modules()]
+    model = modules[0] if ensemble == 1 else Ensemble(modules, task == Task.CLASSIFICATION).eval()
+    outputs = raw_outputs(model, fold.X_val.cpu())
     test = score(spec.objective.metric, outputs, fold.y_val, dataset.n_classes, fold.preprocessor)
-    model = engine.models[0].cpu().eval()
     return FinalFit(model, fold.preprocessor, test, losses)
+
+
+@torch.inference_mode()
+def raw_outputs(model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
+    """The model's outputs (logits or standardised values) on preprocessed rows, in chunks."""
+    model.eval()
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    chunks = [
+        model(inputs[i : i + EVAL_CHUNK].to(device)).float().cpu()
+        for i in range(0, len(inputs), EVAL_CHUNK)
+    ]
+    return torch.cat(chunks).numpy() if chunks else np.empty((0,), np.float32)
 
 
 @torch.inference_mode()
@@ -64,13 +94,7 @@ def predict(model: nn.Module, preprocessor: Preprocessor, X: np.ndarray) -> np.n
     Classification: class probabilities, (N, n_classes); map ``argmax`` through
     ``Dataset.classes`` for labels. Regression: values in the target's own units, (N,).
     """
-    model.eval()
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    inputs = torch.from_numpy(preprocessor.transform(np.asarray(X, dtype=np.float32))).to(device)
-    out = torch.cat(
-        [model(inputs[i : i + EVAL_CHUNK]).float() for i in range(0, len(inputs), EVAL_CHUNK)]
-    )
-    raw = out.cpu().numpy()
+    raw = raw_outputs(model, torch.from_numpy(preprocessor.transform(np.asarray(X, dtype=np.float32))))
     if preprocessor.task == Task.CLASSIFICATION:
         return softmax(raw)
     return preprocessor.inverse_target(raw.reshape(len(raw), -1)[:, 0])

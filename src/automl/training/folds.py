@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from automl.errors import DataError
 from automl.spec import DataSpec, Task
@@ -34,15 +34,17 @@ class Fold:
 
 
 def cv_splits(dataset: Dataset, data: DataSpec) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train rows, validation rows) per fold, over ``dataset.X_train``.
+    """(train rows, validation rows) per fold and repeat, over ``dataset.X_train``.
 
-    StratifiedKFold for classification when ``data.cv.stratified``, KFold otherwise; both
-    shuffled with ``data.cv.seed`` so that every trial of a study sees the same folds.
+    Stratified k-fold for classification when ``data.cv.stratified``, plain k-fold otherwise;
+    ``data.cv.repeats`` times, each repeat shuffled anew, all seeded with ``data.cv.seed`` so
+    that every trial of a study sees the same folds. With one repeat these are exactly the
+    folds of a shuffled ``StratifiedKFold`` / ``KFold``.
     """
     cv = data.cv
     stratified = dataset.task == Task.CLASSIFICATION and cv.stratified
-    splitter = (StratifiedKFold if stratified else KFold)(
-        n_splits=cv.folds, shuffle=True, random_state=cv.seed
+    splitter = (RepeatedStratifiedKFold if stratified else RepeatedKFold)(
+        n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed
     )
     rows = np.zeros(len(dataset.y_train))
     if cv.folds > len(rows):

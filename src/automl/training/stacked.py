@@ -56,6 +56,16 @@ class StackedMLP(nn.Module):
                     x = F.dropout(x, self.dropout, self.training)
         return x
 
+    @torch.no_grad()
+    def unstack(self, models: list[nn.Module]) -> list[nn.Module]:
+        """Copy fold f's weights into ``models[f]`` (MLPs of the shape this was built from)."""
+        for f, model in enumerate(models):
+            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+            for linear, w, b in zip(linears, self.weights, self.biases, strict=True):
+                linear.weight.copy_(w[f].t())
+                linear.bias.copy_(b[f, 0])
+        return models
+
     def layout(self) -> Layout:
         return Layout.from_groups(
             [(n, [w, b]) for n, w, b in zip(self.names, self.weights, self.biases, strict=False)]
@@ -160,3 +170,6 @@ class StackedEngine:
                 chunks.append(self.model(self.X_val[:, i : i + EVAL_CHUNK]).float())
         out = torch.cat(chunks, dim=1).cpu().numpy()
         return [out[f, : len(fold.X_val)] for f, fold in enumerate(self.folds)]
+
+    def fold_modules(self) -> list[nn.Module]:
+        return self.model.unstack(fold_models(self.setup, len(self.folds)))
