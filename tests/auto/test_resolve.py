@@ -7,7 +7,7 @@ import json
 import pytest
 
 from automl.auto import DataFacts, complete_spec
-from automl.auto.resolve import TIME_BOUND_TRIALS
+from automl.auto.resolve import SMALL_REPEATS, TIME_BOUND_TRIALS
 from automl.cli import main
 from automl.cli.common import apply_overrides
 from automl.spec import Task, parse_spec
@@ -77,3 +77,14 @@ def test_validate_says_what_was_chosen_and_why(tmp_path, capsys: pytest.CaptureF
     why = {c["field"]: c["why"] for c in report["chosen"]}
     assert why["model.family"] == "the inputs are images (1x8x8)"
     assert report["study"]["model"]["family"] == "cnn"
+
+
+def test_small_data_repeats_its_k_fold_cv_unless_the_file_says_otherwise() -> None:
+    spec, choices = complete_spec(parse_spec(MINIMAL), TABLE, cpu_count=2)  # 455 rows
+    assert spec.data.cv.repeats == SMALL_REPEATS and spec.data.cv.folds == 5
+    assert "training rows" in {c.field: c.why for c in choices}["data.cv.repeats"]
+    said = MINIMAL.replace("sklearn:digits}", "sklearn:digits, cv: {repeats: 1}}")
+    spec, choices = complete_spec(parse_spec(said), TABLE, cpu_count=2)
+    assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}
+    spec, choices = complete_spec(parse_spec(MINIMAL), IMAGES, cpu_count=2)  # 1437 rows
+    assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}

@@ -134,6 +134,8 @@ def test_export_then_predict_reproduces_the_test_metric_on_digits(sqlite_url: st
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"] == pytest.approx(exported["test_score"])
     assert metrics["test"] >= 0.97
+    assert metrics["ensemble"] == exported["ensemble"] == 5  # 1,437 training rows: the default
+    assert json.loads((out / "model.json").read_text())["ensemble"] == 5
     # The same held-out rows that export scored (same seed and stratification as the study).
     digits = load_digits()
     _, X_test, _, y_test = train_test_split(digits.images, digits.target, test_size=0.2, random_state=0, stratify=digits.target)
@@ -144,6 +146,13 @@ def test_export_then_predict_reproduces_the_test_metric_on_digits(sqlite_url: st
     assert summary["score"] == pytest.approx(metrics["test"], abs=1e-6)
     lines = preds.read_text().splitlines()
     assert len(lines) == 1 + len(y_test) and lines[0].startswith("prediction,p_0")
+    # One model on request, and a member count that cannot be.
+    assert main(["export", "--storage", sqlite_url, "--study", study_name, "-o", str(tmp_path / "one"), "--ensemble", "1"]) == 0
+    assert json.loads((tmp_path / "one" / "metrics.json").read_text())["ensemble"] == 1
+    capsys.readouterr()
+    assert main(["export", "--storage", sqlite_url, "--study", study_name, "-o", str(tmp_path / "none"), "--ensemble", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --ensemble must be at least 1, but got 0" and not (tmp_path / "none").exists()
 
 
 def test_predict_on_a_csv_with_categorical_columns(sqlite_url: str, study_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.model_selection import StratifiedKFold
 
 from automl.errors import DataError
 from automl.spec import DataSpec, Task
-from automl.training import DataCache, infer_task, load_dataset
+from automl.training import DataCache, cv_splits, infer_task, load_dataset
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -232,3 +233,18 @@ def test_cache_loads_once_and_notices_a_changed_file(tmp_path: Path) -> None:
     write_csv(path, "x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
     assert len(cache.get(spec).X_train) > len(first.X_train)
     assert len(cache) == 2  # bounded
+
+
+def test_repeated_cv_partitions_the_rows_once_per_repeat_with_new_shuffles() -> None:
+    spec = DataSpec(source="sklearn:iris", cv={"folds": 3, "repeats": 2})
+    dataset = load_dataset(spec)
+    splits = cv_splits(dataset, spec)
+    assert len(splits) == spec.cv.n_models == 6
+    for r in range(2):
+        rows = np.concatenate([val for _, val in splits[3 * r : 3 * r + 3]])
+        assert sorted(rows.tolist()) == list(range(len(dataset.y_train)))  # each row validated once
+    assert not any(np.array_equal(a[1], b[1]) for a, b in zip(splits[:3], splits[3:], strict=True))
+    # One repeat is exactly the plain shuffled stratified k-fold of earlier studies.
+    plain = DataSpec(source="sklearn:iris", cv={"folds": 3})
+    expected = StratifiedKFold(3, shuffle=True, random_state=0).split(dataset.X_train, dataset.y_train)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(cv_splits(dataset, plain), expected, strict=True))

@@ -282,3 +282,13 @@ def test_more_folds_than_regression_rows() -> None:
         DataError, match=r"^data\.cv\.folds: 10 folds need at least 10 training rows"
     ):
         run_trial(spec, {}, NullReporter())
+
+
+def test_repeated_cv_scores_every_fold_of_every_repeat(cache: DataCache) -> None:
+    once = run_trial(make_spec("sklearn:wine", folds=3, epochs=3), {"lr": 0.01}, NullReporter(), cache=cache)
+    spec = make_spec("sklearn:wine", folds=3, epochs=3, data={"cv": {"folds": 3, "repeats": 2, "seed": 0}})
+    twice = run_trial(spec, {"lr": 0.01}, NullReporter(), cache=cache)
+    assert len(twice.fold_scores) == len(twice.fold_curves) == 6
+    assert twice.curve == pytest.approx([float(np.mean(c)) for c in zip(*twice.fold_curves, strict=True)])
+    # The first repeat holds the same folds, models and batches as a single k-fold run.
+    assert np.allclose(twice.fold_curves[:3], once.fold_curves, atol=1e-6)
