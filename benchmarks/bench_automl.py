@@ -196,7 +196,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=180.0, help="seconds per method and data set")
     parser.add_argument("--datasets", nargs="+", default=["digits", "breast_cancer", "wine", "diabetes"])
-    parser.add_argument("--splits", type=int, default=1, help="split seeds 0..N-1 per data set")
+    parser.add_argument("--splits", type=int, default=1, help="how many split seeds per data set")
+    parser.add_argument("--first-split", type=int, default=0, help="the first split seed (default 0)")
     parser.add_argument("--methods", nargs="+", default=["automl", "sklearn", "optuna"],
                         choices=["automl", "automl-single", "sklearn", "optuna"])  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -204,7 +205,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
-            for seed in range(args.splits):
+            for seed in range(args.first_split, args.first_split + args.splits):
                 data = split(name, seed)
                 for method in args.methods:
                     if method.startswith("automl"):
