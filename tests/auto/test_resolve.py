@@ -83,8 +83,12 @@ def test_small_data_repeats_its_k_fold_cv_unless_the_file_says_otherwise() -> No
     spec, choices = complete_spec(parse_spec(MINIMAL), TABLE, cpu_count=2)  # 455 rows
     assert spec.data.cv.repeats == SMALL_REPEATS and spec.data.cv.folds == 5
     assert "training rows" in {c.field: c.why for c in choices}["data.cv.repeats"]
-    said = MINIMAL.replace("sklearn:digits}", "sklearn:digits, cv: {repeats: 1}}")
-    spec, choices = complete_spec(parse_spec(said), TABLE, cpu_count=2)
-    assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}
+    for cv in ("{repeats: 1}", "{folds: 5}"):  # a file that sets its CV scheme keeps it
+        said = MINIMAL.replace("sklearn:digits}", f"sklearn:digits, cv: {cv}}}")
+        spec, choices = complete_spec(parse_spec(said), TABLE, cpu_count=2)
+        assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}
+    seeded = MINIMAL.replace("sklearn:digits}", "sklearn:digits, cv: {seed: 3}}")
+    spec, _ = complete_spec(parse_spec(seeded), TABLE, cpu_count=2)
+    assert (spec.data.cv.repeats, spec.data.cv.seed) == (SMALL_REPEATS, 3)  # a seed alone is no scheme
     spec, choices = complete_spec(parse_spec(MINIMAL), IMAGES, cpu_count=2)  # 1437 rows
     assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}

@@ -54,7 +54,8 @@ def complete_spec(
         raw[section][key] = value
         chosen.append(Choice(f"{section}.{key}", _show(value), why))
 
-    if "repeats" not in spec.data.cv.model_fields_set and facts.n_rows <= SMALL_ROWS:
+    cv_given = spec.data.cv.model_fields_set  # folds or repeats in the file: its CV scheme is the user's
+    if not cv_given & {"folds", "repeats"} and facts.n_rows <= SMALL_ROWS:
         raw["data"]["cv"]["repeats"] = SMALL_REPEATS
         chosen.append(Choice("data.cv.repeats", str(SMALL_REPEATS),
                              f"{facts.n_rows} training rows: a single k-fold estimate is too noisy to rank trials"))  # fmt: skip
