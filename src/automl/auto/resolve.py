@@ -1,10 +1,11 @@
 """Fill in what a minimal study file leaves out, from the data and the machine.
 
 A user who writes only the data, the metric and a budget gets: repeated k-fold CV on small
-data, the model family that suits the data's shape, the default space of that family, known-good start points, epochs and early
-stopping that fit the data size (only when there is no ``trainer:`` section at all), a TPE
-sampler and a Hyperband pruner (each only when not named), and as many trials at once as the
-machine has cores (or GPUs). Whatever the file does say is kept as it is.
+data (unless the file sets its CV scheme), the model family that suits the data's shape, the
+default space of that family, known-good start points, epochs and early stopping that fit the
+data size (only when there is no ``trainer:`` section at all), a TPE sampler and a Hyperband
+pruner (each only when not named), and as many trials at once as the machine has cores (or
+GPUs). Whatever the file does say is kept as it is.
 """
 
 from __future__ import annotations
