@@ -30,7 +30,8 @@ from automl.spec.space import complete_params
 
 FORMAT_VERSION = 1
 # Up to this many training rows, export averages ENSEMBLE_SMALL models by default: on small
-# data one training run's seed moves the test score by several rows, and the members are cheap.
+# data the seed of one training run moves the test score, the average is steadier, and small
+# data trains fast (benchmarks/bench_ensemble.py).
 ENSEMBLE_MAX_ROWS = 20_000
 ENSEMBLE_SMALL = 5
 
