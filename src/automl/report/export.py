@@ -64,14 +64,14 @@ def export_best(
 
     from automl.training import fit_final, load_dataset
 
+    if ensemble is not None and ensemble < 1:
+        raise UsageError(f"--ensemble must be at least 1, but got {ensemble}")
     best = best_trial(study)
     if best is None or best.value is None:
         raise StudyFailedError(f"study {study.study_name!r} has no complete trial to export yet")
     params = complete_params(spec.space, best.params)
     epochs = int(best.user_attrs.get("best_epoch") or spec.trainer.epochs)
     dataset = load_dataset(spec.data, spec.objective.metric.task)
-    if ensemble is not None and ensemble < 1:
-        raise UsageError(f"--ensemble must be at least 1, but got {ensemble}")
     members = ensemble if ensemble is not None else default_ensemble(len(dataset.X_train))
     fit = fit_final(spec, params, epochs, dataset, ensemble=members)
     if folder.exists() and not folder.is_dir():

@@ -36,14 +36,11 @@ def load_export(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
             raise UsageError(f"DIR: {str(folder)!r} is not an export folder (no {name}); make one with `automl export`")
     info = json.loads((folder / "model.json").read_text())
     params = info["params"]
+    family = ModelSpec(family=info["family"])
+    p = TrainParams.from_mapping(params, batch_size=int(params.get("batch_size", 128)))
+    shape, n_outputs = tuple(info["input_shape"]), int(info["n_outputs"])
     members = [
-        build_model(
-            ModelSpec(family=info["family"]),
-            TrainParams.from_mapping(params, batch_size=int(params.get("batch_size", 128))),
-            params,
-            tuple(info["input_shape"]),
-            int(info["n_outputs"]),
-        )
+        build_model(family, p, params, shape, n_outputs)
         for _ in range(int(info.get("ensemble", 1)))  # exports before ensembles hold one model
     ]
     model = members[0] if len(members) == 1 else Ensemble(members, info["task"] == Task.CLASSIFICATION.value)

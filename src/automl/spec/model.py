@@ -105,11 +105,6 @@ class CVSpec(_Frozen):
     stratified: bool = True
     seed: int = 0
 
-    @property
-    def n_models(self) -> int:
-        """Models trained per trial: one per fold per repeat."""
-        return self.folds * self.repeats
-
     def describe(self) -> str:
         """``5-fold CV`` or ``5-fold CV x 3 repeats``."""
         return f"{self.folds}-fold CV" + (f" x {self.repeats} repeats" if self.repeats > 1 else "")
