@@ -13,8 +13,12 @@ Contract
   the storage, ``LOST`` (with a reason) when the worker vanished without telling. The
   coordinator, not the backend, marks lost trials failed and decides whether to retry them.
 * When a coordinator starts on a study that has RUNNING trials (its predecessor died), it asks
-  :meth:`adopt` which of them a live worker is still running: those are awaited like submitted
-  trials (``wait`` reports them), and the rest are failed and run again.
+  :meth:`adopt` which of them a worker may still be running: those are awaited like submitted
+  trials (``wait`` reports them, as ``LOST`` if their worker turns out to be gone), and the
+  rest are failed and run again.
+* When the study's ``timeout`` passes, the coordinator calls :meth:`withdraw_queued` once: the
+  trials it returns never started on a worker, and the coordinator fails them; a worker that
+  gets one later finds it finished and skips it.
 * Ownership: one coordinator owns one backend; backends are not thread-safe.
 """
 
@@ -36,6 +40,9 @@ class TrialJob:
 
     study_name: str
     trial_number: int
+    # The study's uid (automl.search.study.study_uid): unique to this storage and to this
+    # incarnation of the study, so claims of a deleted same-named study never collide.
+    study_uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,10 +72,17 @@ class Backend(abc.ABC):
     def wait(self, timeout_s: float) -> list[TrialEvent]:
         """Block up to ``timeout_s`` for at least one event; return all that are ready."""
 
-    def adopt(self, study_name: str, running: list[int]) -> list[int]:
-        """Of these RUNNING trials, the ones a live worker still runs (awaited, not retried).
+    def adopt(self, study_name: str, study_uid: str, running: list[int]) -> list[int]:
+        """Of these RUNNING trials, the ones a worker may still run (awaited, not retried now).
 
         The default knows of no worker outside this coordinator's own, so it adopts none.
+        """
+        return []
+
+    def withdraw_queued(self) -> list[int]:
+        """Stop waiting for submitted trials that no worker has started; return their numbers.
+
+        The default starts every submitted trial at once, so none is ever waiting.
         """
         return []
 

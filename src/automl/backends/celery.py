@@ -1,26 +1,33 @@
 """Trials on Celery workers (``automl worker``) through a Redis broker.
 
-The coordinator sends ``automl.run_trial(study_name, trial_number)`` to the study's queue and
-learns what happened by reading back, for each trial in flight:
+The coordinator sends ``automl.run_trial(study_name, trial_number, study_uid)`` to the study's
+queue and learns what happened by reading back, for each trial in flight:
 
-1. its claim and lease on the broker's Redis (:mod:`automl.worker.lease`), then
-2. its state in the Optuna storage.
+1. whether a worker said it cannot run the study at all (its storage lacks the study): one
+   clear error, naming the worker;
+2. the trial's claim and lease on the broker's Redis (:mod:`automl.worker.lease`), then
+3. its state in the Optuna storage.
 
 A finished trial is ``ENDED``. A RUNNING trial that a worker claimed but whose lease is gone is
-``LOST`` ("worker lost: lease expired", or the error the worker left on the claim). A trial not
-claimed yet is waiting in the queue and is not lost, however long it waits. Redis is read
-before the storage because a worker ends the lease only after telling the storage: a trial
-seen without a lease and then still RUNNING really was abandoned.
+``LOST`` ("worker lost: lease expired", or the error the worker left on the claim). Redis is
+read before the storage because a worker ends the lease only after telling the storage: a
+trial seen without a lease and then still RUNNING really was abandoned.
+
+A trial nobody claimed is waiting in the queue, or its message is gone: the broker restarted
+without it, or a worker died after taking it but before claiming it (the broker would hand it
+out again only after its 7-day visibility timeout). One lease interval after it was sent, if
+its message is not in the queue and nobody claimed it, the trial is sent again. A duplicate
+that does arrive finds the claim and does nothing.
 
 The broker may go away. While it is unreachable the coordinator keeps its trials in flight and
-retries (up to ``AUTOML_BROKER_RETRY_S``, default 120 s, then one clear error). When it comes
-back, or restarted unseen (its run id changed), queued messages may be lost: every trial in
-flight that is still unclaimed one lease interval later is sent again. A worker that was
-training meanwhile puts its claim back at its next lease renewal, so it is not sent twice; and
-a duplicate that does arrive finds the claim and does nothing.
+retries (up to ``AUTOML_BROKER_RETRY_S``, default 600 s, then one clear error). When it comes
+back, or restarted unseen (its run id changed), workers need time to renew leases that lapsed
+meanwhile, and to put back claims a restart lost: every trial in flight gets one more full
+lease interval (its worker's, read from its claim) before a lapsed lease counts as lost or an
+unclaimed trial is sent again.
 
-On a coordinator restart :meth:`CeleryBackend.adopt` keeps the trials whose lease is live;
-those still in the queue, or abandoned, are failed and run again by the coordinator (a late
+On a coordinator restart :meth:`CeleryBackend.adopt` keeps the trials some worker claimed,
+with the same grace; those never claimed are failed and run again by the coordinator (a late
 message for a failed trial is skipped by the worker). ``cancel_all`` sends nothing to the
 workers: the coordinator fails the trials, and a worker stops a trial at its next epoch, when
 its report to a finished trial is refused.
@@ -30,9 +37,11 @@ its report to a finished trial is refused.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -49,7 +58,24 @@ log = logging.getLogger(__name__)
 LEASE_EXPIRED = "worker lost: lease expired"
 POLL_S = 0.25
 BROKER_RETRY_ENV = "AUTOML_BROKER_RETRY_S"
+DEFAULT_BROKER_RETRY_S = 600.0
 _BROKER_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, ConnectionError, OSError)
+# kombu keeps a queue's messages in a Redis list named after the queue, and one list per
+# priority step (``<queue>\x06\x16<step>``) for messages sent with a priority.
+_PRIORITY_SEP = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+
+
+@dataclass
+class _Flight:
+    """A trial sent to the workers and not ended yet."""
+
+    study_name: str
+    study_uid: str
+    task_id: str | None = None  # the Celery message's id; None until a send succeeded
+    since: float = 0.0  # when it was sent, or when the broker came back: resends count from here
+    lease_s: float | None = None  # the lease its worker keeps, from its claim
+    grace_until: float = 0.0  # a lapsed lease is not taken for a lost worker before this
 
 
 class CeleryBackend(Backend):
@@ -65,11 +91,12 @@ class CeleryBackend(Backend):
         self._app: Any = None
         self._leases: Any = None
         self._storage: BaseStorage | None = None
-        self._in_flight: dict[int, str] = {}  # trial number -> study name
+        self._in_flight: dict[int, _Flight] = {}
         self._trial_ids: dict[tuple[str, int], int] = {}
+        self._uids: set[str] = set()  # studies whose stale worker problems were cleared
+        self._longest_lease: float | None = None  # the longest lease seen on any claim
         self._run_id: str | None = None  # the broker's; a change means it restarted
         self._down_since: float | None = None
-        self._resend_at: dict[int, float] = {}  # trial number -> when to send it again if unclaimed
 
     @property
     def capacity(self) -> int:
@@ -92,17 +119,29 @@ class CeleryBackend(Backend):
         log.info("sending trials to queue %r on %s", self._queue, mask_url(self._broker_url))
 
     def submit(self, job: TrialJob) -> None:
-        self._in_flight[job.trial_number] = job.study_name
-        self._send(job.study_name, job.trial_number)
+        self._watch(job.study_uid)
+        flight = _Flight(job.study_name, job.study_uid)
+        self._in_flight[job.trial_number] = flight
+        self._send(job.trial_number, flight)
 
-    def _send(self, study_name: str, number: int) -> None:
+    def _watch(self, study_uid: str) -> None:
+        """A worker problem left from an earlier run of this study is not news: forget it."""
+        if study_uid not in self._uids:
+            self._leases.clear_problem(study_uid)
+            self._uids.add(study_uid)
+
+    def _send(self, number: int, flight: _Flight) -> None:
         from automl.worker.celery_app import TASK_NAME
 
+        flight.since = time.monotonic()
         try:
-            self._app.send_task(TASK_NAME, args=[study_name, number], queue=self._queue)
+            result = self._app.send_task(TASK_NAME, args=[flight.study_name, number, flight.study_uid], queue=self._queue)
         except Exception as exc:  # noqa: BLE001 - kombu wraps connection errors in several kinds
             log.warning("could not send trial %d (%s); will send it again", number, type(exc).__name__)
-            self._resend_at[number] = time.monotonic()  # never sent: no claim can exist, send soon
+            flight.task_id = None  # never sent: no claim can exist, so send it at the next check
+            flight.since = 0.0
+            return
+        flight.task_id = str(result.id)
 
     def wait(self, timeout_s: float) -> list[TrialEvent]:
         deadline = time.monotonic() + timeout_s
@@ -112,22 +151,44 @@ class CeleryBackend(Backend):
                 return events
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
-    def adopt(self, study_name: str, running: list[int]) -> list[int]:
+    def adopt(self, study_name: str, study_uid: str, running: list[int]) -> list[int]:
         from automl.worker.lease import LeaseState
 
         if not running:
             return []
-        status = self._leases.status(study_name, running)
-        alive = [n for n in running if status[n].state == LeaseState.LIVE]
-        for number in alive:
-            self._in_flight[number] = study_name
-            log.info("trial %d: its worker %s still holds the lease", number, status[number].owner)
-        return alive
+        self._watch(study_uid)
+        status = self._leases.status(study_uid, running)
+        now = time.monotonic()
+        adopted = []
+        for number in running:
+            lease = status[number]
+            if lease.state == LeaseState.UNCLAIMED:
+                continue
+            flight = _Flight(study_name, study_uid, since=now, lease_s=lease.lease_s)
+            flight.grace_until = now + self._lease_of(flight)  # a lapsed lease may be one the broker lost
+            self._in_flight[number] = flight
+            adopted.append(number)
+            log.info("trial %d: claimed by worker %s (lease %s); waiting for it", number, lease.owner, lease.state.value)
+        return adopted
+
+    def withdraw_queued(self) -> list[int]:
+        from automl.worker.lease import LeaseState
+
+        withdrawn: list[int] = []
+        try:
+            for uid, numbers in self._by_study().items():
+                status = self._leases.status(uid, numbers)
+                withdrawn += [n for n in numbers if status[n].state == LeaseState.UNCLAIMED]
+        except _BROKER_DOWN as exc:
+            log.warning("cannot withdraw queued trials: the broker is unreachable (%s)", type(exc).__name__)
+            return []
+        for number in withdrawn:
+            del self._in_flight[number]
+        return withdrawn
 
     def cancel_all(self) -> list[int]:
         numbers = list(self._in_flight)
         self._in_flight.clear()
-        self._resend_at.clear()
         return numbers
 
     def close(self) -> None:
@@ -150,66 +211,101 @@ class CeleryBackend(Backend):
         if self._down_since is not None:
             log.warning("the broker %s is back", mask_url(self._broker_url))
             self._down_since = None
-            self._schedule_resend()
+            self._grant_grace()
         return events
 
     def _broker_down(self, exc: BaseException) -> None:
         now = time.monotonic()
+        limit = _broker_retry_s()
         if self._down_since is None:
             self._down_since = now
             log.warning("the broker %s is unreachable (%s); retrying", mask_url(self._broker_url), type(exc).__name__)
-        elif now - self._down_since > float(os.environ.get(BROKER_RETRY_ENV, "120")):
+        elif now - self._down_since > limit:
             raise AutoMLError(
                 f"lost the broker {mask_url(self._broker_url)} and it did not come back within "
-                f"{os.environ.get(BROKER_RETRY_ENV, '120')} s: {type(exc).__name__}: {mask_text(str(exc), self._broker_url)}",
+                f"{limit:g} s: {type(exc).__name__}: {mask_text(str(exc), self._broker_url)}",
                 hint="finished trials are safe in the storage; run the same command again once it is back",
             )
 
-    def _schedule_resend(self) -> None:
-        """Queued messages may be lost: check every trial in flight again one lease from now.
+    def _grant_grace(self) -> None:
+        """After an outage or a restart, give every trial in flight one more lease interval.
 
         Counted from when the broker is back, so that a worker still training has renewed its
-        lease, and put its claim back, before anything is sent again.
+        lease, and put its claim back, before its trial is called lost or sent again.
         """
-        from automl.worker.lease import DEFAULT_LEASE_S, LEASE_ENV
+        now = time.monotonic()
+        for flight in self._in_flight.values():
+            flight.grace_until = now + self._lease_of(flight)
+            flight.since = max(flight.since, now) if flight.task_id else flight.since
 
-        grace = float(os.environ.get(LEASE_ENV, DEFAULT_LEASE_S))
-        due = time.monotonic() + grace
-        for number in self._in_flight:
-            self._resend_at.setdefault(number, due)
+    def _lease_of(self, flight: _Flight) -> float:
+        from automl.worker.lease import DEFAULT_LEASE_S
+
+        return flight.lease_s or self._longest_lease or DEFAULT_LEASE_S
+
+    def _by_study(self) -> dict[str, list[int]]:
+        by_study: dict[str, list[int]] = {}
+        for number, flight in self._in_flight.items():
+            by_study.setdefault(flight.study_uid, []).append(number)
+        return by_study
 
     def _read_back(self) -> list[TrialEvent]:
         from automl.worker.lease import LeaseState
 
         run_id = self._leases.run_id()
         if run_id != self._run_id:
-            log.warning("the broker %s restarted; trials whose messages were lost will be sent again", mask_url(self._broker_url))
+            log.warning("the broker %s restarted; waiting one lease for workers to renew", mask_url(self._broker_url))
             self._run_id = run_id
-            self._schedule_resend()
-        by_study: dict[str, list[int]] = {}
-        for number, study in self._in_flight.items():
-            by_study.setdefault(study, []).append(number)
+            self._grant_grace()
+        self._check_problems()
         events: list[TrialEvent] = []
-        for study, numbers in by_study.items():
-            leases = self._leases.status(study, numbers)  # before the storage; see the docstring
+        queued: set[str] | None = None  # message ids waiting in the queue, read when first needed
+        now = time.monotonic()
+        for uid, numbers in self._by_study().items():
+            leases = self._leases.status(uid, numbers)  # before the storage; see the docstring
             for number in numbers:
-                state = self._state(study, number)
+                flight, lease = self._in_flight[number], leases[number]
+                if lease.lease_s is not None:
+                    flight.lease_s = lease.lease_s
+                    self._longest_lease = max(self._longest_lease or 0.0, lease.lease_s)
+                state = self._state(flight.study_name, number)
                 if state.is_finished():
                     events.append(TrialEvent(EventKind.ENDED, number))
-                elif state == TrialState.RUNNING and leases[number].state == LeaseState.LAPSED:
-                    reason = leases[number].error or LEASE_EXPIRED
-                    log.warning("trial %d lost (worker %s): %s", number, leases[number].owner, reason)
+                elif lease.state == LeaseState.LAPSED and state == TrialState.RUNNING and now >= flight.grace_until:
+                    reason = lease.error or LEASE_EXPIRED
+                    log.warning("trial %d lost (worker %s): %s", number, lease.owner, reason)
                     events.append(TrialEvent(EventKind.LOST, number, reason))
-                elif leases[number].state == LeaseState.UNCLAIMED and time.monotonic() >= self._resend_at.get(number, float("inf")):
-                    del self._resend_at[number]
-                    log.warning("trial %d was never picked up since the broker came back; sending it again", number)
-                    self._send(study, number)
-                elif leases[number].state != LeaseState.UNCLAIMED:
-                    self._resend_at.pop(number, None)
+                elif lease.state == LeaseState.UNCLAIMED and now - flight.since >= self._lease_of(flight):
+                    if queued is None:
+                        queued = self._queued_ids()
+                    if flight.task_id in queued:
+                        flight.since = now  # still waiting its turn; look again one lease later
+                    else:
+                        log.warning("trial %d: its message is neither queued nor claimed; sending it again", number)
+                        self._send(number, flight)
         for event in events:
             self._in_flight.pop(event.trial_number, None)
-            self._resend_at.pop(event.trial_number, None)
         return events
+
+    def _check_problems(self) -> None:
+        """A worker that cannot run a study's trials (its storage lacks the study) stops the run."""
+        for uid in {f.study_uid for f in self._in_flight.values()}:
+            problem = self._leases.problem(uid)
+            if problem:
+                raise AutoMLError(mask_text(problem, self._storage_url, self._broker_url))
+
+    def _queued_ids(self) -> set[str]:
+        """Ids of the messages waiting in this backend's queue (every priority step)."""
+        client = self._leases.client
+        names = [self._queue] + [f"{self._queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS]
+        ids: set[str] = set()
+        for name in names:
+            for raw in client.lrange(name, 0, -1):
+                try:
+                    ids.add(str(json.loads(raw)["headers"]["id"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return ids
 
     def _state(self, study: str, number: int) -> TrialState:
         assert self._storage is not None
@@ -217,3 +313,10 @@ class CeleryBackend(Backend):
         if key not in self._trial_ids:
             self._trial_ids[key] = trial_id(self._storage, study, number)
         return self._storage.get_trial(self._trial_ids[key]).state
+
+
+def _broker_retry_s() -> float:
+    try:
+        return float(os.environ.get(BROKER_RETRY_ENV, DEFAULT_BROKER_RETRY_S))
+    except ValueError:
+        return DEFAULT_BROKER_RETRY_S

@@ -8,8 +8,12 @@
 * **Retries**: a trial whose worker vanished is failed with the reason and enqueued again with
   the same params (``retry_of`` and ``attempt`` user attributes keep the lineage), up to
   ``trial_retries`` times. Optuna hands enqueued trials out before sampling new ones.
-* **Stopping**: ``timeout`` stops dispatching and lets running trials end. Ctrl-C stops at once:
-  running trials are failed with reason "interrupted" and enqueued again for the next run.
+* **Stopping**: ``timeout`` stops dispatching and lets running trials end; trials still
+  waiting in a queue for a worker are withdrawn (failed with reason "not started before the
+  timeout", neither retried nor counted). Ctrl-C stops at once: running trials are failed with
+  reason "interrupted" and enqueued again for the next run.
+* **Untrusted attributes**: what is read back from the storage may have been written by anyone
+  (optuna-dashboard can set user attributes); :mod:`automl.search.attrs` reads it safely.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.coordinator.progress import NoProgress, Progress, RunState
 from automl.errors import InterruptedError_, StudyFailedError
+from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, lineage_root
 from automl.search.samplers import grid_of
-from automl.search.study import fail_trial, trial_by_number
+from automl.search.study import UID_ATTR, fail_trial, trial_by_number
 from automl.spec.model import StudySpec
 from automl.spec.space import suggest_params
 
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted"
 ORPHANED = "interrupted: its coordinator stopped while it ran"
+NOT_STARTED = "not started before the timeout"
 
 
 class Coordinator:
@@ -56,6 +62,9 @@ class Coordinator:
         self._parallelism = min(spec.execution.parallelism, backend.capacity)
         self._in_flight: dict[int, dict[str, object]] = {}
         self._failures: list[str] = []  # final failures of this run (not retried)
+        self._withdrawn = False  # trials still queued at the timeout were withdrawn
+        uid = study.user_attrs.get(UID_ATTR)
+        self._study_uid = uid if isinstance(uid, str) else ""
         n_trials = spec.search.n_trials
         if spec.search.sampler.type == "grid":
             n_trials = min(n_trials, _grid_size(spec))
@@ -74,6 +83,8 @@ class Coordinator:
             while True:
                 self.state.elapsed_s = self._clock() - started
                 self._check_stop()
+                if self.state.stopping == "timeout reached" and not self._withdrawn:
+                    self._withdraw_queued()
                 while self._may_dispatch():
                     self._dispatch()
                 if not self._in_flight:
@@ -121,7 +132,7 @@ class Coordinator:
         params = suggest_params(self.spec.space, trial)
         self._in_flight[trial.number] = params
         self.state.running[trial.number] = params
-        self.backend.submit(TrialJob(self.study.study_name, trial.number))
+        self.backend.submit(TrialJob(self.study.study_name, trial.number, self._study_uid))
         log.info("trial %d dispatched: %s", trial.number, params)
 
     def _collect(self, event: TrialEvent) -> None:
@@ -132,7 +143,7 @@ class Coordinator:
         if event.kind == EventKind.LOST and frozen.state == TrialState.RUNNING:
             frozen = self._fail_and_retry(frozen, event.reason or "worker lost", limit=self.spec.execution.trial_retries)
         elif frozen.state == TrialState.FAIL:
-            self._failures.append(frozen.user_attrs.get("fail_reason", "unknown"))
+            self._failures.append(fail_reason_of(frozen))
         self._recount()
         self.progress.update(self.state, frozen)
 
@@ -142,19 +153,35 @@ class Coordinator:
         ``limit=None`` is for stops that are not the trial's fault (Ctrl-C, a dead coordinator):
         it always runs again, and the attempt is not counted against ``trial_retries``.
         """
-        fail_trial(self.study, frozen, reason)
-        attempt = int(frozen.user_attrs.get("attempt", 0))
+        if not fail_trial(self.study, frozen, reason):
+            # Its worker told the storage first: that outcome stands, and nothing runs again.
+            now = trial_by_number(self.study, frozen.number)
+            log.info("trial %d ended %s before it could be failed (%s)", frozen.number, now.state.name, reason)
+            if now.state == TrialState.FAIL:
+                self._failures.append(fail_reason_of(now))
+            return now
+        attempt = attempt_of(frozen)
         if limit is None or attempt < limit:
-            root = int(frozen.user_attrs.get("retry_of", frozen.number))
             next_attempt = attempt if limit is None else attempt + 1
             self.study.enqueue_trial(
-                dict(frozen.params), user_attrs={"retry_of": root, "attempt": next_attempt}
+                dict(frozen.params), user_attrs={RETRY_OF: lineage_root(frozen), ATTEMPT: next_attempt}
             )
             log.warning("trial %d failed (%s); enqueued again (attempt %d)", frozen.number, reason, next_attempt)
         else:
             self._failures.append(reason)
             log.warning("trial %d failed (%s); no retries left", frozen.number, reason)
         return trial_by_number(self.study, frozen.number)
+
+    def _withdraw_queued(self) -> None:
+        """At the timeout, fail the trials no worker has started: the run ends when it should."""
+        self._withdrawn = True
+        for number in self.backend.withdraw_queued():
+            self._in_flight.pop(number, None)
+            self.state.running.pop(number, None)
+            frozen = trial_by_number(self.study, number)
+            if frozen.state == TrialState.RUNNING and fail_trial(self.study, frozen, NOT_STARTED):
+                log.warning("trial %d withdrawn: %s", number, NOT_STARTED)
+        self._recount()
 
     def _interrupt(self) -> None:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
@@ -175,7 +202,7 @@ class Coordinator:
         """Trials left RUNNING by a coordinator that died: await those a live worker still runs,
         fail the others and run them again."""
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        alive = set(self.backend.adopt(self.study.study_name, [t.number for t in running]))
+        alive = set(self.backend.adopt(self.study.study_name, self._study_uid, [t.number for t in running]))
         for frozen in running:
             if frozen.number in alive:
                 self._in_flight[frozen.number] = dict(frozen.params)

@@ -2,7 +2,8 @@
 
 Every call on an Optuna storage goes through :class:`RetryingStorage`. A connection error
 (the database restarted, Redis went away, the network blinked) is retried with exponential
-backoff until ``AUTOML_STORAGE_RETRY_S`` seconds (default 60) have passed; then it raises
+backoff until ``AUTOML_STORAGE_RETRY_S`` seconds (default 300; a worker process waits far
+longer, see :mod:`automl.worker.tasks`) have passed; then it raises
 :class:`StorageError` naming the storage (password masked) and the last error. Any other error
 (a finished trial, a missing study) passes through untouched, because retrying it cannot help.
 
@@ -25,7 +26,7 @@ from automl.errors import StorageError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUDGET_S = 60.0
+DEFAULT_BUDGET_S = 300.0
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
@@ -48,11 +49,20 @@ def _transient_types() -> tuple[type[BaseException], ...]:
 _TRANSIENT = _transient_types()
 
 
+_default_budget_s = DEFAULT_BUDGET_S
+
+
+def set_default_budget(seconds: float) -> None:
+    """This process' budget when ``AUTOML_STORAGE_RETRY_S`` is not set (workers wait longer)."""
+    global _default_budget_s
+    _default_budget_s = seconds
+
+
 def budget_s() -> float:
     try:
-        return float(os.environ.get("AUTOML_STORAGE_RETRY_S", DEFAULT_BUDGET_S))
+        return float(os.environ.get("AUTOML_STORAGE_RETRY_S", _default_budget_s))
     except ValueError:
-        return DEFAULT_BUDGET_S
+        return _default_budget_s
 
 
 class RetryingStorage(BaseStorage):

@@ -6,6 +6,7 @@ file is stored (with credentials masked) in the study's user attribute ``automl:
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import optuna
@@ -14,12 +15,17 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import SpecError, StorageError, UsageError
+from automl.search.attrs import FAIL_REASON
 from automl.search.pruners import build_pruner
 from automl.search.samplers import build_sampler
 from automl.search.storage import make_storage, mask_url
 from automl.spec.model import StudySpec
 
 SPEC_ATTR = "automl:spec"
+# A random id given to the study when automl first opens it: claims and leases on the broker
+# are keyed by it, so a study deleted and created again under the same name (or a same-named
+# study in another storage) never mixes with this one.
+UID_ATTR = "automl:uid"
 
 
 def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
@@ -48,7 +54,15 @@ def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
         load_if_exists=True,
     )
     study.set_user_attr(SPEC_ATTR, stored_spec(spec))
+    if not isinstance(study.user_attrs.get(UID_ATTR), str):
+        study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     return study
+
+
+def study_uid(storage: BaseStorage, study_id: int) -> str | None:
+    """The study's uid (see :data:`UID_ATTR`); None for a study automl did not open."""
+    value = storage.get_study_user_attrs(study_id).get(UID_ATTR)
+    return value if isinstance(value, str) else None
 
 
 def stored_spec(spec: StudySpec) -> dict[str, Any]:
@@ -85,17 +99,23 @@ def load_study(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySp
     return study, spec
 
 
-def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
-    """Mark a RUNNING trial failed with ``reason``, straight in the storage.
+def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
+    """Mark a RUNNING trial failed with ``reason``, straight in the storage; True if it was.
 
-    Unlike ``Study.tell`` this runs no sampler hooks, so it is safe outside ``optimize``.
+    False means the trial finished meanwhile (its worker told the storage first): its own
+    outcome stands, and it must not be run again. Optuna refuses attributes on a finished
+    trial, so the reason is written first; in that rare race a finished trial keeps a
+    ``fail_reason`` that its state contradicts (the state is what counts). Unlike
+    ``Study.tell`` this runs no sampler hooks, so it is safe outside ``optimize``.
     """
     storage = study._storage  # noqa: SLF001
     try:
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)  # noqa: SLF001
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # noqa: SLF001
+        storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)  # noqa: SLF001
+        return bool(storage.set_trial_state_values(trial._trial_id, TrialState.FAIL))  # noqa: SLF001
     except UpdateFinishedTrialError:
-        pass  # it finished meanwhile: its own outcome stands
+        # Finished first by its worker, or by our own write retried after a lost reply.
+        now = storage.get_trial(trial._trial_id)  # noqa: SLF001
+        return now.state == TrialState.FAIL and now.user_attrs.get(FAIL_REASON) == reason
 
 
 def trial_id(storage: BaseStorage, study_name: str, number: int) -> int:

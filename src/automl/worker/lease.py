@@ -1,27 +1,40 @@
 """Claims and leases on the broker's Redis: liveness that works with every Optuna storage.
 
 Optuna's own heartbeat exists only for RDB storages, so automl keeps two keys per trial on the
-Redis that already serves as the broker:
+Redis that already serves as the broker. Both are keyed by the study's *uid* (a random id
+stored on the study when automl creates it, :func:`automl.search.study.study_uid`), not by its
+name: a study deleted and created again under the same name, or a same-named study in another
+storage on the same broker, never sees the claims of the other.
 
-``automl:claim:<study>:<number>``
-    Set once, atomically (``SET NX``), by the worker that trains the trial. A second delivery of
-    the same message finds it and does nothing, so a trial trains once whatever the broker does.
-    It holds JSON ``{"owner": ..., "error": ...}``; a worker that gives up on a trial for an
-    infrastructure reason writes the error there for the coordinator to report.
-``automl:lease:<study>:<number>``
-    Set together with the claim, with a TTL of ``lease_s``, and renewed every ``lease_s / 3``
-    by a thread of the worker while the trial trains; deleted after the worker told the storage.
+``automl:claim:<uid>:<number>``
+    Set once, atomically (``SET NX``), by the delivery that trains the trial. A second delivery
+    of the same message finds it and does nothing, so a trial trains once whatever the broker
+    does. It holds JSON ``{"owner": ..., "lease_s": ..., "error": ...}``: the owner is unique to
+    one delivery (host, pid, slot and a random token), ``lease_s`` is the lease that worker
+    keeps (the coordinator times its grace periods with it), and ``error`` is why a worker gave
+    the trial up, for the coordinator to report.
+``automl:lease:<uid>:<number>``
+    Set together with the claim, holding the owner, with a TTL of ``lease_s``; renewed every
+    ``lease_s / 3`` by a thread of the worker while the trial trains; deleted after the worker
+    told the storage.
 
-The coordinator reads them back (:meth:`LeaseStore.status`): no claim means the message waits
-in the queue (not lost); a claim without a lease means the worker vanished (lost). A worker
-that dies therefore shows within ``lease_s`` plus one poll. The claim outlives the lease by
-:data:`CLAIM_TTL_S` after the last renewal, so that a message redelivered late still finds it.
+Every operation that changes a claim or a lease checks the owner inside one Lua script
+(compare-and-set, compare-and-delete), so a delivery only ever renews, releases or drops what
+it won itself.
+
+The coordinator reads them back (:meth:`LeaseStore.status`): no claim means the message has
+not been taken (it waits in the queue, or was lost); a claim without a lease means the worker
+vanished (lost). The claim outlives the lease by :data:`CLAIM_TTL_S` after the last renewal,
+so that a message redelivered late still finds it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from enum import Enum
@@ -33,8 +46,19 @@ import redis
 log = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 24 * 3600
+PROBLEM_TTL_S = 24 * 3600
 DEFAULT_LEASE_S = 30.0
 LEASE_ENV = "AUTOML_LEASE_S"
+
+# The claim's owner, read from its JSON; nil when the claim is missing or not ours to parse.
+_OWNER_OF = """
+local function owner_of(raw)
+  if not raw then return nil end
+  local ok, value = pcall(cjson.decode, raw)
+  if ok and type(value) == 'table' then return value['owner'] end
+  return nil
+end
+"""
 
 # SET NX the claim and, only if that won, the lease: one step, so that nobody ever sees a claim
 # without its lease and mistakes a trial that just started for a dead one.
@@ -46,11 +70,47 @@ end
 return 0
 """
 
+# Renew the lease of the claim's owner. A claim that is gone (the broker restarted without
+# persistence) is put back, so that a message sent again for this trial finds it taken instead
+# of training it twice. 1: renewed; 0: someone else owns the trial now.
+_RENEW = _OWNER_OF + """
+local raw = redis.call('GET', KEYS[1])
+if raw and owner_of(raw) ~= ARGV[1] then return 0 end
+if raw then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4])
+return 1
+"""
+
+# End the owner's lease, leaving the claim (with the error, when one is given). 1: done.
+_RELEASE = _OWNER_OF + """
+local raw = redis.call('GET', KEYS[1])
+local mine = raw and owner_of(raw) == ARGV[1]
+if mine and ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if mine then return 1 end
+return 0
+"""
+
+# Drop the owner's claim and lease (the trial never started training). 1: done.
+_UNCLAIM = _OWNER_OF + """
+local raw = redis.call('GET', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if raw and owner_of(raw) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
 
 class LeaseState(str, Enum):
-    UNCLAIMED = "unclaimed"  # no worker took the trial yet: its message waits in the queue
+    UNCLAIMED = "unclaimed"  # no worker took the trial yet: its message waits in the queue (or was lost)
     LIVE = "live"  # a worker holds it and renews its lease
-    LAPSED = "lapsed"  # claimed, but the lease is gone: the worker died or gave up
+    LAPSED = "lapsed"  # claimed, but the lease is gone: the worker died, gave up, or could not renew
 
 
 @dataclass(frozen=True)
@@ -58,14 +118,25 @@ class LeaseStatus:
     state: LeaseState
     owner: str | None = None
     error: str | None = None  # why the worker gave up, when it said so
+    lease_s: float | None = None  # the lease its worker keeps, when the claim says so
 
 
-def claim_key(study_name: str, number: int) -> str:
-    return f"automl:claim:{study_name}:{number}"
+def claim_key(study_uid: str, number: int) -> str:
+    return f"automl:claim:{study_uid}:{number}"
 
 
-def lease_key(study_name: str, number: int) -> str:
-    return f"automl:lease:{study_name}:{number}"
+def lease_key(study_uid: str, number: int) -> str:
+    return f"automl:lease:{study_uid}:{number}"
+
+
+def problem_key(study_uid: str) -> str:
+    """Where a worker that cannot run the study's trials at all says why (see ``report_problem``)."""
+    return f"automl:problem:{study_uid}"
+
+
+def new_owner(slot: str) -> str:
+    """An owner name unique to one delivery: host, pid, slot and a random token."""
+    return f"{socket.gethostname()}:{os.getpid()}:{slot}:{secrets.token_hex(4)}"
 
 
 class LeaseStore:
@@ -73,52 +144,54 @@ class LeaseStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        self._claim_script = client.register_script(_CLAIM)
+        self._claim = client.register_script(_CLAIM)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._unclaim = client.register_script(_UNCLAIM)
 
     @classmethod
     def from_url(cls, url: str) -> LeaseStore:
         return cls(redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10, health_check_interval=30))
 
+    @property
+    def client(self) -> redis.Redis:
+        return self._redis
+
     def ping(self) -> None:
         self._redis.ping()
 
-    def claim(self, study_name: str, number: int, owner: str, lease_s: float) -> bool:
+    def claim(self, study_uid: str, number: int, owner: str, lease_s: float) -> bool:
         """Take the trial for ``owner`` and start its lease; False when someone already has it."""
-        value = json.dumps({"owner": owner, "error": None})
-        keys = [claim_key(study_name, number), lease_key(study_name, number)]
-        won = self._claim_script(keys=keys, args=[value, CLAIM_TTL_S, owner, int(lease_s * 1000)])
+        keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
+        won = self._claim(keys=keys, args=[_claim_value(owner, lease_s), CLAIM_TTL_S, owner, _ms(lease_s)])
         return bool(won)
 
-    def renew(self, study_name: str, number: int, owner: str, lease_s: float) -> None:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.set(lease_key(study_name, number), owner, px=int(lease_s * 1000))
-        # A broker that restarted without persistence lost the claim: put it back, so that a
-        # message sent again for this trial finds it taken instead of training it twice.
-        pipe.set(claim_key(study_name, number), json.dumps({"owner": owner, "error": None}), nx=True, ex=CLAIM_TTL_S)
-        pipe.expire(claim_key(study_name, number), CLAIM_TTL_S)
-        pipe.execute()
+    def renew(self, study_uid: str, number: int, owner: str, lease_s: float) -> bool:
+        """Extend ``owner``'s lease (putting a vanished claim back); False if another owns the trial."""
+        keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
+        return bool(self._renew(keys=keys, args=[owner, _claim_value(owner, lease_s), CLAIM_TTL_S, _ms(lease_s)]))
+
+    def release(self, study_uid: str, number: int, owner: str, lease_s: float, error: str | None = None) -> bool:
+        """End ``owner``'s lease (the trial is told, or given up with ``error``); the claim stays."""
+        value = _claim_value(owner, lease_s, error) if error is not None else ""
+        keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
+        return bool(self._release(keys=keys, args=[owner, value]))
+
+    def unclaim(self, study_uid: str, number: int, owner: str) -> bool:
+        """Drop ``owner``'s claim and lease of a trial it never trained, so another worker may."""
+        keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
+        return bool(self._unclaim(keys=keys, args=[owner]))
 
     def run_id(self) -> str:
         """The Redis server's run id: it changes when the server restarts."""
         return str(self._redis.info("server")["run_id"])
 
-    def release(self, study_name: str, number: int, owner: str, error: str | None = None) -> None:
-        """End the lease (the trial is told, or given up with ``error``); the claim stays."""
-        if error is not None:
-            value = json.dumps({"owner": owner, "error": error})
-            self._redis.set(claim_key(study_name, number), value, keepttl=True)
-        self._redis.delete(lease_key(study_name, number))
-
-    def unclaim(self, study_name: str, number: int) -> None:
-        """Drop claim and lease of a trial that never started training, so another worker may."""
-        self._redis.delete(lease_key(study_name, number), claim_key(study_name, number))
-
-    def status(self, study_name: str, numbers: list[int]) -> dict[int, LeaseStatus]:
+    def status(self, study_uid: str, numbers: list[int]) -> dict[int, LeaseStatus]:
         """Claim and lease of each trial, read in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
         for number in numbers:
-            pipe.get(claim_key(study_name, number))
-            pipe.exists(lease_key(study_name, number))
+            pipe.get(claim_key(study_uid, number))
+            pipe.exists(lease_key(study_uid, number))
         replies = pipe.execute()
         result: dict[int, LeaseStatus] = {}
         for i, number in enumerate(numbers):
@@ -128,11 +201,30 @@ class LeaseStore:
                 continue
             info = _parse_claim(raw)
             state = LeaseState.LIVE if leased else LeaseState.LAPSED
-            result[number] = LeaseStatus(state, info.get("owner"), info.get("error"))
+            result[number] = LeaseStatus(state, _text(info.get("owner")), _text(info.get("error")), _positive(info.get("lease_s")))
         return result
+
+    def report_problem(self, study_uid: str, text: str) -> None:
+        """Tell the study's coordinator that this worker cannot run its trials, and why."""
+        self._redis.set(problem_key(study_uid), text, ex=PROBLEM_TTL_S)
+
+    def problem(self, study_uid: str) -> str | None:
+        raw = self._redis.get(problem_key(study_uid))
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+
+    def clear_problem(self, study_uid: str) -> None:
+        self._redis.delete(problem_key(study_uid))
 
     def close(self) -> None:
         self._redis.close()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _claim_value(owner: str, lease_s: float, error: str | None = None) -> str:
+    return json.dumps({"owner": owner, "lease_s": lease_s, "error": error})
 
 
 def _parse_claim(raw: Any) -> dict[str, Any]:
@@ -143,25 +235,39 @@ def _parse_claim(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _positive(value: Any) -> float | None:
+    # Whoever can write to the broker can write a claim: a lease that is not a sane number is absent.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0 < value < 7 * 24 * 3600 else None
+
+
 class LeaseRenewer:
     """Renews one trial's lease from a daemon thread while the trial trains.
 
-    >>> with LeaseRenewer(store, "digits", 7, "host:123:gpu:0", lease_s=30):  # doctest: +SKIP
-    ...     train()
+    >>> with LeaseRenewer(store, "3f2a...", 7, new_owner("gpu:0"), lease_s=30) as renewer:  # doctest: +SKIP
+    ...     train(should_stop=lambda: renewer.lost)
 
-    A renewal that fails (Redis unreachable) is logged and retried at the next tick; ``failed``
-    tells the task afterwards, so that it counts as an infrastructure failure of this worker.
+    A renewal that fails because Redis is unreachable is logged and retried at the next tick:
+    the broker is a shared dependency, not this node's fault, and the coordinator gives a lapsed
+    lease one more lease interval once the broker is back. ``lost`` turns true when another
+    delivery owns the trial now: this one must stop training it.
     """
 
-    def __init__(self, store: LeaseStore, study_name: str, number: int, owner: str, lease_s: float) -> None:
+    def __init__(self, store: LeaseStore, study_uid: str, number: int, owner: str, lease_s: float) -> None:
         self._store = store
-        self._study = study_name
+        self._study_uid = study_uid
         self._number = number
         self._owner = owner
         self._lease_s = lease_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{number}", daemon=True)
-        self.failed: str | None = None
+        self.lost = False
+        self._unreachable = False
 
     def __enter__(self) -> LeaseRenewer:
         self._thread.start()
@@ -176,7 +282,16 @@ class LeaseRenewer:
         # make a live trial look dead.
         while not self._stop.wait(self._lease_s / 3):
             try:
-                self._store.renew(self._study, self._number, self._owner, self._lease_s)
+                renewed = self._store.renew(self._study_uid, self._number, self._owner, self._lease_s)
             except redis.RedisError as exc:
-                self.failed = f"lease renewal failed: {type(exc).__name__}: {exc}"
-                log.warning("trial %d: %s", self._number, self.failed)
+                if not self._unreachable:
+                    log.warning("trial %d: cannot renew its lease (%s); the broker is unreachable, still training", self._number, type(exc).__name__)
+                self._unreachable = True
+                continue
+            if self._unreachable:
+                log.warning("trial %d: the broker is back; lease renewed", self._number)
+                self._unreachable = False
+            if not renewed:
+                log.error("trial %d: another delivery owns it now; this one stops training it", self._number)
+                self.lost = True
+                return

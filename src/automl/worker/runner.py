@@ -16,6 +16,7 @@ import os
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -32,13 +33,20 @@ log = logging.getLogger(__name__)
 _data_cache: Any = None
 
 
+class ClaimLost(Exception):  # noqa: N818 - a signal to stop, not an error of the trial
+    """Another delivery owns this trial now: stop training it, and tell the storage nothing."""
+
+
 class OptunaReporter:
     """Adapts an Optuna trial to the training engine's :class:`Reporter` protocol."""
 
-    def __init__(self, trial: optuna.trial.Trial) -> None:
+    def __init__(self, trial: optuna.trial.Trial, should_stop: Callable[[], bool] = lambda: False) -> None:
         self._trial = trial
+        self._should_stop = should_stop
 
     def report(self, epoch: int, value: float) -> None:
+        if self._should_stop():
+            raise ClaimLost(f"trial {self._trial.number}: claimed by another delivery")
         if math.isfinite(value):  # Optuna refuses nan; divergence is reported by the engine
             self._trial.report(value, step=epoch)
 
@@ -46,11 +54,14 @@ class OptunaReporter:
         return self._trial.should_prune()
 
 
-def execute_trial(storage_url: str, study_name: str, trial_number: int, *, slot: str = "cpu") -> TrialState:
+def execute_trial(
+    storage_url: str, study_name: str, trial_number: int, *, slot: str = "cpu", should_stop: Callable[[], bool] = lambda: False
+) -> TrialState:
     """Train trial ``trial_number`` and record its outcome; return the state it ended in.
 
     A trial that is no longer RUNNING (finished, or failed by the coordinator meanwhile) is
-    left alone: a message delivered twice trains once.
+    left alone: a message delivered twice trains once. ``should_stop`` is asked at every epoch;
+    when it turns true, :class:`ClaimLost` is raised and nothing more is written.
     """
     from automl import training  # torch is imported only in processes that train
 
@@ -74,7 +85,9 @@ def execute_trial(storage_url: str, study_name: str, trial_number: int, *, slot:
     state: TrialState
     values: float | None = None
     try:
-        result = training.run_trial(spec, params, OptunaReporter(trial), cache=_data_cache)
+        result = training.run_trial(spec, params, OptunaReporter(trial, should_stop), cache=_data_cache)
+    except ClaimLost:
+        raise
     except TrialPruned as pruned:
         _set_attrs(storage, tid, pruned.details)
         storage.set_trial_user_attr(tid, "prune_reason", pruned.reason)
