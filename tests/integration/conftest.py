@@ -52,7 +52,7 @@ def queue() -> str:
     return f"q-{uuid.uuid4().hex[:10]}"
 
 
-def celery_yaml(name: str, storage: str, queue: str, broker: str | None = None, **overrides: object) -> str:
+def celery_yaml(name: str, storage: str, queue: str, broker: str | None = None, slow: bool = False, **overrides: object) -> str:
     """A tiny study (tests/conftest.py) that runs on the celery backend, on ``queue``."""
     execution = f"execution: {{backend: celery, queue: {queue}, "
     if broker:
@@ -60,11 +60,13 @@ def celery_yaml(name: str, storage: str, queue: str, broker: str | None = None, 
     # No early stopping (automl adds it when left out): a trial runs exactly its epochs, so
     # the tests can size how long one trains.
     text = tiny_yaml(name, storage, **overrides).replace("batch_size: 64}", "batch_size: 64, early_stopping: null}")
+    if slow:  # trials that last as long on any machine: tests/slow_model.py
+        text = text.replace("trainer:", "model: {family: 'python:tests.slow_model:build'}\ntrainer:")
     return text.replace("execution: {", execution)
 
 
-def celery_spec(name: str, storage: str, queue: str, broker: str, **overrides: object) -> StudySpec:
-    return parse_spec(celery_yaml(name, storage, queue, broker, **overrides))
+def celery_spec(name: str, storage: str, queue: str, broker: str, slow: bool = False, **overrides: object) -> StudySpec:
+    return parse_spec(celery_yaml(name, storage, queue, broker, slow, **overrides))
 
 
 class WorkerPool:

@@ -14,7 +14,7 @@ from automl.backends.factory import create_backend
 from automl.coordinator import Coordinator
 from automl.errors import AutoMLError
 from automl.search import COUNTED_STATES, open_study
-from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec
+from tests.integration.conftest import WorkerPool, celery_spec
 from tests.redis_server import RedisServer
 from tests.waiting import wait_for_training
 
@@ -27,7 +27,6 @@ def test_broker_restart_mid_study_loses_no_trial_and_trains_none_twice(
 ) -> None:
     broker = RedisServer(tmp_path, persist=False)  # a restart loses every queued message
     broker.start()
-    monkeypatch.setenv("AUTOML_LEASE_S", str(LEASE_S))
     storage_url = str(tmp_path / "study.journal")
     # One worker process, two trials in flight: one trains, one waits in the queue.
     spec = celery_spec(study_name, storage_url, queue, broker.url, n_trials=4, parallelism=2, epochs=150, pruner="none")
@@ -57,7 +56,7 @@ def test_broker_restart_mid_study_loses_no_trial_and_trains_none_twice(
         if t.state == TrialState.COMPLETE:
             assert len(t.intermediate_values) == 150  # trained once, start to end
     # The queued trial's message was lost and sent again; the training one kept its claim.
-    resent = [int(r.getMessage().split()[1]) for r in caplog.records if "sending it again" in r.getMessage()]
+    resent = [int(r.getMessage().split()[1].rstrip(":")) for r in caplog.records if "sending it again" in r.getMessage()]
     assert resent and not set(resent) & set(training), (resent, training)
 
 

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.backends.factory import create_backend
 from automl.coordinator import Coordinator
 from automl.search import COUNTED_STATES, make_storage, open_study
+from automl.search.study import UID_ATTR
 from automl.spec import StudySpec
 from automl.spec.space import suggest_params
 from automl.worker.celery_app import TASK_NAME, create_app
@@ -97,6 +98,10 @@ def _asked_trial(spec: StudySpec, storage_url: str) -> int:
     return trial.number
 
 
+def _uid(spec: StudySpec, storage_url: str) -> str:
+    return str(open_study(spec, storage_url).user_attrs[UID_ATTR])
+
+
 def _trial(storage_url: str, study_name: str, number: int) -> FrozenTrial:
     storage = make_storage(storage_url, cached=False)
     study_id = storage.get_study_id_from_name(study_name)
@@ -108,19 +113,19 @@ def test_a_message_delivered_twice_trains_once(
 ) -> None:
     spec = celery_spec(study_name, postgres_url, queue, broker_url, epochs=40, pruner="none")
     workers.start(postgres_url, broker_url, queue, concurrency=2)
-    number = _asked_trial(spec, postgres_url)
+    number, uid = _asked_trial(spec, postgres_url), _uid(spec, postgres_url)
     app = create_app(broker_url, [queue])
     for _ in range(2):  # both idle workers take one copy at once
-        app.send_task(TASK_NAME, args=[study_name, number], queue=queue)
+        app.send_task(TASK_NAME, args=[study_name, number, uid], queue=queue)
     wait_until(lambda: _trial(postgres_url, study_name, number).state.is_finished(), 60, "the trial to finish")
     workers.wait_for(lambda text: text.count("automl.run_trial[") >= 4, 30, "both deliveries handled")
     trial = _trial(postgres_url, study_name, number)
     assert trial.state == TrialState.COMPLETE
     assert len(trial.intermediate_values) == 40  # one value per epoch, written once
-    claim = json.loads(redis.Redis.from_url(broker_url).get(claim_key(study_name, number)))
+    claim = json.loads(redis.Redis.from_url(broker_url).get(claim_key(uid, number)))
     assert claim["owner"].split(":")[1] == str(trial.user_attrs["pid"])  # the claimer trained it
     log = workers.text()
-    assert f"trial {number} of {study_name} is claimed by another delivery" in log
+    assert f"trial {number} of {study_name}: claimed by another delivery" in log
     assert log.count(f"trial {number} of {study_name} ended COMPLETE") == 1
 
 
@@ -130,16 +135,17 @@ def test_a_pickled_message_is_refused(
     spec = celery_spec(study_name, postgres_url, queue, broker_url)
     workers.start(postgres_url, broker_url, queue, concurrency=1)
     pickled, plain = _asked_trial(spec, postgres_url), _asked_trial(spec, postgres_url)
+    uid = _uid(spec, postgres_url)
     app = create_app(broker_url, [queue])
     # A well-formed Celery message for the real task, only serialised with pickle.
-    message = app.amqp.as_task_v2(str(uuid.uuid4()), TASK_NAME, args=[study_name, pickled], kwargs={})
+    message = app.amqp.as_task_v2(str(uuid.uuid4()), TASK_NAME, args=[study_name, pickled, uid], kwargs={})
     with Connection(broker_url) as conn:
         Producer(conn).publish(
             message.body, exchange="", routing_key=queue, serializer="pickle",
             headers=message.headers, **message.properties,
         )  # fmt: skip
     # One worker process, one queue: once the JSON message sent after it ran, the pickled one was seen.
-    app.send_task(TASK_NAME, args=[study_name, plain], queue=queue)
+    app.send_task(TASK_NAME, args=[study_name, plain, uid], queue=queue)
     wait_until(lambda: _trial(postgres_url, study_name, plain).state.is_finished(), 60, "the JSON message's trial")
     refused = _trial(postgres_url, study_name, pickled)
     assert refused.state == TrialState.RUNNING and "pid" not in refused.user_attrs and not refused.intermediate_values

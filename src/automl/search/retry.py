@@ -49,20 +49,23 @@ def _transient_types() -> tuple[type[BaseException], ...]:
 _TRANSIENT = _transient_types()
 
 
-_default_budget_s = DEFAULT_BUDGET_S
+_fixed_budget_s: float | None = None
 
 
-def set_default_budget(seconds: float) -> None:
-    """This process' budget when ``AUTOML_STORAGE_RETRY_S`` is not set (workers wait longer)."""
-    global _default_budget_s
-    _default_budget_s = seconds
+def set_budget(seconds: float) -> None:
+    """Fix this process' budget, whatever ``AUTOML_STORAGE_RETRY_S`` says: a worker process
+    waits out an outage of the storage the whole fleet shares for as long as it takes."""
+    global _fixed_budget_s
+    _fixed_budget_s = seconds
 
 
 def budget_s() -> float:
+    if _fixed_budget_s is not None:
+        return _fixed_budget_s
     try:
-        return float(os.environ.get("AUTOML_STORAGE_RETRY_S", _default_budget_s))
+        return float(os.environ.get("AUTOML_STORAGE_RETRY_S", DEFAULT_BUDGET_S))
     except ValueError:
-        return _default_budget_s
+        return DEFAULT_BUDGET_S
 
 
 class RetryingStorage(BaseStorage):
@@ -77,9 +80,10 @@ class RetryingStorage(BaseStorage):
         deadline = time.monotonic() + budget_s()
         delay = 0.25
         attempt = 0
+        started = time.monotonic()
         while True:
             try:
-                return getattr(self.inner, name)(*args, **kwargs)
+                result = getattr(self.inner, name)(*args, **kwargs)
             except _TRANSIENT as exc:
                 attempt += 1
                 left = deadline - time.monotonic()
@@ -94,6 +98,10 @@ class RetryingStorage(BaseStorage):
                     log.warning("storage %s: %s; retrying for up to %.0f s", self._shown_url, type(exc).__name__, left)
                 self._sleep(min(delay, left))
                 delay = min(delay * 2, 5.0)
+                continue
+            if attempt:
+                log.warning("storage %s is back after %.0f s", self._shown_url, time.monotonic() - started)
+            return result
 
     def __getattr__(self, name: str) -> Any:
         # Anything not listed below (private helpers of a concrete storage) goes straight through.

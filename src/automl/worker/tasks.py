@@ -48,8 +48,8 @@ from automl.worker.lease import LeaseRenewer, LeaseStore, new_owner
 log = logging.getLogger(__name__)
 
 EXIT_UNHEALTHY = 3  # the exit code of a worker process that stopped itself; not restarted
-# A worker waits out a storage outage for this long inside each storage call (automl run gives
-# up sooner: a person is waiting for it). AUTOML_STORAGE_RETRY_S, when set, still wins.
+# A worker waits out a storage outage for this long inside each storage call, whatever
+# AUTOML_STORAGE_RETRY_S says (that is for automl run and the other commands a person waits on).
 WORKER_STORAGE_RETRY_S = 7 * 24 * 3600.0
 _OUTAGE_LOG_EVERY_S = 60.0
 
@@ -79,7 +79,7 @@ def configure(settings: WorkerSettings) -> None:
     global _settings, _leases
     _settings = settings
     _leases = LeaseStore.from_url(settings.broker_url)
-    retry.set_default_budget(WORKER_STORAGE_RETRY_S)
+    retry.set_budget(WORKER_STORAGE_RETRY_S)
 
 
 def register(app: Celery) -> None:
