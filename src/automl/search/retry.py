@@ -49,6 +49,20 @@ def _transient_types() -> tuple[type[BaseException], ...]:
 _TRANSIENT = _transient_types()
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A lost connection, even when the storage wrapped it: Optuna's RDB storage raises
+    ``StorageInternalError`` from the driver's ``OperationalError`` when the database goes away
+    in the middle of a commit."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, _TRANSIENT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 _fixed_budget_s: float | None = None
 
 
@@ -84,7 +98,9 @@ class RetryingStorage(BaseStorage):
         while True:
             try:
                 result = getattr(self.inner, name)(*args, **kwargs)
-            except _TRANSIENT as exc:
+            except Exception as exc:  # noqa: BLE001 - only connection errors are retried
+                if not is_transient(exc):
+                    raise
                 attempt += 1
                 left = deadline - time.monotonic()
                 if left <= 0:
