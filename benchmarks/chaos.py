@@ -161,10 +161,12 @@ class RedisBroker:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def claims(self, study: str) -> int:
+    def claims(self) -> int:
         import redis
 
-        return len(redis.Redis(port=self.port).keys(f"automl:claim:{study}:*"))
+        # Claims are keyed by the study's uid, not its name; before the real run, every claim
+        # on this private broker is the stale study's.
+        return len(redis.Redis(port=self.port).keys("automl:claim:*"))
 
 
 class PostgresCluster:
@@ -627,7 +629,7 @@ def main() -> int:
         run_stale_study(command, env, logs / "stale-coordinator.log")
         reader = StudyReader(postgres.url)
         reader.delete_study()
-        notes.append(f"stale study: {STALE_TRIALS} trials run and deleted; {broker.claims(STUDY)} of its claims left on the broker")
+        notes.append(f"stale study: {STALE_TRIALS} trials run and deleted; {broker.claims()} of its claims left on the broker")
         say(t0, notes[-1])
         log_offset = len(workers.text())
 
