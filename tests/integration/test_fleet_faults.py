@@ -16,12 +16,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+import redis
 from optuna.trial import TrialState
 
 from automl.backends.factory import create_backend
 from automl.coordinator import Coordinator
 from automl.errors import AutoMLError
 from automl.search import make_storage, open_study
+from automl.search.study import UID_ATTR
 from automl.spec import StudySpec
 from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec
 from tests.redis_server import RedisServer
@@ -245,3 +247,24 @@ def test_claims_of_two_same_named_studies_in_two_storages_do_not_collide(
         _finish(thread, errors, 120)
         trials = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 2, [t.user_attrs.get("fail_reason") for t in trials]
+
+
+def test_without_announcements_the_fallback_read_back_still_collects_every_trial(
+    postgres_url: str, broker_url: str, queue: str, study_name: str, workers: WorkerPool,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The workers announce ends on automl:events:<uid>; this coordinator listens elsewhere, as
+    # if every announcement were lost. The storage stays the record: the full read-back finds
+    # each end, and the budget is exact.
+    from automl.worker import lease
+
+    monkeypatch.setattr(lease, "events_key", lambda uid: f"automl:nobody-announces-here:{uid}")
+    workers.start(postgres_url, broker_url, queue, concurrency=2)
+    spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials=6, parallelism=2)
+    thread, errors = _run_in_thread(spec, postgres_url)
+    _finish(thread, errors, 120)
+    trials = optuna.load_study(study_name=study_name, storage=make_storage(postgres_url, cached=False)).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    assert all(_trained(workers, study_name, t.number) == 1 for t in trials)
+    announced = redis.Redis.from_url(broker_url).llen(f"automl:events:{open_study(spec, postgres_url).user_attrs[UID_ATTR]}")
+    assert announced == 6  # the workers did announce; nobody took them

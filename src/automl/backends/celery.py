@@ -1,7 +1,11 @@
 """Trials on Celery workers (``automl worker``) through a Redis broker.
 
 The coordinator sends ``automl.run_trial(study_name, trial_number, study_uid)`` to the study's
-queue and learns what happened by reading back, for each trial in flight:
+queue. A worker that ended a trial (told the storage) pushes its number to the study's events
+list on the broker; the coordinator blocks on that list, so it learns of an end within a round
+trip, and checks the trial's state in the storage. The push is a hint: the storage is the
+record. Every :data:`FALLBACK_POLL_S` seconds (sooner with short leases) the coordinator also
+reads back, for each trial in flight:
 
 1. whether a worker said it cannot run the study at all (its storage lacks the study): one
    clear error, naming the worker;
@@ -56,7 +60,8 @@ from automl.search.study import trial_id
 log = logging.getLogger(__name__)
 
 LEASE_EXPIRED = "worker lost: lease expired"
-POLL_S = 0.25
+POLL_S = 0.25  # how long to pause while the broker is unreachable
+FALLBACK_POLL_S = 2.0  # the full read-back, which catches whatever no worker announced
 BROKER_RETRY_ENV = "AUTOML_BROKER_RETRY_S"
 DEFAULT_BROKER_RETRY_S = 600.0
 _BROKER_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, ConnectionError, OSError)
@@ -97,6 +102,7 @@ class CeleryBackend(Backend):
         self._longest_lease: float | None = None  # the longest lease seen on any claim
         self._run_id: str | None = None  # the broker's; a change means it restarted
         self._down_since: float | None = None
+        self._next_poll = 0.0  # when the next full read-back is due
 
     @property
     def capacity(self) -> int:
@@ -146,10 +152,46 @@ class CeleryBackend(Backend):
     def wait(self, timeout_s: float) -> list[TrialEvent]:
         deadline = time.monotonic() + timeout_s
         while True:
-            events = self._poll()
+            now = time.monotonic()
+            if now >= self._next_poll:
+                events = self._poll()
+                self._next_poll = time.monotonic() + self._poll_every()
+            else:
+                events = self._listen(min(deadline, self._next_poll) - now)
             if events or not self._in_flight or time.monotonic() >= deadline:
                 return events
-            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+
+    def _poll_every(self) -> float:
+        # A lost worker must show within about two leases: poll at least twice per lease.
+        return min(FALLBACK_POLL_S, (self._longest_lease or FALLBACK_POLL_S * 2) / 2)
+
+    def _listen(self, block_s: float) -> list[TrialEvent]:
+        """Wait up to ``block_s`` for workers' announcements; the ended trials among them."""
+        from automl.worker.lease import LeaseState
+
+        uids = sorted({f.study_uid for f in self._in_flight.values()})
+        try:
+            announced = self._leases.take_events(uids, max(0.01, block_s))
+            events: list[TrialEvent] = []
+            for uid, number in announced:
+                flight = self._in_flight.get(number)
+                if flight is None or flight.study_uid != uid:
+                    continue  # already collected, or not ours
+                if self._state(flight.study_name, number).is_finished():
+                    events.append(TrialEvent(EventKind.ENDED, number))
+                    continue
+                lease = self._leases.status(uid, [number])[number]
+                if lease.state == LeaseState.LAPSED and lease.error:  # the worker gave it up, and said why
+                    log.warning("trial %d lost (worker %s): %s", number, lease.owner, lease.error)
+                    events.append(TrialEvent(EventKind.LOST, number, lease.error))
+        except _BROKER_DOWN as exc:
+            self._broker_down(exc)
+            self._next_poll = 0.0  # the full read-back notices when it is back
+            time.sleep(POLL_S)
+            return []
+        for event in events:
+            self._in_flight.pop(event.trial_number, None)
+        return events
 
     def adopt(self, study_name: str, study_uid: str, running: list[int]) -> list[int]:
         from automl.worker.lease import LeaseState

@@ -128,23 +128,25 @@ class Coordinator:
         return len(self._in_flight) < self._parallelism and self.state.done + len(self._in_flight) < self.state.n_trials
 
     def _dispatch(self) -> None:
-        trial = self.study.ask()
+        trial = self.study.ask()  # an enqueued (WAITING) trial first, as Optuna hands them out
         params = suggest_params(self.spec.space, trial)
         self._in_flight[trial.number] = params
         self.state.running[trial.number] = params
+        self._add_count("WAITING", -1 if self.state.counts.get("WAITING", 0) > 0 else 0)
         self.backend.submit(TrialJob(self.study.study_name, trial.number, self._study_uid))
         log.info("trial %d dispatched: %s", trial.number, params)
 
     def _collect(self, event: TrialEvent) -> None:
         number = event.trial_number
-        self._in_flight.pop(number, None)
+        if self._in_flight.pop(number, None) is None:
+            return  # not ours, or told twice: counted once
         self.state.running.pop(number, None)
         frozen = trial_by_number(self.study, number)
         if event.kind == EventKind.LOST and frozen.state == TrialState.RUNNING:
             frozen = self._fail_and_retry(frozen, event.reason or "worker lost", limit=self.spec.execution.trial_retries)
         elif frozen.state == TrialState.FAIL:
             self._failures.append(fail_reason_of(frozen))
-        self._recount()
+        self._count_finished(frozen)
         self.progress.update(self.state, frozen)
 
     def _fail_and_retry(self, frozen: FrozenTrial, reason: str, *, limit: int | None) -> FrozenTrial:
@@ -166,6 +168,7 @@ class Coordinator:
             self.study.enqueue_trial(
                 dict(frozen.params), user_attrs={RETRY_OF: lineage_root(frozen), ATTEMPT: next_attempt}
             )
+            self._add_count("WAITING", 1)
             log.warning("trial %d failed (%s); enqueued again (attempt %d)", frozen.number, reason, next_attempt)
         else:
             self._failures.append(reason)
@@ -181,7 +184,7 @@ class Coordinator:
             frozen = trial_by_number(self.study, number)
             if frozen.state == TrialState.RUNNING and fail_trial(self.study, frozen, NOT_STARTED):
                 log.warning("trial %d withdrawn: %s", number, NOT_STARTED)
-        self._recount()
+            self._count_finished(trial_by_number(self.study, number))
 
     def _interrupt(self) -> None:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
@@ -216,7 +219,21 @@ class Coordinator:
             # skip_if_exists: a point run (or queued) by an earlier run is not run again.
             self.study.enqueue_trial(dict(point), skip_if_exists=True)
 
+    def _add_count(self, state: str, delta: int) -> None:
+        self.state.counts[state] = self.state.counts.get(state, 0) + delta
+        self.state.counts["RUNNING"] = len(self._in_flight)
+
+    def _count_finished(self, frozen: FrozenTrial) -> None:
+        """Counts kept as trials end, so that no event costs a read of the whole study."""
+        self._add_count(frozen.state.name, 1)
+        if frozen.state == TrialState.COMPLETE and frozen.value is not None:
+            best = self.state.best
+            better = max if self.spec.direction.value == "maximize" else min
+            if best is None or best.value is None or better(frozen.value, best.value) != best.value:
+                self.state.best = frozen
+
     def _recount(self) -> None:
+        """Counts and best from the whole study: once, when the run starts (it may resume)."""
         trials = self.study.get_trials(deepcopy=False)
         self.state.counts = dict(Counter(t.state.name for t in trials))
         self.state.counts["RUNNING"] = len(self._in_flight)

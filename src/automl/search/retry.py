@@ -91,13 +91,17 @@ class RetryingStorage(BaseStorage):
         self._sleep = sleep
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.retry(getattr(self.inner, name), *args, **kwargs)
+
+    def retry(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``, retried on connection errors like every storage call."""
         deadline = time.monotonic() + budget_s()
         delay = 0.25
         attempt = 0
         started = time.monotonic()
         while True:
             try:
-                result = getattr(self.inner, name)(*args, **kwargs)
+                result = call(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - only connection errors are retried
                 if not is_transient(exc):
                     raise

@@ -129,6 +129,11 @@ def lease_key(study_uid: str, number: int) -> str:
     return f"automl:lease:{study_uid}:{number}"
 
 
+def events_key(study_uid: str) -> str:
+    """The list a worker pushes a trial's number to once it told the storage (see ``announce``)."""
+    return f"automl:events:{study_uid}"
+
+
 def problem_key(study_uid: str) -> str:
     """Where a worker that cannot run the study's trials at all says why (see ``report_problem``)."""
     return f"automl:problem:{study_uid}"
@@ -203,6 +208,41 @@ class LeaseStore:
             state = LeaseState.LIVE if leased else LeaseState.LAPSED
             result[number] = LeaseStatus(state, _text(info.get("owner")), _text(info.get("error")), _positive(info.get("lease_s")))
         return result
+
+    def announce(self, study_uid: str, number: int) -> None:
+        """Tell the coordinator that trial ``number`` ended (it is told to the storage already).
+
+        A hint, not the record: a lost announcement costs the coordinator one fallback poll.
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.rpush(events_key(study_uid), number)
+        pipe.expire(events_key(study_uid), PROBLEM_TTL_S)
+        pipe.execute()
+
+    def take_events(self, study_uids: list[str], block_s: float) -> list[tuple[str, int]]:
+        """Announced ends of trials, (uid, number), waiting up to ``block_s`` for the first."""
+        keys = {events_key(uid): uid for uid in study_uids}
+        if not keys:
+            return []
+        first = self._redis.blpop(list(keys), timeout=block_s) if block_s > 0 else None
+        found: list[tuple[str, Any]] = []
+        if first is not None:
+            key, value = first
+            found.append((keys[key.decode() if isinstance(key, bytes) else key], value))
+        pipe = self._redis.pipeline(transaction=True)
+        for key in keys:
+            pipe.lrange(key, 0, -1)
+            pipe.delete(key)
+        replies = pipe.execute()
+        for i, key in enumerate(keys):
+            found += [(keys[key], value) for value in replies[2 * i]]
+        events = []
+        for uid, value in found:
+            try:
+                events.append((uid, int(value)))
+            except (TypeError, ValueError):
+                continue  # anyone can write to the broker: not a trial number, not an event
+        return events
 
     def report_problem(self, study_uid: str, text: str) -> None:
         """Tell the study's coordinator that this worker cannot run its trials, and why."""

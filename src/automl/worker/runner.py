@@ -17,14 +17,17 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import AutoMLError, TrialPruned
-from automl.search.storage import mask_text
-from automl.search.study import load_study, trial_by_number
+from automl.search.batch import set_trial_user_attrs
+from automl.search.storage import make_storage, mask_text
+from automl.search.study import SPEC_ATTR, UID_ATTR, load_study
+from automl.spec.model import StudySpec
 from automl.spec.space import complete_params
 from automl.tracking import log_trial
 
@@ -51,17 +54,52 @@ class OptunaReporter:
             self._trial.report(value, step=epoch)
 
     def should_prune(self) -> bool:
+        if isinstance(self._trial.study.pruner, optuna.pruners.NopPruner):
+            return False  # Optuna would read the trial back from the storage to learn that
         return self._trial.should_prune()
 
 
+@dataclass(frozen=True)
+class OpenedTrial:
+    """A trial a worker is about to train, with its study and the study file, as read."""
+
+    study: optuna.Study
+    spec: StudySpec
+    study_uid: str | None
+    frozen: FrozenTrial
+
+
+# Study objects and parsed study files, per process: a worker reads the study's attributes for
+# every trial (two round trips) but parses the study file and re-opens the study only when the
+# stored study file changed (a new ``automl run`` of the same study may bring a new one).
+_studies: dict[tuple[str, int], tuple[Any, optuna.Study, StudySpec]] = {}
+
+
+def open_trial(storage_url: str, study_name: str, trial_number: int) -> OpenedTrial:
+    """The trial, its study and study file; KeyError when the storage has no such study or trial."""
+    storage = make_storage(storage_url)
+    study_id = storage.get_study_id_from_name(study_name)
+    attrs = storage.get_study_user_attrs(study_id)
+    raw = attrs.get(SPEC_ATTR)
+    cached = _studies.get((storage_url, study_id))
+    if cached is None or cached[0] != raw:
+        study, spec = load_study(storage_url, study_name)
+        cached = _studies[(storage_url, study_id)] = (raw, study, spec)
+    frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
+    uid = attrs.get(UID_ATTR)
+    return OpenedTrial(cached[1], cached[2], uid if isinstance(uid, str) else None, frozen)
+
+
 def execute_trial(
-    storage_url: str, study_name: str, trial_number: int, *, slot: str = "cpu", should_stop: Callable[[], bool] = lambda: False
-) -> TrialState:
+    storage_url: str, study_name: str, trial_number: int, *, slot: str = "cpu",
+    should_stop: Callable[[], bool] = lambda: False, opened: OpenedTrial | None = None,
+) -> TrialState:  # fmt: skip
     """Train trial ``trial_number`` and record its outcome; return the state it ended in.
 
     A trial that is no longer RUNNING (finished, or failed by the coordinator meanwhile) is
     left alone: a message delivered twice trains once. ``should_stop`` is asked at every epoch;
-    when it turns true, :class:`ClaimLost` is raised and nothing more is written.
+    when it turns true, :class:`ClaimLost` is raised and nothing more is written. ``opened`` is
+    the trial as the caller just read it (:func:`open_trial`), to save reading it again.
     """
     from automl import training  # torch is imported only in processes that train
 
@@ -69,46 +107,44 @@ def execute_trial(
     if _data_cache is None:
         _data_cache = training.DataCache()
 
-    study, spec = load_study(storage_url, study_name)
-    frozen = trial_by_number(study, trial_number)
+    opened = opened or open_trial(storage_url, study_name, trial_number)
+    study, spec, frozen = opened.study, opened.spec, opened.frozen
     if frozen.state != TrialState.RUNNING:
         log.info("trial %d is %s; not running it again", trial_number, frozen.state.name)
         return frozen.state
     trial = optuna.trial.Trial(study, frozen._trial_id)  # noqa: SLF001 - the id of this trial
     storage = study._storage  # noqa: SLF001
     tid = frozen._trial_id  # noqa: SLF001
-    storage.set_trial_user_attr(tid, "host", socket.gethostname())
-    storage.set_trial_user_attr(tid, "slot", slot)
-    storage.set_trial_user_attr(tid, "pid", os.getpid())
+    set_trial_user_attrs(storage, tid, {"host": socket.gethostname(), "slot": slot, "pid": os.getpid()})
     params = complete_params(spec.space, frozen.params)
     started = time.monotonic()
     state: TrialState
     values: float | None = None
+    facts: dict[str, Any]  # written in one go, with the duration, before the outcome
     try:
         result = training.run_trial(spec, params, OptunaReporter(trial, should_stop), cache=_data_cache)
     except ClaimLost:
         raise
     except TrialPruned as pruned:
-        _set_attrs(storage, tid, pruned.details)
-        storage.set_trial_user_attr(tid, "prune_reason", pruned.reason)
-        storage.set_trial_user_attr(tid, "pruned_at_epoch", pruned.epoch)
+        facts = {**pruned.details, "prune_reason": pruned.reason, "pruned_at_epoch": pruned.epoch}
         state = TrialState.PRUNED
     except Exception as exc:  # noqa: BLE001 - every failure becomes a reason on the trial
         reason = failure_reason(exc, storage_url)
         log.warning("trial %d failed: %s", trial_number, reason)
-        storage.set_trial_user_attr(tid, "fail_reason", reason)
+        facts = {"fail_reason": reason}
         if not isinstance(exc, AutoMLError):
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6))
-            storage.set_trial_user_attr(tid, "traceback", mask_text(tb, storage_url)[-4000:])
+            facts["traceback"] = mask_text(tb, storage_url)[-4000:]
         state = TrialState.FAIL
     else:
-        _set_attrs(storage, tid, result.user_attrs())
+        facts = result.user_attrs()
         values = result.value
         state = TrialState.COMPLETE if math.isfinite(result.value) else TrialState.FAIL
         if state == TrialState.FAIL:
-            storage.set_trial_user_attr(tid, "fail_reason", f"the score is {result.value}")
+            facts["fail_reason"] = f"the score is {result.value}"
             values = None
-    storage.set_trial_user_attr(tid, "duration_s", round(time.monotonic() - started, 3))
+    facts["duration_s"] = round(time.monotonic() - started, 3)
+    set_trial_user_attrs(storage, tid, facts)
     study.tell(trial_number, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
     # The trial is safe in the storage; trackers get it as read back from there (never raises).
     log_trial(study, spec, storage_url, trial_number)
@@ -127,8 +163,3 @@ def failure_reason(exc: BaseException, *secrets_in: str) -> str:
 def _is_out_of_memory(exc: BaseException) -> bool:
     name = type(exc).__name__
     return name == "OutOfMemoryError" or isinstance(exc, MemoryError) or "CUDA out of memory" in str(exc)
-
-
-def _set_attrs(storage: Any, trial_id: int, attrs: dict[str, Any]) -> None:
-    for key, value in attrs.items():
-        storage.set_trial_user_attr(trial_id, key, value)

@@ -17,7 +17,8 @@ What one delivery does:
 3. Claim it (``SET NX``, :mod:`automl.worker.lease`) under an owner name unique to this
    delivery; skip when someone else has it, so a message delivered twice trains once.
 4. Train it with :func:`automl.worker.runner.execute_trial` while a thread renews the lease;
-   the runner reports per epoch and tells the storage; then this delivery releases its lease.
+   the runner reports per epoch and tells the storage; then this delivery releases its lease
+   and announces the end on the broker, so that the coordinator need not poll for it.
    Every claim operation checks the owner, so a delivery only ever releases what it won.
 
 Outages versus bad nodes: the storage and the broker are shared by the whole fleet. While
@@ -37,13 +38,16 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task
 from celery.exceptions import Reject, WorkerShutdown
 
 from automl.search.storage import mask_url
 from automl.worker.lease import LeaseRenewer, LeaseStore, new_owner
+
+if TYPE_CHECKING:
+    from automl.worker.runner import OpenedTrial
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | N
     owner = new_owner(_settings.slot)
     while True:
         try:
-            _take(study_name, trial_number, study_uid, owner)
+            opened = _take(study_name, trial_number, study_uid, owner)
             break
         except _Skip as skip:
             log.info("trial %d of %s: %s; not running it", trial_number, study_name, skip)
@@ -107,34 +111,42 @@ def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | N
             _safe(_leases.unclaim, study_uid, trial_number, owner)  # only if this delivery won it
             _infra_failure(reason, requeue=True)  # raises: requeued, or this worker stops
             return "requeued"
-    return _train(study_name, trial_number, study_uid, owner)
+    return _train(opened, study_uid, owner)
 
 
-def _take(study_name: str, number: int, study_uid: str, owner: str) -> None:
+def _take(study_name: str, number: int, study_uid: str, owner: str) -> OpenedTrial:
     """Check the study and the trial, then claim it; raise _Skip when there is nothing to do."""
-    from automl.search.storage import make_storage
-    from automl.search.study import study_uid as stored_uid
+    from automl.worker.runner import open_trial
 
     assert _settings is not None and _leases is not None
-    storage = make_storage(_settings.storage_url)
     try:
-        study_id = storage.get_study_id_from_name(study_name)
+        opened = open_trial(_settings.storage_url, study_name, number)
     except KeyError:
+        if _study_exists(study_name):
+            raise _Skip("no such trial") from None
         _report_mismatch(study_uid, f"has no study {study_name!r}")
         raise _Skip("no such study in this worker's storage") from None
-    if stored_uid(storage, study_id) != study_uid:
+    if opened.study_uid != study_uid:
         _report_mismatch(study_uid, f"holds another study named {study_name!r} (not the coordinator's)")
-        raise _Skip("another study of that name in this worker's storage") from None
-    try:
-        state = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number)).state
-    except KeyError:
-        raise _Skip("no such trial") from None
-    if state.name != "RUNNING":
-        raise _Skip(f"it is {state.name}")
+        raise _Skip("another study of that name in this worker's storage")
+    if opened.frozen.state.name != "RUNNING":
+        raise _Skip(f"it is {opened.frozen.state.name}")
     # A claim that fails may still be ours: an earlier try of this delivery won it, then lost the reply.
     won = _leases.claim(study_uid, number, owner, _settings.lease_s)
     if not won and _leases.status(study_uid, [number])[number].owner != owner:
         raise _Skip("claimed by another delivery")
+    return opened
+
+
+def _study_exists(study_name: str) -> bool:
+    from automl.search.storage import make_storage
+
+    assert _settings is not None
+    try:
+        make_storage(_settings.storage_url).get_study_id_from_name(study_name)
+    except KeyError:
+        return False
+    return True
 
 
 def _report_mismatch(study_uid: str, what: str) -> None:
@@ -147,18 +159,20 @@ def _report_mismatch(study_uid: str, what: str) -> None:
     _safe(_leases.report_problem, study_uid, text)
 
 
-def _train(study_name: str, number: int, study_uid: str, owner: str) -> str:
+def _train(opened: OpenedTrial, study_uid: str, owner: str) -> str:
     from automl.worker.runner import ClaimLost, execute_trial
 
     assert _settings is not None and _leases is not None
+    study_name, number = opened.study.study_name, opened.frozen.number
     global _infra_failures
     renewer = LeaseRenewer(_leases, study_uid, number, owner, _settings.lease_s)
     log.info("training trial %d of %s on %s", number, study_name, _settings.slot)
     try:
         with renewer:
             state = execute_trial(
-                _settings.storage_url, study_name, number, slot=_settings.slot, should_stop=lambda: renewer.lost
-            )
+                _settings.storage_url, study_name, number, slot=_settings.slot,
+                should_stop=lambda: renewer.lost, opened=opened,
+            )  # fmt: skip
     except ClaimLost:
         log.warning("trial %d of %s: stopped; another delivery owns it now", number, study_name)
         return "stopped: claim lost"
@@ -171,10 +185,12 @@ def _train(study_name: str, number: int, study_uid: str, owner: str) -> str:
             return "stopped: finished elsewhere"
         reason = f"worker failed: {type(exc).__name__}: {exc}"
         _safe(_leases.release, study_uid, number, owner, _settings.lease_s, reason[:500])
+        _safe(_leases.announce, study_uid, number)
         if not _wait_out_outage(study_name):
             _infra_failure(reason, requeue=False)
         return "failed: infrastructure"
     _safe(_leases.release, study_uid, number, owner, _settings.lease_s)
+    _safe(_leases.announce, study_uid, number)  # the coordinator learns of it now, not at its next poll
     _infra_failures = 0
     log.info("trial %d of %s ended %s on %s", number, study_name, state.name, _settings.slot)
     return state.name
