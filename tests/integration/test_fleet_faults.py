@@ -67,7 +67,7 @@ def test_broker_outage_longer_than_the_lease_fails_no_trial(
     broker = RedisServer(tmp_path, persist=True)
     broker.start()
     storage_url = str(tmp_path / "study.journal")
-    spec = celery_spec(study_name, storage_url, queue, broker.url, slow=True, n_trials=1, epochs=120, pruner="none", retries=0)
+    spec = celery_spec(study_name, storage_url, queue, broker.url, slow=True, n_trials=1, epochs=400, pruner="none", retries=0)
     workers.start(storage_url, broker.url, queue, concurrency=1)
 
     def outage() -> None:
@@ -86,7 +86,7 @@ def test_broker_outage_longer_than_the_lease_fails_no_trial(
         broker.kill()
     [trial] = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
     assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
-    assert len(trial.intermediate_values) == 120
+    assert len(trial.intermediate_values) == 400
     assert "the broker is back; lease renewed" in workers.text()
 
 
@@ -168,7 +168,7 @@ def test_the_coordinator_uses_the_lease_the_worker_keeps(
     broker = RedisServer(tmp_path, persist=False)
     broker.start()
     storage_url = str(tmp_path / "study.journal")
-    spec = celery_spec(study_name, storage_url, queue, broker.url, slow=True, n_trials=1, epochs=80, pruner="none", retries=0)
+    spec = celery_spec(study_name, storage_url, queue, broker.url, slow=True, n_trials=1, epochs=150, pruner="none", retries=0)
     workers.start(storage_url, broker.url, queue, 2, "--lease-s", "9")  # one trains, one is idle
 
     def restart() -> None:
@@ -187,7 +187,7 @@ def test_the_coordinator_uses_the_lease_the_worker_keeps(
         chaos.join()
         broker.kill()
     [trial] = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
-    assert trial.state == TrialState.COMPLETE and len(trial.intermediate_values) == 80
+    assert trial.state == TrialState.COMPLETE and len(trial.intermediate_values) == 150
     assert _trained(workers, study_name, 0) == 1
     assert not [r for r in caplog.records if "sending it again" in r.getMessage()]
 
