@@ -28,6 +28,8 @@ import abc
 from dataclasses import dataclass
 from enum import Enum
 
+from optuna.trial import FrozenTrial
+
 
 class EventKind(str, Enum):
     ENDED = "ended"
@@ -43,6 +45,7 @@ class TrialJob:
     # The study's uid (automl.search.study.study_uid): unique to this storage and to this
     # incarnation of the study, so claims of a deleted same-named study never collide.
     study_uid: str = ""
+    spec_digest: str = ""  # automl.search.study.spec_digest of the stored study file
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class TrialEvent:
     kind: EventKind
     trial_number: int
     reason: str | None = None
+    # The trial as the backend just read it from the storage, when it did: saves a read.
+    frozen: FrozenTrial | None = None
 
 
 class Backend(abc.ABC):
@@ -59,6 +64,17 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def capacity(self) -> int:
         """How many trials may be in flight at once."""
+
+    @property
+    def ask_ahead(self) -> int:
+        """How many trials the coordinator may ask the sampler for before a slot frees up.
+
+        Asked trials wait in the coordinator, RUNNING in the storage, and are submitted the
+        moment a slot frees; at the timeout they are failed as never started. Worth it where
+        asking is slow next to handing out (a remote storage); the default asks only when a
+        slot is free.
+        """
+        return 0
 
     @abc.abstractmethod
     def start(self) -> None:

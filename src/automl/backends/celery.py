@@ -1,6 +1,6 @@
 """Trials on Celery workers (``automl worker``) through a Redis broker.
 
-The coordinator sends ``automl.run_trial(study_name, trial_number, study_uid)`` to the study's
+The coordinator sends ``automl.run_trial(study_name, trial_number, study_uid, spec_digest)`` to the study's
 queue. A worker that ended a trial (told the storage) pushes its number to the study's events
 list on the broker; the coordinator blocks on that list, so it learns of an end within a round
 trip, and checks the trial's state in the storage. The push is a hint: the storage is the
@@ -50,7 +50,7 @@ from typing import Any
 
 import redis
 from optuna.storages import BaseStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.errors import AutoMLError
@@ -77,6 +77,7 @@ class _Flight:
 
     study_name: str
     study_uid: str
+    spec_digest: str = ""
     task_id: str | None = None  # the Celery message's id; None until a send succeeded
     since: float = 0.0  # when it was sent, or when the broker came back: resends count from here
     lease_s: float | None = None  # the lease its worker keeps, from its claim
@@ -108,6 +109,12 @@ class CeleryBackend(Backend):
     def capacity(self) -> int:
         return self._parallelism
 
+    @property
+    def ask_ahead(self) -> int:
+        # A free worker gets its next trial the moment the coordinator hears it is free, not
+        # after an ask of the storage (tens of ms on PostgreSQL under load).
+        return max(1, self._parallelism // 4)
+
     def start(self) -> None:
         from automl.worker.celery_app import create_app
         from automl.worker.lease import LeaseStore
@@ -126,7 +133,7 @@ class CeleryBackend(Backend):
 
     def submit(self, job: TrialJob) -> None:
         self._watch(job.study_uid)
-        flight = _Flight(job.study_name, job.study_uid)
+        flight = _Flight(job.study_name, job.study_uid, job.spec_digest)
         self._in_flight[job.trial_number] = flight
         self._send(job.trial_number, flight)
 
@@ -141,7 +148,7 @@ class CeleryBackend(Backend):
 
         flight.since = time.monotonic()
         try:
-            result = self._app.send_task(TASK_NAME, args=[flight.study_name, number, flight.study_uid], queue=self._queue)
+            result = self._app.send_task(TASK_NAME, args=[flight.study_name, number, flight.study_uid, flight.spec_digest], queue=self._queue)
         except Exception as exc:  # noqa: BLE001 - kombu wraps connection errors in several kinds
             log.warning("could not send trial %d (%s); will send it again", number, type(exc).__name__)
             flight.task_id = None  # never sent: no claim can exist, so send it at the next check
@@ -177,8 +184,9 @@ class CeleryBackend(Backend):
                 flight = self._in_flight.get(number)
                 if flight is None or flight.study_uid != uid:
                     continue  # already collected, or not ours
-                if self._state(flight.study_name, number).is_finished():
-                    events.append(TrialEvent(EventKind.ENDED, number))
+                frozen = self._trial(flight.study_name, number)
+                if frozen.state.is_finished():
+                    events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))
                     continue
                 lease = self._leases.status(uid, [number])[number]
                 if lease.state == LeaseState.LAPSED and lease.error:  # the worker gave it up, and said why
@@ -190,7 +198,7 @@ class CeleryBackend(Backend):
             time.sleep(POLL_S)
             return []
         for event in events:
-            self._in_flight.pop(event.trial_number, None)
+            self._forget(event.trial_number)
         return events
 
     def adopt(self, study_name: str, study_uid: str, running: list[int]) -> list[int]:
@@ -310,9 +318,10 @@ class CeleryBackend(Backend):
                 if lease.lease_s is not None:
                     flight.lease_s = lease.lease_s
                     self._longest_lease = max(self._longest_lease or 0.0, lease.lease_s)
-                state = self._state(flight.study_name, number)
+                frozen = self._trial(flight.study_name, number)
+                state = frozen.state
                 if state.is_finished():
-                    events.append(TrialEvent(EventKind.ENDED, number))
+                    events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))
                 elif lease.state == LeaseState.LAPSED and state == TrialState.RUNNING and now >= flight.grace_until:
                     reason = lease.error or LEASE_EXPIRED
                     log.warning("trial %d lost (worker %s): %s", number, lease.owner, reason)
@@ -326,7 +335,7 @@ class CeleryBackend(Backend):
                         log.warning("trial %d: its message is neither queued nor claimed; sending it again", number)
                         self._send(number, flight)
         for event in events:
-            self._in_flight.pop(event.trial_number, None)
+            self._forget(event.trial_number)
         return events
 
     def _check_problems(self) -> None:
@@ -349,12 +358,17 @@ class CeleryBackend(Backend):
                     continue
         return ids
 
-    def _state(self, study: str, number: int) -> TrialState:
+    def _forget(self, number: int) -> None:
+        flight = self._in_flight.pop(number, None)
+        if flight is not None:
+            self._trial_ids.pop((flight.study_name, number), None)
+
+    def _trial(self, study: str, number: int) -> FrozenTrial:
         assert self._storage is not None
         key = (study, number)
         if key not in self._trial_ids:
             self._trial_ids[key] = trial_id(self._storage, study, number)
-        return self._storage.get_trial(self._trial_ids[key]).state
+        return self._storage.get_trial(self._trial_ids[key])
 
 
 def _broker_retry_s() -> float:

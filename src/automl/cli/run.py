@@ -14,6 +14,7 @@ from automl.report import make_progress, summary_table
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
 from automl.search import build_pruner, build_sampler, mask_url, open_study
+from automl.search.attrs import best_epoch_of
 from automl.spec import BackendKind, parse_duration
 from automl.tracking import log_study
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 1
     console.print(
         f"best {spec.objective.metric.value} {fmt_value(best.value)} (trial {best.number}, "
-        f"epoch {best.user_attrs.get('best_epoch', '?')}): {fmt_params(best.params, 30)}"
+        f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}"
     )
     console.print(f"stopped: {state.stopping}")
     return 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 
 import optuna
@@ -32,7 +32,7 @@ from automl.coordinator.progress import NoProgress, Progress, RunState
 from automl.errors import InterruptedError_, StudyFailedError
 from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, lineage_root
 from automl.search.samplers import grid_of
-from automl.search.study import UID_ATTR, fail_trial, trial_by_number
+from automl.search.study import SPEC_ATTR, UID_ATTR, fail_trial, spec_digest, trial_by_number
 from automl.spec.model import StudySpec
 from automl.spec.space import suggest_params
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 INTERRUPTED = "interrupted"
 ORPHANED = "interrupted: its coordinator stopped while it ran"
 NOT_STARTED = "not started before the timeout"
+NOT_STARTED_STOPPED = "not started: the run stopped early"
 
 
 class Coordinator:
@@ -63,8 +64,11 @@ class Coordinator:
         self._in_flight: dict[int, dict[str, object]] = {}
         self._failures: list[str] = []  # final failures of this run (not retried)
         self._withdrawn = False  # trials still queued at the timeout were withdrawn
+        self._ready: deque[tuple[int, dict[str, object]]] = deque()  # asked ahead, not sent yet
+        self._ahead = backend.ask_ahead
         uid = study.user_attrs.get(UID_ATTR)
         self._study_uid = uid if isinstance(uid, str) else ""
+        self._spec_digest = spec_digest(study.user_attrs.get(SPEC_ATTR))
         n_trials = spec.search.n_trials
         if spec.search.sampler.type == "grid":
             n_trials = min(n_trials, _grid_size(spec))
@@ -85,8 +89,11 @@ class Coordinator:
                 self._check_stop()
                 if self.state.stopping == "timeout reached" and not self._withdrawn:
                     self._withdraw_queued()
+                if self.state.stopping and self._ready:
+                    self._retire_ready()
                 while self._may_dispatch():
                     self._dispatch()
+                self._ask_ahead()
                 if not self._in_flight:
                     break
                 self.progress.update(self.state)
@@ -128,20 +135,45 @@ class Coordinator:
         return len(self._in_flight) < self._parallelism and self.state.done + len(self._in_flight) < self.state.n_trials
 
     def _dispatch(self) -> None:
+        number, params = self._ready.popleft() if self._ready else self._ask()
+        self._in_flight[number] = params
+        self.state.running[number] = params
+        self.backend.submit(TrialJob(self.study.study_name, number, self._study_uid, self._spec_digest))
+        log.info("trial %d dispatched: %s", number, params)
+
+    def _ask(self) -> tuple[int, dict[str, object]]:
         trial = self.study.ask()  # an enqueued (WAITING) trial first, as Optuna hands them out
         params = suggest_params(self.spec.space, trial)
-        self._in_flight[trial.number] = params
-        self.state.running[trial.number] = params
         self._add_count("WAITING", -1 if self.state.counts.get("WAITING", 0) > 0 else 0)
-        self.backend.submit(TrialJob(self.study.study_name, trial.number, self._study_uid))
-        log.info("trial %d dispatched: %s", trial.number, params)
+        return trial.number, params
+
+    def _ask_ahead(self) -> None:
+        """Ask the sampler for the next few trials now, while the workers train, so that a slot
+        that frees up gets its next trial without waiting for the sampler. Never beyond the
+        budget; a handful only, so the sampler still sees nearly every finished trial first."""
+        while (
+            not self.state.stopping
+            and len(self._ready) < self._ahead
+            and self.state.done + len(self._in_flight) + len(self._ready) < self.state.n_trials
+        ):
+            self._ready.append(self._ask())
+
+    def _retire_ready(self) -> None:
+        """The run stops: trials asked ahead and never sent are failed, neither retried nor counted."""
+        reason = NOT_STARTED if self.state.stopping == "timeout reached" else NOT_STARTED_STOPPED
+        while self._ready:
+            number, _ = self._ready.popleft()
+            frozen = trial_by_number(self.study, number)
+            if frozen.state == TrialState.RUNNING:
+                fail_trial(self.study, frozen, reason)
+            self._count_finished(trial_by_number(self.study, number))
 
     def _collect(self, event: TrialEvent) -> None:
         number = event.trial_number
         if self._in_flight.pop(number, None) is None:
             return  # not ours, or told twice: counted once
         self.state.running.pop(number, None)
-        frozen = trial_by_number(self.study, number)
+        frozen = event.frozen or trial_by_number(self.study, number)
         if event.kind == EventKind.LOST and frozen.state == TrialState.RUNNING:
             frozen = self._fail_and_retry(frozen, event.reason or "worker lost", limit=self.spec.execution.trial_retries)
         elif frozen.state == TrialState.FAIL:
@@ -190,11 +222,12 @@ class Coordinator:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         try:
             self.backend.cancel_all()
-            for number in list(self._in_flight):
+            for number in [*self._in_flight, *(n for n, _ in self._ready)]:
                 frozen = trial_by_number(self.study, number)
                 if frozen.state == TrialState.RUNNING:
                     self._fail_and_retry(frozen, INTERRUPTED, limit=None)
             self._in_flight.clear()
+            self._ready.clear()
             self.state.running.clear()
         finally:
             signal.signal(signal.SIGINT, previous)

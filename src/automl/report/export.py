@@ -24,6 +24,7 @@ import optuna
 
 from automl.errors import StudyFailedError, UsageError
 from automl.report.summary import best_trial
+from automl.search.attrs import best_epoch_of, fold_scores_of
 from automl.search.study import stored_spec
 from automl.spec.model import StudySpec
 from automl.spec.space import complete_params
@@ -70,7 +71,7 @@ def export_best(
     if best is None or best.value is None:
         raise StudyFailedError(f"study {study.study_name!r} has no complete trial to export yet")
     params = complete_params(spec.space, best.params)
-    epochs = int(best.user_attrs.get("best_epoch") or spec.trainer.epochs)
+    epochs = best_epoch_of(best) or spec.trainer.epochs
     dataset = load_dataset(spec.data, spec.objective.metric.task)
     members = ensemble if ensemble is not None else default_ensemble(len(dataset.X_train))
     fit = fit_final(spec, params, epochs, dataset, ensemble=members)
@@ -102,7 +103,7 @@ def export_best(
         "metric": result.metric,
         "test": result.test_score,
         "cv": result.cv_score,
-        "cv_fold_scores": best.user_attrs.get("fold_scores"),
+        "cv_fold_scores": fold_scores_of(best),
         "trial": best.number,
         "epochs": epochs,
         "ensemble": members,

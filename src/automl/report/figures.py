@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 import plotly.colors
@@ -19,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
 from automl.report.summary import best_trial, top_trials
+from automl.search.attrs import fold_scores_of, health_of
 
 
 @dataclass
@@ -65,12 +65,12 @@ def _optuna(key: str, title: str, draw: Callable[[], go.Figure], missing: str) -
 
 def fold_spread(study: optuna.Study, k: int = 10) -> Figure:
     title = f"Fold scores of the top {k} trials"
-    top = [t for t in top_trials(study, k) if t.user_attrs.get("fold_scores")]
+    top = [(t, scores) for t in top_trials(study, k) if (scores := fold_scores_of(t))]
     if not top:
         return Figure("folds", title, None, "no complete trial has fold scores yet")
     fig = go.Figure()
-    for t in top:
-        fig.add_trace(go.Box(y=t.user_attrs["fold_scores"], name=f"#{t.number}", boxpoints="all"))
+    for t, scores in top:
+        fig.add_trace(go.Box(y=scores, name=f"#{t.number}", boxpoints="all"))
     fig.update_layout(showlegend=False, yaxis_title="score per fold", xaxis_title="trial", margin={"t": 30})
     return Figure("folds", title, fig)
 
@@ -81,7 +81,7 @@ _HEALTH_SERIES = (("grad_norm", "gradient norm"), ("weight_norm", "weight norm")
 
 def gradient_health(trial: FrozenTrial | None) -> Figure:
     title = "Gradient health of the best trial" + (f" (#{trial.number})" if trial else "")
-    health: dict[str, Any] = (trial.user_attrs.get("health") if trial else None) or {}
+    health = health_of(trial) if trial else {}
     series = [(key, label) for key, label in _HEALTH_SERIES if health.get(key)]
     if not series or not health.get("groups"):
         return Figure("health", title, None, "no gradient-health record on the best trial")

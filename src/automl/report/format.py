@@ -20,10 +20,3 @@ def fmt_params(params: dict[str, Any], limit: int = 8) -> str:
         items.append("...")
     return ", ".join(items)
 
-
-def trial_note(user_attrs: dict[str, Any]) -> str:
-    """Why a trial ended the way it did, if it says."""
-    for key in ("fail_reason", "prune_reason"):
-        if user_attrs.get(key):
-            return str(user_attrs[key])
-    return ""

@@ -12,8 +12,9 @@ from optuna.trial import FrozenTrial
 from plotly.offline import get_plotlyjs
 
 from automl.report.figures import Figure, report_figures
-from automl.report.format import fmt_params, fmt_value, trial_note
+from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
+from automl.search.attrs import best_epoch_of, note_of, worker_of
 from automl.search.storage import mask_url
 from automl.spec.model import StudySpec
 
@@ -61,7 +62,7 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
         facts.insert(0, f"{spec.objective.metric.value} ({spec.direction.value}) on {spec.data.source}, "
                         f"{spec.data.cv.describe()}, model {spec.model.family}; storage {mask_url(spec.storage)}")  # fmt: skip
     if best is not None:
-        facts.append(f"best {fmt_value(best.value)} (trial {best.number}, epoch {best.user_attrs.get('best_epoch', '?')}): "
+        facts.append(f"best {fmt_value(best.value)} (trial {best.number}, epoch {best_epoch_of(best) or '?'}): "
                      f"{fmt_params(best.params, 50)}")  # fmt: skip
     head += "".join(f'<p class="sub">{e(f)}</p>' for f in facts)
     sections = "".join(_figure_section(f) for f in report_figures(study))
@@ -93,18 +94,18 @@ def _trial_table(trials: list[FrozenTrial]) -> str:
     rows = []
     for t in trials:
         duration = t.duration.total_seconds() if t.duration else None
-        worker = " ".join(str(t.user_attrs.get(k, "")) for k in ("host", "slot")).strip()
+        worker, note, best_epoch = worker_of(t), note_of(t), best_epoch_of(t)
         rows.append(
             "<tr>"
             + _cell(t.number, t.number, True)
             + f"<td class='{t.state.name}' data-v='{t.state.name}'>{t.state.name.lower()}</td>"
             + _cell(fmt_value(t.value), t.value, True)
-            + _cell(t.user_attrs.get("best_epoch", ""), t.user_attrs.get("best_epoch"), True)
+            + _cell(best_epoch or "", best_epoch, True)
             + _cell(t.last_step if t.last_step is not None else "", t.last_step, True)
             + _cell(f"{duration:.1f}" if duration is not None else "", duration, True)
             + _cell(worker, worker)
             + _cell(fmt_params(t.params, 50), json.dumps(t.params, sort_keys=True, default=str))
-            + _cell(trial_note(t.user_attrs), trial_note(t.user_attrs))
+            + _cell(note, note)
             + "</tr>"
         )
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)

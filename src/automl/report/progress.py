@@ -12,7 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from automl.coordinator.progress import RunState
-from automl.report.format import fmt_params, fmt_value, trial_note
+from automl.report.format import fmt_params, fmt_value
+from automl.search.attrs import note_of
 from automl.spec.duration import format_duration
 
 log = logging.getLogger("automl.progress")
@@ -38,7 +39,7 @@ class PlainProgress:
     def update(self, state: RunState, finished: FrozenTrial | None = None) -> None:
         if finished is None:
             return
-        note = trial_note(finished.user_attrs)
+        note = note_of(finished)
         best = f"best {fmt_value(state.best.value)} (#{state.best.number})" if state.best else "no best yet"
         log.info(
             "%s: trial %d %s %s%s | %d/%d done, %d running, %s | %s",

@@ -9,7 +9,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
 
-from automl.report.format import fmt_params, fmt_value, trial_note
+from automl.report.format import fmt_params, fmt_value
+from automl.search.attrs import best_epoch_of, fail_reason_of, host_of, slot_of
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -34,7 +35,7 @@ def summary_table(study: optuna.Study, k: int = 5) -> Table:
     table.add_column("best epoch", justify="right")
     table.add_column("params")
     for t in top_trials(study, k):
-        table.add_row(str(t.number), fmt_value(t.value), str(t.user_attrs.get("best_epoch", "-")), fmt_params(t.params, 12))
+        table.add_row(str(t.number), fmt_value(t.value), str(best_epoch_of(t) or "-"), fmt_params(t.params, 12))
     return table
 
 
@@ -42,13 +43,13 @@ def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
     """Everything `automl status` shows, as JSON-safe data."""
     trials = study.get_trials(deepcopy=False)
     best = best_trial(study)
-    reasons = Counter(trial_note(t.user_attrs) or "unknown" for t in trials if t.state == TrialState.FAIL)
+    reasons = Counter(fail_reason_of(t) for t in trials if t.state == TrialState.FAIL)
     running = [
         {
             "number": t.number,
             "params": t.params,
-            "host": t.user_attrs.get("host"),
-            "slot": t.user_attrs.get("slot"),
+            "host": host_of(t),
+            "slot": slot_of(t),
             "age_s": round(now - t.datetime_start.timestamp(), 1) if t.datetime_start else None,
             "last_epoch": t.last_step,
         }
@@ -61,7 +62,7 @@ def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
         "counts": dict(Counter(t.state.name.lower() for t in trials)),
         "best": None
         if best is None
-        else {"number": best.number, "value": best.value, "params": best.params, "best_epoch": best.user_attrs.get("best_epoch")},
+        else {"number": best.number, "value": best.value, "params": best.params, "best_epoch": best_epoch_of(best)},
         "running": running,
         "failure_reasons": dict(reasons),
     }

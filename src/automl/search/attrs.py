@@ -1,23 +1,52 @@
-"""The trial attributes the coordinator reads back, and reading them safely.
+"""Reading the trial attributes back safely: the coordinator, status, report, trackers, export.
 
 Whatever is in the storage is untrusted: optuna-dashboard's API (and anyone who can write to
 the storage) can set any user attribute to any JSON value. A value of the wrong type or out of
-range is logged and treated as absent: it never crashes the coordinator and never buys a
-trial unlimited retries.
+range is logged and treated as absent: it never crashes a reader and never buys a trial
+unlimited retries. The names themselves live in :mod:`automl.trial_attrs`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, TypeGuard, TypeVar
 
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.trial_attrs import (
+    ATTEMPT,
+    BEST_EPOCH,
+    CURVE,
+    DURATION_S,
+    FAIL_REASON,
+    FOLD_CURVES,
+    FOLD_SCORES,
+    HEALTH,
+    HOST,
+    PRUNE_REASON,
+    PRUNED_AT_EPOCH,
+    RETRY_OF,
+    SLOT,
+    TRAIN_LOSS,
+)
+
+__all__ = [
+    "ATTEMPT", "FAIL_REASON", "RETRY_OF", "attempt_of", "best_epoch_of", "curve_of",
+    "duration_s_of", "fail_reason_of", "fold_curves_of", "fold_scores_of", "health_of", "host_of",
+    "lineage_root", "note_of", "pruned_at_epoch_of", "slot_of", "train_loss_of", "worker_of",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-ATTEMPT = "attempt"  # how many times this lineage has run before (0 for a fresh trial)
-RETRY_OF = "retry_of"  # the number of the first trial of the lineage
-FAIL_REASON = "fail_reason"  # one line: why the trial failed
+MAX_LINE = 500  # a reason, host or slot longer than this is cut: it goes into tables and tags
+MAX_EPOCH = 100_000  # the most epochs a study file allows (trainer.epochs); export trains this long
+
+# The parts of HealthLog.summary (training/health.py) the figures and trackers read.
+_HEALTH_TABLES = ("grad_norm", "weight_norm", "update_ratio")  # [epoch][group]
+_HEALTH_SERIES = ("max_grad_norm",)  # [epoch]
 
 
 def attempt_of(trial: FrozenTrial) -> int:
@@ -33,17 +62,173 @@ def lineage_root(trial: FrozenTrial) -> int:
 
 
 def fail_reason_of(trial: FrozenTrial, default: str = "unknown") -> str:
-    value = trial.user_attrs.get(FAIL_REASON)
-    if value is None:
-        return default
-    return " ".join(str(value).split())[:500]
+    """Why the trial failed, as one line; ``default`` when it does not say (whatever its state)."""
+    return _line(trial, FAIL_REASON) or default
 
 
-def _whole(trial: FrozenTrial, key: str) -> int | None:
+def note_of(trial: FrozenTrial) -> str:
+    """Why the trial ended as it did, as one line: the fail reason of a FAIL trial, the prune
+    reason of a PRUNED one, else "". The state decides: a trial that finished while the
+    coordinator failed it keeps a stale ``fail_reason`` (see ``search.study.fail_trial``)."""
+    if trial.state == TrialState.FAIL:
+        return _line(trial, FAIL_REASON) or ""
+    if trial.state == TrialState.PRUNED:
+        return _line(trial, PRUNE_REASON) or ""
+    return ""
+
+
+def host_of(trial: FrozenTrial) -> str | None:
+    """The host that trained the trial; None when not (yet) recorded."""
+    return _line(trial, HOST)
+
+
+def slot_of(trial: FrozenTrial) -> str | None:
+    """The worker slot that trained the trial ("cpu", "cuda:0", ...); None when not recorded."""
+    return _line(trial, SLOT)
+
+
+def worker_of(trial: FrozenTrial) -> str:
+    """Host and slot, as "host slot"; "" when neither is recorded."""
+    return " ".join(part for part in (host_of(trial), slot_of(trial)) if part)
+
+
+def best_epoch_of(trial: FrozenTrial) -> int | None:
+    """The 1-based epoch of the trial's best score; None when absent, out of range, or 0 (no
+    epoch ran)."""
+    return _whole(trial, BEST_EPOCH, most=MAX_EPOCH) or None
+
+
+def pruned_at_epoch_of(trial: FrozenTrial) -> int | None:
+    """The epoch in which a PRUNED trial stopped; None for any other state or when absent."""
+    if trial.state != TrialState.PRUNED:
+        return None
+    return _whole(trial, PRUNED_AT_EPOCH, most=MAX_EPOCH)
+
+
+def duration_s_of(trial: FrozenTrial) -> float | None:
+    """Seconds the worker spent on the trial; None when absent or not a finite number >= 0."""
+    value = trial.user_attrs.get(DURATION_S)
+    seconds = _as_float(value) if _is_number(value) else None
+    if seconds is not None and seconds >= 0:
+        return seconds
+    if value is not None:
+        _ignore(trial, DURATION_S, value, "not a number of seconds")
+    return None
+
+
+def fold_scores_of(trial: FrozenTrial) -> list[float | None]:
+    """The score of each fold at the best epoch (None: not finite); [] when absent."""
+    return _read(trial, FOLD_SCORES, _as_series, "a list of numbers") or []
+
+
+def curve_of(trial: FrozenTrial) -> list[float | None]:
+    """The fold-mean score per epoch, epoch 1 first (None: not finite); [] when absent."""
+    return _read(trial, CURVE, _as_series, "a list of numbers") or []
+
+
+def train_loss_of(trial: FrozenTrial) -> list[float | None]:
+    """The fold-mean training loss per epoch (None: not finite); [] when absent."""
+    return _read(trial, TRAIN_LOSS, _as_series, "a list of numbers") or []
+
+
+def fold_curves_of(trial: FrozenTrial) -> list[list[float | None]]:
+    """The score per fold, then per epoch (None: not finite); [] when absent."""
+    return _read(trial, FOLD_CURVES, _as_table, "a list of lists of numbers") or []
+
+
+def health_of(trial: FrozenTrial) -> dict[str, Any]:
+    """The gradient-health record (``groups``, the per-epoch tables, ``max_grad_norm``) as
+    HealthLog.summary writes it; {} when absent or when any part of it is malformed."""
+    return _read(trial, HEALTH, _as_health, "a health record") or {}
+
+
+def _whole(trial: FrozenTrial, key: str, most: int | None = None) -> int | None:
+    """A whole number >= 0 (and <= ``most``); None when absent or anything else."""
     value: Any = trial.user_attrs.get(key)
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if whole and (most is None or value <= most):
         return value
-    log.warning("trial %d: ignoring its %s attribute %.40r (not a whole number >= 0)", trial.number, key, value)
+    bound = "" if most is None else f" and <= {most}"
+    _ignore(trial, key, value, f"not a whole number >= 0{bound}")
     return None
+
+
+def _line(trial: FrozenTrial, key: str) -> str | None:
+    """A text attribute as one line, cut at MAX_LINE; None when absent, blank or not text."""
+    value = trial.user_attrs.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        _ignore(trial, key, value, "not text")
+        return None
+    return " ".join(value.split())[:MAX_LINE] or None
+
+
+def _read(trial: FrozenTrial, key: str, parse: Callable[[Any], T | None], what: str) -> T | None:
+    """The attribute through ``parse``; None when absent, or (with a warning) when it fails."""
+    value = trial.user_attrs.get(key)
+    if value is None:
+        return None
+    parsed = parse(value)
+    if parsed is None:
+        _ignore(trial, key, value, f"not {what}")
+    return parsed
+
+
+def _as_series(value: Any) -> list[float | None] | None:
+    """A list of numbers, with the non-finite ones as None (as training writes them)."""
+    if not isinstance(value, list) or not all(v is None or _is_number(v) for v in value):
+        return None
+    return [None if v is None else _as_float(v) for v in value]
+
+
+def _as_table(value: Any) -> list[list[float | None]] | None:
+    """A list of lists of numbers: [fold][epoch] or [epoch][group]."""
+    if not isinstance(value, list):
+        return None
+    rows = []
+    for row in value:
+        series = _as_series(row)
+        if series is None:
+            return None
+        rows.append(series)
+    return rows
+
+
+def _as_health(value: Any) -> dict[str, Any] | None:
+    """The parts of a health record that readers use, each checked; the rest is dropped."""
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, Any] = {}
+    groups = value.get("groups")
+    if groups is not None:
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            return None
+        out["groups"] = list(groups)
+    for key in _HEALTH_TABLES + _HEALTH_SERIES:
+        if value.get(key) is None:
+            continue
+        part = _as_table(value[key]) if key in _HEALTH_TABLES else _as_series(value[key])
+        if part is None:
+            return None
+        out[key] = part
+    return out
+
+
+def _as_float(value: int | float) -> float | None:
+    """``value`` as a float; None when it is not finite (or an integer too big for a float)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _ignore(trial: FrozenTrial, key: str, value: Any, why: str) -> None:
+    log.warning("trial %d: ignoring its %s attribute %.40r (%s)", trial.number, key, value, why)

@@ -6,6 +6,8 @@ file is stored (with credentials masked) in the study's user attribute ``automl:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -15,11 +17,11 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import SpecError, StorageError, UsageError
-from automl.search.attrs import FAIL_REASON
 from automl.search.pruners import build_pruner
 from automl.search.samplers import build_sampler
 from automl.search.storage import make_storage, mask_url
 from automl.spec.model import StudySpec
+from automl.trial_attrs import FAIL_REASON
 
 SPEC_ATTR = "automl:spec"
 # A random id given to the study when automl first opens it: claims and leases on the broker
@@ -57,6 +59,13 @@ def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
     if not isinstance(study.user_attrs.get(UID_ATTR), str):
         study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     return study
+
+
+def spec_digest(stored: Any) -> str:
+    """A short digest of a stored study file: a message carries it, so that a worker knows
+    without reading the study whether the study file it parsed before is still the one."""
+    text = json.dumps(stored, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def study_uid(storage: BaseStorage, study_id: int) -> str | None:

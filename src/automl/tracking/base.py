@@ -24,6 +24,18 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.search.attrs import (
+    best_epoch_of,
+    curve_of,
+    duration_s_of,
+    fold_curves_of,
+    health_of,
+    host_of,
+    note_of,
+    pruned_at_epoch_of,
+    slot_of,
+    train_loss_of,
+)
 from automl.search.storage import mask_url
 from automl.spec import StudySpec
 
@@ -57,7 +69,7 @@ class TrialRecord:
     started_at: float | None = None  # seconds since the epoch
     ended_at: float | None = None
     pruned_at_epoch: int | None = None
-    reason: str | None = None  # prune_reason or fail_reason
+    reason: str | None = None  # why it was pruned or failed (see search.attrs.note_of)
 
     @property
     def run_name(self) -> str:
@@ -125,9 +137,7 @@ class StudyRecord:
 
 def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> TrialRecord:
     """The record of ``frozen``, a finished trial read back from the storage."""
-    attrs = frozen.user_attrs
     state = frozen.state
-    reason = attrs.get("prune_reason") if state == TrialState.PRUNED else attrs.get("fail_reason")
     return TrialRecord(
         study_name=spec.name,
         storage=mask_url(storage_url),
@@ -137,18 +147,18 @@ def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> Tria
         state=state,
         params=dict(frozen.params),
         value=frozen.value if state == TrialState.COMPLETE else None,
-        curve=list(attrs.get("curve") or []),
-        fold_curves=[list(c) for c in attrs.get("fold_curves") or []],
-        train_loss=list(attrs.get("train_loss") or []),
-        health=dict(attrs.get("health") or {}),
-        host=attrs.get("host"),
-        slot=attrs.get("slot"),
-        duration_s=attrs.get("duration_s"),
-        best_epoch=attrs.get("best_epoch"),
+        curve=curve_of(frozen),
+        fold_curves=fold_curves_of(frozen),
+        train_loss=train_loss_of(frozen),
+        health=health_of(frozen),
+        host=host_of(frozen),
+        slot=slot_of(frozen),
+        duration_s=duration_s_of(frozen),
+        best_epoch=best_epoch_of(frozen),
         started_at=frozen.datetime_start.timestamp() if frozen.datetime_start else None,
         ended_at=frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
-        pruned_at_epoch=attrs.get("pruned_at_epoch") if state == TrialState.PRUNED else None,
-        reason=reason,
+        pruned_at_epoch=pruned_at_epoch_of(frozen),
+        reason=note_of(frozen) or None,
     )
 
 

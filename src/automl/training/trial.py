@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from automl import trial_attrs as attrs
 from automl.errors import TrialPruned
 from automl.spec import Direction, StudySpec
 from automl.training.data import DataCache, Dataset, load_dataset
@@ -52,18 +53,18 @@ class TrialResult:
     def user_attrs(self) -> dict[str, Any]:
         """JSON-safe, compact facts to store on the Optuna trial (a few kB for 100 epochs)."""
         return {
-            "fold_scores": [_r(v) for v in self.fold_scores],
-            "best_epoch": self.best_epoch,
-            "epochs_run": self.epochs_run,
-            "curve": [_r(v) for v in self.curve],
-            "fold_curves": [[_r(v) for v in c] for c in self.fold_curves],
-            "train_loss": [_r(v) for v in self.train_loss],
-            "health": self.health,
-            "warnings": list(self.warnings),
-            "train_path": self.path,
-            "device": self.device,
-            "precision": self.precision,
-            "duration_s": round(self.duration_s, 2),
+            attrs.FOLD_SCORES: [_r(v) for v in self.fold_scores],
+            attrs.BEST_EPOCH: self.best_epoch,
+            attrs.EPOCHS_RUN: self.epochs_run,
+            attrs.CURVE: [_r(v) for v in self.curve],
+            attrs.FOLD_CURVES: [[_r(v) for v in c] for c in self.fold_curves],
+            attrs.TRAIN_LOSS: [_r(v) for v in self.train_loss],
+            attrs.HEALTH: self.health,
+            attrs.WARNINGS: list(self.warnings),
+            attrs.TRAIN_PATH: self.path,
+            attrs.DEVICE: self.device,
+            attrs.PRECISION: self.precision,
+            attrs.DURATION_S: round(self.duration_s, 2),
         }
 
 

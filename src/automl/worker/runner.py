@@ -26,10 +26,20 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.errors import AutoMLError, TrialPruned
 from automl.search.batch import set_trial_user_attrs
 from automl.search.storage import make_storage, mask_text
-from automl.search.study import SPEC_ATTR, UID_ATTR, load_study
+from automl.search.study import SPEC_ATTR, UID_ATTR, load_study, spec_digest
 from automl.spec.model import StudySpec
 from automl.spec.space import complete_params
 from automl.tracking import log_trial
+from automl.trial_attrs import (
+    DURATION_S,
+    FAIL_REASON,
+    HOST,
+    PID,
+    PRUNE_REASON,
+    PRUNED_AT_EPOCH,
+    SLOT,
+    TRACEBACK,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +79,27 @@ class OpenedTrial:
     frozen: FrozenTrial
 
 
-# Study objects and parsed study files, per process: a worker reads the study's attributes for
-# every trial (two round trips) but parses the study file and re-opens the study only when the
-# stored study file changed (a new ``automl run`` of the same study may bring a new one).
+# Study objects and parsed study files, per process. A message names the study's uid and the
+# digest of its stored study file: while both match what this process has seen, the study is
+# not read again at all. Otherwise the study's attributes are read (two round trips), and the
+# study file is parsed again only when it changed (a new ``automl run`` may bring a new one).
+_by_digest: dict[tuple[str, str, str], tuple[int, optuna.Study, StudySpec]] = {}
 _studies: dict[tuple[str, int], tuple[Any, optuna.Study, StudySpec]] = {}
 
 
-def open_trial(storage_url: str, study_name: str, trial_number: int) -> OpenedTrial:
+def open_trial(
+    storage_url: str, study_name: str, trial_number: int, study_uid: str | None = None, digest: str | None = None
+) -> OpenedTrial:
     """The trial, its study and study file; KeyError when the storage has no such study or trial."""
     storage = make_storage(storage_url)
+    known = _by_digest.get((storage_url, study_uid, digest)) if study_uid and digest else None
+    if known is not None:
+        study_id, study, spec = known
+        try:
+            frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
+            return OpenedTrial(study, spec, study_uid, frozen)
+        except KeyError:  # the study was deleted meanwhile: read it afresh
+            _by_digest.pop((storage_url, study_uid, digest), None)  # type: ignore[arg-type]
     study_id = storage.get_study_id_from_name(study_name)
     attrs = storage.get_study_user_attrs(study_id)
     raw = attrs.get(SPEC_ATTR)
@@ -87,7 +109,10 @@ def open_trial(storage_url: str, study_name: str, trial_number: int) -> OpenedTr
         cached = _studies[(storage_url, study_id)] = (raw, study, spec)
     frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
     uid = attrs.get(UID_ATTR)
-    return OpenedTrial(cached[1], cached[2], uid if isinstance(uid, str) else None, frozen)
+    uid = uid if isinstance(uid, str) else None
+    if uid:
+        _by_digest[(storage_url, uid, spec_digest(raw))] = (study_id, cached[1], cached[2])
+    return OpenedTrial(cached[1], cached[2], uid, frozen)
 
 
 def execute_trial(
@@ -115,7 +140,7 @@ def execute_trial(
     trial = optuna.trial.Trial(study, frozen._trial_id)  # noqa: SLF001 - the id of this trial
     storage = study._storage  # noqa: SLF001
     tid = frozen._trial_id  # noqa: SLF001
-    set_trial_user_attrs(storage, tid, {"host": socket.gethostname(), "slot": slot, "pid": os.getpid()})
+    set_trial_user_attrs(storage, tid, {HOST: socket.gethostname(), SLOT: slot, PID: os.getpid()})
     params = complete_params(spec.space, frozen.params)
     started = time.monotonic()
     state: TrialState
@@ -126,24 +151,24 @@ def execute_trial(
     except ClaimLost:
         raise
     except TrialPruned as pruned:
-        facts = {**pruned.details, "prune_reason": pruned.reason, "pruned_at_epoch": pruned.epoch}
+        facts = {**pruned.details, PRUNE_REASON: pruned.reason, PRUNED_AT_EPOCH: pruned.epoch}
         state = TrialState.PRUNED
     except Exception as exc:  # noqa: BLE001 - every failure becomes a reason on the trial
         reason = failure_reason(exc, storage_url)
         log.warning("trial %d failed: %s", trial_number, reason)
-        facts = {"fail_reason": reason}
+        facts = {FAIL_REASON: reason}
         if not isinstance(exc, AutoMLError):
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6))
-            facts["traceback"] = mask_text(tb, storage_url)[-4000:]
+            facts[TRACEBACK] = mask_text(tb, storage_url)[-4000:]
         state = TrialState.FAIL
     else:
         facts = result.user_attrs()
         values = result.value
         state = TrialState.COMPLETE if math.isfinite(result.value) else TrialState.FAIL
         if state == TrialState.FAIL:
-            facts["fail_reason"] = f"the score is {result.value}"
+            facts[FAIL_REASON] = f"the score is {result.value}"
             values = None
-    facts["duration_s"] = round(time.monotonic() - started, 3)
+    facts[DURATION_S] = round(time.monotonic() - started, 3)
     set_trial_user_attrs(storage, tid, facts)
     study.tell(trial_number, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
     # The trial is safe in the storage; trackers get it as read back from there (never raises).

@@ -90,7 +90,7 @@ def register(app: Celery) -> None:
     app.task(name="automl.run_trial", bind=True, acks_late=True, reject_on_worker_lost=True)(run_trial)
 
 
-def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | None = None) -> str:
+def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | None = None, spec_digest: str | None = None) -> str:
     """Train one trial once; return what happened (for the worker's log)."""
     if _settings is None or _leases is None:
         raise RuntimeError("automl.worker.tasks.configure() was not called in this worker process")
@@ -99,7 +99,7 @@ def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | N
     owner = new_owner(_settings.slot)
     while True:
         try:
-            opened = _take(study_name, trial_number, study_uid, owner)
+            opened = _take(study_name, trial_number, study_uid, owner, spec_digest if isinstance(spec_digest, str) else None)
             break
         except _Skip as skip:
             log.info("trial %d of %s: %s; not running it", trial_number, study_name, skip)
@@ -114,13 +114,13 @@ def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | N
     return _train(opened, study_uid, owner)
 
 
-def _take(study_name: str, number: int, study_uid: str, owner: str) -> OpenedTrial:
+def _take(study_name: str, number: int, study_uid: str, owner: str, digest: str | None) -> OpenedTrial:
     """Check the study and the trial, then claim it; raise _Skip when there is nothing to do."""
     from automl.worker.runner import open_trial
 
     assert _settings is not None and _leases is not None
     try:
-        opened = open_trial(_settings.storage_url, study_name, number)
+        opened = open_trial(_settings.storage_url, study_name, number, study_uid, digest)
     except KeyError:
         if _study_exists(study_name):
             raise _Skip("no such trial") from None
