@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -54,6 +55,22 @@ def _finish(thread: threading.Thread, errors: list[BaseException], timeout_s: fl
         raise errors[0]
 
 
+def _run_through(spec: StudySpec, storage_url: str, fault: Callable[[], None], timeout_s: float = 240) -> None:
+    """Run the study to its end; once a trial trains, ``fault`` strikes (from a thread)."""
+
+    def strike() -> None:
+        wait_for_training(storage_url, spec.name)
+        fault()
+
+    chaos = threading.Thread(target=strike)
+    chaos.start()
+    try:
+        thread, errors = _run_in_thread(spec, storage_url)
+        _finish(thread, errors, timeout_s)
+    finally:
+        chaos.join()
+
+
 def _trained(workers: WorkerPool, study_name: str, number: int) -> int:
     """How many times the workers' log says they started training this trial."""
     return workers.text().count(f"training trial {number} of {study_name} on ")
@@ -71,18 +88,13 @@ def test_broker_outage_longer_than_the_lease_fails_no_trial(
     workers.start(storage_url, broker.url, queue, concurrency=1)
 
     def outage() -> None:
-        wait_for_training(storage_url, study_name)
         broker.kill()
         time.sleep(4 * LEASE_S)
         broker.start()
 
-    chaos = threading.Thread(target=outage)
-    chaos.start()
     try:
-        thread, errors = _run_in_thread(spec, storage_url)
-        _finish(thread, errors, 240)
+        _run_through(spec, storage_url, outage)
     finally:
-        chaos.join()
         broker.kill()
     [trial] = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
     assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
@@ -173,19 +185,14 @@ def test_the_coordinator_uses_the_lease_the_worker_keeps(
     workers.start(storage_url, broker.url, queue, 2, "--lease-s", "9")  # one trains, one is idle
 
     def restart() -> None:
-        wait_for_training(storage_url, study_name)
         time.sleep(0.5)
         broker.kill()
         broker.start()
 
-    chaos = threading.Thread(target=restart)
-    chaos.start()
     caplog.set_level("WARNING", logger="automl.backends.celery")
     try:
-        thread, errors = _run_in_thread(spec, storage_url)
-        _finish(thread, errors, 240)
+        _run_through(spec, storage_url, restart)
     finally:
-        chaos.join()
         broker.kill()
     [trial] = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
     assert trial.state == TrialState.COMPLETE and len(trial.intermediate_values) == 150
@@ -208,19 +215,12 @@ def test_storage_outage_is_waited_out_by_the_fleet(
     spec = celery_spec(study_name, storage_url, queue, broker_url, slow=True, n_trials=4, parallelism=2, epochs=60, pruner="none", retries=0)
 
     def outage() -> None:
-        wait_for_training(storage_url, study_name)
         server.kill()
         time.sleep(10)
         server.start()
 
-    chaos = threading.Thread(target=outage)
-    chaos.start()
     try:
-        thread, errors = _run_in_thread(spec, storage_url)
-        _finish(thread, errors, 240)
-    finally:
-        chaos.join()
-    try:
+        _run_through(spec, storage_url, outage)
         trials = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 4, [t.user_attrs.get("fail_reason") for t in trials]
         log = workers.text()
