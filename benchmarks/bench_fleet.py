@@ -73,7 +73,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chaos import PostgresCluster, RedisBroker, Stopped, WorkerPool, automl_command, wait_until
+from chaos import (
+    PostgresCluster,
+    RedisBroker,
+    Stopped,
+    WorkerPool,
+    automl_command,
+    wait_until,
+    workspace,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -103,10 +111,6 @@ search:
   n_trials: {n_trials}
 execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, trial_retries: 0}}
 """
-
-
-def _on_signal(signum: int, _frame: object) -> None:
-    raise Stopped(signal.Signals(signum).name)
 
 
 def say(text: str) -> None:
@@ -761,12 +765,7 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "_optuna_worker":
         return optuna_worker(json.loads(sys.argv[2]))
     args = parse_args()
-    logs = args.logs or Path(tempfile.mkdtemp(prefix="automl-fleet-logs-"))
-    logs.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="automl-fleet-"))
-    work.chmod(0o755)  # the postgres user must reach its folder inside
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _on_signal)
+    logs, work = workspace("automl-fleet", args.logs)
     started = time.monotonic()
     services: list[Services] = []
     cell: Cell | None = None

@@ -452,27 +452,25 @@ class Chaos(threading.Thread):
 
     def broker_outage(self) -> None:
         broker = self.fleet.broker
-        self.log.outage = "broker"
-        broker.kill()
-        self._record("broker down (kill -9 redis-server)")
-        try:
-            self.abort.wait(self.args.broker_outage_s)
-        finally:
-            broker.start()
-            self.log.outage = None
-            self._record("broker up again (append-only file replayed)")
+        self._outage("broker", broker.kill, broker.start, self.args.broker_outage_s,
+                     "kill -9 redis-server", "append-only file replayed")  # fmt: skip
 
     def storage_outage(self) -> None:
         postgres = self.fleet.postgres
-        self.log.outage = "storage"
-        postgres.stop()
-        self._record("storage down (pg_ctl stop -m fast)")
+        self._outage("storage", postgres.stop, postgres.start, self.args.storage_outage_s,
+                     "pg_ctl stop -m fast", "pg_ctl start")  # fmt: skip
+
+    def _outage(self, what: str, stop: Callable[[], None], start: Callable[[], None], seconds: float, how_down: str, how_up: str) -> None:
+        """``what`` down for ``seconds`` (cut short only by Ctrl-C), and always up again."""
+        self.log.outage = what
+        stop()
+        self._record(f"{what} down ({how_down})")
         try:
-            self.abort.wait(self.args.storage_outage_s)
+            self.abort.wait(seconds)
         finally:
-            postgres.start()
+            start()
             self.log.outage = None
-            self._record("storage up again (pg_ctl start)")
+            self._record(f"{what} up again ({how_up})")
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -594,14 +592,21 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def main() -> int:
-    args = parse_args()
-    logs = args.logs or Path(tempfile.mkdtemp(prefix="automl-chaos-logs-"))
+def workspace(prefix: str, logs: Path | None) -> tuple[Path, Path]:
+    """The logs folder (kept) and a work folder for the databases, and Ctrl-C / SIGTERM turned
+    into :class:`Stopped`, so that everything started is stopped on the way out."""
+    logs = logs or Path(tempfile.mkdtemp(prefix=f"{prefix}-logs-"))
     logs.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="automl-chaos-"))
+    work = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     work.chmod(0o755)  # the postgres user must reach its folder inside
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _on_signal)
+    return logs, work
+
+
+def main() -> int:
+    args = parse_args()
+    logs, work = workspace("automl-chaos", args.logs)
     t0 = time.monotonic()
     broker = RedisBroker(work / "redis", logs / "redis.log")
     postgres = PostgresCluster(work / "postgres")

@@ -176,9 +176,8 @@ class CeleryBackend(Backend):
         """Wait up to ``block_s`` for workers' announcements; the ended trials among them."""
         from automl.worker.lease import LeaseState
 
-        uids = sorted({f.study_uid for f in self._in_flight.values()})
         try:
-            announced = self._leases.take_events(uids, max(0.01, block_s))
+            announced = self._leases.take_events(list(self._by_study()), max(0.01, block_s))
             events: list[TrialEvent] = []
             for uid, number in announced:
                 flight = self._in_flight.get(number)
@@ -233,7 +232,7 @@ class CeleryBackend(Backend):
             log.warning("cannot withdraw queued trials: the broker is unreachable (%s)", type(exc).__name__)
             return []
         for number in withdrawn:
-            del self._in_flight[number]
+            self._forget(number)
         return withdrawn
 
     def cancel_all(self) -> list[int]:
@@ -286,7 +285,8 @@ class CeleryBackend(Backend):
         now = time.monotonic()
         for flight in self._in_flight.values():
             flight.grace_until = now + self._lease_of(flight)
-            flight.since = max(flight.since, now) if flight.task_id else flight.since
+            if flight.task_id:  # a trial never sent keeps its due time: it goes out at once
+                flight.since = now
 
     def _lease_of(self, flight: _Flight) -> float:
         from automl.worker.lease import DEFAULT_LEASE_S
@@ -340,7 +340,7 @@ class CeleryBackend(Backend):
 
     def _check_problems(self) -> None:
         """A worker that cannot run a study's trials (its storage lacks the study) stops the run."""
-        for uid in {f.study_uid for f in self._in_flight.values()}:
+        for uid in self._by_study():
             problem = self._leases.problem(uid)
             if problem:
                 raise AutoMLError(mask_text(problem, self._storage_url, self._broker_url))

@@ -162,11 +162,7 @@ class Coordinator:
         """The run stops: trials asked ahead and never sent are failed, neither retried nor counted."""
         reason = NOT_STARTED if self.state.stopping == "timeout reached" else NOT_STARTED_STOPPED
         while self._ready:
-            number, _ = self._ready.popleft()
-            frozen = trial_by_number(self.study, number)
-            if frozen.state == TrialState.RUNNING:
-                fail_trial(self.study, frozen, reason)
-            self._count_finished(trial_by_number(self.study, number))
+            self._fail_unstarted(self._ready.popleft()[0], reason)
 
     def _collect(self, event: TrialEvent) -> None:
         number = event.trial_number
@@ -213,10 +209,14 @@ class Coordinator:
         for number in self.backend.withdraw_queued():
             self._in_flight.pop(number, None)
             self.state.running.pop(number, None)
-            frozen = trial_by_number(self.study, number)
-            if frozen.state == TrialState.RUNNING and fail_trial(self.study, frozen, NOT_STARTED):
-                log.warning("trial %d withdrawn: %s", number, NOT_STARTED)
-            self._count_finished(trial_by_number(self.study, number))
+            self._fail_unstarted(number, NOT_STARTED)
+
+    def _fail_unstarted(self, number: int, reason: str) -> None:
+        """Fail a trial no worker started (neither retried nor counted toward ``n_trials``)."""
+        frozen = trial_by_number(self.study, number)
+        if frozen.state == TrialState.RUNNING and fail_trial(self.study, frozen, reason):
+            log.warning("trial %d withdrawn: %s", number, reason)
+        self._count_finished(trial_by_number(self.study, number))
 
     def _interrupt(self) -> None:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
