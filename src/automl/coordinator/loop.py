@@ -32,7 +32,7 @@ from automl.coordinator.progress import NoProgress, Progress, RunState
 from automl.errors import InterruptedError_, StudyFailedError
 from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, lineage_root
 from automl.search.samplers import grid_of
-from automl.search.study import SPEC_ATTR, UID_ATTR, fail_trial, spec_digest, trial_by_number
+from automl.search.study import SPEC_ATTR, UID_ATTR, ask, fail_trial, spec_digest, trial_by_number
 from automl.spec.model import StudySpec
 from automl.spec.space import suggest_params
 
@@ -142,9 +142,13 @@ class Coordinator:
         log.info("trial %d dispatched: %s", number, params)
 
     def _ask(self) -> tuple[int, dict[str, object]]:
-        trial = self.study.ask()  # an enqueued (WAITING) trial first, as Optuna hands them out
+        # An enqueued (WAITING) trial first, as Optuna hands them out. The run knows how many
+        # wait (counted at start, and as it enqueues retries): with none, no look for them.
+        waiting = self.state.counts.get("WAITING", 0) > 0
+        trial = ask(self.study, waiting=waiting)
         params = suggest_params(self.spec.space, trial)
-        self._add_count("WAITING", -1 if self.state.counts.get("WAITING", 0) > 0 else 0)
+        if waiting:
+            self._add_count("WAITING", -1)
         return trial.number, params
 
     def _ask_ahead(self) -> None:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from automl.report.format import fmt_params, fmt_value
 from automl.search.attrs import best_epoch_of, fail_reason_of, host_of, slot_of
+from automl.search.counts import counts_by_state
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -27,7 +28,7 @@ def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:
 
 
 def summary_table(study: optuna.Study, k: int = 5) -> Table:
-    counts = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    counts = counts_by_state(study)
     caption = ", ".join(f"{name.lower()} {n}" for name, n in sorted(counts.items()))
     table = Table(title=f"study {study.study_name}: top {k}", caption=caption)
     table.add_column("trial", justify="right")
@@ -40,10 +41,14 @@ def summary_table(study: optuna.Study, k: int = 5) -> Table:
 
 
 def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
-    """Everything `automl status` shows, as JSON-safe data."""
-    trials = study.get_trials(deepcopy=False)
+    """Everything `automl status` shows, as JSON-safe data.
+
+    Only running and failed trials are read whole; the counts come from the storage
+    (:mod:`automl.search.counts`) and the best trial from the storage's own best-trial query,
+    so that status stays quick on a study of 100,000 trials."""
     best = best_trial(study)
-    reasons = Counter(fail_reason_of(t) for t in trials if t.state == TrialState.FAIL)
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    reasons = Counter(fail_reason_of(t) for t in failed)
     running = [
         {
             "number": t.number,
@@ -53,13 +58,12 @@ def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
             "age_s": round(now - t.datetime_start.timestamp(), 1) if t.datetime_start else None,
             "last_epoch": t.last_step,
         }
-        for t in trials
-        if t.state == TrialState.RUNNING
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     ]
     return {
         "study": study.study_name,
         "direction": study.direction.name.lower(),
-        "counts": dict(Counter(t.state.name.lower() for t in trials)),
+        "counts": {state.lower(): n for state, n in counts_by_state(study).items()},
         "best": None
         if best is None
         else {"number": best.number, "value": best.value, "params": best.params, "best_epoch": best_epoch_of(best)},

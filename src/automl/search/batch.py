@@ -30,11 +30,11 @@ def set_trial_user_attrs(storage: BaseStorage, trial_id: int, attrs: dict[str, A
 
 def one_write_supported(storage: BaseStorage) -> bool:
     """Whether this storage takes the one-write path (for the test that guards it)."""
-    return _rdb(storage) is not None or _journal(storage) is not None
+    return rdb_of(storage) is not None or _journal(storage) is not None
 
 
 def _write(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -> None:
-    rdb, journal = _rdb(storage), _journal(storage)
+    rdb, journal = rdb_of(storage), _journal(storage)
     if rdb is not None:
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
@@ -62,7 +62,7 @@ def _unwrap(storage: BaseStorage) -> BaseStorage:
     return storage._backend if isinstance(storage, _CachedStorage) else storage  # noqa: SLF001
 
 
-def _rdb(storage: BaseStorage) -> RDBStorage | None:
+def rdb_of(storage: BaseStorage) -> RDBStorage | None:
     base = _unwrap(storage)
     ok = isinstance(base, RDBStorage) and hasattr(base, "_set_trial_attr_without_commit")
     return base if ok else None  # type: ignore[return-value]

@@ -1,0 +1,49 @@
+"""Counts by state from the storage, and an ask that skips the look for enqueued trials."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.search import make_storage
+from automl.search.batch import rdb_of
+from automl.search.counts import counts_by_state
+from automl.search.study import ask
+
+
+def _study_of_every_state(storage_url: str, study_name: str) -> optuna.Study:
+    study = optuna.create_study(storage=make_storage(storage_url), study_name=study_name)
+    for value in (0.5, 0.25, 0.75):
+        study.tell(study.ask(), value)
+    study.tell(study.ask(), state=TrialState.PRUNED)
+    study.tell(study.ask(), state=TrialState.FAIL)
+    study.ask()  # left running
+    study.enqueue_trial({"x": 1.0})
+    return study
+
+
+def test_counts_by_state_match_the_trials(storage_url: str, study_name: str) -> None:
+    study = _study_of_every_state(storage_url, study_name)
+    if storage_url.startswith(("sqlite", "postgresql")):
+        assert rdb_of(study._storage) is not None  # the counting query is the path taken
+    plain = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    assert counts_by_state(study) == dict(plain)
+    assert counts_by_state(study) == {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1, "RUNNING": 1, "WAITING": 1}
+
+
+def test_an_empty_study_counts_nothing(storage_url: str, study_name: str) -> None:
+    study = optuna.create_study(storage=make_storage(storage_url), study_name=study_name)
+    assert counts_by_state(study) == {}
+
+
+def test_ask_without_waiting_creates_a_trial_and_leaves_the_queue(storage_url: str, study_name: str) -> None:
+    study = optuna.create_study(storage=make_storage(storage_url), study_name=study_name)
+    study.enqueue_trial({"x": 0.5})
+    fresh = ask(study, waiting=False)
+    assert fresh.number == 1 and "x" not in fresh.params
+    assert fresh.suggest_float("x", 0.0, 1.0) == fresh.params["x"]
+    queued = ask(study, waiting=True)
+    assert queued.number == 0 and queued.suggest_float("x", 0.0, 1.0) == 0.5
+    assert counts_by_state(study) == {"RUNNING": 2}
