@@ -86,3 +86,13 @@ class TrialPruned(AutoMLError):
         self.epoch = epoch
         # JSON-safe facts about the trial so far (curves, health), stored on the pruned trial.
         self.details = details or {}
+
+
+class TrialPreempted(AutoMLError):
+    """The worker was asked to stop (SIGTERM, Ctrl-C): the trial saved a checkpoint at
+    ``epoch`` (0: none could be saved) and is recorded failed with reason "preempted"; it runs
+    again from that checkpoint, without counting against ``trial_retries``."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"preempted after epoch {epoch}")
+        self.epoch = epoch

@@ -192,6 +192,39 @@ class TrainerSpec(_Frozen):
     device: str = "auto"
     precision: Precision = Precision.AUTO
     seed: int = 0
+    # How often a trial saves its whole state: a duration ("60s", "5m"), a whole number of
+    # epochs (1 = every epoch), or "none". Where it goes is execution.checkpoints.
+    checkpoint_every: int | str = "60s"
+
+    @field_validator("checkpoint_every")
+    @classmethod
+    def _check_checkpoint_every(cls, every: int | str) -> int | str:
+        if isinstance(every, bool):
+            raise ValueError("write a duration such as 60s or 5m, a whole number of epochs, or none")
+        if isinstance(every, int):
+            if every < 1:
+                raise ValueError(f"a number of epochs must be >= 1, but got {every}; write none to turn checkpoints off")
+            return every
+        text = every.strip().lower()
+        if text == "none":
+            return text
+        if text.isdigit():
+            return cls._check_checkpoint_every(int(text))
+        seconds = parse_duration(text)
+        if seconds <= 0:
+            raise ValueError(f"{every!r}: a duration must be > 0; write none to turn checkpoints off")
+        return text
+
+    @property
+    def checkpoint_epochs(self) -> int | None:
+        """Save every this many epochs (None: by time, or never)."""
+        return self.checkpoint_every if isinstance(self.checkpoint_every, int) else None
+
+    @property
+    def checkpoint_seconds(self) -> float | None:
+        """Save when this long has passed since the last save (None: by epochs, or never)."""
+        every = self.checkpoint_every
+        return None if isinstance(every, int) or every == "none" else float(parse_duration(every))
 
     @field_validator("device")
     @classmethod
@@ -244,6 +277,9 @@ class ExecutionSpec(_Frozen):
     broker: str | None = None
     queue: str = Field("automl", pattern=r"^[\w.-]+$")
     trial_retries: int = Field(2, ge=0, le=100)
+    # Where trial checkpoints go: a folder (shared by the fleet) or s3://bucket/prefix.
+    # Default: a folder beside a SQLite or journal-file storage; elsewhere none.
+    checkpoints: str | None = None
 
 
 class MlflowSpec(_Frozen):

@@ -4,6 +4,7 @@ Pure PyTorch and scikit-learn; imports neither Optuna nor Celery. The worker cal
 :func:`run_trial` with a :class:`Reporter`; export calls :func:`fit_final`.
 """
 
+from automl.training.checkpoint import Checkpoints, request_preemption
 from automl.training.data import DataCache, Dataset, infer_task, load_dataset
 from automl.training.final import FinalFit, fit_final, predict
 from automl.training.folds import cv_splits
@@ -13,6 +14,6 @@ from automl.training.reporter import NullReporter, Reporter
 from automl.training.trial import TrialResult, run_trial
 
 __all__ = [
-    "DataCache", "Dataset", "FinalFit", "NullReporter", "Preprocessor", "Reporter", "TrainParams",
-    "TrialResult", "cv_splits", "fit_final", "infer_task", "load_dataset", "predict", "run_trial",
+    "Checkpoints", "DataCache", "Dataset", "FinalFit", "NullReporter", "Preprocessor", "Reporter", "TrainParams",
+    "TrialResult", "cv_splits", "fit_final", "infer_task", "load_dataset", "predict", "request_preemption", "run_trial",
 ]  # fmt: skip

@@ -61,6 +61,12 @@ class Engine(Protocol):
     def fold_modules(self) -> list[nn.Module]:
         """Each fold's model as a plain module of its family (what export saves)."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that changes as it trains: weights, optimiser, schedule, shuffling."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` of an engine built with the same setup."""
+
 
 def row_losses(
     out: torch.Tensor, y: torch.Tensor, task: Task, label_smoothing: float
@@ -179,3 +185,21 @@ class LoopEngine:
 
     def fold_modules(self) -> list[nn.Module]:
         return list(self.models)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "models": [m.state_dict() for m in self.models],
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "scalers": [s.state_dict() if s is not None else None for s in self.scalers],
+            "generators": [g.get_state() for g in self.generators],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for f, model in enumerate(self.models):
+            model.load_state_dict(state["models"][f])
+            self.optimizers[f].load_state_dict(state["optimizers"][f])
+            self.schedulers[f].load_state_dict(state["schedulers"][f])
+            if self.scalers[f] is not None and state["scalers"][f] is not None:
+                self.scalers[f].load_state_dict(state["scalers"][f])
+            self.generators[f].set_state(state["generators"][f])

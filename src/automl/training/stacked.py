@@ -10,6 +10,8 @@ are masked out of the loss. Only MLPs without batch norm qualify (:func:`.models
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -173,3 +175,18 @@ class StackedEngine:
 
     def fold_modules(self) -> list[nn.Module]:
         return self.model.unstack(fold_models(self.setup, len(self.folds)))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generators": [g.get_state() for g in self.generators],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        for g, saved in zip(self.generators, state["generators"], strict=True):
+            g.set_state(saved)

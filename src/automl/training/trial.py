@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 from automl import trial_attrs as attrs
 from automl.errors import TrialPruned
 from automl.spec import Direction, StudySpec
+from automl.training.checkpoint import Checkpoints
 from automl.training.data import DataCache, Dataset, load_dataset
 from automl.training.device import resolve
 from automl.training.engine import Engine, LoopEngine, Setup
@@ -74,8 +75,13 @@ def run_trial(
     reporter: Reporter,
     *,
     cache: DataCache | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> TrialResult:
     """Cross-validate one configuration; raise :class:`TrialPruned` when pruned or diverged.
+
+    With ``checkpoints``, the trial continues from a saved state of the same params (its
+    epochs so far are reported again first, so the pruner sees the whole curve), saves as
+    often as they say, and stops with :class:`TrialPreempted` when preemption is requested.
 
     >>> from automl.spec import parse_spec
     >>> spec = parse_spec('''
@@ -105,7 +111,8 @@ def run_trial(
                       spec.trainer.epochs)  # fmt: skip
         fast = stackable(spec.model, p) and not placement.needs_scaler
         engine: Engine = StackedEngine(setup, folds) if fast else LoopEngine(setup, folds)
-        result = _cross_validate(spec, engine, folds, dataset, reporter, setup, started)
+        result = _cross_validate(spec, engine, folds, dataset, reporter, setup, started,
+                                 checkpoints or Checkpoints(None))  # fmt: skip
     return result
 
 
@@ -117,6 +124,7 @@ def _cross_validate(
     reporter: Reporter,
     setup: Setup,
     started: float,
+    checkpoints: Checkpoints,
 ) -> TrialResult:
     metric = spec.objective.metric
     maximize = spec.direction == Direction.MAXIMIZE
@@ -140,7 +148,34 @@ def _cross_validate(
         )  # fmt: skip
 
     reference, stale = None, 0  # the last significant best, and epochs since
-    for epoch in range(1, spec.trainer.epochs + 1):
+    first = 1
+    saved = checkpoints.load(setup.params, engine.path)
+    if saved is not None:
+        engine.load_state_dict(saved["engine"])
+        curve.extend(saved["curve"])
+        train_loss.extend(saved["train_loss"])
+        for f, c in enumerate(saved["fold_curves"]):
+            fold_curves[f].extend(c)
+        log.epochs.extend(EpochHealth(**h) for h in saved["health"])
+        reference, stale = saved["reference"], saved["stale"]
+        torch.set_rng_state(saved["rng"])
+        if placement.device.type == "cuda" and saved["cuda_rng"]:
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        for e, value in enumerate(curve, start=1):  # the new trial carries the curve so far
+            reporter.report(e, value)
+        first = int(saved["epoch"]) + 1
+
+    def snapshot() -> dict[str, Any]:
+        return {
+            "params": dict(setup.params), "path": engine.path, "epoch": len(curve),
+            "curve": list(curve), "fold_curves": [list(c) for c in fold_curves],
+            "train_loss": list(train_loss), "health": [asdict(h) for h in log.epochs],
+            "reference": reference, "stale": stale, "engine": engine.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if placement.device.type == "cuda" else [],
+        }  # fmt: skip
+
+    for epoch in range(first, spec.trainer.epochs + 1):
         losses, health = engine.train_epoch()
         log.add(health)
         train_loss.append(float(np.mean(losses)))
@@ -170,6 +205,7 @@ def _cross_validate(
                 stale += 1
                 if stale >= stopping.patience:
                     break
+        checkpoints.after_epoch(epoch, spec.trainer.epochs, snapshot)
     return result()
 
 

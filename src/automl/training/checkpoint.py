@@ -1,0 +1,126 @@
+"""A trial's whole training state, saved every ``trainer.checkpoint_every`` and restored on retry.
+
+What is saved after an epoch: every fold model, optimiser, LR schedule and grad scaler (the
+engine's ``state_dict``), the fold shuffling generators and torch's global RNG (dropout draws
+from it), the curves, the health log and the early-stopping state. Restoring all of it makes a
+resumed trial on CPU end with exactly the fold scores of an uninterrupted run.
+
+The bytes go through :class:`automl.search.checkpoints.CheckpointSlot` (atomic, checksummed).
+A checkpoint that cannot be read, or that belongs to other params or another engine path, is
+ignored with one warning: the trial starts fresh, it never fails for it.
+
+Preemption: :func:`request_preemption` (called from a SIGTERM handler, or by Celery's warm
+shutdown) makes the trial save at the end of the current epoch and stop with
+:class:`~automl.errors.TrialPreempted`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import torch
+
+from automl.errors import TrialPreempted
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_preempt = threading.Event()
+
+
+def request_preemption() -> None:
+    """Ask the trial running in this process to checkpoint and stop after its current epoch."""
+    _preempt.set()
+
+
+def preemption_requested() -> bool:
+    return _preempt.is_set()
+
+
+class BlobSlot(Protocol):
+    def put(self, body: bytes) -> None: ...
+    def get(self) -> bytes | None: ...
+    def remove(self) -> None: ...
+
+
+class Checkpoints:
+    """When to save, and the saving and loading of one trial's state.
+
+    ``every_epochs`` or ``every_s`` (one of them) says how often; ``slot`` is where, or None
+    when checkpoints are off (then only preemption is honoured, without a save).
+    ``on_saved(epoch)`` is told after each save (the worker records it on the trial).
+    """
+
+    def __init__(
+        self, slot: BlobSlot | None, *, every_epochs: int | None = None, every_s: float | None = None,
+        on_saved: Callable[[int], None] = lambda epoch: None, clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self.slot, self.every_epochs, self.every_s = slot, every_epochs, every_s
+        self._on_saved, self._clock = on_saved, clock
+        self._last = clock()
+        self.resumed_from_epoch = 0
+        self.saved_epoch = 0
+
+    def load(self, params: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        """The saved state for these params and engine path, or None (fresh start)."""
+        if self.slot is None:
+            return None
+        try:
+            body = self.slot.get()
+            if body is None:
+                return None
+            state = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint means a fresh start
+            log.warning("checkpoint not used, starting fresh: %s", " ".join(str(exc).split())[:300])
+            return None
+        problem = _mismatch(state, params, path)
+        if problem:
+            log.warning("checkpoint not used, starting fresh: %s", problem)
+            return None
+        self.resumed_from_epoch = int(state["epoch"])
+        return state
+
+    def after_epoch(self, epoch: int, last_epoch: int, snapshot: Callable[[], dict[str, Any]]) -> None:
+        """Save when due (or when preemption was asked); then stop if preemption was asked."""
+        preempt = preemption_requested()
+        if self.slot is not None and epoch < last_epoch and (preempt or self._due(epoch)):
+            self._save(epoch, snapshot())
+        if preempt:
+            raise TrialPreempted(self.saved_epoch)
+
+    def remove(self) -> None:
+        if self.slot is not None:
+            self.slot.remove()
+
+    def _due(self, epoch: int) -> bool:
+        if self.every_epochs is not None:
+            return epoch % self.every_epochs == 0
+        return self.every_s is not None and self._clock() - self._last >= self.every_s
+
+    def _save(self, epoch: int, state: dict[str, Any]) -> None:
+        assert self.slot is not None
+        buf = io.BytesIO()
+        torch.save({"format": FORMAT, **state}, buf)
+        try:
+            self.slot.put(buf.getvalue())
+        except Exception as exc:  # noqa: BLE001 - a failed save must not fail the trial
+            log.warning("could not save the checkpoint of epoch %d: %s", epoch, " ".join(str(exc).split())[:300])
+            return
+        self._last = self._clock()
+        self.saved_epoch = epoch
+        self._on_saved(epoch)
+
+
+def _mismatch(state: Any, params: Mapping[str, Any], path: str) -> str | None:
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        return "it was written by another version of automl"
+    if state.get("params") != dict(params):
+        return "it belongs to other params"
+    if state.get("path") != path:
+        return f"it was written by the {state.get('path')} engine, and this trial runs the {path} engine"
+    return None
