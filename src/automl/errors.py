@@ -88,6 +88,11 @@ class TrialPruned(AutoMLError):
         self.details = details or {}
 
 
+# The fail_reason of a trial whose worker was told to stop (SIGTERM, Ctrl-C): it runs again
+# from its checkpoint, and the run does not count it against trial_retries.
+PREEMPTED = "preempted"
+
+
 class TrialPreempted(AutoMLError):
     """The worker was asked to stop (SIGTERM, Ctrl-C): the trial saved a checkpoint at
     ``epoch`` (0: none could be saved) and is recorded failed with reason "preempted"; it runs

@@ -42,11 +42,16 @@ TRAIN_PATH: Final = "train_path"  # str: "stacked" (fold models batched) or "loo
 DEVICE: Final = "device"  # str: the torch device the trial trained on
 PRECISION: Final = "precision"  # str: "fp32", "bf16", ...
 
+# Checkpoints (worker/runner.py): where a trial's training stands in its checkpoint store.
+CHECKPOINT_EPOCH: Final = "checkpoint_epoch"  # int: epoch of the trial's latest checkpoint
+RESUMED_FROM_EPOCH: Final = "resumed_from_epoch"  # int: epoch it resumed after (0: started fresh)
+
 # What TrialResult.user_attrs() writes, and every name automl writes on a trial.
 TRAINING_FACTS: Final = frozenset(
     {FOLD_SCORES, BEST_EPOCH, EPOCHS_RUN, CURVE, FOLD_CURVES, TRAIN_LOSS, HEALTH, WARNINGS,
      TRAIN_PATH, DEVICE, PRECISION, DURATION_S}
 )  # fmt: skip
 ALL: Final = TRAINING_FACTS | frozenset(
-    {RETRY_OF, ATTEMPT, HOST, SLOT, PID, FAIL_REASON, TRACEBACK, PRUNE_REASON, PRUNED_AT_EPOCH}
-)
+    {RETRY_OF, ATTEMPT, HOST, SLOT, PID, FAIL_REASON, TRACEBACK, PRUNE_REASON, PRUNED_AT_EPOCH,
+     CHECKPOINT_EPOCH, RESUMED_FROM_EPOCH}
+)  # fmt: skip

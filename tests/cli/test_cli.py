@@ -131,9 +131,13 @@ def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_pa
     assert "interrupted" in err and "Traceback" not in err
     study, _ = load_study(url, "ctrlc")
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
-    assert failed and all(t.user_attrs["fail_reason"] == "interrupted" for t in failed)
+    # Each local worker checkpointed its trial after the current epoch and stopped: preempted.
+    assert failed and all(t.user_attrs["fail_reason"] == "preempted" for t in failed)
+    assert all(t.user_attrs["checkpoint_epoch"] >= 1 for t in failed)
+    assert len(list((tmp_path / "automl-checkpoints").iterdir())) == len(failed)
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
-    # Resume with fewer epochs so that it ends quickly: the interrupted params run again.
+    # Resume with fewer epochs so that it ends quickly: the interrupted params run again, from
+    # scratch, since the study file's trainer changed (a checkpoint never resumes other settings).
     path.write_text(path.read_text().replace("epochs: 200", "epochs: 2"))
     assert main(["run", str(path)]) == 0
     study, _ = load_study(url, "ctrlc")
@@ -142,6 +146,8 @@ def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_pa
     assert retried == {t.number for t in failed}
     assert all(t.user_attrs.get("attempt", 0) == 0 for t in study.trials)  # Ctrl-C uses up no retry
     assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert all(t.user_attrs["resumed_from_epoch"] == 0 for t in study.trials if t.state in COUNTED_STATES)
+    assert not list((tmp_path / "automl-checkpoints").iterdir())  # gone once their trials ended
 
 
 def _wait_for_running_trial(url: str, name: str, proc: subprocess.Popen[str]) -> None:

@@ -14,6 +14,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -37,8 +38,11 @@ class _Slot:
 class LocalBackend(Backend):
     """``n_workers`` spawned processes, each running one trial at a time."""
 
-    def __init__(self, storage_url: str, n_workers: int, threads_per_worker: int | None = None) -> None:
+    def __init__(
+        self, storage_url: str, n_workers: int, threads_per_worker: int | None = None, grace_s: float = 30.0
+    ) -> None:
         self._storage_url = storage_url
+        self.grace_s = grace_s  # how long a preempted trial may take to checkpoint on Ctrl-C
         self._threads = threads_per_worker or default_threads(n_workers)
         self._ctx = mp.get_context("spawn")
         self._slots = [_Slot(i) for i in range(n_workers)]
@@ -103,13 +107,23 @@ class LocalBackend(Backend):
         return events
 
     def cancel_all(self) -> list[int]:
+        """Preempt: each busy process checkpoints its trial at the end of the current epoch and
+        records it as preempted (SIGTERM); one still busy after the grace period is killed."""
         running = [s.job.trial_number for s in self._slots if s.job is not None]
         for slot in self._slots:
             if slot.process is not None and slot.process.is_alive():
-                slot.process.kill()
+                if slot.job is not None:
+                    slot.process.terminate()
+                else:
+                    slot.process.kill()
+        deadline = time.monotonic() + self.grace_s
         for slot in self._slots:
             if slot.process is not None:
-                slot.process.join(timeout=5)
+                slot.process.join(timeout=max(0.1, deadline - time.monotonic()))
+                if slot.process.is_alive():
+                    log.warning("worker process %d did not stop within %.0fs; killing it", slot.index, self.grace_s)
+                    slot.process.kill()
+                    slot.process.join(timeout=5)
             slot.job = None
         return running
 
@@ -153,9 +167,15 @@ def _death_reason(exitcode: int | None) -> str:
 
 
 def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str) -> None:
-    # Ctrl-C reaches the whole process group; the coordinator alone decides what happens.
+    # Ctrl-C reaches the whole process group; the coordinator alone decides what happens, and
+    # it sends SIGTERM: the trial checkpoints after its current epoch and ends as preempted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
+
+    from automl.training import request_preemption
+    from automl.training.checkpoint import preemption_requested
+
+    signal.signal(signal.SIGTERM, lambda *_: request_preemption())
 
     from automl.logs import configure_worker_logging
     from automl.search.storage import quiet_optuna
@@ -174,3 +194,5 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str) ->
         study_name, number = message
         state = execute_trial(storage_url, study_name, number, slot=slot)
         conn.send((number, state.name))
+        if preemption_requested():
+            return

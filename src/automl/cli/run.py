@@ -15,6 +15,7 @@ from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
 from automl.search import build_pruner, build_sampler, mask_url, open_study
 from automl.search.attrs import best_epoch_of
+from automl.search.checkpoints import checkpoint_location, open_store
 from automl.spec import BackendKind, parse_duration
 from automl.tracking import log_study
 
@@ -51,6 +52,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
     backend = create_backend(spec, spec.storage)
+    checkpoints = checkpoint_location(spec, spec.storage)
+    if checkpoints is not None:
+        open_store(checkpoints)  # a location of the wrong kind is refused before anything is written
     # Everything the user wrote has been checked; from here on things get written.
     study = open_study(spec, spec.storage)
     if choices:
@@ -60,6 +64,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"study [bold]{spec.name}[/bold] in {mask_url(spec.storage)}: "
         f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}"
     )
+    if checkpoints is None and spec.trainer.checkpoint_every != "none":
+        console.print("note: no execution.checkpoints, so a trial whose worker dies starts again from epoch 0",
+                      highlight=False)  # fmt: skip
     progress = make_progress(console, spec.name)
     try:
         state = Coordinator(spec, study, backend, progress).run()

@@ -36,11 +36,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"best {fmt_value(best['value'])} (trial {best['number']}): {fmt_params(best['params'], 20)}")
     if info["running"]:
         table = Table(title="running")
-        for col in ("trial", "worker", "age", "epoch", "params"):
+        for col in ("trial", "worker", "age", "epoch", "checkpoint", "params"):
             table.add_column(col)
         for r in info["running"]:
             worker = f"{r['host'] or '?'} {r['slot'] or ''}".strip()
-            table.add_row(str(r["number"]), worker, f"{r['age_s']:.0f}s" if r["age_s"] is not None else "-", str(r["last_epoch"] or "-"), fmt_params(r["params"]))
+            saved = f"epoch {r['checkpoint_epoch']}" if r["checkpoint_epoch"] else "-"
+            if r["resumed_from_epoch"]:
+                saved += f" (resumed after {r['resumed_from_epoch']})"
+            age = f"{r['age_s']:.0f}s" if r["age_s"] is not None else "-"
+            table.add_row(str(r["number"]), worker, age, str(r["last_epoch"] or "-"), saved, fmt_params(r["params"]))
         console.print(table)
     for reason, n in info["failure_reasons"].items():
         console.print(f"[red]failed[/red] {n}x: {reason}")

@@ -36,6 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--lease-s", type=float, metavar="S", default=float(os.environ.get(LEASE_ENV, DEFAULT_LEASE_S)),
         help=f"a trial whose worker is silent this long is lost (default: ${LEASE_ENV} or {DEFAULT_LEASE_S:g})",
     )  # fmt: skip
+    p.add_argument(
+        "--grace-s", type=float, default=30.0, metavar="S",
+        help="on SIGTERM or Ctrl-C, running trials checkpoint and stop as preempted; processes still busy after S seconds are killed (default: 30)",
+    )  # fmt: skip
     p.add_argument("--max-infra-failures", type=int, default=3, metavar="K", help="stop a process after K infrastructure failures in a row (default: 3)")
     # What the supervisor passes to each child process it starts; not for people.
     p.add_argument("--slot", help=argparse.SUPPRESS)
@@ -54,6 +58,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("--queues: name at least one queue")
     if args.lease_s <= 0:
         raise UsageError(f"--lease-s must be > 0, but got {args.lease_s:g}.")
+    if args.grace_s < 0:
+        raise UsageError(f"--grace-s must be >= 0, but got {args.grace_s:g}.")
     if args.max_infra_failures < 1:
         raise UsageError(f"--max-infra-failures must be >= 1, but got {args.max_infra_failures}.")
     if args.slot:
@@ -85,7 +91,7 @@ def _supervise(args: argparse.Namespace, broker: str, storage: str, queues: list
         ]  # fmt: skip
 
     env = dict(os.environ) | {STORAGE_ENV: storage, BROKER_ENV: broker}
-    return Supervisor(slots, command, env).run()
+    return Supervisor(slots, command, env, grace_s=args.grace_s).run()
 
 
 def _run_child(args: argparse.Namespace, broker: str, storage: str, queues: list[str]) -> int:

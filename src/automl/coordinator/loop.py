@@ -29,8 +29,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.coordinator.progress import NoProgress, Progress, RunState
-from automl.errors import InterruptedError_, StudyFailedError
+from automl.errors import PREEMPTED, InterruptedError_, StudyFailedError
 from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, lineage_root
+from automl.search.checkpoints import slot_for
 from automl.search.samplers import grid_of
 from automl.search.study import SPEC_ATTR, UID_ATTR, ask, fail_trial, spec_digest, trial_by_number
 from automl.spec.model import StudySpec
@@ -176,6 +177,8 @@ class Coordinator:
         frozen = event.frozen or trial_by_number(self.study, number)
         if event.kind == EventKind.LOST and frozen.state == TrialState.RUNNING:
             frozen = self._fail_and_retry(frozen, event.reason or "worker lost", limit=self.spec.execution.trial_retries)
+        elif _preempted(frozen):
+            self._enqueue_again(frozen, attempt_of(frozen))  # not the trial's fault: not counted
         elif frozen.state == TrialState.FAIL:
             self._failures.append(fail_reason_of(frozen))
         self._count_finished(frozen)
@@ -197,15 +200,27 @@ class Coordinator:
         attempt = attempt_of(frozen)
         if limit is None or attempt < limit:
             next_attempt = attempt if limit is None else attempt + 1
-            self.study.enqueue_trial(
-                dict(frozen.params), user_attrs={RETRY_OF: lineage_root(frozen), ATTEMPT: next_attempt}
-            )
-            self._add_count("WAITING", 1)
+            self._enqueue_again(frozen, next_attempt)
             log.warning("trial %d failed (%s); enqueued again (attempt %d)", frozen.number, reason, next_attempt)
         else:
             self._failures.append(reason)
             log.warning("trial %d failed (%s); no retries left", frozen.number, reason)
+            self._drop_checkpoint(frozen)
         return trial_by_number(self.study, frozen.number)
+
+    def _enqueue_again(self, frozen: FrozenTrial, attempt: int) -> None:
+        """The same params as a new trial of the same lineage (it resumes from its checkpoint)."""
+        self.study.enqueue_trial(dict(frozen.params), user_attrs={RETRY_OF: lineage_root(frozen), ATTEMPT: attempt})
+        self._add_count("WAITING", 1)
+
+    def _drop_checkpoint(self, frozen: FrozenTrial) -> None:
+        """Nothing will resume this lineage: its checkpoint goes (a worker lost mid-trial left it)."""
+        try:
+            found = slot_for(self.spec, self.spec.storage, self._study_uid, lineage_root(frozen))
+            if found is not None:
+                found.remove()
+        except Exception as exc:  # noqa: BLE001 - a checkpoint left behind is only disk space
+            log.warning("could not remove the checkpoint of trial %d: %s", frozen.number, exc)
 
     def _withdraw_queued(self) -> None:
         """At the timeout, fail the trials no worker has started: the run ends when it should."""
@@ -225,11 +240,13 @@ class Coordinator:
     def _interrupt(self) -> None:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         try:
-            self.backend.cancel_all()
+            self.backend.cancel_all()  # local workers checkpoint and stop as preempted
             for number in [*self._in_flight, *(n for n, _ in self._ready)]:
                 frozen = trial_by_number(self.study, number)
                 if frozen.state == TrialState.RUNNING:
                     self._fail_and_retry(frozen, INTERRUPTED, limit=None)
+                elif _preempted(frozen):
+                    self._enqueue_again(frozen, attempt_of(frozen))
             self._in_flight.clear()
             self._ready.clear()
             self.state.running.clear()
@@ -278,6 +295,10 @@ class Coordinator:
         if finished:
             pick = max if self.spec.direction.value == "maximize" else min
             self.state.best = pick(finished, key=lambda t: t.value if t.value is not None else float("nan"))
+
+
+def _preempted(frozen: FrozenTrial) -> bool:
+    return frozen.state == TrialState.FAIL and fail_reason_of(frozen, "") == PREEMPTED
 
 
 def _grid_size(spec: StudySpec) -> int:

@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 from automl.report.figures import Figure, report_figures
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
-from automl.search.attrs import best_epoch_of, note_of, worker_of
+from automl.search.attrs import best_epoch_of, note_of, resumed_from_epoch_of, worker_of
 from automl.search.storage import mask_url
 from automl.spec.model import StudySpec
 
@@ -95,6 +95,9 @@ def _trial_table(trials: list[FrozenTrial]) -> str:
     for t in trials:
         duration = t.duration.total_seconds() if t.duration else None
         worker, note, best_epoch = worker_of(t), note_of(t), best_epoch_of(t)
+        resumed = resumed_from_epoch_of(t)
+        if resumed:  # a resumed trial says so, whatever else it ended with
+            note = f"resumed from the checkpoint of epoch {resumed}" + (f"; {note}" if note else "")
         rows.append(
             "<tr>"
             + _cell(t.number, t.number, True)

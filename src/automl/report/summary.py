@@ -10,7 +10,14 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
 
 from automl.report.format import fmt_params, fmt_value
-from automl.search.attrs import best_epoch_of, fail_reason_of, host_of, slot_of
+from automl.search.attrs import (
+    best_epoch_of,
+    checkpoint_epoch_of,
+    fail_reason_of,
+    host_of,
+    resumed_from_epoch_of,
+    slot_of,
+)
 from automl.search.counts import counts_by_state
 
 
@@ -57,6 +64,8 @@ def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
             "slot": slot_of(t),
             "age_s": round(now - t.datetime_start.timestamp(), 1) if t.datetime_start else None,
             "last_epoch": t.last_step,
+            "checkpoint_epoch": checkpoint_epoch_of(t),
+            "resumed_from_epoch": resumed_from_epoch_of(t),
         }
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     ]

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.trial_attrs import (
     ATTEMPT,
     BEST_EPOCH,
+    CHECKPOINT_EPOCH,
     CURVE,
     DURATION_S,
     FAIL_REASON,
@@ -27,15 +28,16 @@ from automl.trial_attrs import (
     HOST,
     PRUNE_REASON,
     PRUNED_AT_EPOCH,
+    RESUMED_FROM_EPOCH,
     RETRY_OF,
     SLOT,
     TRAIN_LOSS,
 )
 
 __all__ = [
-    "ATTEMPT", "FAIL_REASON", "RETRY_OF", "attempt_of", "best_epoch_of", "curve_of",
+    "ATTEMPT", "FAIL_REASON", "RETRY_OF", "attempt_of", "best_epoch_of", "checkpoint_epoch_of", "curve_of",
     "duration_s_of", "fail_reason_of", "fold_curves_of", "fold_scores_of", "health_of", "host_of",
-    "lineage_root", "note_of", "pruned_at_epoch_of", "slot_of", "train_loss_of", "worker_of",
+    "lineage_root", "note_of", "pruned_at_epoch_of", "resumed_from_epoch_of", "slot_of", "train_loss_of", "worker_of",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,16 @@ def best_epoch_of(trial: FrozenTrial) -> int | None:
     """The 1-based epoch of the trial's best score; None when absent, out of range, or 0 (no
     epoch ran)."""
     return _whole(trial, BEST_EPOCH, most=MAX_EPOCH) or None
+
+
+def checkpoint_epoch_of(trial: FrozenTrial) -> int | None:
+    """The epoch of the trial's latest checkpoint; None when it saved none."""
+    return _whole(trial, CHECKPOINT_EPOCH, most=MAX_EPOCH) or None
+
+
+def resumed_from_epoch_of(trial: FrozenTrial) -> int | None:
+    """The epoch after which this trial resumed from a checkpoint; None when it started fresh."""
+    return _whole(trial, RESUMED_FROM_EPOCH, most=MAX_EPOCH) or None
 
 
 def pruned_at_epoch_of(trial: FrozenTrial) -> int | None:

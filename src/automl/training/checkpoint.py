@@ -66,8 +66,9 @@ class Checkpoints:
         self.resumed_from_epoch = 0
         self.saved_epoch = 0
 
-    def load(self, params: Mapping[str, Any], path: str) -> dict[str, Any] | None:
-        """The saved state for these params and engine path, or None (fresh start)."""
+    def load(self, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The saved state of a trial with this ``identity`` (params, engine path, the study
+        file's training sections), or None: a fresh start."""
         if self.slot is None:
             return None
         try:
@@ -78,7 +79,7 @@ class Checkpoints:
         except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint means a fresh start
             log.warning("checkpoint not used, starting fresh: %s", " ".join(str(exc).split())[:300])
             return None
-        problem = _mismatch(state, params, path)
+        problem = _mismatch(state, identity)
         if problem:
             log.warning("checkpoint not used, starting fresh: %s", problem)
             return None
@@ -86,9 +87,12 @@ class Checkpoints:
         return state
 
     def after_epoch(self, epoch: int, last_epoch: int, snapshot: Callable[[], dict[str, Any]]) -> None:
-        """Save when due (or when preemption was asked); then stop if preemption was asked."""
+        """Save when due (or when preemption was asked); then stop if preemption was asked.
+        After the last epoch the trial is done: it ends normally, preempted or not."""
+        if epoch >= last_epoch:
+            return
         preempt = preemption_requested()
-        if self.slot is not None and epoch < last_epoch and (preempt or self._due(epoch)):
+        if self.slot is not None and (preempt or self._due(epoch)):
             self._save(epoch, snapshot())
         if preempt:
             raise TrialPreempted(self.saved_epoch)
@@ -116,11 +120,16 @@ class Checkpoints:
         self._on_saved(epoch)
 
 
-def _mismatch(state: Any, params: Mapping[str, Any], path: str) -> str | None:
+def _mismatch(state: Any, identity: Mapping[str, Any]) -> str | None:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         return "it was written by another version of automl"
-    if state.get("params") != dict(params):
+    saved = state.get("identity")
+    if not isinstance(saved, dict):
+        return "it does not say which trial it belongs to"
+    if saved.get("params") != identity.get("params"):
         return "it belongs to other params"
-    if state.get("path") != path:
-        return f"it was written by the {state.get('path')} engine, and this trial runs the {path} engine"
+    if saved.get("path") != identity.get("path"):
+        return f"it was written by the {saved.get('path')} engine, and this trial runs the {identity.get('path')} engine"
+    if saved != dict(identity):
+        return "the study file's data, model or trainer changed since it was saved"
     return None

@@ -8,6 +8,8 @@ fold mean, obey the pruner, and stop early when the mean has not improved for ``
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -149,7 +151,8 @@ def _cross_validate(
 
     reference, stale = None, 0  # the last significant best, and epochs since
     first = 1
-    saved = checkpoints.load(setup.params, engine.path)
+    identity = {"params": dict(setup.params), "path": engine.path, "study": _training_digest(spec)}
+    saved = checkpoints.load(identity)
     if saved is not None:
         engine.load_state_dict(saved["engine"])
         curve.extend(saved["curve"])
@@ -167,7 +170,7 @@ def _cross_validate(
 
     def snapshot() -> dict[str, Any]:
         return {
-            "params": dict(setup.params), "path": engine.path, "epoch": len(curve),
+            "identity": identity, "epoch": len(curve),
             "curve": list(curve), "fold_curves": [list(c) for c in fold_curves],
             "train_loss": list(train_loss), "health": [asdict(h) for h in log.epochs],
             "reference": reference, "stale": stale, "engine": engine.state_dict(),
@@ -207,6 +210,14 @@ def _cross_validate(
                     break
         checkpoints.after_epoch(epoch, spec.trainer.epochs, snapshot)
     return result()
+
+
+def _training_digest(spec: StudySpec) -> str:
+    """What a checkpoint must agree with besides the params: the data, model and trainer
+    sections (how often to checkpoint aside), so an edited study file never resumes old state."""
+    trainer = spec.trainer.model_dump(mode="json", exclude={"checkpoint_every"})
+    parts = [spec.data.model_dump(mode="json"), spec.model.model_dump(mode="json"), trainer]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _best_index(curve: list[float], maximize: bool) -> int:

@@ -20,8 +20,9 @@ Why a supervisor of solo workers rather than Celery's prefork pool with per-chil
 
 The supervisor restarts a child that died, except one that stopped itself as unhealthy (too
 many infrastructure failures in a row, exit code :data:`~automl.worker.tasks.EXIT_UNHEALTHY`).
-On SIGTERM or Ctrl-C it asks every child to stop (Celery's warm shutdown: the running trial
-finishes) and kills those still running after ``grace_s``.
+On SIGTERM or Ctrl-C it asks every child to stop (Celery's warm shutdown): the running trial
+checkpoints after its current epoch and ends as preempted (it runs again from there, not
+counted as a retry); a child still running after ``grace_s`` is killed.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class Supervisor:
         slots: list[Slot],
         command: Callable[[Slot], list[str]],
         env: Mapping[str, str],
-        grace_s: float = 60.0,
+        grace_s: float = 30.0,
     ) -> None:
         self._slots = slots
         self._command = command
@@ -174,7 +175,7 @@ class Supervisor:
     def _stop_all(self) -> None:
         alive = [c for c in self._children.values() if c.poll() is None]
         for child in alive:
-            child.send_signal(signal.SIGTERM)  # Celery's warm shutdown: the running trial finishes
+            child.send_signal(signal.SIGTERM)  # Celery's warm shutdown: the trial checkpoints and stops
         deadline = time.monotonic() + self._grace_s
         for child in alive:
             try:

@@ -10,7 +10,7 @@ import logging
 import socket
 from collections.abc import Sequence
 
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 
 from automl.search.storage import quiet_optuna
 from automl.worker import tasks
@@ -23,7 +23,7 @@ def run_worker_process(settings: tasks.WorkerSettings, queues: Sequence[str], th
     """Consume ``queues`` until told to stop; return the process' exit code."""
     import torch
 
-    import automl.training  # noqa: F401 - load the engine now, so "ready" means ready to train
+    import automl.training  # load the engine now, so "ready" means ready to train
 
     quiet_optuna()
     torch.set_num_threads(threads)
@@ -34,6 +34,12 @@ def run_worker_process(settings: tasks.WorkerSettings, queues: Sequence[str], th
     @worker_ready.connect(weak=False)
     def _ready(**_: object) -> None:
         log.info("automl worker %s ready on queues %s", settings.slot, ",".join(queues))
+
+    @worker_shutting_down.connect(weak=False)
+    def _preempt(**_: object) -> None:
+        # SIGTERM (a spot machine going away, Kubernetes, the supervisor): Celery finishes the
+        # running task; the trial checkpoints after its current epoch and ends as preempted.
+        automl.training.request_preemption()
 
     argv = [
         "worker",

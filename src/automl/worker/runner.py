@@ -23,20 +23,24 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.errors import AutoMLError, TrialPruned
+from automl.errors import PREEMPTED, AutoMLError, TrialPreempted, TrialPruned
+from automl.search.attrs import lineage_root
 from automl.search.batch import set_trial_user_attrs
+from automl.search.checkpoints import slot_for
 from automl.search.storage import make_storage, mask_text
 from automl.search.study import SPEC_ATTR, UID_ATTR, load_study, spec_digest
 from automl.spec.model import StudySpec
 from automl.spec.space import complete_params
 from automl.tracking import log_trial
 from automl.trial_attrs import (
+    CHECKPOINT_EPOCH,
     DURATION_S,
     FAIL_REASON,
     HOST,
     PID,
     PRUNE_REASON,
     PRUNED_AT_EPOCH,
+    RESUMED_FROM_EPOCH,
     SLOT,
     TRACEBACK,
 )
@@ -146,10 +150,22 @@ def execute_trial(
     state: TrialState
     values: float | None = None
     facts: dict[str, Any]  # written in one go, with the duration, before the outcome
+    # Every retry of a trial shares its checkpoint, keyed by the first trial of the lineage.
+    checkpoints = training.Checkpoints(
+        slot_for(spec, storage_url, opened.study_uid, lineage_root(frozen)),
+        every_epochs=spec.trainer.checkpoint_epochs, every_s=spec.trainer.checkpoint_seconds,
+        on_saved=lambda epoch: set_trial_user_attrs(storage, tid, {CHECKPOINT_EPOCH: epoch}),
+    )  # fmt: skip
+    keep_checkpoint = False  # kept only for a run that continues it
     try:
-        result = training.run_trial(spec, params, OptunaReporter(trial, should_stop), cache=_data_cache)
+        result = training.run_trial(
+            spec, params, OptunaReporter(trial, should_stop), cache=_data_cache, checkpoints=checkpoints
+        )
     except ClaimLost:
         raise
+    except TrialPreempted as stop:
+        log.warning("trial %d preempted after epoch %d; it will resume from its checkpoint", trial_number, stop.epoch)
+        facts, state, keep_checkpoint = {FAIL_REASON: PREEMPTED}, TrialState.FAIL, True
     except TrialPruned as pruned:
         facts = {**pruned.details, PRUNE_REASON: pruned.reason, PRUNED_AT_EPOCH: pruned.epoch}
         state = TrialState.PRUNED
@@ -169,8 +185,11 @@ def execute_trial(
             facts[FAIL_REASON] = f"the score is {result.value}"
             values = None
     facts[DURATION_S] = round(time.monotonic() - started, 3)
+    facts[RESUMED_FROM_EPOCH] = checkpoints.resumed_from_epoch
     set_trial_user_attrs(storage, tid, facts)
     study.tell(trial_number, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+    if not keep_checkpoint:  # complete, pruned or failed for good: nothing will resume it
+        checkpoints.remove()
     # The trial is safe in the storage; trackers get it as read back from there (never raises).
     log_trial(study, spec, storage_url, trial_number)
     return state
