@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from automl.backends.factory import create_backend
+from automl.coordinator import Coordinator
+from automl.search import open_study
 from automl.spec import StudySpec, parse_spec
 from tests.conftest import POSTGRES_URL, REDIS_URL, require_service, tiny_yaml
 
@@ -127,3 +131,25 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, every
             return
         time.sleep(every_s)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_in_thread(spec: StudySpec, storage_url: str) -> tuple[threading.Thread, list[BaseException]]:
+    """The coordinator in a thread, so that a test can bound a run that would hang forever."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            Coordinator(spec, open_study(spec, storage_url), create_backend(spec, storage_url)).run()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def finish(thread: threading.Thread, errors: list[BaseException], timeout_s: float) -> None:
+    thread.join(timeout_s)
+    assert not thread.is_alive(), f"the coordinator did not finish within {timeout_s:.0f} s"
+    if errors:
+        raise errors[0]

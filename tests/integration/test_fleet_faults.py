@@ -20,39 +20,15 @@ import pytest
 import redis
 from optuna.trial import TrialState
 
-from automl.backends.factory import create_backend
-from automl.coordinator import Coordinator
 from automl.errors import AutoMLError
 from automl.search import make_storage, open_study
 from automl.search.study import UID_ATTR
 from automl.spec import StudySpec
-from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec
+from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec, finish, run_in_thread
 from tests.redis_server import RedisServer
 from tests.waiting import wait_for_training
 
 pytestmark = pytest.mark.integration
-
-
-def _run_in_thread(spec: StudySpec, storage_url: str) -> tuple[threading.Thread, list[BaseException]]:
-    """The coordinator in a thread, so that a test can bound a run that would hang forever."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            Coordinator(spec, open_study(spec, storage_url), create_backend(spec, storage_url)).run()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, errors
-
-
-def _finish(thread: threading.Thread, errors: list[BaseException], timeout_s: float) -> None:
-    thread.join(timeout_s)
-    assert not thread.is_alive(), f"the coordinator did not finish within {timeout_s:.0f} s"
-    if errors:
-        raise errors[0]
 
 
 def _run_through(spec: StudySpec, storage_url: str, fault: Callable[[], None], timeout_s: float = 240) -> None:
@@ -65,8 +41,8 @@ def _run_through(spec: StudySpec, storage_url: str, fault: Callable[[], None], t
     chaos = threading.Thread(target=strike)
     chaos.start()
     try:
-        thread, errors = _run_in_thread(spec, storage_url)
-        _finish(thread, errors, timeout_s)
+        thread, errors = run_in_thread(spec, storage_url)
+        finish(thread, errors, timeout_s)
     finally:
         chaos.join()
 
@@ -108,8 +84,8 @@ def test_study_deleted_and_created_again_under_the_same_name_runs(
     workers.start(postgres_url, broker_url, queue, concurrency=2)
     for _ in range(2):  # the first run leaves claims of trials 0..2 on the broker for a day
         spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials="3\n  max_failed_trials: 1", parallelism=2)
-        thread, errors = _run_in_thread(spec, postgres_url)
-        _finish(thread, errors, 120)
+        thread, errors = run_in_thread(spec, postgres_url)
+        finish(thread, errors, 120)
         study = optuna.load_study(study_name=study_name, storage=make_storage(postgres_url, cached=False))
         assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3, [t.user_attrs for t in study.trials]
         optuna.delete_study(study_name=study_name, storage=make_storage(postgres_url, cached=False))
@@ -122,9 +98,9 @@ def test_a_worker_on_another_storage_stops_the_run_with_one_line(
     make_storage(elsewhere)
     workers.start(elsewhere, broker_url, queue, concurrency=1)  # not the coordinator's storage
     spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials=2, parallelism=1)
-    thread, errors = _run_in_thread(spec, postgres_url)
+    thread, errors = run_in_thread(spec, postgres_url)
     with pytest.raises(AutoMLError, match=rf"worker \S+ \(cpu:0\) cannot run this study: its storage .*other.journal has no study '{study_name}'"):
-        _finish(thread, errors, 60)
+        finish(thread, errors, 60)
 
 
 _THIEF = """
@@ -142,11 +118,11 @@ def test_a_message_taken_by_a_worker_that_died_before_claiming_is_sent_again(
 ) -> None:
     thief = subprocess.Popen([sys.executable, "-c", _THIEF, broker_url, queue], stdout=subprocess.PIPE, text=True)
     spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials=2, parallelism=2, pruner="none")
-    thread, errors = _run_in_thread(spec, postgres_url)
+    thread, errors = run_in_thread(spec, postgres_url)
     out, _ = thief.communicate(timeout=60)
     assert thief.returncode == -signal.SIGKILL and out.startswith("took")
     workers.start(postgres_url, broker_url, queue, concurrency=1)  # starts after the theft
-    _finish(thread, errors, 120)  # before: the stolen trial waited for a 7-day visibility timeout
+    finish(thread, errors, 120)  # before: the stolen trial waited for a 7-day visibility timeout
     trials = optuna.load_study(study_name=study_name, storage=make_storage(postgres_url, cached=False)).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert all(_trained(workers, study_name, t.number) == 1 for t in trials)
@@ -157,8 +133,8 @@ def test_timeout_withdraws_trials_still_in_the_queue(
 ) -> None:
     spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials="3\n  timeout: 3s", parallelism=2)
     started = time.monotonic()
-    thread, errors = _run_in_thread(spec, postgres_url)  # no worker: nothing leaves the queue
-    _finish(thread, errors, 60)
+    thread, errors = run_in_thread(spec, postgres_url)  # no worker: nothing leaves the queue
+    finish(thread, errors, 60)
     assert time.monotonic() - started < 30
     storage = make_storage(postgres_url, cached=False)
     trials = optuna.load_study(study_name=study_name, storage=storage).trials
@@ -244,8 +220,8 @@ def test_claims_of_two_same_named_studies_in_two_storages_do_not_collide(
         else:
             workers.stop()
             workers.start(second, broker_url, queue, concurrency=1)
-        thread, errors = _run_in_thread(spec, storage_url)
-        _finish(thread, errors, 120)
+        thread, errors = run_in_thread(spec, storage_url)
+        finish(thread, errors, 120)
         trials = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 2, [t.user_attrs.get("fail_reason") for t in trials]
 
@@ -262,8 +238,8 @@ def test_without_announcements_the_fallback_read_back_still_collects_every_trial
     monkeypatch.setattr(lease, "events_key", lambda uid: f"automl:nobody-announces-here:{uid}")
     workers.start(postgres_url, broker_url, queue, concurrency=2)
     spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials=6, parallelism=2)
-    thread, errors = _run_in_thread(spec, postgres_url)
-    _finish(thread, errors, 120)
+    thread, errors = run_in_thread(spec, postgres_url)
+    finish(thread, errors, 120)
     trials = optuna.load_study(study_name=study_name, storage=make_storage(postgres_url, cached=False)).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
     assert all(_trained(workers, study_name, t.number) == 1 for t in trials)
