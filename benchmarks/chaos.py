@@ -17,6 +17,8 @@ What it does, with the real commands as subprocesses and nothing of the machine'
    training a trial (one that reported an epoch), 2 ``kill -9`` of the coordinator (restarted
    at once with the same command), a 40 s broker outage (``kill -9``, then restarted on its
    append-only file) and a 60 s storage outage (``pg_ctl stop -m fast``, then started again).
+   Trials checkpoint every ``--checkpoint-every`` (default: every epoch) into a folder of the
+   work directory, so a retried trial resumes; the figures count the epochs thrown away.
 4. Waits for the coordinator to exit 0 (``--deadline-s``), reads the storage and the worker log,
    prints the figures and writes them as JSON to ``--out``; exits 1 when a "must" fails.
 
@@ -64,7 +66,7 @@ data:
   options: {{n_samples: 200, n_features: 10, n_informative: 6, random_state: 0}}
   cv: {{folds: 2, seed: 0}}
 model: {{family: "python:chaos_model:build"}}
-trainer: {{epochs: {epochs}, batch_size: 64, early_stopping: null}}
+trainer: {{epochs: {epochs}, batch_size: 64, early_stopping: null, checkpoint_every: {checkpoint_every}}}
 space:
   lr: {{low: 1.0e-3, high: 1.0e-1, log: true}}
   width: {{low: 8, high: 64, log: true}}
@@ -73,7 +75,7 @@ search:
   pruner: {{type: none}}
   n_trials: {n_trials}
   max_failed_trials: null
-execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, trial_retries: 5}}
+execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, trial_retries: 5, checkpoints: "{checkpoints}"}}
 """
 
 
@@ -484,10 +486,11 @@ def fleet_env(args: argparse.Namespace, broker: str, storage: str) -> dict[str, 
     )  # fmt: skip
 
 
-def write_study(path: Path, args: argparse.Namespace, broker: str, storage: str) -> None:
+def write_study(path: Path, args: argparse.Namespace, broker: str, storage: str, checkpoints: Path) -> None:
     path.write_text(STUDY_YAML.format(
         name=STUDY, storage=storage, broker=broker, queue=QUEUE, epochs=args.epochs,
-        n_trials=args.trials, parallelism=args.parallelism,
+        n_trials=args.trials, parallelism=args.parallelism, checkpoint_every=args.checkpoint_every,
+        checkpoints=checkpoints,
     ))  # fmt: skip
 
 
@@ -523,6 +526,12 @@ def measure(fleet: Fleet, chaos: ChaosLog, args: argparse.Namespace, worker_log:
     starts = count_training_starts(worker_log, STUDY)
     twice = None if starts is None else sorted(n for n, k in starts.items() if k > 1)
     alive = fleet.workers.children()
+    # Whole epochs a failed trial had reported beyond the last checkpoint of its lineage (its own,
+    # or the one it resumed from): its retry trains them again.
+    def saved(t: Any) -> int:
+        return max(int(t.user_attrs.get("checkpoint_epoch") or 0), int(t.user_attrs.get("resumed_from_epoch") or 0))
+
+    thrown = {t.number: max(0, (t.last_step or 0) - saved(t)) for t in failed}
     figures: dict[str, dict[str, Any]] = {
         "trials finished (COMPLETE+PRUNED)": {"value": states["COMPLETE"] + states["PRUNED"], "must": args.trials},
         "trials left RUNNING or WAITING": {"value": states["RUNNING"] + states["WAITING"], "must": 0},
@@ -531,13 +540,22 @@ def measure(fleet: Fleet, chaos: ChaosLog, args: argparse.Namespace, worker_log:
         "trials lost whose worker was not killed": {"value": len(lost_unkilled), "must": 0},
         "chaos steps done": {"value": chaos.steps_done, "must": len(PLAN)},
         "coordinator's last exit code": {"value": (fleet.coordinator.exit_codes or [None])[-1], "must": 0},
-        "epochs thrown away (FAIL trials)": {"value": sum(len(t.intermediate_values) for t in failed), "must": None},
+        "epochs trained by failed trials": {"value": sum(len(t.intermediate_values) for t in failed), "must": None},
+        "epochs thrown away (not in a checkpoint)": {"value": sum(thrown.values()), "must": None},
+        "most epochs thrown away by one killed trial": {"value": max(thrown.values(), default=0), "must": None},
+        "retries resumed from a checkpoint": {
+            "value": sum(1 for t in trials if (t.user_attrs.get("resumed_from_epoch") or 0) > 0), "must": None,
+        },
         "trials failed (any reason)": {"value": len(failed), "must": None},
         "worker infrastructure failures logged": {"value": len(re.findall(r"infrastructure failure \d+ in a row", worker_log)), "must": None},
         "worker processes that retired themselves": {"value": worker_log.count("stops taking work"), "must": None},
     }
+    if args.checkpoint_every.isdigit():  # at most one checkpoint interval per killed trial
+        figures["most epochs thrown away by one killed trial"]["must_at_most"] = int(args.checkpoint_every)
     for figure in figures.values():
         figure["ok"] = None if figure["must"] is None or figure["value"] is None else figure["value"] == figure["must"]
+        if "must_at_most" in figure:
+            figure["ok"] = figure["value"] <= figure["must_at_most"]
     return {
         "figures": figures,
         "states": dict(states),
@@ -564,7 +582,7 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"\n{'figure':<{width}}  {'value':>8}  {'must be':>8}  ok")
     for name, f in result["figures"].items():
         value = "n/a" if f["value"] is None else str(f["value"])
-        must = "" if f["must"] is None else str(f["must"])
+        must = f"<= {f['must_at_most']}" if "must_at_most" in f else ("" if f["must"] is None else str(f["must"]))
         ok = {True: "yes", False: "NO", None: ""}[f["ok"]]
         print(f"{name:<{width}}  {value:>8}  {must:>8}  {ok}")
     print(f"\nwall time: {result['wall_s']:.0f} s in all, {result['run_wall_s']:.0f} s for the real run")
@@ -581,6 +599,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=4, help="worker processes, --concurrency (default: 4)")
     p.add_argument("--parallelism", type=int, default=4, help="trials in flight (default: 4)")
     p.add_argument("--epochs", type=int, default=15, help="epochs per trial, ~0.2 s each (default: 15)")
+    p.add_argument("--checkpoint-every", default="1", help="trainer.checkpoint_every: epochs, a duration, or none (default: 1)")
     p.add_argument("--lease-s", type=float, default=5.0, help="the workers' --lease-s (default: 5)")
     p.add_argument("--broker-outage-s", type=float, default=40.0, help="(default: 40)")
     p.add_argument("--storage-outage-s", type=float, default=60.0, help="(default: 60)")
@@ -622,7 +641,8 @@ def main() -> int:
         say(t0, f"private broker {broker.url}, storage {postgres.url}")
         env = fleet_env(args, broker.url, postgres.url)
         study_file = logs / "study.yaml"
-        write_study(study_file, args, broker.url, postgres.url)
+        checkpoints = work / "checkpoints"
+        write_study(study_file, args, broker.url, postgres.url, checkpoints)
         workers = WorkerPool(
             [*automl_command(), "worker", "--broker", broker.url, "--storage", postgres.url, "--queues", QUEUE,
              "--gpus", "none", "--concurrency", str(args.workers), "--lease-s", str(args.lease_s)],
@@ -664,6 +684,9 @@ def main() -> int:
             notes.append(str(exc))
         worker_log = workers.text()[log_offset:]
         result = measure(fleet, chaos.log, args, worker_log)
+        left = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.exists() else []
+        result["figures"]["checkpoints left at the end"] = {"value": len(left), "must": 0, "ok": not left}
+        result["checkpoints_left"] = left
         if result["trials_trained_twice"] is None:
             notes.append("the worker log has no 'training trial N of STUDY on SLOT' lines yet: trials trained twice not measured")
         notes.extend(f"chaos error: {e}" for e in chaos.log.errors)

@@ -136,3 +136,24 @@ def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
 def test_user_builder_allows_any_parameter_name() -> None:
     spec = spec_with("model: {family: 'python:mypkg.models:build'}\nspace: {hidden: {low: 1, high: 3}}")
     assert "hidden" in spec.space
+
+
+@pytest.mark.parametrize(
+    ("written", "epochs", "seconds"),
+    [("60s", None, 60.0), ("5m", None, 300.0), (1, 1, None), ("3", 3, None), ("none", None, None), ("1h30m", None, 5400.0)],
+)
+def test_checkpoint_every_is_a_duration_a_number_of_epochs_or_none(written: object, epochs: int | None, seconds: float | None) -> None:
+    trainer = spec_with(f"trainer: {{checkpoint_every: {written}}}").trainer
+    assert (trainer.checkpoint_epochs, trainer.checkpoint_seconds) == (epochs, seconds)
+
+
+def test_checkpoints_default_to_every_minute() -> None:
+    spec = spec_with("")
+    assert spec.trainer.checkpoint_every == "60s" and spec.execution.checkpoints is None
+
+
+@pytest.mark.parametrize("written", ["0", "0s", "-5", "soon", "true", "1.5"])
+def test_a_bad_checkpoint_interval_names_the_field(written: str) -> None:
+    with pytest.raises(SpecError) as info:
+        spec_with(f"trainer: {{checkpoint_every: {written}}}")
+    assert "trainer.checkpoint_every" in info.value.one_line()

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from automl.cli.common import load_with_overrides, resolve_study
 from automl.search import build_pruner, build_sampler
+from automl.search.checkpoints import checkpoint_location, open_store
 from automl.search.storage import mask_url, storage_kind
 from automl.search.study import stored_spec
 from automl.spec import describe
@@ -28,6 +29,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     spec, dataset, choices = resolve_study(spec)
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
+    checkpoints = checkpoint_location(spec, spec.storage)
+    if checkpoints is not None:
+        open_store(checkpoints)  # refuses a location of the wrong kind; creates nothing
     if args.json:
         picked = [{"field": c.field, "value": c.value, "why": c.why} for c in choices]
         console.print_json(json.dumps({"study": stored_spec(spec), "chosen": picked}))
@@ -57,5 +61,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     console.print(f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}")
     if spec.search.enqueue:
         console.print(f"{len(spec.search.enqueue)} start point(s) enqueued first")
+    if checkpoints is None:
+        console.print("checkpoints: off (a trial whose worker dies starts again from epoch 0)", highlight=False)
+    else:
+        console.print(f"checkpoints: every {spec.trainer.checkpoint_every} to {checkpoints}", highlight=False)
     console.print("[green]ok[/green]")
     return 0

@@ -19,7 +19,6 @@ import hashlib
 import io
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,12 +37,16 @@ class CorruptCheckpoint(Exception):  # noqa: N818 - read as "this checkpoint is 
 
 
 class AtomicFileSystemStore(FileSystemArtifactStore):
-    """Optuna's folder store, but a write replaces the old file in one rename."""
+    """Optuna's folder store, but a write replaces the old file in one rename.
+
+    The temporary file has a name of its own per key (one trial lineage has one writer at a
+    time), so a writer killed mid-write leaves one file that the next write of that key
+    replaces and :meth:`remove` deletes with the checkpoint."""
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
         final = self._get_filepath(artifact_id)
         final.parent.mkdir(parents=True, exist_ok=True)
-        partial = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
+        partial = _partial(final)
         try:
             with open(partial, "wb") as f:
                 shutil.copyfileobj(content_body, f)
@@ -52,6 +55,14 @@ class AtomicFileSystemStore(FileSystemArtifactStore):
             os.replace(partial, final)
         finally:
             partial.unlink(missing_ok=True)
+
+    def remove(self, artifact_id: str) -> None:
+        _partial(self._get_filepath(artifact_id)).unlink(missing_ok=True)
+        super().remove(artifact_id)
+
+
+def _partial(final: Path) -> Path:
+    return final.with_name(f".{final.name}.partial")
 
 
 class _PrefixedStore:

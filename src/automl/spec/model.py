@@ -196,22 +196,21 @@ class TrainerSpec(_Frozen):
     # epochs (1 = every epoch), or "none". Where it goes is execution.checkpoints.
     checkpoint_every: int | str = "60s"
 
-    @field_validator("checkpoint_every")
+    @field_validator("checkpoint_every", mode="before")
     @classmethod
-    def _check_checkpoint_every(cls, every: int | str) -> int | str:
-        if isinstance(every, bool):
-            raise ValueError("write a duration such as 60s or 5m, a whole number of epochs, or none")
-        if isinstance(every, int):
+    def _check_checkpoint_every(cls, every: Any) -> int | str:
+        if isinstance(every, int) and not isinstance(every, bool):
             if every < 1:
                 raise ValueError(f"a number of epochs must be >= 1, but got {every}; write none to turn checkpoints off")
             return every
+        if not isinstance(every, str):
+            raise ValueError(f"{every!r}: write a duration such as 60s or 5m, a whole number of epochs, or none")
         text = every.strip().lower()
         if text == "none":
             return text
         if text.isdigit():
             return cls._check_checkpoint_every(int(text))
-        seconds = parse_duration(text)
-        if seconds <= 0:
+        if parse_duration(text) <= 0:
             raise ValueError(f"{every!r}: a duration must be > 0; write none to turn checkpoints off")
         return text
 

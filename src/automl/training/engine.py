@@ -200,6 +200,7 @@ class LoopEngine:
             model.load_state_dict(state["models"][f])
             self.optimizers[f].load_state_dict(state["optimizers"][f])
             self.schedulers[f].load_state_dict(state["schedulers"][f])
-            if self.scalers[f] is not None and state["scalers"][f] is not None:
-                self.scalers[f].load_state_dict(state["scalers"][f])
+            scaler = self.scalers[f]
+            if scaler is not None and state["scalers"][f] is not None:
+                scaler.load_state_dict(state["scalers"][f])
             self.generators[f].set_state(state["generators"][f])
