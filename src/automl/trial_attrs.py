@@ -46,6 +46,9 @@ PRECISION: Final = "precision"  # str: "fp32", "bf16", ...
 CHECKPOINT_EPOCH: Final = "checkpoint_epoch"  # int: epoch of the trial's latest checkpoint
 RESUMED_FROM_EPOCH: Final = "resumed_from_epoch"  # int: epoch it resumed after (0: started fresh)
 
+# Your own training code (usercode/): what TrialContext.log(**metrics) recorded, per report.
+USER_METRICS: Final = "user_metrics"  # dict[str, list[float | None]]: name -> value per reported step
+
 # What TrialResult.user_attrs() writes, and every name automl writes on a trial.
 TRAINING_FACTS: Final = frozenset(
     {FOLD_SCORES, BEST_EPOCH, EPOCHS_RUN, CURVE, FOLD_CURVES, TRAIN_LOSS, HEALTH, WARNINGS,
@@ -53,5 +56,5 @@ TRAINING_FACTS: Final = frozenset(
 )  # fmt: skip
 ALL: Final = TRAINING_FACTS | frozenset(
     {RETRY_OF, ATTEMPT, HOST, SLOT, PID, FAIL_REASON, TRACEBACK, PRUNE_REASON, PRUNED_AT_EPOCH,
-     CHECKPOINT_EPOCH, RESUMED_FROM_EPOCH}
+     CHECKPOINT_EPOCH, RESUMED_FROM_EPOCH, USER_METRICS}
 )  # fmt: skip

@@ -47,18 +47,24 @@ def check_data(spec: StudySpec) -> Dataset:
     from automl.training import load_dataset  # imports torch: only for commands that need it
     from automl.training.models import check_fits
 
-    dataset = load_dataset(spec.data, spec.objective.metric.task)
+    dataset = load_dataset(spec.dataset, spec.objective.builtin.task)
     check_fits(spec.model, dataset.input_shape)
     return dataset
 
 
-def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset, list[Choice]]:
-    """Check the data, then fill in what the study file left out (see :mod:`automl.auto`)."""
+def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset | None, list[Choice]]:
+    """Check the data, then fill in what the study file left out (see :mod:`automl.auto`).
+    A study of your own code (``train:``) has no data here: its code is checked instead."""
     import torch
 
     from automl.training.models import check_fits
 
     spec = check_tracking(spec)  # named trackers installed; their paths made absolute
+    if spec.own_code:
+        from automl.usercode.check import check_train
+
+        check_train(spec)
+        return spec, None, []
     dataset = check_data(spec)
     facts = DataFacts(len(dataset.X_train), dataset.input_shape, dataset.task)
     gpus = torch.cuda.device_count() if spec.trainer.device in ("auto", "cuda") else 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from automl.cli.common import add_study_flags, storage_for_study
+from automl.errors import UsageError
 from automl.report.export import export_best
 from automl.report.format import fmt_value
 from automl.search import load_study
@@ -31,6 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     storage, name = storage_for_study(args)
     study, spec = load_study(storage, name)
+    if spec.own_code:
+        raise UsageError(
+            f"export applies to the built-in trainer only; study {name} runs your own code (train:), "
+            "which saves its own models"
+        )
     result = export_best(study, spec, Path(args.output), args.ensemble)
     if args.json:
         console.print_json(json.dumps({**asdict(result), "folder": str(result.folder)}))

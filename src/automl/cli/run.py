@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"no trial completed ({state.stopping})")
         return 1
     console.print(
-        f"best {spec.objective.metric.value} {fmt_value(best.value)} (trial {best.number}, "
+        f"best {spec.objective.name} {fmt_value(best.value)} (trial {best.number}, "
         f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}"
     )
     console.print(f"stopped: {state.stopping}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from automl.cli.common import load_with_overrides, resolve_study
@@ -13,7 +15,9 @@ from automl.search import build_pruner, build_sampler
 from automl.search.checkpoints import checkpoint_location, open_store
 from automl.search.storage import mask_url, storage_kind
 from automl.search.study import stored_spec
-from automl.spec import describe
+from automl.spec import StudySpec, describe
+from automl.spec.duration import format_duration
+from automl.spec.model import TrainCommand
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,12 +40,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
         picked = [{"field": c.field, "value": c.value, "why": c.why} for c in choices]
         console.print_json(json.dumps({"study": stored_spec(spec), "chosen": picked}))
         return 0
-    console.print(f"[bold]{spec.name}[/bold]: {spec.objective.metric.value} ({spec.direction.value}) on {spec.data.source}")
+    what = _what_trains(spec)
     console.print(
-        f"model {spec.model.family}, {spec.trainer.epochs} epochs, {spec.data.cv.describe()}; "
+        f"[bold]{escape(spec.name)}[/bold]: {escape(spec.objective.name)} ({spec.direction.value}) {escape(what)}; "
         f"sampler {spec.search.sampler.type}, pruner {spec.search.pruner.type}; "
         f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}; "
-        f"storage {mask_url(spec.storage)}"
+        f"storage {escape(mask_url(spec.storage))}"
     )
     table = Table(title="search space")
     table.add_column("parameter")
@@ -56,14 +60,27 @@ def run(args: argparse.Namespace, console: Console) -> int:
         for c in choices:
             chosen.add_row(c.field, c.value, c.why)
         console.print(chosen)
-    shape = "x".join(str(d) for d in dataset.input_shape)
-    classes = f", {dataset.n_classes} classes" if dataset.n_classes else ""
-    console.print(f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}")
+    if dataset is not None:
+        shape = "x".join(str(d) for d in dataset.input_shape)
+        classes = f", {dataset.n_classes} classes" if dataset.n_classes else ""
+        console.print(f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}")
     if spec.search.enqueue:
         console.print(f"{len(spec.search.enqueue)} start point(s) enqueued first")
     if checkpoints is None:
         console.print("checkpoints: off (a trial whose worker dies starts again from epoch 0)", highlight=False)
+    elif spec.own_code:
+        console.print(f"checkpoints: to {checkpoints}, when your code saves them", highlight=False)
     else:
         console.print(f"checkpoints: every {spec.trainer.checkpoint_every} to {checkpoints}", highlight=False)
     console.print("[green]ok[/green]")
     return 0
+
+
+def _what_trains(spec: StudySpec) -> str:
+    if isinstance(spec.train, TrainCommand):
+        timeout = f", timeout {format_duration(spec.train.timeout)}" if spec.train.timeout else ""
+        return f"from the program {shlex.join(spec.train.command)}{timeout}"
+    if spec.train is not None:
+        return f"from your function {spec.train}"
+    return (f"on {spec.dataset.source}; model {spec.model.family}, {spec.trainer.epochs} epochs, "
+            f"{spec.dataset.cv.describe()}")  # fmt: skip

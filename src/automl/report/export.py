@@ -72,7 +72,7 @@ def export_best(
         raise StudyFailedError(f"study {study.study_name!r} has no complete trial to export yet")
     params = complete_params(spec.space, best.params)
     epochs = best_epoch_of(best) or spec.trainer.epochs
-    dataset = load_dataset(spec.data, spec.objective.metric.task)
+    dataset = load_dataset(spec.dataset, spec.objective.builtin.task)
     members = ensemble if ensemble is not None else default_ensemble(len(dataset.X_train))
     fit = fit_final(spec, params, epochs, dataset, ensemble=members)
     if folder.exists() and not folder.is_dir():
@@ -90,15 +90,15 @@ def export_best(
         "task": dataset.task.value,
         "classes": [_json_safe(c) for c in dataset.classes],
         "feature_names": list(dataset.feature_names),
-        "target": spec.data.target,
+        "target": spec.dataset.target,
         "categorical": {str(k): list(v) for k, v in dataset.categorical.items()},
-        "metric": spec.objective.metric.value,
+        "metric": spec.objective.name,
     }
     (folder / "model.json").write_text(json.dumps(model_info, indent=2))
     with (folder / "preprocessor.pkl").open("wb") as handle:
         pickle.dump(fit.preprocessor, handle)
     (folder / "study.json").write_text(json.dumps(stored_spec(spec), indent=2))
-    result = ExportResult(folder, spec.objective.metric.value, float(fit.test_score), float(best.value), best.number, epochs, members)
+    result = ExportResult(folder, spec.objective.name, float(fit.test_score), float(best.value), best.number, epochs, members)
     metrics = {
         "metric": result.metric,
         "test": result.test_score,

@@ -32,12 +32,13 @@ from automl.trial_attrs import (
     RETRY_OF,
     SLOT,
     TRAIN_LOSS,
+    USER_METRICS,
 )
 
 __all__ = [
     "ATTEMPT", "FAIL_REASON", "RETRY_OF", "attempt_of", "best_epoch_of", "checkpoint_epoch_of", "curve_of",
     "duration_s_of", "fail_reason_of", "fold_curves_of", "fold_scores_of", "health_of", "host_of",
-    "lineage_root", "note_of", "pruned_at_epoch_of", "resumed_from_epoch_of", "slot_of", "train_loss_of", "worker_of",
+    "lineage_root", "note_of", "pruned_at_epoch_of", "resumed_from_epoch_of", "slot_of", "train_loss_of", "user_metrics_of", "worker_of",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,18 @@ def train_loss_of(trial: FrozenTrial) -> list[float | None]:
 def fold_curves_of(trial: FrozenTrial) -> list[list[float | None]]:
     """The score per fold, then per epoch (None: not finite); [] when absent."""
     return _read(trial, FOLD_CURVES, _as_table, "a list of lists of numbers") or []
+
+
+def user_metrics_of(trial: FrozenTrial) -> dict[str, list[float | None]]:
+    """What your own training code logged (``TrialContext.log``): name -> value per report."""
+    return _read(trial, USER_METRICS, _as_named_series, "a mapping of names to series of numbers") or {}
+
+
+def _as_named_series(value: Any) -> dict[str, list[float | None]] | None:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        return None
+    out = {k: _as_series(v) for k, v in value.items()}
+    return None if any(v is None for v in out.values()) else out  # type: ignore[return-value]
 
 
 def health_of(trial: FrozenTrial) -> dict[str, Any]:

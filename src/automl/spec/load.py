@@ -160,7 +160,7 @@ def check_semantics(spec: m.StudySpec) -> None:
     defined: dict[str, Any] = {}
     for name, entry in spec.space.items():
         path = f"space.{name}"
-        if not spec.model.is_user_builder and name not in m.TRAINER_PARAMS:
+        if not spec.own_code and not spec.model.is_user_builder and name not in m.TRAINER_PARAMS:
             close = difflib.get_close_matches(name, sorted(m.TRAINER_PARAMS), n=1, cutoff=0.7)
             raise SpecError(
                 path,
@@ -200,7 +200,7 @@ def check_semantics(spec: m.StudySpec) -> None:
 
 
 def _check_trainer_values(path: str, name: str, entry: Any, spec: m.StudySpec) -> None:
-    if spec.model.is_user_builder or name not in m.TRAINER_CHOICES:
+    if spec.own_code or spec.model.is_user_builder or name not in m.TRAINER_CHOICES:
         return
     if isinstance(entry, (FloatParam, IntParam)):
         raise SpecError(path, f"{name} takes names, not numbers; write `choices: [...]`")

@@ -84,11 +84,36 @@ TRAINER_CHOICES: dict[str, tuple[str, ...]] = {
 
 
 class Objective(_Frozen):
-    metric: Metric
+    # A built-in metric, or (for a study whose `train:` is the user's own code) any name.
+    metric: Metric | str
     direction: Direction | None = None
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _known_metric(cls, metric: Any) -> Any:
+        if isinstance(metric, str) and metric in Metric._value2member_map_:
+            return Metric(metric)
+        if isinstance(metric, str) and not re.fullmatch(r"[\w./-]{1,100}", metric):
+            raise ValueError(f"{metric!r}: a metric name is letters, digits and _ . / - only")
+        return metric
+
+    @property
+    def name(self) -> str:
+        """The metric's name, built-in or the user's own."""
+        return self.metric.value if isinstance(self.metric, Metric) else self.metric
+
+    @property
+    def builtin(self) -> Metric:
+        """The built-in metric (the built-in trainer runs only with one; see StudySpec)."""
+        assert isinstance(self.metric, Metric), "a study with train: has no built-in metric"
+        return self.metric
 
     @model_validator(mode="after")
     def _infer_direction(self) -> Objective:
+        if not isinstance(self.metric, Metric):
+            if self.direction is None:
+                raise ValueError(f"direction: say maximize or minimize for your own metric {self.metric!r}")
+            return self
         if self.direction is None:
             object.__setattr__(self, "direction", self.metric.direction)
         elif self.direction != self.metric.direction:
@@ -305,11 +330,38 @@ class TrackingSpec(_Frozen):
     tensorboard: TensorboardSpec | None = None
 
 
+class TrainCommand(_Frozen):
+    """``train: {command: [...], timeout: 2h}``: any program, run once per trial."""
+
+    command: list[str] = Field(min_length=1)
+    timeout: Seconds | None = None  # per trial
+
+    @field_validator("command")
+    @classmethod
+    def _check_command(cls, command: list[str]) -> list[str]:
+        if not command[0].strip():
+            raise ValueError("the program to run (the first item) is empty")
+        return command
+
+    @field_validator("timeout")
+    @classmethod
+    def _check_timeout(cls, timeout: float | None) -> float | None:
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"must be > 0, but got {timeout:g} s")
+        return timeout
+
+
+# ``train: python:package.module:function``
+TRAIN_FUNCTION = re.compile(r"^python:([A-Za-z_][\w.]*):([A-Za-z_]\w*)$")
+
+
 class StudySpec(_Frozen):
     name: str = Field(pattern=r"^[\w.-]{1,100}$")
     storage: str = "sqlite:///automl.db"
     objective: Objective
-    data: DataSpec
+    # Either data (the built-in trainer: data, model, trainer) or train (the user's own code).
+    data: DataSpec | None = None
+    train: str | TrainCommand | None = None
     model: ModelSpec = ModelSpec()
     trainer: TrainerSpec = TrainerSpec()
     space: dict[str, ParamSpec] = Field(default_factory=dict)
@@ -317,8 +369,31 @@ class StudySpec(_Frozen):
     execution: ExecutionSpec = ExecutionSpec()
     tracking: TrackingSpec = TrackingSpec()
 
+    @field_validator("train")
+    @classmethod
+    def _check_train(cls, train: str | TrainCommand | None) -> str | TrainCommand | None:
+        if isinstance(train, str) and not TRAIN_FUNCTION.match(train):
+            raise ValueError(
+                f"{train!r}: write python:package.module:function, or {{command: [program, args...]}}"
+            )
+        return train
+
     @model_validator(mode="after")
     def _check_task(self) -> StudySpec:
+        if self.train is not None:
+            given = {"data": self.data is not None, "model": self.model != ModelSpec(), "trainer": self.trainer != TrainerSpec()}
+            extra = [name for name, there in given.items() if there]
+            if extra:
+                raise ValueError(f"train: your own code replaces {', '.join(extra)}; leave {extra[0]} out")
+            return self
+        if self.data is None:
+            raise ValueError("data: say what to train on (or give train: to run your own code)")
+        if not isinstance(self.objective.metric, Metric):
+            known = ", ".join(m.value for m in Metric)
+            raise ValueError(
+                f"objective.metric {self.objective.metric!r} is not a metric of the built-in trainer "
+                f"({known}); your own metric needs train: your own code"
+            )
         if self.data.task is not None and self.data.task != self.objective.metric.task:
             raise ValueError(
                 f"objective.metric {self.objective.metric.value} is for {self.objective.metric.task.value}, "
@@ -331,10 +406,22 @@ class StudySpec(_Frozen):
         assert self.objective.direction is not None  # set by Objective's validator
         return self.objective.direction
 
+    @property
+    def own_code(self) -> bool:
+        """True when ``train:`` runs the user's own code instead of the built-in trainer."""
+        return self.train is not None
+
+    @property
+    def dataset(self) -> DataSpec:
+        """The data section (the built-in trainer's studies always have one)."""
+        assert self.data is not None, "a study with train: has no data section"
+        return self.data
+
 
 # Re-exported so that callers can write `from automl.spec.model import FixedParam`.
 __all__ = [
     "BackendKind", "CVSpec", "CategoricalParam", "DataSpec", "Direction", "EarlyStopping",
     "ExecutionSpec", "FixedParam", "Metric", "ModelSpec", "Objective", "Precision", "Preprocess",
-    "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrackingSpec", "TrainerSpec",
+    "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrackingSpec", "TrainCommand",
+    "TrainerSpec",
 ]  # fmt: skip

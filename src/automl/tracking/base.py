@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -35,6 +35,7 @@ from automl.search.attrs import (
     pruned_at_epoch_of,
     slot_of,
     train_loss_of,
+    user_metrics_of,
 )
 from automl.search.storage import mask_url
 from automl.spec import StudySpec
@@ -70,6 +71,7 @@ class TrialRecord:
     ended_at: float | None = None
     pruned_at_epoch: int | None = None
     reason: str | None = None  # why it was pruned or failed (see search.attrs.note_of)
+    user_metrics: dict[str, list[float | None]] = field(default_factory=dict)  # TrialContext.log
 
     @property
     def run_name(self) -> str:
@@ -111,6 +113,8 @@ class TrialRecord:
                 series[f"health/{stat}/{group}"] = [row[g] if g < len(row) else None for row in per_epoch]
         if self.health.get("max_grad_norm"):
             series["health/max_grad_norm"] = list(self.health["max_grad_norm"])
+        for name, values in self.user_metrics.items():  # your own code's TrialContext.log
+            series[f"user/{metric_name(name)}"] = list(values)
         return series
 
     def summary(self) -> dict[str, Any]:
@@ -141,7 +145,7 @@ def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> Tria
     return TrialRecord(
         study_name=spec.name,
         storage=mask_url(storage_url),
-        metric=spec.objective.metric.value,
+        metric=spec.objective.name,
         direction=spec.direction.value,
         number=frozen.number,
         state=state,
@@ -159,6 +163,7 @@ def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> Tria
         ended_at=frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
         pruned_at_epoch=pruned_at_epoch_of(frozen),
         reason=note_of(frozen) or None,
+        user_metrics=user_metrics_of(frozen),
     )
 
 
@@ -174,7 +179,7 @@ def study_record(study: optuna.Study, spec: StudySpec, storage_url: str) -> Stud
         sign = -1.0 if spec.direction.value == "maximize" else 1.0
         _, _, frozen = min(done, key=lambda d: (sign * float(d[0] or 0.0), d[1]))
         best = trial_record(frozen, spec, storage_url)
-    return StudyRecord(spec.name, mask_url(storage_url), spec.objective.metric.value,
+    return StudyRecord(spec.name, mask_url(storage_url), spec.objective.name,
                        spec.direction.value, counts, best)  # fmt: skip
 
 

@@ -98,8 +98,8 @@ def run_trial(
     (3, 3)
     """
     started = time.perf_counter()
-    task = spec.objective.metric.task
-    dataset = cache.get(spec.data, task) if cache is not None else load_dataset(spec.data, task)
+    task = spec.objective.builtin.task
+    dataset = cache.get(spec.dataset, task) if cache is not None else load_dataset(spec.dataset, task)
     p = TrainParams.from_mapping(
         params, batch_size=spec.trainer.batch_size, model_params=not spec.model.is_user_builder
     )
@@ -108,7 +108,7 @@ def run_trial(
         torch.manual_seed(spec.trainer.seed)
         if placement.device.type == "cuda":
             torch.cuda.manual_seed_all(spec.trainer.seed)
-        folds = prepare_folds(dataset, spec.data, placement.device)
+        folds = prepare_folds(dataset, spec.dataset, placement.device)
         setup = Setup(spec, p, params, placement, task, dataset.input_shape, dataset.n_outputs,
                       spec.trainer.epochs)  # fmt: skip
         fast = stackable(spec.model, p) and not placement.needs_scaler
@@ -128,7 +128,7 @@ def _cross_validate(
     started: float,
     checkpoints: Checkpoints,
 ) -> TrialResult:
-    metric = spec.objective.metric
+    metric = spec.objective.builtin
     maximize = spec.direction == Direction.MAXIMIZE
     stopping = spec.trainer.early_stopping
     log = HealthLog(engine.groups)
@@ -216,7 +216,7 @@ def _training_digest(spec: StudySpec) -> str:
     """What a checkpoint must agree with besides the params: the data, model and trainer
     sections (how often to checkpoint aside), so an edited study file never resumes old state."""
     trainer = spec.trainer.model_dump(mode="json", exclude={"checkpoint_every"})
-    parts = [spec.data.model_dump(mode="json"), spec.model.model_dump(mode="json"), trainer]
+    parts = [spec.dataset.model_dump(mode="json"), spec.model.model_dump(mode="json"), trainer]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import PREEMPTED, AutoMLError, TrialPreempted, TrialPruned
-from automl.search.attrs import lineage_root
+from automl.search.attrs import attempt_of, lineage_root
 from automl.search.batch import set_trial_user_attrs
 from automl.search.checkpoints import slot_for
 from automl.search.storage import make_storage, mask_text
@@ -151,16 +151,26 @@ def execute_trial(
     values: float | None = None
     facts: dict[str, Any]  # written in one go, with the duration, before the outcome
     # Every retry of a trial shares its checkpoint, keyed by the first trial of the lineage.
-    checkpoints = training.Checkpoints(
-        slot_for(spec, storage_url, opened.study_uid, lineage_root(frozen)),
-        every_epochs=spec.trainer.checkpoint_epochs, every_s=spec.trainer.checkpoint_seconds,
-        on_saved=lambda epoch: set_trial_user_attrs(storage, tid, {CHECKPOINT_EPOCH: epoch}),
-    )  # fmt: skip
+    saved = slot_for(spec, storage_url, opened.study_uid, lineage_root(frozen))
+
+    def on_saved(epoch: int) -> None:
+        set_trial_user_attrs(storage, tid, {CHECKPOINT_EPOCH: epoch})
+
+    reporter = OptunaReporter(trial, should_stop)
+    work: Any
+    if spec.own_code:  # train: the user's own function or program
+        from automl.usercode.trial import OwnTrial
+
+        work = OwnTrial(spec, params, trial_number, attempt_of(frozen), reporter, saved, on_saved)
+    else:
+        checkpoints = training.Checkpoints(
+            saved, every_epochs=spec.trainer.checkpoint_epochs, every_s=spec.trainer.checkpoint_seconds,
+            on_saved=on_saved,
+        )  # fmt: skip
+        work = _BuiltIn(spec, params, reporter, checkpoints)
     keep_checkpoint = False  # kept only for a run that continues it
     try:
-        result = training.run_trial(
-            spec, params, OptunaReporter(trial, should_stop), cache=_data_cache, checkpoints=checkpoints
-        )
+        result = work.run()
     except ClaimLost:
         raise
     except TrialPreempted as stop:
@@ -185,14 +195,30 @@ def execute_trial(
             facts[FAIL_REASON] = f"the score is {result.value}"
             values = None
     facts[DURATION_S] = round(time.monotonic() - started, 3)
-    facts[RESUMED_FROM_EPOCH] = checkpoints.resumed_from_epoch
+    facts[RESUMED_FROM_EPOCH] = work.resumed_from_epoch
     set_trial_user_attrs(storage, tid, facts)
     study.tell(trial_number, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
-    if not keep_checkpoint:  # complete, pruned or failed for good: nothing will resume it
-        checkpoints.remove()
+    if saved is not None and not keep_checkpoint:  # complete, pruned or failed for good: nothing will resume it
+        saved.remove()
     # The trial is safe in the storage; trackers get it as read back from there (never raises).
     log_trial(study, spec, storage_url, trial_number)
     return state
+
+
+class _BuiltIn:
+    """The built-in trainer for one trial, shaped like usercode's OwnTrial."""
+
+    def __init__(self, spec: StudySpec, params: dict[str, Any], reporter: OptunaReporter, checkpoints: Any) -> None:
+        self._spec, self._params, self._reporter, self._checkpoints = spec, params, reporter, checkpoints
+
+    @property
+    def resumed_from_epoch(self) -> int:
+        return int(self._checkpoints.resumed_from_epoch)
+
+    def run(self) -> Any:
+        from automl import training
+
+        return training.run_trial(self._spec, self._params, self._reporter, cache=_data_cache, checkpoints=self._checkpoints)
 
 
 def failure_reason(exc: BaseException, *secrets_in: str) -> str:

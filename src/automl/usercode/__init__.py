@@ -1,0 +1,11 @@
+"""Your own training code: a Python function (``train: python:pkg.mod:fn``) or any program
+(``train: {command: [...]}``), run by the workers in place of the built-in trainer.
+
+:class:`TrialContext` is the public API a function gets; :mod:`.program` speaks a line
+protocol with a program. Both report to the same pruner, save to the same checkpoint store,
+and end in the same outcomes as the built-in trainer (see :mod:`automl.worker.runner`).
+"""
+
+from automl.usercode.context import TrialContext
+
+__all__ = ["TrialContext"]

@@ -1,0 +1,156 @@
+"""``automl.TrialContext``: what a training function gets besides its params.
+
+    def fit(params: dict, trial: automl.TrialContext) -> float:
+        state = trial.load_checkpoint()            # None on a fresh start
+        start = state["epoch"] + 1 if state else 1
+        for epoch in range(start, 31):
+            ...                                    # your own loop
+            trial.report(val_acc, epoch)           # raises automl.TrialPruned when pruned
+            trial.save_checkpoint({"epoch": epoch, "model": model.state_dict(), ...})
+        return val_acc
+
+Contract:
+
+* :meth:`report` records an intermediate value for ``step`` (any whole number, increasing) and
+  raises :class:`automl.TrialPruned` when the study's pruner says stop. Catch it only to clean
+  up, then raise it again (or return: the trial is recorded as pruned either way).
+* :meth:`save_checkpoint` keeps a dict of tensors, numbers, strings, lists and dicts (state
+  dicts of models, optimisers and schedulers are such dicts) as the trial's only checkpoint
+  (with the values reported so far). A trial run again after its worker died or was
+  preempted gets it back from :meth:`load_checkpoint`, and the values reported up to it are
+  carried over to the new trial first, so the pruner sees the whole curve.
+* Preemption (SIGTERM to ``automl worker``, Ctrl-C on ``automl run``): the next
+  :meth:`save_checkpoint` saves and then stops the trial; a function that never saves is
+  stopped at its next :meth:`report`. The trial runs again, not counted as a retry.
+* :meth:`log` records extra metrics at the current step; they go to the trackers.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from automl.errors import TrialPreempted, TrialPruned
+from automl.training.checkpoint import BlobSlot, preemption_requested
+from automl.training.reporter import Reporter
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+
+class TrialContext:
+    """One trial of your own code: its params, number and device, reporting and checkpoints."""
+
+    def __init__(
+        self, params: Mapping[str, Any], number: int, attempt: int, reporter: Reporter,
+        slot: BlobSlot | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
+    ) -> None:  # fmt: skip
+        self.params: dict[str, Any] = dict(params)
+        self.number = number  # the Optuna trial number
+        self.attempt = attempt  # how many times this trial's lineage ran before (0: the first time)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the slot's GPU, if any
+        self._reporter, self._slot, self._identity, self._on_saved = reporter, slot, identity, on_saved
+        self._reported: dict[int, float] = {}
+        self._metrics: dict[str, dict[int, float]] = {}
+        self._saved_once = False
+        self._state: Any = None
+        self.resumed_from_step = 0
+        self.checkpoint_step = 0
+        self._restore()
+
+    # -- the public API ----------------------------------------------------------------------
+
+    def report(self, value: float, step: int) -> None:
+        """Record ``value`` at ``step``; raise :class:`automl.TrialPruned` when pruned."""
+        step, value = int(step), float(value)
+        self._reported[step] = value
+        self._reporter.report(step, value)
+        if self._reporter.should_prune():
+            raise TrialPruned("pruned by the pruner", step)
+        if preemption_requested() and not self._saved_once:
+            raise TrialPreempted(self.checkpoint_step)
+
+    def save_checkpoint(self, state: Any) -> None:
+        """Keep ``state`` (anything ``torch.save`` takes) as this trial's checkpoint."""
+        self._saved_once = True
+        step = max(self._reported, default=0)
+        if self._slot is not None:
+            buf = io.BytesIO()
+            blob = {"format": FORMAT, "identity": self._identity, "step": step,
+                    "reported": dict(self._reported), "metrics": self._metrics, "state": state}  # fmt: skip
+            torch.save(blob, buf)
+            try:
+                self._slot.put(buf.getvalue())
+            except Exception as exc:  # noqa: BLE001 - a failed save must not fail the trial
+                log.warning("could not save the checkpoint of step %d: %s", step, " ".join(str(exc).split())[:300])
+            else:
+                self.checkpoint_step = step
+                self._on_saved(step)
+        if preemption_requested():
+            raise TrialPreempted(self.checkpoint_step)
+
+    def load_checkpoint(self) -> Any:
+        """The state last given to :meth:`save_checkpoint` by this trial or the one it retries;
+        None on a fresh start."""
+        return self._state
+
+    def log(self, **metrics: float) -> None:
+        """Extra metrics at the current step (the last reported one), for the trackers."""
+        step = max(self._reported, default=0)
+        for name, value in metrics.items():
+            self._metrics.setdefault(name, {})[step] = float(value)
+
+    # -- for the runner ----------------------------------------------------------------------
+
+    @property
+    def reported_steps(self) -> list[int]:
+        return sorted(self._reported)
+
+    @property
+    def reported(self) -> dict[int, float]:
+        """Every reported value by step, carried-over ones included."""
+        return dict(self._reported)
+
+    @property
+    def curve(self) -> list[float | None]:
+        """The reported values in step order (non-finite ones as None)."""
+        return [_finite(self._reported[s]) for s in sorted(self._reported)]
+
+    @property
+    def user_metrics(self) -> dict[str, list[float | None]]:
+        """What :meth:`log` recorded, aligned with :attr:`curve` (None where not logged)."""
+        steps = sorted(self._reported)
+        return {name: [_finite(by_step[s]) if s in by_step else None for s in steps] for name, by_step in self._metrics.items()}
+
+    def _restore(self) -> None:
+        if self._slot is None:
+            return
+        try:
+            body = self._slot.get()
+            if body is None:
+                return
+            # weights_only: a checkpoint store shared by a fleet must not be a way to run code
+            # on every worker, so a checkpoint holds tensors, numbers, strings, lists and dicts.
+            blob = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint means a fresh start
+            log.warning("checkpoint not used, starting fresh: %s", " ".join(str(exc).split())[:300])
+            return
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("identity") != self._identity:
+            log.warning("checkpoint not used, starting fresh: it belongs to other params or another train:")
+            return
+        self._state = blob["state"]
+        self._metrics = {k: dict(v) for k, v in blob.get("metrics", {}).items()}
+        for step, value in sorted(blob["reported"].items()):  # the new trial carries the curve so far
+            self._reported[step] = value
+            self._reporter.report(step, value)
+        self.resumed_from_step = self.checkpoint_step = int(blob["step"])
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
