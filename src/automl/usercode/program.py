@@ -96,6 +96,7 @@ class ProgramTrial:
             proc = subprocess.Popen(
                 self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
                 bufsize=1, start_new_session=True,  # its own group: stopping it stops its children
+                preexec_fn=_die_with_parent,
             )  # fmt: skip
         except OSError as exc:
             raise ProgramFailed(f"cannot start {self.train.command[0]!r}: {exc.strerror or exc}") from None
@@ -211,6 +212,18 @@ class ProgramTrial:
         self._folder_seen = seen
         self.checkpoint_step = step
         self._on_saved(step)
+
+
+def _die_with_parent() -> None:
+    """In the child, before the program starts: on Linux, the program gets SIGKILL when the
+    worker process dies (kill -9, out of memory), as it would if the machine died; a retry then
+    never races an orphan for the same checkpoint folder."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the orphan ends when it next writes to its closed stdout
 
 
 def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
