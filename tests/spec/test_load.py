@@ -157,3 +157,37 @@ def test_a_bad_checkpoint_interval_names_the_field(written: str) -> None:
     with pytest.raises(SpecError) as info:
         spec_with(f"trainer: {{checkpoint_every: {written}}}")
     assert "trainer.checkpoint_every" in info.value.one_line()
+
+
+OWN = """
+name: s
+objective: {metric: val_loss, direction: minimize}
+train: python:pkg.mod:fit
+space: {lr: {low: 0.001, high: 0.1, log: true}, anything: {choices: [a, b]}}
+"""
+
+
+def test_a_study_of_your_own_code_takes_any_metric_and_parameter_names() -> None:
+    spec = parse_spec(OWN)
+    assert spec.own_code and spec.objective.name == "val_loss" and spec.data is None
+    command = parse_spec(OWN.replace("train: python:pkg.mod:fit", "train: {command: [python, t.py], timeout: 2h}"))
+    assert command.train.command == ["python", "t.py"] and command.train.timeout == 7200  # type: ignore[union-attr]
+    assert parse_spec(as_mapping(spec) and OWN) == spec
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("direction: minimize", ""), "direction: say maximize or minimize"),
+        (("train: python:pkg.mod:fit", "train: pkg.mod:fit"), "write python:package.module:function"),
+        (("train: python:pkg.mod:fit", "train: python:pkg.mod:fit\ndata: {source: sklearn:iris}"), "leave data out"),
+        (("train: python:pkg.mod:fit", "train: {command: []}"), "train.command"),
+        (("train: python:pkg.mod:fit", "train: {command: [x], timeout: 0}"), "train.timeout"),
+        (("train: python:pkg.mod:fit\n", ""), "data: say what to train on"),
+        (("train: python:pkg.mod:fit", "data: {source: sklearn:iris}"), "is not a metric of the built-in trainer"),
+    ],
+)
+def test_bad_own_code_sections_name_the_field(change: tuple[str, str], expected: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(OWN.replace(*change))
+    assert expected in info.value.one_line()

@@ -104,6 +104,11 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     error worth reporting, so unknown keys with a close known name go first.
     """
     errors = exc.errors(include_url=False)
+    # train: is a function reference or a {command: ...} mapping; report the errors of the
+    # form the user wrote, not "should be a valid string" for a mapping.
+    wrote_mapping = [e for e in errors if e["loc"][:2] == ("train", "str") and not isinstance(e["input"], str)]
+    if wrote_mapping:
+        errors = [e for e in errors if e["loc"][:2] != ("train", "str")]
     typos = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"] and _did_you_mean(str(e["loc"][-1]))]
     err = (typos or errors)[0]
     loc = [str(p) for p in err["loc"]]
@@ -112,6 +117,8 @@ def spec_error_from(exc: ValidationError) -> SpecError:
         del loc[2]
     if loc and loc[-1].startswith("function-"):
         loc.pop()
+    if len(loc) >= 2 and loc[0] == "train" and loc[1] in ("str", "TrainCommand"):
+        del loc[1]
     path = ".".join(loc)
     message = err["msg"].removeprefix("Value error, ")
     hint = None

@@ -5,8 +5,10 @@ What the program gets:
 * the params as ``--name value`` arguments appended to the command, and as JSON in
   ``AUTOML_PARAMS``; the trial number in ``AUTOML_TRIAL_NUMBER``;
 * a folder of its own in ``AUTOML_CHECKPOINT_DIR``: whatever the program writes there is saved
-  to the checkpoint store (after each value it reports, when the folder changed), and a trial
-  run again after its worker died or was preempted finds the folder as it was last saved;
+  to the checkpoint store (after each value it reports, when the folder changed; the program
+  is paused while it is copied), and a trial run again after its worker died or was preempted
+  finds the folder as it was last saved. Write the state of step N (best: to a temporary file,
+  then rename) before printing step N's line: the copy made at that line is labelled step N;
 * the working directory where ``automl run`` or ``automl worker`` was started.
 
 What it says, on stdout, one JSON object per line: ``{"step": 3, "value": 0.91}`` for an
@@ -20,6 +22,7 @@ exits, and the trial runs again from there.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL this long after
 STDERR_LINES = 5  # the last lines of stderr that make a failure's reason
 FORMAT = 1
+SMALL_FILE = 1 << 20  # files up to 1 MiB are compared by content too
 
 
 class ProgramFailed(AutoMLError):
@@ -71,7 +75,7 @@ class ProgramTrial:
         self.reported: dict[int, float] = {}
         self.resumed_from_step = 0
         self.checkpoint_step = 0
-        self._folder_seen: tuple[tuple[str, int, int], ...] = ()
+        self._folder_seen: tuple[tuple[Any, ...], ...] = ()
 
     def command(self) -> list[str]:
         args = []
@@ -137,7 +141,7 @@ class ProgramTrial:
                     if self._reporter.should_prune():
                         _stop(proc)
                         raise TrialPruned("pruned by the pruner", step)
-                    self._save_if_changed(folder)
+                    self._save_if_changed(folder, proc)
                 else:
                     final = message["value"]
         finally:
@@ -184,9 +188,18 @@ class ProgramTrial:
         self.resumed_from_step = self.checkpoint_step = int(meta["step"])
         self._folder_seen = _signature(folder)
 
-    def _save_if_changed(self, folder: Path) -> None:
-        if self._slot is not None and _signature(folder) != self._folder_seen:
-            self._save(folder)
+    def _save_if_changed(self, folder: Path, proc: subprocess.Popen[str]) -> None:
+        """After a reported step: keep the folder if it changed, with the program paused while
+        it is copied, so that the copy is of one moment."""
+        if self._slot is None:
+            return
+        paused = _signal(proc, signal.SIGSTOP)
+        try:
+            if _signature(folder) != self._folder_seen:
+                self._save(folder)
+        finally:
+            if paused:
+                _signal(proc, signal.SIGCONT)
 
     def _save(self, folder: Path) -> None:
         if self._slot is None:
@@ -226,13 +239,15 @@ def _die_with_parent() -> None:
         pass  # not Linux: the orphan ends when it next writes to its closed stdout
 
 
-def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """What the folder holds: (path, size, mtime in ns) of every file; empty when nothing."""
+def _signature(folder: Path) -> tuple[tuple[Any, ...], ...]:
+    """What the folder holds: path, size, inode and mtime of every file, and the content of
+    small ones (a file rewritten within one clock tick keeps its mtime); empty when nothing."""
     out = []
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             st = path.stat()
-            out.append((str(path.relative_to(folder)), st.st_size, st.st_mtime_ns))
+            small = hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest() if st.st_size <= SMALL_FILE else ""
+            out.append((str(path.relative_to(folder)), st.st_size, st.st_ino, st.st_mtime_ns, small))
     return tuple(out)
 
 
@@ -269,6 +284,14 @@ def _stderr_line(line: str | None, tail: deque[str]) -> None:
     if line is not None:
         tail.append(line.rstrip()[:500])
         log.info("stderr: %s", line.rstrip()[:1000])
+
+
+def _signal(proc: subprocess.Popen[str], sig: int) -> bool:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
