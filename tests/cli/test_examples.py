@@ -51,3 +51,26 @@ def _dashboard_lists_the_trials(url: str, name: str) -> None:
     assert finished, [t["state"] for t in trials]
     assert any(t["intermediate_values"] for t in finished)
     assert any(p["name"] == "lr" for p in finished[0]["params"])
+
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["own_function.yaml", "own_program.yaml"])
+def test_the_own_code_examples_run_from_the_repository_root(tmp_path: Path, example: str) -> None:
+    """As README says: `automl run studies/own_function.yaml` from the repository's root."""
+    import subprocess
+    import sys
+
+    url = str(tmp_path / "own.journal")
+    done = subprocess.run(
+        [sys.executable, "-m", "automl", "run", f"studies/{example}", "--storage", url, "--n-trials", "3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "best val_accuracy" in done.stdout
+    study, _spec = load_study(url, example.removesuffix(".yaml").replace("_", "-"))
+    assert len([t for t in study.trials if t.state in COUNTED_STATES]) == 3
+    assert study.best_value > 0.9  # a small CNN on digits
+    assert all(t.user_attrs["epochs_run"] >= 1 for t in study.trials)
