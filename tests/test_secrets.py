@@ -8,20 +8,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
+import pytest
+
 from automl.search import load_study, make_storage
+from automl.search.storage import mask_credentials, mask_text, mask_url
+from automl.search.study import fail_trial, stored_spec
+from automl.spec import parse_spec
 from tests.conftest import POSTGRES_URL, require_service, tiny_yaml
 
 SECRET = "SeCrEtPw42xyz"
 
 
-def _with_password(url: str) -> str:
+def _in_userinfo(url: str) -> str:
     # The test server trusts local connections, so any password is accepted: this one is fake.
     return url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@")
 
 
-def test_no_password_in_any_output_or_stored_attribute(tmp_path: Path, study_name: str) -> None:
+def _in_query(url: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}password={SECRET}"  # libpq takes it there too
+
+
+@pytest.mark.parametrize("with_password", [_in_userinfo, _in_query], ids=["userinfo", "query"])
+def test_no_password_in_any_output_or_stored_attribute(tmp_path: Path, study_name: str, with_password) -> None:  # type: ignore[no-untyped-def]
     require_service(POSTGRES_URL)
-    storage = _with_password(POSTGRES_URL)
+    storage = with_password(POSTGRES_URL)
     assert SECRET in storage
     study_file = tmp_path / "s.yaml"
     study_file.write_text(tiny_yaml(study_name, "sqlite:///ignored.db", n_trials=2))
@@ -38,7 +49,7 @@ def test_no_password_in_any_output_or_stored_attribute(tmp_path: Path, study_nam
     ):
         result = subprocess.run([sys.executable, "-m", "automl", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
         outputs.append(result.stdout + result.stderr)
-    assert "cannot open storage postgresql://postgres:***@127.0.0.1:1/test" in outputs[-1]
+    assert "cannot open storage postgresql://postgres" in outputs[-1] and "***" in outputs[-1]
     files = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".safetensors"]
     study, _ = load_study(POSTGRES_URL, study_name)
     sid = study._study_id  # noqa: SLF001
@@ -50,4 +61,43 @@ def test_no_password_in_any_output_or_stored_attribute(tmp_path: Path, study_nam
     haystack = "\n".join(outputs + files + stored)
     assert len(study.trials) == 2 and "export" in "\n".join(str(p) for p in tmp_path.iterdir())
     assert SECRET not in haystack
-    assert "postgres:***@" in haystack  # the URL is shown, masked
+    assert "postgres:***@" in haystack or "password=***" in haystack  # the URL is shown, masked
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://u:p@ss@db:5432/x", "postgresql://u:***@db:5432/x"),  # "@" in the password
+        ("postgresql://u:a@b@c@db/x?sslmode=require", "postgresql://u:***@db/x?sslmode=require"),
+        ("postgresql://u@db/x?sslmode=require&password=hunter2", "postgresql://u@db/x?sslmode=require&password=***"),
+        ("redis://h:6379/1?password=hunter2", "redis://h:6379/1?password=***"),
+        ("rediss://:tok@h:6380/0?ssl_cert_reqs=none", "rediss://:***@h:6380/0?ssl_cert_reqs=none"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_every_password_form_is_masked(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+    assert mask_credentials(f"cannot reach {url} now") == f"cannot reach {masked} now"
+
+
+def test_a_password_a_driver_echoes_bare_is_masked_too() -> None:
+    url = "postgresql://u@db/x?password=hunter2"
+    assert mask_text('FATAL: password "hunter2" rejected', url) == 'FATAL: password "***" rejected'
+    assert mask_text("auth failed for p@ss!", "postgresql://u:p@ss!@db/x") == "auth failed for ***"
+
+
+def test_every_url_stored_with_the_study_file_is_masked() -> None:
+    spec = parse_spec(
+        tiny_yaml("s", "postgresql://u:pw1secret@db/x", n_trials=1)
+        + f"tracking: {{mlflow: {{tracking_uri: 'https://bob:{SECRET}@mlflow.example.com'}}}}\n"
+    )
+    text = json.dumps(stored_spec(spec))
+    assert SECRET not in text and "pw1secret" not in text
+    assert "https://bob:***@mlflow.example.com" in text
+
+
+def test_a_failure_reason_is_masked_before_it_is_stored(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=make_storage(str(tmp_path / "s.journal")))
+    trial = study.ask()
+    assert fail_trial(study, study.trials[trial.number], f"worker failed: cannot reach redis://:{SECRET}@h:6379/0")
+    assert SECRET not in study.trials[0].user_attrs["fail_reason"]

@@ -178,3 +178,30 @@ def test_unreachable_storage_exits_1_quickly_without_the_password(tmp_path: Path
     assert "cannot open storage postgresql://bob:***@127.0.0.1:1/x" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("reason", ["cannot read [/data/x.csv]", "[link=https://evil.example]click[/link]", "a [bold]b"])
+def test_status_shows_text_from_trials_as_text_not_markup(tmp_path: Path, reason: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from automl.search import open_study
+    from automl.search.study import fail_trial
+    from automl.spec import parse_spec
+
+    url = str(tmp_path / "s.journal")
+    spec = parse_spec(f"""
+name: markup
+storage: {url}
+objective: {{metric: score, direction: maximize}}
+train: python:tests.own_code:fit
+space: {{optimizer: {{choices: ['[adamw]', sgd]}}}}
+""")
+    study = open_study(spec, url)
+    study.enqueue_trial({"optimizer": "[adamw]"})
+    running = study.ask()
+    running.suggest_categorical("optimizer", ["[adamw]", "sgd"])
+    failed = study.ask()
+    fail_trial(study, study.trials[failed.number], reason)
+    capsys.readouterr()
+    assert main(["status", "--storage", url, "--study", "markup"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"failed 1x: {reason}" in out  # shown as written: no crash, no link, no style
+    assert "optimizer=[adamw]" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 
 from automl.backends.factory import create_backend
 from automl.cli.common import add_storage_flag, load_with_overrides, resolve_study
@@ -59,9 +60,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     study = open_study(spec, spec.storage)
     if choices:
         console.print("chosen for you: " + "; ".join(f"{c.field} {c.value}" for c in choices if c.field != "space")
-                      + " (see `automl validate` for why)", highlight=False)  # fmt: skip
+                      + " (see `automl validate` for why)", highlight=False, markup=False)  # fmt: skip
     console.print(
-        f"study [bold]{spec.name}[/bold] in {mask_url(spec.storage)}: "
+        f"study [bold]{escape(spec.name)}[/bold] in {escape(mask_url(spec.storage))}: "
         f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}"
     )
     if checkpoints is None and spec.trainer.checkpoint_every != "none":
@@ -76,12 +77,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     log_study(study, spec, spec.storage)  # the trackers' study summary; never raises
     best = best_trial(study)
     if best is None:
-        console.print(f"no trial completed ({state.stopping})")
+        console.print(f"no trial completed ({state.stopping})", markup=False)
         return 1
     console.print(
         f"best {spec.objective.name} {fmt_value(best.value)} (trial {best.number}, "
-        f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}"
+        f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}", markup=False
     )
-    console.print(f"stopped: {state.stopping}")
+    console.print(f"stopped: {state.stopping}", markup=False)
     return 0
 

@@ -7,7 +7,9 @@ import json
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from automl.cli.common import add_study_flags, storage_for_study
 from automl.report.format import fmt_params, fmt_value
@@ -30,10 +32,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print_json(json.dumps(info, default=str))
         return 0
     counts = ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())) or "no trials yet"
-    console.print(f"[bold]{name}[/bold] ({info['direction']}): {counts}")
+    console.print(f"[bold]{escape(name)}[/bold] ({info['direction']}): {counts}")
     best = info["best"]
     if best:
-        console.print(f"best {fmt_value(best['value'])} (trial {best['number']}): {fmt_params(best['params'], 20)}")
+        console.print(f"best {fmt_value(best['value'])} (trial {best['number']}): {escape(fmt_params(best['params'], 20))}")
     if info["running"]:
         table = Table(title="running")
         for col in ("trial", "worker", "age", "epoch", "checkpoint", "params"):
@@ -44,8 +46,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             if r["resumed_from_epoch"]:
                 saved += f" (resumed after {r['resumed_from_epoch']})"
             age = f"{r['age_s']:.0f}s" if r["age_s"] is not None else "-"
-            table.add_row(str(r["number"]), worker, age, str(r["last_epoch"] or "-"), saved, fmt_params(r["params"]))
+            table.add_row(str(r["number"]), Text(worker), age, str(r["last_epoch"] or "-"), saved, Text(fmt_params(r["params"])))
         console.print(table)
     for reason, n in info["failure_reasons"].items():
-        console.print(f"[red]failed[/red] {n}x: {reason}")
+        console.print(f"[red]failed[/red] {n}x: {escape(reason)}")
     return 0

@@ -9,6 +9,7 @@ import shlex
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from automl.cli.common import load_with_overrides, resolve_study
 from automl.search import build_pruner, build_sampler
@@ -51,14 +52,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
     table.add_column("parameter")
     table.add_column("values")
     for name, entry in spec.space.items():
-        table.add_row(name, describe(entry))
+        table.add_row(Text(name), Text(describe(entry)))
     console.print(table)
     if choices:
         chosen = Table(title="chosen for you (the study file left these out)")
         for column in ("field", "value", "why"):
             chosen.add_column(column)
         for c in choices:
-            chosen.add_row(c.field, c.value, c.why)
+            chosen.add_row(Text(c.field), Text(c.value), Text(c.why))
         console.print(chosen)
     if dataset is not None:
         shape = "x".join(str(d) for d in dataset.input_shape)

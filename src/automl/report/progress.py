@@ -83,7 +83,7 @@ class RichProgress:
             table.add_column("running")
             table.add_column("params")
             for number, params in sorted(state.running.items()):
-                table.add_row(str(number), fmt_params(params))
+                table.add_row(str(number), Text(fmt_params(params)))
             lines.append(table)
         return Group(*lines)
 

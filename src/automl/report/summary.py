@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
+from rich.text import Text
 
 from automl.report.format import fmt_params, fmt_value
 from automl.search.attrs import (
@@ -43,7 +44,7 @@ def summary_table(study: optuna.Study, k: int = 5) -> Table:
     table.add_column("best epoch", justify="right")
     table.add_column("params")
     for t in top_trials(study, k):
-        table.add_row(str(t.number), fmt_value(t.value), str(best_epoch_of(t) or "-"), fmt_params(t.params, 12))
+        table.add_row(str(t.number), fmt_value(t.value), str(best_epoch_of(t) or "-"), Text(fmt_params(t.params, 12)))
     return table
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -97,39 +96,49 @@ def _ensure_parent(path: str) -> None:
         raise StorageError(f"cannot create storage {path!r}: folder {str(parent)!r} does not exist")
 
 
+# Query-string keys whose values are secrets: drivers accept a password there too
+# (postgresql://u@db/x?password=..., redis://h/1?password=...).
+_SECRET_KEYS = r"(?:password|passwd|pwd|sslpassword|secret|token|api_key|apikey|access_key|secret_key)"
+_QUERY_SECRET = re.compile(rf"([?&;]{_SECRET_KEYS}=)[^&;#\s]*", re.IGNORECASE)
+# scheme://userinfo@ : the userinfo runs to the last "@" before the path (a password may hold
+# "@" itself), and everything after its first ":" is the password.
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/\s]*)@", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``.
+    """The URL with its password replaced by ``***``: in the userinfo (all of it after the
+    user name, whatever it holds) and in the query string.
 
     >>> mask_url("redis://:s3cret@host:6379/0")
     'redis://:***@host:6379/0'
+    >>> mask_url("postgresql://u:p@ss@db/x?sslmode=require&password=hunter2")
+    'postgresql://u:***@db/x?sslmode=require&password=***'
     """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return mask_credentials(url)
 
 
 def mask_text(text: str, *urls: str) -> str:
     """Remove the passwords of ``urls`` from ``text`` wherever they stand (driver messages
     sometimes echo them bare), and the password of any URL written in it."""
     for url in urls:
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            continue
-        if password:
-            text = text.replace(password, "***")
+        for secret in _secrets_of(url):
+            text = text.replace(secret, "***")
     return mask_credentials(text)
 
 
-_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+def _secrets_of(url: str) -> list[str]:
+    found = [m.group(0).split("=", 1)[1] for m in _QUERY_SECRET.finditer(url)]
+    userinfo = _USERINFO.search(url)
+    if userinfo and ":" in userinfo.group(2):
+        found.append(userinfo.group(2).split(":", 1)[1])
+    return [s for s in found if s and s != "***"]
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    scheme, userinfo = match.group(1), match.group(2)
+    if ":" not in userinfo:
+        return match.group(0)  # a user name alone
+    return f"{scheme}{userinfo.split(':', 1)[0]}:***@"
 
 
 def mask_credentials(text: str) -> str:
@@ -138,7 +147,7 @@ def mask_credentials(text: str) -> str:
     >>> mask_credentials("cannot reach redis://:pw@host:6379/0 now")
     'cannot reach redis://:***@host:6379/0 now'
     """
-    return _CREDENTIALS.sub(r"\1***@", text)
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO.sub(_mask_userinfo, text))
 
 
 def quiet_optuna() -> None:

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.errors import SpecError, StorageError, UsageError
 from automl.search.pruners import build_pruner
 from automl.search.samplers import build_sampler
-from automl.search.storage import make_storage, mask_url
+from automl.search.storage import make_storage, mask_credentials, mask_url
 from automl.spec.model import StudySpec
 from automl.trial_attrs import FAIL_REASON
 
@@ -75,11 +75,20 @@ def study_uid(storage: BaseStorage, study_id: int) -> str | None:
 
 
 def stored_spec(spec: StudySpec) -> dict[str, Any]:
-    data = spec.model_dump(mode="json")
-    data["storage"] = mask_url(spec.storage)
-    if spec.execution.broker:
-        data["execution"]["broker"] = mask_url(spec.execution.broker)
-    return data
+    """The study file as stored on the study, with the password of every URL in it masked
+    (storage, broker, tracking URIs, data URLs...): optuna-dashboard shows study attributes.
+    Workers take credentials from their own flags and environment, never from here."""
+    return _masked(spec.model_dump(mode="json"))
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_credentials(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
 
 
 def load_study(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySpec]:
@@ -118,6 +127,7 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
     ``Study.tell`` this runs no sampler hooks, so it is safe outside ``optimize``.
     """
     storage = study._storage  # noqa: SLF001
+    reason = mask_credentials(reason)  # a worker's error may quote a URL with its password
     try:
         storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)  # noqa: SLF001
         return bool(storage.set_trial_state_values(trial._trial_id, TrialState.FAIL))  # noqa: SLF001

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, Task
 from celery.exceptions import Reject, WorkerShutdown
 
-from automl.search.storage import mask_url
+from automl.search.storage import mask_text, mask_url
 from automl.worker.lease import LeaseRenewer, LeaseStore, new_owner
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | N
         except Exception as exc:  # noqa: BLE001 - storage or Redis trouble before training
             if _wait_out_outage(study_name):
                 continue  # a shared dependency was down and is back: try this delivery again
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = mask_text(f"{type(exc).__name__}: {exc}", _settings.storage_url, _settings.broker_url)
             _safe(_leases.unclaim, study_uid, trial_number, owner)  # only if this delivery won it
             _infra_failure(reason, requeue=True)  # raises: requeued, or this worker stops
             return "requeued"
@@ -183,7 +183,7 @@ def _train(opened: OpenedTrial, study_uid: str, owner: str) -> str:
             _safe(_leases.release, study_uid, number, owner, _settings.lease_s)
             log.warning("trial %d of %s was finished elsewhere while it ran; stopped", number, study_name)
             return "stopped: finished elsewhere"
-        reason = f"worker failed: {type(exc).__name__}: {exc}"
+        reason = mask_text(f"worker failed: {type(exc).__name__}: {exc}", _settings.storage_url, _settings.broker_url)
         _safe(_leases.release, study_uid, number, owner, _settings.lease_s, reason[:500])
         _safe(_leases.announce, study_uid, number)
         if not _wait_out_outage(study_name):
