@@ -205,3 +205,16 @@ space: {{optimizer: {{choices: ['[adamw]', sgd]}}}}
     out = " ".join(capsys.readouterr().out.split())
     assert f"failed 1x: {reason}" in out  # shown as written: no crash, no link, no style
     assert "optimizer=[adamw]" in out
+
+
+def test_validate_takes_the_flags_run_takes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = write_study(tmp_path, "flags-v", n_trials=5)
+    journal = str(tmp_path / "other.journal")
+    args = ["--n-trials", "7", "--parallelism", "3", "--timeout", "2m", "--storage", journal, "--json"]
+    assert main(["validate", str(path), *args]) == 0
+    study = json.loads(capsys.readouterr().out)["study"]
+    assert study["search"]["n_trials"] == 7 and study["search"]["timeout"] == 120
+    assert study["execution"]["parallelism"] == 3 and study["storage"] == journal
+    assert main(["validate", str(path), "--timeout", "soon"]) == 2
+    assert "--timeout" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name])  # still writes nothing

@@ -35,6 +35,34 @@ def load_with_overrides(path: str, overrides: dict[str, Any]) -> StudySpec:
     return apply_overrides(spec, merged)
 
 
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that change what ``automl run`` does (``automl validate`` takes them too, so
+    a user can check exactly what run will do)."""
+    from automl.spec import BackendKind
+
+    parser.add_argument("--backend", choices=[b.value for b in BackendKind], help="where trials run (default: the file's)")
+    parser.add_argument("--parallelism", type=int, metavar="N", help="trials in flight at once")
+    parser.add_argument("--n-trials", type=int, metavar="N", help="trials with a result (complete or pruned) in the study")
+    parser.add_argument("--timeout", metavar="DURATION", help="stop dispatching after this long, e.g. 90s, 30m, 2h")
+    add_storage_flag(parser)
+
+
+def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """What :func:`add_run_flags` flags change in the study file (None: not given)."""
+    from automl.spec import parse_duration
+
+    timeout = None
+    if args.timeout is not None:
+        try:
+            timeout = parse_duration(args.timeout)
+        except ValueError as exc:
+            raise UsageError(f"--timeout: {exc}") from None
+    return {
+        "storage": args.storage, "execution.backend": args.backend, "execution.parallelism": args.parallelism,
+        "search.n_trials": args.n_trials, "search.timeout": timeout,
+    }  # fmt: skip
+
+
 def add_study_flags(parser: argparse.ArgumentParser) -> None:
     """SPEC, or --storage and --study: how every command that reads a study finds it."""
     parser.add_argument("spec", metavar="SPEC", nargs="?", help="the study file (or give --storage and --study)")

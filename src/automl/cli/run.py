@@ -8,47 +8,26 @@ from rich.console import Console
 from rich.markup import escape
 
 from automl.backends.factory import create_backend
-from automl.cli.common import add_storage_flag, load_with_overrides, resolve_study
+from automl.cli.common import add_run_flags, load_with_overrides, resolve_study, run_overrides
 from automl.coordinator import Coordinator
-from automl.errors import UsageError
 from automl.report import make_progress, summary_table
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
 from automl.search import build_pruner, build_sampler, mask_url, open_study
 from automl.search.attrs import best_epoch_of
 from automl.search.checkpoints import checkpoint_location, open_store
-from automl.spec import BackendKind, parse_duration
 from automl.tracking import log_study
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="create or resume a study and drive it to its budget")
     p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
-    p.add_argument("--backend", choices=[b.value for b in BackendKind], help="where trials run (default: the file's)")
-    p.add_argument("--parallelism", type=int, metavar="N", help="trials in flight at once")
-    p.add_argument("--n-trials", type=int, metavar="N", help="trials with a result (complete or pruned) in the study")
-    p.add_argument("--timeout", metavar="DURATION", help="stop dispatching after this long, e.g. 90s, 30m, 2h")
-    add_storage_flag(p)
+    add_run_flags(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    timeout = None
-    if args.timeout is not None:
-        try:
-            timeout = parse_duration(args.timeout)
-        except ValueError as exc:
-            raise UsageError(f"--timeout: {exc}") from None
-    spec = load_with_overrides(
-        args.spec,
-        {
-            "storage": args.storage,
-            "execution.backend": args.backend,
-            "execution.parallelism": args.parallelism,
-            "search.n_trials": args.n_trials,
-            "search.timeout": timeout,
-        },
-    )
+    spec = load_with_overrides(args.spec, run_overrides(args))
     spec, _dataset, choices = resolve_study(spec)
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)

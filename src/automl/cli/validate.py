@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from automl.cli.common import load_with_overrides, resolve_study
+from automl.cli.common import add_run_flags, load_with_overrides, resolve_study, run_overrides
 from automl.search import build_pruner, build_sampler
 from automl.search.checkpoints import checkpoint_location, open_store
 from automl.search.storage import mask_url, storage_kind
@@ -25,11 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a study file and print the resolved search space; writes nothing")
     p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
     p.add_argument("--json", action="store_true", help="print the resolved study file and the choices made as JSON")
+    add_run_flags(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    spec = load_with_overrides(args.spec, {})
+    spec = load_with_overrides(args.spec, run_overrides(args))
     storage_kind(spec.storage)
     spec, dataset, choices = resolve_study(spec)
     build_sampler(spec.search.sampler, spec.space)

@@ -32,7 +32,7 @@ from automl.coordinator.progress import NoProgress, Progress, RunState
 from automl.errors import PREEMPTED, InterruptedError_, StudyFailedError
 from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, lineage_root
 from automl.search.checkpoints import slot_for
-from automl.search.samplers import grid_of
+from automl.search.samplers import grid_size
 from automl.search.study import SPEC_ATTR, UID_ATTR, ask, fail_trial, spec_digest, trial_by_number
 from automl.spec.model import StudySpec
 from automl.spec.space import suggest_params
@@ -72,7 +72,7 @@ class Coordinator:
         self._spec_digest = spec_digest(study.user_attrs.get(SPEC_ATTR))
         n_trials = spec.search.n_trials
         if spec.search.sampler.type == "grid":
-            n_trials = min(n_trials, _grid_size(spec))
+            n_trials = min(n_trials, grid_size(spec.space))
         self.state = RunState(n_trials=n_trials, timeout_s=spec.search.timeout)
 
     # -- public -----------------------------------------------------------------------------
@@ -299,10 +299,3 @@ class Coordinator:
 
 def _preempted(frozen: FrozenTrial) -> bool:
     return frozen.state == TrialState.FAIL and fail_reason_of(frozen, "") == PREEMPTED
-
-
-def _grid_size(spec: StudySpec) -> int:
-    size = 1
-    for values in grid_of(spec.space).values():
-        size *= len(values)
-    return size

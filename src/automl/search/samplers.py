@@ -33,8 +33,38 @@ def build_sampler(spec: SamplerSpec, space: Mapping[str, _Entry]) -> optuna.samp
     return construct(_SAMPLERS[spec.type], spec.options(), "search.sampler", f"{spec.type} sampler", built)
 
 
+MAX_GRID = 100_000  # points of a grid; Optuna's GridSampler holds every one in memory
+
+
+def grid_size(space: Mapping[str, _Entry]) -> int:
+    """How many points the grid has, computed without building it."""
+    size = 1
+    for name, entry in space.items():
+        if isinstance(entry, CategoricalParam):
+            n = len(entry.choices)
+        elif isinstance(entry, IntParam):
+            if entry.log:
+                raise SpecError(f"space.{name}", "the grid sampler cannot walk a log range; list the values with choices")
+            n = (entry.high - entry.low) // entry.step + 1
+        elif isinstance(entry, FloatParam):
+            if entry.step is None or entry.log:
+                raise SpecError(f"space.{name}", "the grid sampler needs a step (and no log) on float parameters")
+            n = int(round((entry.high - entry.low) / entry.step)) + 1
+        else:
+            n = 1
+        size *= max(1, n)
+    return size
+
+
 def grid_of(space: Mapping[str, _Entry]) -> dict[str, list[Any]]:
-    """Every value of every parameter, for the grid sampler."""
+    """Every value of every parameter, for the grid sampler; a SpecError naming
+    ``search.sampler`` when the grid has more than MAX_GRID points."""
+    size = grid_size(space)
+    if size > MAX_GRID:
+        raise SpecError(
+            "search.sampler",
+            f"the grid has {size:,} points, more than {MAX_GRID:,}; use fewer values, coarser steps, or another sampler",
+        )
     grid: dict[str, list[Any]] = {}
     for name, entry in space.items():
         if isinstance(entry, CategoricalParam):

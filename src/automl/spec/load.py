@@ -62,7 +62,14 @@ def load_spec(path: str | os.PathLike[str]) -> m.StudySpec:
 def parse_spec(text: str, *, base_dir: Path | None = None, source: str = "<study>") -> m.StudySpec:
     """Validate study-file text; ``base_dir`` anchors relative ``csv:``/``npz:`` paths."""
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_expansion(node)
+            raw = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -71,6 +78,30 @@ def parse_spec(text: str, *, base_dir: Path | None = None, source: str = "<study
     if not isinstance(raw, dict):
         raise SpecError("", f"{source} must be a mapping of sections (name, objective, data, ...)")
     return validate_mapping(_anchor_paths(raw, base_dir))
+
+
+MAX_VALUES = 10_000  # values in a study file once YAML aliases are expanded
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a file whose aliases expand it past MAX_VALUES values: a few hundred bytes of
+    nested anchors and aliases can stand for gigabytes ("billion laughs"). Counted on the
+    node graph, before anything is built; the error names where the limit was passed."""
+    count = 0
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise SpecError(
+                path, f"expands to more than {MAX_VALUES:,} values through YAML anchors and aliases; write the values out"
+            )
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append((value, f"{path}.{name}" if path else str(name)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}.{i}" if path else str(i)) for i, item in enumerate(node.value))
 
 
 def validate_mapping(raw: Mapping[str, Any]) -> m.StudySpec:
@@ -175,6 +206,7 @@ def check_semantics(spec: m.StudySpec) -> None:
                 hint=f"did you mean {close[0]!r}?" if close else "name a python: model builder to use your own parameters",
             )
         _check_trainer_values(path, name, entry, spec)
+        _check_domain(path, name, entry, spec)
         for other, allowed in entry.condition().items():
             if other not in defined:
                 where = "is not defined" if other not in spec.space else f"must be defined above {name!r}"
@@ -204,6 +236,33 @@ def check_semantics(spec: m.StudySpec) -> None:
         isinstance(e, FloatParam) and e.step is None for e in spec.space.values()
     ):
         raise SpecError("search.sampler.type", "grid needs every float parameter to have a step (or use choices)")
+
+
+def _check_domain(path: str, name: str, entry: Any, spec: m.StudySpec) -> None:
+    """A range or a value of a built-in parameter outside what the trainer can use."""
+    if spec.own_code or name not in m.TRAINER_DOMAINS:
+        return
+    if spec.model.is_user_builder and name in m.MODEL_BUILDER_PARAMS:
+        return
+    low, high, high_ok = m.TRAINER_DOMAINS[name]
+    low_ok = name != "lr"
+    if isinstance(entry, (FloatParam, IntParam)):
+        values: list[Any] = [entry.low, entry.high]
+    elif isinstance(entry, CategoricalParam):
+        values = list(entry.choices)
+    elif isinstance(entry, FixedParam):
+        values = [entry.value]
+    else:  # pragma: no cover - the union is closed
+        return
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # a type error is the trainer's to name
+        inside = (value > low or (low_ok and value == low)) and (value < high or (high_ok and value == high))
+        if not inside:
+            left = "[" if low_ok else "("
+            right = "]" if high_ok else ")"
+            top = "inf" if high == float("inf") else f"{high:g}"
+            raise SpecError(path, f"{value:g} is outside what {name} can be: {left}{low:g}, {top}{right}")
 
 
 def _check_trainer_values(path: str, name: str, entry: Any, spec: m.StudySpec) -> None:

@@ -74,6 +74,20 @@ TRAINER_PARAMS = frozenset(
     }
 )  # fmt: skip
 
+# The values each numeric parameter of the built-in trainer can take: (low, high, whether high
+# itself is allowed); low is always allowed, except for lr, which must be above 0.
+TRAINER_DOMAINS: dict[str, tuple[float, float, bool]] = {
+    "dropout": (0.0, 1.0, False), "label_smoothing": (0.0, 1.0, False),
+    "momentum": (0.0, 1.0, False), "beta1": (0.0, 1.0, False), "beta2": (0.0, 1.0, False),
+    "lr": (0.0, float("inf"), False), "weight_decay": (0.0, float("inf"), False),
+    "l1": (0.0, float("inf"), False), "grad_clip": (0.0, float("inf"), False),
+    "depth": (1, float("inf"), False), "width": (1, float("inf"), False),
+    "channels": (1, float("inf"), False), "kernel_size": (1, float("inf"), False),
+    "batch_size": (1, float("inf"), False), "warmup_epochs": (0, float("inf"), False),
+}  # fmt: skip
+# Those a python: model builder takes instead of the built-in trainer (their domain is its own).
+MODEL_BUILDER_PARAMS = frozenset({"dropout", "depth", "width", "channels", "kernel_size"})
+
 # Values the built-in trainer accepts for its categorical parameters.
 TRAINER_CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("sgd", "adam", "adamw", "rmsprop"),
