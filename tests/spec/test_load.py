@@ -178,7 +178,7 @@ def test_a_study_of_your_own_code_takes_any_metric_and_parameter_names() -> None
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("direction: minimize", ""), "direction: say maximize or minimize"),
+        (("direction: minimize", ""), "objective.direction: say maximize or minimize"),
         (("train: python:pkg.mod:fit", "train: pkg.mod:fit"), "write python:package.module:function"),
         (("train: python:pkg.mod:fit", "train: python:pkg.mod:fit\ndata: {source: sklearn:iris}"), "leave data out"),
         (("train: python:pkg.mod:fit", "train: {command: []}"), "train.command"),

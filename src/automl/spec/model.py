@@ -125,9 +125,7 @@ class Objective(_Frozen):
     @model_validator(mode="after")
     def _infer_direction(self) -> Objective:
         if not isinstance(self.metric, Metric):
-            if self.direction is None:
-                raise ValueError(f"direction: say maximize or minimize for your own metric {self.metric!r}")
-            return self
+            return self  # your own code's metric: StudySpec checks that it has a direction
         if self.direction is None:
             object.__setattr__(self, "direction", self.metric.direction)
         elif self.direction != self.metric.direction:
@@ -166,6 +164,7 @@ class DataSpec(_Frozen):
     cv: CVSpec = CVSpec()
     preprocess: Preprocess = Preprocess.STANDARDIZE
     options: dict[str, Scalar] = Field(default_factory=dict)
+    drop: list[str] = Field(default_factory=list)  # csv columns to leave out (ids, dates, free text)
 
     @field_validator("source")
     @classmethod
@@ -187,6 +186,10 @@ class DataSpec(_Frozen):
             raise ValueError("a csv source needs `target:` (the name of the label column)")
         if kind != "csv" and self.target:
             raise ValueError("`target:` only applies to csv sources")
+        if kind != "csv" and self.drop:
+            raise ValueError("`drop:` only applies to csv sources")
+        if self.target and self.target in self.drop:
+            raise ValueError(f"`drop:` names the target column {self.target!r}")
         if self.options and self.source not in ("sklearn:make_classification", "sklearn:make_regression"):
             raise ValueError("`options:` only applies to sklearn:make_classification and sklearn:make_regression")
         if kind == "sklearn":
@@ -399,13 +402,17 @@ class StudySpec(_Frozen):
             extra = [name for name, there in given.items() if there]
             if extra:
                 raise ValueError(f"train: your own code replaces {', '.join(extra)}; leave {extra[0]} out")
+            if self.objective.direction is None:
+                raise ValueError(
+                    f"objective.direction: say maximize or minimize for your metric {self.objective.name!r}"
+                )
             return self
         if self.data is None:
             raise ValueError("data: say what to train on (or give train: to run your own code)")
         if not isinstance(self.objective.metric, Metric):
             known = ", ".join(m.value for m in Metric)
             raise ValueError(
-                f"objective.metric {self.objective.metric!r} is not a metric of the built-in trainer "
+                f"objective.metric: {self.objective.metric!r} is not a metric of the built-in trainer "
                 f"({known}); your own metric needs train: your own code"
             )
         if self.data.task is not None and self.data.task != self.objective.metric.task:

@@ -39,7 +39,7 @@ def read_source(data: DataSpec) -> RawData:
     if kind == "sklearn":
         return _read_sklearn(rest, dict(data.options))
     if kind == "csv":
-        return _read_csv(_existing(rest), str(data.target))
+        return _read_csv(_existing(rest), str(data.target), tuple(data.drop))
     if kind == "npz":
         return _read_npz(_existing(rest))
     if kind == "python":
@@ -77,7 +77,12 @@ def _read_sklearn(name: str, options: dict[str, Any]) -> RawData:
     return RawData(X, np.asarray(loaded.target), names, where=where)
 
 
-def _read_csv(path: Path, target: str) -> RawData:
+# A text column with this many distinct values (and one per ten rows or more) is an id, a date
+# or free text: one-hot encoded it would be a dense rows x values matrix per fold.
+MAX_TEXT_VALUES = 100
+
+
+def _read_csv(path: Path, target: str, drop: tuple[str, ...] = ()) -> RawData:
     where = str(path.resolve())
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -91,6 +96,9 @@ def _read_csv(path: Path, target: str) -> RawData:
         raise DataError(
             f"data.target: column {target!r} is not in {where}; columns are: {', '.join(header)}"
         )
+    unknown = [name for name in drop if name not in header]
+    if unknown:
+        raise DataError(f"data.drop: column {unknown[0]!r} is not in {where}; columns are: {', '.join(header)}")
     body = [r for r in rows[1:] if any(c.strip() for c in r)]
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
@@ -106,11 +114,17 @@ def _read_csv(path: Path, target: str) -> RawData:
     features: list[np.ndarray] = []
     categorical: dict[int, tuple[str, ...]] = {}
     for i, (name, cells) in enumerate(zip(header, columns, strict=False)):
-        if i == t:
+        if i == t or name in drop:
             continue
         numbers = _as_numbers(cells)
         if numbers is None:  # not all numbers: a categorical column, coded 0..m-1
             labels = sorted({c.strip() for c in cells if c.strip().lower() not in MISSING})
+            if len(labels) > MAX_TEXT_VALUES and len(labels) * 10 > len(cells):
+                raise DataError(
+                    f"data.source: column {name!r} of {where} is text with {len(labels):,} distinct values in "
+                    f"{len(cells):,} rows (an id, a date or free text?): one-hot encoding makes a column per value, which rarely helps and may not fit in memory. "
+                    f"Leave it out with data.drop: [{name}]"
+                )
             code = {label: float(j) for j, label in enumerate(labels)}
             numbers = np.array([code.get(c.strip(), np.nan) for c in cells], dtype=np.float64)
             categorical[len(names)] = tuple(labels)
