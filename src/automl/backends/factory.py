@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 from automl.backends.base import Backend
 from automl.backends.local import LocalBackend
 from automl.spec.model import BackendKind, StudySpec
+
+log = logging.getLogger(__name__)
 
 
 def create_backend(spec: StudySpec, storage_url: str) -> Backend:
@@ -19,4 +24,10 @@ def create_backend(spec: StudySpec, storage_url: str) -> Backend:
         return CeleryBackend(
             storage_url, spec.execution.broker or "", spec.execution.queue, spec.execution.parallelism
         )
-    return LocalBackend(storage_url, n_workers=spec.execution.parallelism)
+    workers = spec.execution.parallelism
+    cores = os.cpu_count() or 1
+    if workers > cores:  # each local process trains with at least one core's worth of threads
+        log.warning("execution.parallelism %d is more than this machine's %d cores; running %d trials at a time",
+                    workers, cores, cores)  # fmt: skip
+        workers = cores
+    return LocalBackend(storage_url, n_workers=workers)

@@ -98,6 +98,9 @@ def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset | None, list[Choi
     gpus = torch.cuda.device_count() if spec.trainer.device in ("auto", "cuda") else 0
     resolved, choices = complete_spec(spec, facts, n_gpus=gpus)
     check_fits(resolved.model, dataset.input_shape)  # a chosen family must fit the data too
+    from automl.training.memory import check_memory
+
+    check_memory(resolved, dataset.input_shape, dataset.n_outputs)
     return resolved, dataset, choices
 
 
