@@ -36,8 +36,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not url:
         raise UsageError("give a study file, or --storage URL (or $AUTOML_STORAGE)")
     storage = make_storage(url)
-    address = f"http://{args.host}:{args.port}/" + (f"?token={token}" if token else "")
-    console.print(f"optuna-dashboard on {mask_url(url)} at {address}  (Ctrl-C to stop)")
+    # The token came from the user (flag or environment): it is theirs to know, never printed.
+    given = " with ?token=... (the token you gave)" if token else ""
+    console.print(f"optuna-dashboard on {mask_url(url)} at http://{args.host}:{args.port}/{given}  (Ctrl-C to stop)",
+                  markup=False, highlight=False)  # fmt: skip
     try:
         serve(storage, args.host, args.port, token)
     except OSError as exc:

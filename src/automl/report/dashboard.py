@@ -3,7 +3,10 @@
 optuna-dashboard has no authentication, and its API can change studies (notes, deleting
 trials). So it binds to 127.0.0.1 unless told otherwise, and binding anywhere else requires a
 token: a request must carry ``?token=...`` (the answer then sets a cookie, so links keep
-working), a ``Authorization: Bearer ...`` header, or that cookie.
+working; Secure when the request came over TLS), a ``Authorization: Bearer ...`` header, or
+that cookie. Without a token (on loopback), a request must name this machine in its Host
+header: a web page that rebinds its own DNS name to 127.0.0.1 (DNS rebinding) sends its own
+name there and is refused. The token never reaches a log.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import re
 from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
 from socketserver import ThreadingMixIn
@@ -49,6 +53,26 @@ def check_binding(host: str, token: str | None) -> None:
         raise UsageError("--token: use at least 16 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)")
 
 
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s]*")
+
+
+def require_local_host(app: WSGIApp, bound: str) -> WSGIApp:
+    """Wrap a WSGI app so that only requests whose Host header names this machine (a loopback
+    name or the bound address) reach it: the defence against DNS rebinding."""
+    allowed = _LOOPBACK_NAMES | {bound.lower()}
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST", "").lower()
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+        if name not in allowed:
+            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"automl dashboard: open it as http://127.0.0.1:PORT/ (this Host is not this machine)\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
 def require_token(app: WSGIApp, token: str) -> WSGIApp:
     """Wrap a WSGI app so that only requests carrying ``token`` reach it."""
     expected = token.encode()
@@ -68,8 +92,11 @@ def require_token(app: WSGIApp, token: str) -> WSGIApp:
         if not from_query:
             return app(environ, start_response)
 
+        tls = environ.get("wsgi.url_scheme") == "https" or environ.get("HTTP_X_FORWARDED_PROTO") == "https"
+        cookie_attrs = "HttpOnly; SameSite=Strict; Path=/" + ("; Secure" if tls else "")
+
         def with_cookie(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
-            headers = [*headers, ("Set-Cookie", f"{_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/")]
+            headers = [*headers, ("Set-Cookie", f"{_COOKIE}={token}; {cookie_attrs}")]
             return start_response(status, headers, *rest)
 
         return app(environ, with_cookie)
@@ -83,20 +110,21 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        log.debug("%s " + format, self.address_string(), *args)
+        line = _TOKEN_IN_QUERY.sub(r"\1***", format % args)  # the request line may carry ?token=
+        log.debug("%s %s", self.address_string(), line)
 
 
-def dashboard_app(storage: BaseStorage, token: str | None) -> WSGIApp:
+def dashboard_app(storage: BaseStorage, token: str | None, host: str = "127.0.0.1") -> WSGIApp:
     from optuna_dashboard import wsgi
 
     app: WSGIApp = wsgi(storage)
-    return require_token(app, token) if token else app
+    return require_token(app, token) if token else require_local_host(app, host)
 
 
 def serve(storage: BaseStorage, host: str, port: int, token: str | None) -> None:
     """Serve until Ctrl-C."""
     check_binding(host, token)
-    server = make_server(host, port, dashboard_app(storage, token), server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server(host, port, dashboard_app(storage, token, host), server_class=_ThreadingServer, handler_class=_QuietHandler)
     try:
         server.serve_forever()
     finally:
