@@ -178,3 +178,10 @@ def test_predict_on_a_csv_with_categorical_columns(sqlite_url: str, study_name: 
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 3 and summary["score"] is not None
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == "prediction,p_no,p_yes"
+    # No pickle anywhere in an export; a python: builder it names is imported only on request.
+    assert not [p.name for p in (tmp_path / "m").iterdir() if p.suffix in (".pkl", ".pickle")]
+    info = json.loads((tmp_path / "m" / "model.json").read_text())
+    (tmp_path / "m" / "model.json").write_text(json.dumps(info | {"family": "python:tests.slow_model:build"}))
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "q.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "'tests.slow_model'" in err and "--trust-code" in err and not (tmp_path / "q.csv").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,23 @@ def test_images_keep_their_shape() -> None:
         X, np.zeros(5)
     )
     assert pre.transform(X).shape == (5, 1, 4, 4)
+
+
+@pytest.mark.parametrize("kind", list(Preprocess))
+@pytest.mark.parametrize("categorical", [{}, {3: ("a", "b", "c")}])
+def test_a_saved_preprocessor_transforms_exactly_as_the_fitted_one(kind: Preprocess, categorical: dict) -> None:  # type: ignore[type-arg]
+    """Export saves preprocessing as numbers (no pickle); what comes back is the same transform."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    X[:, 3] = rng.integers(0, 3, 60)
+    X[3, 0] = X[5, 3] = np.nan
+    shape = (6,) if categorical else (4,)
+    fitted = Preprocessor(kind, Task.REGRESSION, shape, categorical).fit(X, rng.normal(size=60))
+    facts, arrays = fitted.state()
+    json.dumps(facts)  # plain JSON
+    saved = Preprocessor.from_state(facts, arrays)
+    new = rng.normal(size=(20, 4)).astype(np.float32)
+    new[:, 3] = rng.integers(0, 4, 20)  # code 3: a category never seen
+    new[1, 1] = new[2, 3] = np.nan
+    assert np.allclose(saved.transform(new), fitted.transform(new), atol=1e-5)
+    assert saved.inverse_target(np.array([0.5])) == pytest.approx(fitted.inverse_target(np.array([0.5])))

@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA", help="a .csv (same columns as training) or .npz (X, optional y)")
     p.add_argument("-o", "--output", default="predictions.csv", metavar="FILE", help="where to write (default predictions.csv)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--trust-code", action="store_true", help="import the python: model builder the export names (it runs that code)")
     p.set_defaults(handler=run)
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise UsageError(f"--output: folder {str(out.parent)!r} does not exist")
-    result = predict_file(Path(args.folder), Path(args.data))
+    result = predict_file(Path(args.folder), Path(args.data), trust_code=args.trust_code)
     write_predictions(result, out)
     summary = {"rows": len(result.predictions), "output": str(out), "metric": result.metric, "score": result.score}
     if args.json:

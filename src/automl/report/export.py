@@ -5,8 +5,8 @@ An export folder holds:
 * ``model.safetensors``: the weights (a plain state_dict; no code is stored in it);
 * ``model.json``: how to rebuild the network (family, params, input shape, outputs, how many
   ensemble members), the task, the class labels, the feature names and categorical vocabularies;
-* ``preprocessor.pkl``: the fitted scikit-learn preprocessing (a pickle: load only exports you
-  made or trust);
+* ``preprocessor.json`` and ``preprocessor.safetensors``: the fitted preprocessing as numbers
+  (imputation values, scaling, categories; no pickle anywhere in an export);
 * ``study.json``: the resolved study file (credentials masked);
 * ``metrics.json``: the test metric, the cross-validated one, the trial and epochs.
 """
@@ -14,7 +14,6 @@ An export folder holds:
 from __future__ import annotations
 
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from automl.search.study import stored_spec
 from automl.spec.model import StudySpec
 from automl.spec.space import complete_params
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the preprocessing as JSON + safetensors instead of a pickle
 # Up to this many training rows, export averages ENSEMBLE_SMALL models by default: on small
 # data the seed of one training run moves the test score, the average is steadier, and small
 # data trains fast (benchmarks/bench_ensemble.py).
@@ -61,6 +60,7 @@ def export_best(
     ``ensemble`` models are trained and averaged (see :func:`default_ensemble` when None).
     """
     import torch
+    from safetensors.numpy import save_file as save_numpy
     from safetensors.torch import save_file
 
     from automl.training import fit_final, load_dataset
@@ -95,8 +95,10 @@ def export_best(
         "metric": spec.objective.name,
     }
     (folder / "model.json").write_text(json.dumps(model_info, indent=2))
-    with (folder / "preprocessor.pkl").open("wb") as handle:
-        pickle.dump(fit.preprocessor, handle)
+    facts, arrays = fit.preprocessor.state()
+    (folder / "preprocessor.json").write_text(json.dumps(facts, indent=2))
+    save_numpy({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / "preprocessor.safetensors"))
+    (folder / "preprocessor.pkl").unlink(missing_ok=True)  # from an older export into the same folder
     (folder / "study.json").write_text(json.dumps(stored_spec(spec), indent=2))
     result = ExportResult(folder, spec.objective.name, float(fit.test_score), float(best.value), best.number, epochs, members)
     metrics = {

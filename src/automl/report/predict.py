@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,28 @@ class Prediction:
     score: float | None  # the metric, when the data had labels
 
 
-def load_export(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
-    """(model, preprocessor, model.json) from an export folder."""
+def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, dict[str, Any]]:
+    """(model, preprocessor, model.json) from an export folder. Nothing in it is unpickled; a
+    ``python:`` model builder it names is imported only with ``trust_code``."""
+    from safetensors.numpy import load_file as load_numpy
     from safetensors.torch import load_file
 
     from automl.training.models import Ensemble, build_model
     from automl.training.params import TrainParams
+    from automl.training.preprocess import Preprocessor
 
-    for name in ("model.json", "model.safetensors", "preprocessor.pkl"):
+    if (folder / "preprocessor.pkl").is_file() and not (folder / "preprocessor.json").is_file():
+        raise UsageError(f"DIR: {str(folder)!r} was exported by an older automl (a pickled preprocessor); export it again")
+    for name in ("model.json", "model.safetensors", "preprocessor.json", "preprocessor.safetensors"):
         if not (folder / name).is_file():
             raise UsageError(f"DIR: {str(folder)!r} is not an export folder (no {name}); make one with `automl export`")
     info = json.loads((folder / "model.json").read_text())
+    if str(info.get("family", "")).startswith("python:") and not trust_code:
+        module = str(info["family"]).split(":")[1]
+        raise UsageError(
+            f"DIR: this export's model is built by your code ({info['family']}); importing module "
+            f"{module!r} runs it: add --trust-code if you trust it"
+        )
     params = info["params"]
     family = ModelSpec(family=info["family"])
     p = TrainParams.from_mapping(params, batch_size=int(params.get("batch_size", 128)))
@@ -46,17 +56,17 @@ def load_export(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
     model = members[0] if len(members) == 1 else Ensemble(members, info["task"] == Task.CLASSIFICATION.value)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     model.eval()
-    with (folder / "preprocessor.pkl").open("rb") as handle:
-        preprocessor = pickle.load(handle)  # noqa: S301 - written by `automl export`; see export.py
+    facts = json.loads((folder / "preprocessor.json").read_text())
+    preprocessor = Preprocessor.from_state(facts, load_numpy(str(folder / "preprocessor.safetensors")))
     return model, preprocessor, info
 
 
-def predict_file(folder: Path, data: Path) -> Prediction:
+def predict_file(folder: Path, data: Path, *, trust_code: bool = False) -> Prediction:
     from automl.training import predict
     from automl.training.inputs import read_inputs
     from automl.training.metrics import score
 
-    model, preprocessor, info = load_export(folder)
+    model, preprocessor, info = load_export(folder, trust_code=trust_code)
     categorical = {int(k): v for k, v in info["categorical"].items()}
     X, y = read_inputs(data, info["feature_names"], categorical, len(info["input_shape"]), info.get("target"))
     if tuple(X.shape[1:]) != _raw_shape(info):

@@ -2,7 +2,8 @@
 
 A :class:`Preprocessor` is fitted on the training rows of one fold and only then applied to the
 fold's validation rows, so no statistic of a validation row leaks into training. Export fits
-one on all training rows and saves it next to the weights (it pickles).
+one on all training rows and saves it next to the weights as plain numbers (:meth:`state`,
+JSON plus arrays; no pickle), which :meth:`from_state` turns back into an equal transform.
 """
 
 from __future__ import annotations
@@ -72,6 +73,43 @@ class Preprocessor:
     def inverse_target(self, y: np.ndarray) -> np.ndarray:
         return np.asarray(y, dtype=np.float64) * self.y_scale + self.y_mean
 
+    # -- saved as numbers ---------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What the fitted transform is, as JSON-safe facts and named float arrays."""
+        facts: dict[str, Any] = {
+            "kind": self.kind.value, "task": self.task.value, "input_shape": list(self.input_shape),
+            "categorical": {str(k): list(v) for k, v in self.categorical.items()}, "impute": self.impute,
+            "y_mean": self.y_mean, "y_scale": self.y_scale, "fitted": self.features is not None,
+        }  # fmt: skip
+        arrays: dict[str, np.ndarray] = {}
+        if self.features is None:
+            return facts, arrays
+        numeric = _numeric_steps(self.features)
+        if "impute" in numeric:
+            arrays["numeric_fill"] = np.nan_to_num(numeric["impute"].statistics_.astype(np.float64))
+        scaler = numeric.get("scale")
+        if isinstance(scaler, StandardScaler):
+            arrays["numeric_mean"], arrays["numeric_scale"] = scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
+        elif isinstance(scaler, MinMaxScaler):
+            arrays["numeric_min"], arrays["numeric_scale"] = scaler.min_.astype(np.float64), scaler.scale_.astype(np.float64)
+        if self.categorical:
+            one_hot = self.features.named_transformers_["categorical"]
+            arrays["categorical_fill"] = np.nan_to_num(one_hot.named_steps["impute"].statistics_.astype(np.float64))
+        return facts, arrays
+
+    @classmethod
+    def from_state(cls, facts: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
+        """The transform :meth:`state` described (numpy only; no scikit-learn object)."""
+        pre = cls(
+            Preprocess(facts["kind"]), Task(facts["task"]), tuple(facts["input_shape"]),
+            {int(k): tuple(v) for k, v in facts["categorical"].items()}, impute=bool(facts["impute"]),
+        )  # fmt: skip
+        pre.y_mean, pre.y_scale = float(facts["y_mean"]), float(facts["y_scale"])
+        if facts["fitted"]:
+            pre.features = _SavedFeatures(pre.categorical, arrays)
+        return pre
+
 
 def build_feature_transformer(
     kind: Preprocess, n_columns: int, categorical: dict[int, tuple[str, ...]], *, impute: bool
@@ -102,6 +140,44 @@ def build_feature_transformer(
          ("categorical", one_hot, sorted(categorical))],
         sparse_threshold=0.0,
     )  # fmt: skip
+
+
+def _numeric_steps(features: Any) -> dict[str, Any]:
+    """The fitted numeric steps (impute, scale) of a transformer from build_feature_transformer."""
+    if isinstance(features, Pipeline):
+        return dict(features.named_steps)
+    numeric = features.named_transformers_["numeric"]
+    return dict(numeric.named_steps) if isinstance(numeric, Pipeline) else {}
+
+
+class _SavedFeatures:
+    """The feature transform of a saved Preprocessor, in numpy: numeric columns imputed and
+    scaled, then the categorical codes imputed and one-hot encoded, in that column order (as
+    the ColumnTransformer it was saved from outputs them)."""
+
+    def __init__(self, categorical: dict[int, tuple[str, ...]], arrays: dict[str, np.ndarray]) -> None:
+        self.categorical, self.arrays = categorical, arrays
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        a = self.arrays
+        cats = sorted(self.categorical)
+        numeric_cols = [c for c in range(X.shape[1]) if c not in self.categorical]
+        numeric = X[:, numeric_cols].astype(np.float64)
+        if "numeric_fill" in a:
+            numeric = np.where(np.isnan(numeric), a["numeric_fill"], numeric)
+        if "numeric_mean" in a:
+            numeric = (numeric - a["numeric_mean"]) / a["numeric_scale"]
+        elif "numeric_min" in a:
+            numeric = numeric * a["numeric_scale"] + a["numeric_min"]
+        if not cats:
+            return numeric
+        codes = X[:, cats].astype(np.float64)
+        codes = np.where(np.isnan(codes), a["categorical_fill"], codes)
+        blocks = [numeric]
+        for j, c in enumerate(cats):
+            n = len(self.categorical[c])
+            blocks.append((codes[:, j : j + 1] == np.arange(n, dtype=np.float64)).astype(np.float64))
+        return np.concatenate(blocks, axis=1)
 
 
 def _scaler(kind: Preprocess) -> Any:
