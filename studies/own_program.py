@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from own_training import EPOCHS, accuracy, datasets, make_model, train_epoch
+from own_training import EPOCHS, accuracy, datasets, make_model, restore, train_epoch
 
 
 def main() -> None:
@@ -42,14 +42,8 @@ def main() -> None:
 
     folder = Path(os.environ.get("AUTOML_CHECKPOINT_DIR", "."))
     saved = folder / "state.pt"
-    start = 1
-    if saved.exists():  # a retry of a trial whose worker died: continue where it stopped
-        state = torch.load(saved, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        shuffle.set_state(state["shuffle"])
-        torch.set_rng_state(state["rng"])
-        start = state["epoch"] + 1
+    # A retry of a trial whose worker died finds the folder as it was: continue from there.
+    start = restore(torch.load(saved, weights_only=True), model, optimizer, shuffle) if saved.exists() else 1
 
     acc = 0.0
     for epoch in range(start, EPOCHS + 1):

@@ -66,6 +66,15 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Data
     return total / rows
 
 
+def restore(state: dict, model: nn.Module, optimizer: torch.optim.Optimizer, shuffle: torch.Generator) -> int:
+    """Continue a trial whose worker died from its last checkpoint; the epoch to start at."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    shuffle.set_state(state["shuffle"])
+    torch.set_rng_state(state["rng"])
+    return int(state["epoch"]) + 1
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
     model.eval()
@@ -82,14 +91,8 @@ def fit(params: dict, trial: automl.TrialContext) -> float:
     model = make_model(int(params["channels"]), float(params["dropout"])).to(trial.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
 
-    start = 1
     state = trial.load_checkpoint()  # None on a fresh start
-    if state is not None:  # a retry of a trial whose worker died: continue where it stopped
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        shuffle.set_state(state["shuffle"])
-        torch.set_rng_state(state["rng"])
-        start = state["epoch"] + 1
+    start = restore(state, model, optimizer, shuffle) if state is not None else 1
 
     acc = 0.0
     for epoch in range(start, EPOCHS + 1):

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,29 @@ def finish(thread: threading.Thread, errors: list[BaseException], timeout_s: flo
     assert not thread.is_alive(), f"the coordinator did not finish within {timeout_s:.0f} s"
     if errors:
         raise errors[0]
+
+
+def when_checkpointed(url: str, name: str, epoch: int, then: Callable[[Any], None]) -> threading.Thread:
+    """From a thread: once trial 0 of study ``name`` has checkpointed ``epoch``, call
+    ``then(trial)`` with that trial as the storage holds it."""
+    import optuna
+
+    from automl.search import make_storage
+
+    def trials() -> list[Any]:
+        return optuna.load_study(study_name=name, storage=make_storage(url, cached=False)).trials
+
+    def watch() -> None:
+        def reached() -> bool:
+            try:
+                found = trials()
+            except KeyError:  # the study is not created yet
+                return False
+            return bool(found) and found[0].user_attrs.get("checkpoint_epoch", 0) >= epoch
+
+        wait_until(reached, 120, f"trial 0 of {name} to checkpoint epoch {epoch}", every_s=0.02)
+        then(trials()[0])
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread

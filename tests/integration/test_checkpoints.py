@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from pathlib import Path
 
 import optuna
@@ -22,7 +21,13 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.search import make_storage
 from automl.spec import StudySpec, parse_spec
 from tests.conftest import tiny_yaml
-from tests.integration.conftest import WorkerPool, celery_yaml, finish, run_in_thread, wait_until
+from tests.integration.conftest import (
+    WorkerPool,
+    celery_yaml,
+    finish,
+    run_in_thread,
+    when_checkpointed,
+)
 
 EPOCHS = 30
 CHECKPOINTS = "checkpoint_every: 1, early_stopping: null"
@@ -42,25 +47,6 @@ def _celery_spec(name: str, storage: str, queue: str, broker: str, folder: Path,
 
 def _trials(storage_url: str, name: str) -> list[FrozenTrial]:
     return optuna.load_study(study_name=name, storage=make_storage(storage_url, cached=False)).trials
-
-
-def _when_epoch(storage_url: str, name: str, epoch: int, then: object) -> threading.Thread:
-    """From a thread: once trial 0 has checkpointed ``epoch``, call ``then(trial)``."""
-
-    def watch() -> None:
-        def reached() -> bool:
-            try:
-                trials = _trials(storage_url, name)
-            except KeyError:
-                return False
-            return bool(trials) and trials[0].user_attrs.get("checkpoint_epoch", 0) >= epoch
-
-        wait_until(reached, 120, f"trial 0 of {name} to checkpoint epoch {epoch}", every_s=0.02)
-        then(_trials(storage_url, name)[0])  # type: ignore[operator]
-
-    thread = threading.Thread(target=watch)
-    thread.start()
-    return thread
 
 
 def _run(spec: StudySpec, storage_url: str, timeout_s: float = 240) -> None:
@@ -89,7 +75,7 @@ def test_local_worker_killed_mid_trial_resumes_from_its_checkpoint(tmp_path: Pat
     [reference] = _trials(reference_url, "ref")
 
     url = str(tmp_path / "study.journal")
-    killer = _when_epoch(url, "killed", 3, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
+    killer = when_checkpointed(url, "killed", 3, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
     try:
         _run(_local_spec("killed", url), url)
     finally:
@@ -108,7 +94,7 @@ def test_celery_worker_killed_mid_trial_resumes_from_its_checkpoint(
     _run(_celery_spec(f"{study_name}-ref", url, queue, broker_url, folder, retries=1), url)
     [reference] = _trials(url, f"{study_name}-ref")
 
-    killer = _when_epoch(url, study_name, 3, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
+    killer = when_checkpointed(url, study_name, 3, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
     try:
         _run(_celery_spec(study_name, url, queue, broker_url, folder, retries=1), url)
     finally:
@@ -134,7 +120,7 @@ def test_sigterm_preempts_the_trial_which_resumes_without_using_a_retry(
         workers.start(url, broker_url, queue, concurrency=1)  # a new machine joins
 
     # trial_retries: 0, so the run goes on only because preemption is not counted as a retry.
-    chaos = _when_epoch(url, study_name, 3, preempt_then_restart)
+    chaos = when_checkpointed(url, study_name, 3, preempt_then_restart)
     try:
         _run(_celery_spec(study_name, url, queue, broker_url, folder, retries=0), url)
     finally:

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.search import make_storage
 from automl.spec import StudySpec, parse_spec
-from tests.integration.conftest import WorkerPool, finish, run_in_thread, wait_until
+from tests.integration.conftest import WorkerPool, finish, run_in_thread, when_checkpointed
 
 FUNCTION = "python:tests.own_code:fit"
 PROGRAM = f"{{command: ['{sys.executable}', tests/own_code.py], timeout: 2m}}"
@@ -86,20 +86,7 @@ def _run(spec: StudySpec, url: str, timeout_s: float = 240) -> None:
 
 
 def _kill_when_checkpointed(url: str, name: str, epoch: int) -> threading.Thread:
-    def watch() -> None:
-        def reached() -> bool:
-            try:
-                trials = _trials(url, name)
-            except KeyError:
-                return False
-            return bool(trials) and trials[0].user_attrs.get("checkpoint_epoch", 0) >= epoch
-
-        wait_until(reached, 120, f"trial 0 to checkpoint step {epoch}", every_s=0.02)
-        os.kill(_trials(url, name)[0].user_attrs["pid"], signal.SIGKILL)
-
-    thread = threading.Thread(target=watch)
-    thread.start()
-    return thread
+    return when_checkpointed(url, name, epoch, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
 
 
 def _check_resumed(trials: list[FrozenTrial]) -> None:
