@@ -191,3 +191,12 @@ def test_bad_own_code_sections_name_the_field(change: tuple[str, str], expected:
     with pytest.raises(SpecError) as info:
         parse_spec(OWN.replace(*change))
     assert expected in info.value.one_line()
+
+
+@pytest.mark.parametrize(("written", "path"), [("objective: {metric: 3}", "objective.metric: "), ("train: 5", "train: write python:")])
+def test_union_members_never_show_in_an_error_path(written: str, path: str) -> None:
+    text = "name: s\n" + written + ("\ndata: {source: sklearn:iris}\n" if "objective" in written else "\nobjective: {metric: x, direction: maximize}\n")
+    with pytest.raises(SpecError) as info:
+        parse_spec(text)
+    line = info.value.one_line()
+    assert line.startswith(path) and "enum[" not in line and "TrainCommand" not in line
