@@ -48,6 +48,42 @@ class BlobSlot(Protocol):
     def remove(self) -> None: ...
 
 
+def fresh_start(why: str) -> None:
+    """One warning: a checkpoint was there but is not used; the trial starts from scratch."""
+    log.warning("checkpoint not used, starting fresh: %s", " ".join(why.split())[:300])
+
+
+def read_checkpoint(slot: BlobSlot) -> Any | None:
+    """The slot's checkpoint as ``torch.load`` reads it, or None when there is none or it cannot
+    be read (with one warning: an unreadable checkpoint means a fresh start, never a failure).
+
+    ``weights_only``: a checkpoint store shared by a fleet must not be a way to run code on
+    every worker, so a checkpoint holds tensors, numbers, strings, lists and dicts."""
+    try:
+        body = slot.get()
+        return None if body is None else torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torn, foreign, or a store that is down
+        fresh_start(str(exc))
+        return None
+
+
+def write_checkpoint(slot: BlobSlot, body: bytes, step: int) -> bool:
+    """Put ``body`` in the slot; False, with one warning, when the store refuses it: a failed
+    save must not fail the trial (the previous checkpoint stays)."""
+    try:
+        slot.put(body)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not save the checkpoint of step %d: %s", step, " ".join(str(exc).split())[:300])
+        return False
+    return True
+
+
+def torch_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
 class Checkpoints:
     """When to save, and the saving and loading of one trial's state.
 
@@ -69,19 +105,12 @@ class Checkpoints:
     def load(self, identity: Mapping[str, Any]) -> dict[str, Any] | None:
         """The saved state of a trial with this ``identity`` (params, engine path, the study
         file's training sections), or None: a fresh start."""
-        if self.slot is None:
-            return None
-        try:
-            body = self.slot.get()
-            if body is None:
-                return None
-            state = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint means a fresh start
-            log.warning("checkpoint not used, starting fresh: %s", " ".join(str(exc).split())[:300])
+        state = read_checkpoint(self.slot) if self.slot is not None else None
+        if state is None:
             return None
         problem = _mismatch(state, identity)
         if problem:
-            log.warning("checkpoint not used, starting fresh: %s", problem)
+            fresh_start(problem)
             return None
         self.resumed_from_epoch = int(state["epoch"])
         return state
@@ -108,12 +137,7 @@ class Checkpoints:
 
     def _save(self, epoch: int, state: dict[str, Any]) -> None:
         assert self.slot is not None
-        buf = io.BytesIO()
-        torch.save({"format": FORMAT, **state}, buf)
-        try:
-            self.slot.put(buf.getvalue())
-        except Exception as exc:  # noqa: BLE001 - a failed save must not fail the trial
-            log.warning("could not save the checkpoint of epoch %d: %s", epoch, " ".join(str(exc).split())[:300])
+        if not write_checkpoint(self.slot, torch_bytes({"format": FORMAT, **state}), epoch):
             return
         self._last = self._clock()
         self.saved_epoch = epoch

@@ -27,8 +27,6 @@ Contract:
 
 from __future__ import annotations
 
-import io
-import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,10 +34,15 @@ from typing import Any
 import torch
 
 from automl.errors import TrialPreempted, TrialPruned
-from automl.training.checkpoint import BlobSlot, preemption_requested
+from automl.training.checkpoint import (
+    BlobSlot,
+    fresh_start,
+    preemption_requested,
+    read_checkpoint,
+    torch_bytes,
+    write_checkpoint,
+)
 from automl.training.reporter import Reporter
-
-log = logging.getLogger(__name__)
 
 FORMAT = 1
 
@@ -77,19 +80,13 @@ class TrialContext:
             raise TrialPreempted(self.checkpoint_step)
 
     def save_checkpoint(self, state: Any) -> None:
-        """Keep ``state`` (anything ``torch.save`` takes) as this trial's checkpoint."""
+        """Keep ``state`` (tensors, numbers, strings, lists, dicts) as this trial's checkpoint."""
         self._saved_once = True
         step = max(self._reported, default=0)
         if self._slot is not None:
-            buf = io.BytesIO()
             blob = {"format": FORMAT, "identity": self._identity, "step": step,
                     "reported": dict(self._reported), "metrics": self._metrics, "state": state}  # fmt: skip
-            torch.save(blob, buf)
-            try:
-                self._slot.put(buf.getvalue())
-            except Exception as exc:  # noqa: BLE001 - a failed save must not fail the trial
-                log.warning("could not save the checkpoint of step %d: %s", step, " ".join(str(exc).split())[:300])
-            else:
+            if write_checkpoint(self._slot, torch_bytes(blob), step):
                 self.checkpoint_step = step
                 self._on_saved(step)
         if preemption_requested():
@@ -129,20 +126,11 @@ class TrialContext:
         return {name: [_finite(by_step[s]) if s in by_step else None for s in steps] for name, by_step in self._metrics.items()}
 
     def _restore(self) -> None:
-        if self._slot is None:
-            return
-        try:
-            body = self._slot.get()
-            if body is None:
-                return
-            # weights_only: a checkpoint store shared by a fleet must not be a way to run code
-            # on every worker, so a checkpoint holds tensors, numbers, strings, lists and dicts.
-            blob = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint means a fresh start
-            log.warning("checkpoint not used, starting fresh: %s", " ".join(str(exc).split())[:300])
+        blob = read_checkpoint(self._slot) if self._slot is not None else None
+        if blob is None:
             return
         if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("identity") != self._identity:
-            log.warning("checkpoint not used, starting fresh: it belongs to other params or another train:")
+            fresh_start("it belongs to other params or another train:")
             return
         self._state = blob["state"]
         self._metrics = {k: dict(v) for k, v in blob.get("metrics", {}).items()}

@@ -44,7 +44,7 @@ from typing import IO, Any
 from automl.errors import AutoMLError, TrialPreempted, TrialPruned
 from automl.spec.duration import format_duration
 from automl.spec.model import TrainCommand
-from automl.training.checkpoint import BlobSlot, preemption_requested
+from automl.training.checkpoint import BlobSlot, fresh_start, preemption_requested, write_checkpoint
 from automl.training.reporter import Reporter
 
 log = logging.getLogger(__name__)
@@ -171,14 +171,14 @@ class ProgramTrial:
             with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as tar:
                 meta = json.loads(tar.extractfile("automl.json").read())  # type: ignore[union-attr]
                 if meta.get("format") != FORMAT or meta.get("identity") != self._identity:
-                    log.warning("checkpoint not used, starting fresh: it belongs to other params or another train:")
+                    fresh_start("it belongs to other params or another train:")
                     return
                 members = [m for m in tar.getmembers() if m.name.startswith("files/") and (m.isfile() or m.isdir())]
                 for m in members:
                     m.name = m.name[len("files/") :]
                 tar.extractall(folder, members=[m for m in members if m.name], filter="data")
         except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint means a fresh start
-            log.warning("checkpoint not used, starting fresh: %s", " ".join(str(exc).split())[:300])
+            fresh_start(str(exc))
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             return
@@ -217,10 +217,7 @@ class ProgramTrial:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
             tar.add(folder, arcname="files")
-        try:
-            self._slot.put(buf.getvalue())
-        except Exception as exc:  # noqa: BLE001 - a failed save must not fail the trial
-            log.warning("could not save the checkpoint folder at step %d: %s", step, " ".join(str(exc).split())[:300])
+        if not write_checkpoint(self._slot, buf.getvalue(), step):
             return
         self._folder_seen = seen
         self.checkpoint_step = step

@@ -1,8 +1,9 @@
 """One trial of your own code, function or program, as the worker runs it.
 
 :class:`OwnTrial` gives the runner what the built-in trainer gives it: a final value, the facts
-to store on the trial (the reported curve, what ``log`` recorded, the duration), TrialPruned
-and TrialPreempted as outcomes, and the checkpoint's epoch when the trial resumed.
+to store on the trial (the reported curve and its best step, what ``log`` recorded; the runner
+adds the duration), TrialPruned and TrialPreempted as outcomes, and the checkpoint's epoch when
+the trial resumed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -45,7 +45,6 @@ class OwnTrial:
         self.train = spec.train
         self._maximize = spec.direction.value == "maximize"
         identity = _identity(spec, params)
-        self._started = time.monotonic()
         if isinstance(self.train, TrainCommand):
             self._program: ProgramTrial | None = ProgramTrial(self.train, params, number, reporter, slot, identity=identity, on_saved=on_saved)
             self._context: TrialContext | None = None
@@ -82,7 +81,6 @@ class OwnTrial:
         out: dict[str, Any] = {
             attrs.CURVE: [reported[s] if math.isfinite(reported[s]) else None for s in steps],
             attrs.EPOCHS_RUN: len(steps),
-            attrs.DURATION_S: round(time.monotonic() - self._started, 3),
         }
         finite = [s for s in steps if math.isfinite(reported[s])]
         if finite:  # the step of the best reported value (the curve's "best epoch")
