@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -68,19 +69,30 @@ def _assert_resumed_exactly(killed: list[FrozenTrial], reference: FrozenTrial, *
     return retry
 
 
-def test_local_worker_killed_mid_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    reference_url = str(tmp_path / "reference" / "study.journal")
-    (tmp_path / "reference").mkdir()
-    _run(_local_spec("ref", reference_url), reference_url)
-    [reference] = _trials(reference_url, "ref")
-
-    url = str(tmp_path / "study.journal")
-    killer = when_checkpointed(url, "killed", 3, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
+def _reference_and_struck(
+    url: str, name: str, spec_of: Callable[[str], StudySpec], strike: Callable[[FrozenTrial], None]
+) -> tuple[FrozenTrial, list[FrozenTrial]]:
+    """Run study ``name-ref`` uninterrupted, then study ``name`` (same sampler seed, so the same
+    params), where ``strike(trial)`` hits once trial 0 has checkpointed epoch 3. Returns the
+    reference trial and the struck study's trials."""
+    _run(spec_of(f"{name}-ref"), url)
+    [reference] = _trials(url, f"{name}-ref")
+    chaos = when_checkpointed(url, name, 3, strike)
     try:
-        _run(_local_spec("killed", url), url)
+        _run(spec_of(name), url)
     finally:
-        killer.join()
-    _assert_resumed_exactly(_trials(url, "killed"), reference, reason="worker lost")
+        chaos.join()
+    return reference, _trials(url, name)
+
+
+def _kill_9(trial: FrozenTrial) -> None:
+    os.kill(trial.user_attrs["pid"], signal.SIGKILL)
+
+
+def test_local_worker_killed_mid_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    url = str(tmp_path / "study.journal")
+    reference, trials = _reference_and_struck(url, "killed", lambda name: _local_spec(name, url), _kill_9)
+    _assert_resumed_exactly(trials, reference, reason="worker lost")
     assert not list((tmp_path / "automl-checkpoints").iterdir())  # removed when the retry ended
 
 
@@ -91,15 +103,10 @@ def test_celery_worker_killed_mid_trial_resumes_from_its_checkpoint(
     url = str(tmp_path / "study.journal")
     folder = tmp_path / "shared-checkpoints"
     workers.start(url, broker_url, queue, concurrency=1)
-    _run(_celery_spec(f"{study_name}-ref", url, queue, broker_url, folder, retries=1), url)
-    [reference] = _trials(url, f"{study_name}-ref")
-
-    killer = when_checkpointed(url, study_name, 3, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
-    try:
-        _run(_celery_spec(study_name, url, queue, broker_url, folder, retries=1), url)
-    finally:
-        killer.join()
-    _assert_resumed_exactly(_trials(url, study_name), reference, reason="worker lost")
+    reference, trials = _reference_and_struck(
+        url, study_name, lambda name: _celery_spec(name, url, queue, broker_url, folder, retries=1), _kill_9
+    )
+    _assert_resumed_exactly(trials, reference, reason="worker lost")
     assert not list(folder.iterdir())
 
 
@@ -110,8 +117,6 @@ def test_sigterm_preempts_the_trial_which_resumes_without_using_a_retry(
     url = str(tmp_path / "study.journal")
     folder = tmp_path / "shared-checkpoints"
     workers.start(url, broker_url, queue, concurrency=1)
-    _run(_celery_spec(f"{study_name}-ref", url, queue, broker_url, folder, retries=0), url)
-    [reference] = _trials(url, f"{study_name}-ref")
 
     def preempt_then_restart(_trial: FrozenTrial) -> None:
         assert workers.process is not None
@@ -120,12 +125,9 @@ def test_sigterm_preempts_the_trial_which_resumes_without_using_a_retry(
         workers.start(url, broker_url, queue, concurrency=1)  # a new machine joins
 
     # trial_retries: 0, so the run goes on only because preemption is not counted as a retry.
-    chaos = when_checkpointed(url, study_name, 3, preempt_then_restart)
-    try:
-        _run(_celery_spec(study_name, url, queue, broker_url, folder, retries=0), url)
-    finally:
-        chaos.join()
-    trials = _trials(url, study_name)
+    reference, trials = _reference_and_struck(
+        url, study_name, lambda name: _celery_spec(name, url, queue, broker_url, folder, retries=0), preempt_then_restart
+    )
     retry = _assert_resumed_exactly(trials, reference, reason="preempted")
     assert trials[0].user_attrs["fail_reason"] == "preempted"
     assert retry.user_attrs.get("attempt", 0) == 0
