@@ -200,3 +200,9 @@ def test_union_members_never_show_in_an_error_path(written: str, path: str) -> N
         parse_spec(text)
     line = info.value.one_line()
     assert line.startswith(path) and "enum[" not in line and "TrainCommand" not in line
+
+
+def test_a_key_the_user_wrote_stays_in_the_error_path_whatever_its_case() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(OWN.replace("anything: {choices: [a, b]}", "LR: {low: 1, high: x}"))
+    assert info.value.one_line().startswith("space.LR.high:")

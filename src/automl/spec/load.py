@@ -128,14 +128,6 @@ def _anchor_paths(raw: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
 _UNION_TAGS = {"float", "int", "categorical", "fixed"}
 
 
-_TYPE_TAGS = {"str", "int", "float", "bool", "none", "list", "dict"}
-
-
-def _is_type_tag(part: str) -> bool:
-    """A pydantic union member's name in an error path, not a key the user wrote."""
-    return "[" in part or part in _TYPE_TAGS or (part[:1].isupper() and part.isidentifier())
-
-
 def spec_error_from(exc: ValidationError) -> SpecError:
     """The first pydantic error as one SpecError line with the user's YAML path.
 
@@ -156,12 +148,12 @@ def spec_error_from(exc: ValidationError) -> SpecError:
         del loc[2]
     if loc and loc[-1].startswith("function-"):
         loc.pop()
+    # The other unions add their member's name too ("train.TrainCommand.command",
+    # "objective.metric.str-enum[Metric]"); only the keys the user wrote stay.
     if len(loc) >= 2 and loc[0] == "train" and loc[1] in ("str", "TrainCommand"):
         del loc[1]
-    # Other unions add the member's type to the path too ("objective.metric.str-enum[Metric]").
-    loc = [part for i, part in enumerate(loc) if i == len(loc) - 1 or i == 0 or not _is_type_tag(part)] if loc else loc
-    if len(loc) >= 2 and _is_type_tag(loc[-1]):
-        loc.pop()
+    if loc[:2] == ["objective", "metric"]:
+        del loc[2:]
     path = ".".join(loc)
     message = err["msg"].removeprefix("Value error, ")
     if path == "train" and "TrainCommand" in message:
