@@ -43,8 +43,8 @@ CORES = os.cpu_count() or 1
 
 def split(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """automl's split of the data set for this seed, flattened for the baselines."""
-    from automl.spec import DataSpec, Task
-    from automl.spec.model import CVSpec
+    from automl.studyfile import DataSpec, Task
+    from automl.studyfile.schema import CVSpec
     from automl.training import load_dataset
 
     task = Task.REGRESSION if name in REGRESSION else Task.CLASSIFICATION

@@ -22,7 +22,7 @@ REGRESSION = {"diabetes"}
 
 
 def study(name: str, seed: int, epochs: int) -> Any:
-    from automl.spec import StudySpec
+    from automl.studyfile import StudySpec
 
     metric = "rmse" if name in REGRESSION else "accuracy"
     return StudySpec.model_validate({

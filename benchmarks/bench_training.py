@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import automl.training.trial as trial_module
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 from automl.training import DataCache, Dataset, NullReporter, cv_splits, run_trial
 from automl.training.models import stackable
 

@@ -1,4 +1,4 @@
-"""The study-file fuzzer of tests/spec/test_corpus.py, run for many more examples (not in CI).
+"""The study-file fuzzer of tests/studyfile/test_corpus.py, run for many more examples (not in CI).
 
     python benchmarks/fuzz_study_files.py --examples 10000
 
@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.spec.test_corpus import mutated_study, run_cli  # noqa: E402
+from tests.studyfile.test_corpus import mutated_study, run_cli  # noqa: E402
 
 
 def main() -> int:

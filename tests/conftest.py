@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from automl.search.storage import quiet_optuna
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 
 POSTGRES_URL = os.environ.get("AUTOML_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AUTOML_TEST_REDIS", "redis://127.0.0.1:6379/15")

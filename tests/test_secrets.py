@@ -11,10 +11,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from automl.masking import mask_credentials, mask_text, mask_url
 from automl.search import load_study, make_storage
-from automl.search.storage import mask_credentials, mask_text, mask_url
 from automl.search.study import fail_trial, stored_spec
-from automl.spec import parse_spec
+from automl.studyfile import parse_spec
 from tests.conftest import POSTGRES_URL, require_service, tiny_yaml
 
 SECRET = "SeCrEtPw42xyz"

@@ -10,8 +10,8 @@ from automl.auto import DataFacts, complete_spec
 from automl.auto.resolve import SMALL_REPEATS, TIME_BOUND_TRIALS
 from automl.cli import main
 from automl.cli.common import apply_overrides
-from automl.spec import Task, parse_spec
-from automl.spec.space import FixedParam
+from automl.studyfile import Task, parse_spec
+from automl.studyfile.space import FixedParam
 
 MINIMAL = "name: m\nobjective: {metric: accuracy}\ndata: {source: sklearn:digits}\nsearch: {timeout: 3m}\n"
 IMAGES = DataFacts(1437, (1, 8, 8), Task.CLASSIFICATION)

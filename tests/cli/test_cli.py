@@ -184,7 +184,7 @@ def test_unreachable_storage_exits_1_quickly_without_the_password(tmp_path: Path
 def test_status_shows_text_from_trials_as_text_not_markup(tmp_path: Path, reason: str, capsys: pytest.CaptureFixture[str]) -> None:
     from automl.search import open_study
     from automl.search.study import fail_trial
-    from automl.spec import parse_spec
+    from automl.studyfile import parse_spec
 
     url = str(tmp_path / "s.journal")
     spec = parse_spec(f"""

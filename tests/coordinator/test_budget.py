@@ -19,7 +19,7 @@ from automl.backends import InlineBackend
 from automl.coordinator import Coordinator
 from automl.errors import StudyFailedError
 from automl.search import COUNTED_STATES, load_study, open_study
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 
 
 def run_study(spec: StudySpec, capacity: int = 1, **kwargs: object) -> tuple[optuna.Study, object]:

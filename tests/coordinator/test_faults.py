@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from automl.backends import InlineBackend
 from automl.coordinator import Coordinator
 from automl.search import COUNTED_STATES, open_study
-from automl.spec import parse_spec
+from automl.studyfile import parse_spec
 from tests.conftest import tiny_yaml
 
 BUILDER = """

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from automl.backends import LocalBackend
 from automl.coordinator import Coordinator
 from automl.search import COUNTED_STATES, make_storage, open_study
-from automl.spec import StudySpec
+from automl.studyfile import StudySpec
 
 
 def test_study_on_two_worker_processes(storage_url: str, make_spec: Callable[..., StudySpec]) -> None:

@@ -15,7 +15,7 @@ from automl.backends import InlineBackend
 from automl.coordinator import Coordinator
 from automl.search import open_study, trial_by_number
 from automl.search.study import fail_trial
-from automl.spec import StudySpec
+from automl.studyfile import StudySpec
 from tests.conftest import POSTGRES_URL, require_service
 
 

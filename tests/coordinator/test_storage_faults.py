@@ -15,7 +15,7 @@ from automl.backends import InlineBackend
 from automl.coordinator import Coordinator
 from automl.errors import StorageError
 from automl.search import COUNTED_STATES, make_storage, open_study
-from automl.spec import parse_spec
+from automl.studyfile import parse_spec
 from tests.conftest import tiny_yaml
 from tests.redis_server import RedisServer
 from tests.waiting import wait_for_training

@@ -23,7 +23,7 @@ import pytest
 from automl.backends.factory import create_backend
 from automl.coordinator import Coordinator
 from automl.search import open_study
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 from tests.conftest import POSTGRES_URL, REDIS_URL, require_service, tiny_yaml
 
 BROKER_URL = os.environ.get("AUTOML_TEST_BROKER", "redis://127.0.0.1:6379/14")

@@ -19,8 +19,8 @@ from automl.backends.factory import create_backend
 from automl.coordinator import Coordinator
 from automl.search import COUNTED_STATES, make_storage, open_study
 from automl.search.study import UID_ATTR
-from automl.spec import StudySpec
-from automl.spec.space import suggest_params
+from automl.studyfile import StudySpec
+from automl.studyfile.space import suggest_params
 from automl.worker.celery_app import TASK_NAME, create_app
 from automl.worker.lease import claim_key
 from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec, wait_until

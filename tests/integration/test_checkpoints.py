@@ -20,7 +20,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.search import make_storage
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 from tests.conftest import tiny_yaml
 from tests.integration.conftest import (
     WorkerPool,

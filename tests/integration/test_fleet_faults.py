@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from automl.errors import AutoMLError
 from automl.search import make_storage, open_study
 from automl.search.study import UID_ATTR
-from automl.spec import StudySpec
+from automl.studyfile import StudySpec
 from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec, finish, run_in_thread
 from tests.redis_server import RedisServer
 from tests.waiting import wait_for_training

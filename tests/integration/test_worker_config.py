@@ -11,7 +11,7 @@ from celery.exceptions import Reject, WorkerShutdown
 
 from automl.backends.factory import create_backend
 from automl.errors import UsageError
-from automl.spec import parse_spec
+from automl.studyfile import parse_spec
 from automl.worker import tasks
 from automl.worker.celery_app import create_app
 from automl.worker.pool import plan_slots

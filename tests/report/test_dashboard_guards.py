@@ -11,7 +11,7 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from automl.report.dashboard import _QuietHandler, require_local_host, require_token
+from automl.dashboard.server import _QuietHandler, require_local_host, require_token
 
 TOKEN = "a-long-enough-test-token"
 
@@ -55,7 +55,7 @@ def test_the_cookie_is_secure_when_the_request_came_over_tls() -> None:
 def test_the_token_never_reaches_the_request_log(caplog: pytest.LogCaptureFixture) -> None:
     handler = _QuietHandler.__new__(_QuietHandler)
     handler.client_address = ("127.0.0.1", 5555)
-    with caplog.at_level(logging.DEBUG, logger="automl.report.dashboard"):
+    with caplog.at_level(logging.DEBUG, logger="automl.dashboard.server"):
         handler.log_message('"%s" %s %s', f"GET /api/studies?token={TOKEN}&x=1 HTTP/1.1", "200", "-")
     assert TOKEN not in caplog.text and "token=***" in caplog.text
 

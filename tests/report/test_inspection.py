@@ -18,9 +18,9 @@ import pytest
 from automl.backends import InlineBackend
 from automl.cli import main
 from automl.coordinator import Coordinator
-from automl.report.dashboard import dashboard_app
+from automl.dashboard.server import dashboard_app
 from automl.search import make_storage, open_study
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 from tests.browser import rendered_dom
 
 

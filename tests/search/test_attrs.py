@@ -39,7 +39,7 @@ from automl.search.attrs import (
     train_loss_of,
     worker_of,
 )
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 from automl.tracking.base import trial_record
 from automl.training import TrialResult
 from tests.conftest import tiny_yaml

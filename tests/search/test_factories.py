@@ -6,8 +6,9 @@ import optuna
 import pytest
 
 from automl.errors import SpecError, StorageError
-from automl.search import build_pruner, build_sampler, make_storage, mask_url, storage_kind
-from automl.spec import PrunerSpec, SamplerSpec, parse_spec
+from automl.masking import mask_url
+from automl.search import build_pruner, build_sampler, make_storage, storage_kind
+from automl.studyfile import PrunerSpec, SamplerSpec, parse_spec
 
 SAMPLERS = {
     "tpe": optuna.samplers.TPESampler,

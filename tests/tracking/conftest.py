@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from automl.backends import InlineBackend
 from automl.coordinator import Coordinator
 from automl.search import open_study
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 from automl.tracking import check_tracking, log_study
 from automl.tracking import registry as tracking_registry
 from tests.conftest import tiny_yaml

@@ -14,7 +14,7 @@ import pytest
 
 from automl.cli import main
 from automl.search import COUNTED_STATES
-from automl.spec import StudySpec, parse_spec
+from automl.studyfile import StudySpec, parse_spec
 from automl.tracking import check_tracking
 from tests.conftest import tiny_yaml
 from tests.tracking.conftest import run_tracked
@@ -45,8 +45,8 @@ def test_trackers_are_imported_only_when_named() -> None:
     code = textwrap.dedent(
         f"""
         import sys
-        import automl, automl.cli, automl.worker.runner, automl.tracking
-        from automl.spec import parse_spec
+        import automl, automl.cli, automl.runner.trial, automl.tracking
+        from automl.studyfile import parse_spec
         from automl.tracking import check_tracking, make_trackers
         text = {tiny_yaml("plain", "sqlite:///unused.db")!r}
         check_tracking(parse_spec(text))

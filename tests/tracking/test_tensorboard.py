@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from automl.spec import StudySpec
+from automl.studyfile import StudySpec
 from automl.tracking import log_trial
 from tests.tracking.conftest import add_ended_trials, close, finished, run_tracked
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from automl.spec import StudySpec
+from automl.studyfile import StudySpec
 
 
 def make_spec(

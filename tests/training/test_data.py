@@ -11,7 +11,7 @@ import pytest
 from sklearn.model_selection import StratifiedKFold
 
 from automl.errors import DataError
-from automl.spec import DataSpec, Task
+from automl.studyfile import DataSpec, Task
 from automl.training import DataCache, cv_splits, infer_task, load_dataset
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from automl.spec import Task
+from automl.studyfile import Task
 from automl.training import DataCache, fit_final, predict
 from automl.training.models import MLP, Ensemble
 from tests.training.helpers import make_spec

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from automl.errors import SpecError
-from automl.spec import parse_spec
+from automl.studyfile import parse_spec
 from automl.training.memory import check_memory, largest_params, trial_bytes
 
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 import automl.training.preprocess as preprocess_module
-from automl.spec import Preprocess, Task
+from automl.studyfile import Preprocess, Task
 from automl.training import NullReporter, Preprocessor, cv_splits, load_dataset, run_trial
 from tests.training.helpers import make_spec
 

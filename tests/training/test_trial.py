@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 
 import automl.training.trial as trial_module
 from automl.errors import DataError, SpecError, TrialPruned
-from automl.spec import Metric, Precision, Preprocess, Task
+from automl.studyfile import Metric, Precision, Preprocess, Task
 from automl.training import DataCache, NullReporter, Preprocessor, TrialResult, run_trial
 from automl.training.device import resolve
 from automl.training.health import round_sig

@@ -11,7 +11,7 @@ import pytest
 
 from automl.errors import TrialPreempted, TrialPruned
 from automl.search.checkpoints import AtomicFileSystemStore, CheckpointSlot
-from automl.spec.model import TrainCommand
+from automl.studyfile.schema import TrainCommand
 from automl.training import checkpoint as checkpoint_module
 from automl.training.reporter import NullReporter
 from automl.usercode.program import ProgramFailed, ProgramOutOfMemory, ProgramTrial

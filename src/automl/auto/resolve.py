@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from automl.auto.spaces import default_space, start_points
-from automl.spec.load import validate_mapping
-from automl.spec.model import BackendKind, StudySpec, Task
+from automl.studyfile.load import validate_mapping
+from automl.studyfile.schema import BackendKind, StudySpec, Task
 
 # A time budget with no trial count: the clock decides.
 TIME_BOUND_TRIALS = 100_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from automl.spec.model import Task
+from automl.studyfile.schema import Task
 
 MLP_SPACE: dict[str, Any] = {
     "lr": {"low": 3.0e-4, "high": 1.0e-2, "log": True},

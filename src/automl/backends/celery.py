@@ -54,7 +54,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.errors import AutoMLError
-from automl.search.storage import make_storage, mask_text, mask_url
+from automl.masking import mask_text, mask_url
+from automl.search.storage import make_storage
 from automl.search.study import trial_id
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import os
 
 from automl.backends.base import Backend
 from automl.backends.local import LocalBackend
-from automl.spec.model import BackendKind, StudySpec
+from automl.studyfile.schema import BackendKind, StudySpec
 
 log = logging.getLogger(__name__)
 

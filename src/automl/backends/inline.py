@@ -1,7 +1,7 @@
 """Trials run one after another in the calling process: for tests, debugging and notebooks.
 
 Same contract as every backend: the trial is told to the storage by the worker code
-(:func:`automl.worker.execute_trial`), and :meth:`InlineBackend.wait` reports it ended.
+(:func:`automl.runner.execute_trial`), and :meth:`InlineBackend.wait` reports it ended.
 ``capacity`` may exceed one, so that the coordinator keeps several trials RUNNING in the
 storage (the sampler then sees them in flight), but only one trains at a time.
 """
@@ -30,7 +30,7 @@ class InlineBackend(Backend):
         self._queue.append(job)
 
     def wait(self, timeout_s: float) -> list[TrialEvent]:
-        from automl.worker.runner import execute_trial
+        from automl.runner.trial import execute_trial
 
         if not self._queue:
             return []

@@ -178,8 +178,8 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str) ->
     signal.signal(signal.SIGTERM, lambda *_: request_preemption())
 
     from automl.logs import configure_worker_logging
+    from automl.runner.trial import execute_trial
     from automl.search.storage import quiet_optuna
-    from automl.worker.runner import execute_trial
 
     configure_worker_logging()
     quiet_optuna()

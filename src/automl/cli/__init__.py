@@ -13,7 +13,8 @@ from rich.markup import escape
 from automl import __version__
 from automl.cli import dashboard, export, predict, report, run, status, validate, worker
 from automl.errors import AutoMLError
-from automl.search.storage import mask_credentials, quiet_optuna
+from automl.masking import mask_credentials
+from automl.search.storage import quiet_optuna
 
 COMMANDS = (run, validate, status, report, export, predict, dashboard, worker)
 

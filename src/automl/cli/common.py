@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from automl.auto import Choice, DataFacts, complete_spec
 from automl.errors import SpecError, UsageError
-from automl.spec import StudySpec, load_spec
+from automl.studyfile import StudySpec, load_spec
 from automl.tracking import check_tracking
 
 if TYPE_CHECKING:
     from automl.training import Dataset
-from automl.spec.load import apply_overrides
+from automl.studyfile.load import apply_overrides
 
 STORAGE_ENV = "AUTOML_STORAGE"
 BROKER_ENV = "AUTOML_BROKER"
@@ -38,7 +38,7 @@ def load_with_overrides(path: str, overrides: dict[str, Any]) -> StudySpec:
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that change what ``automl run`` does (``automl validate`` takes them too, so
     a user can check exactly what run will do)."""
-    from automl.spec import BackendKind
+    from automl.studyfile import BackendKind
 
     parser.add_argument("--backend", choices=[b.value for b in BackendKind], help="where trials run (default: the file's)")
     parser.add_argument("--parallelism", type=int, metavar="N", help="trials in flight at once")
@@ -49,7 +49,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """What :func:`add_run_flags` flags change in the study file (None: not given)."""
-    from automl.spec import parse_duration
+    from automl.studyfile import parse_duration
 
     timeout = None
     if args.timeout is not None:

@@ -8,9 +8,10 @@ import os
 from rich.console import Console
 
 from automl.cli.common import add_storage_flag, load_with_overrides
+from automl.dashboard.server import check_binding, serve
 from automl.errors import UsageError
-from automl.report.dashboard import check_binding, serve
-from automl.search import make_storage, mask_url
+from automl.masking import mask_url
+from automl.search import make_storage
 
 TOKEN_ENV = "AUTOML_DASHBOARD_TOKEN"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from automl.artifacts.export import export_best
 from automl.cli.common import add_study_flags, storage_for_study
 from automl.errors import UsageError
-from automl.report.export import export_best
 from automl.report.format import fmt_value
 from automl.search import load_study
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from automl.artifacts.predict import predict_file, write_predictions
 from automl.errors import UsageError
 from automl.report.format import fmt_value
-from automl.report.predict import predict_file, write_predictions
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -10,10 +10,11 @@ from rich.markup import escape
 from automl.backends.factory import create_backend
 from automl.cli.common import add_run_flags, load_with_overrides, resolve_study, run_overrides
 from automl.coordinator import Coordinator
+from automl.masking import mask_url
 from automl.report import make_progress, summary_table
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
-from automl.search import build_pruner, build_sampler, mask_url, open_study
+from automl.search import build_pruner, build_sampler, open_study
 from automl.search.attrs import best_epoch_of
 from automl.search.checkpoints import checkpoint_location, open_store
 from automl.tracking import log_study

@@ -12,13 +12,14 @@ from rich.table import Table
 from rich.text import Text
 
 from automl.cli.common import add_run_flags, load_with_overrides, resolve_study, run_overrides
+from automl.masking import mask_url
 from automl.search import build_pruner, build_sampler
 from automl.search.checkpoints import checkpoint_location, open_store
-from automl.search.storage import mask_url, storage_kind
+from automl.search.storage import storage_kind
 from automl.search.study import stored_spec
-from automl.spec import StudySpec, describe
-from automl.spec.duration import format_duration
-from automl.spec.model import TrainCommand
+from automl.studyfile import StudySpec, describe
+from automl.studyfile.duration import format_duration
+from automl.studyfile.schema import TrainCommand
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -17,7 +17,8 @@ from rich.console import Console
 
 from automl.cli.common import BROKER_ENV, STORAGE_ENV
 from automl.errors import AutoMLError, UsageError
-from automl.search.storage import make_storage, mask_text, mask_url, storage_kind
+from automl.masking import mask_text, mask_url
+from automl.search.storage import make_storage, storage_kind
 from automl.worker.celery_app import DEFAULT_QUEUE, check_broker_url
 from automl.worker.lease import DEFAULT_LEASE_S, LEASE_ENV
 

@@ -34,8 +34,8 @@ from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, l
 from automl.search.checkpoints import slot_for
 from automl.search.samplers import grid_size
 from automl.search.study import SPEC_ATTR, UID_ATTR, ask, fail_trial, spec_digest, trial_by_number
-from automl.spec.model import StudySpec
-from automl.spec.space import suggest_params
+from automl.studyfile.schema import StudySpec
+from automl.studyfile.space import suggest_params
 
 log = logging.getLogger(__name__)
 

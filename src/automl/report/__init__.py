@@ -1,4 +1,4 @@
-"""What people see: live progress, summaries (and later the HTML report, export, predict)."""
+"""What people read: live progress, status and summary tables, the HTML report."""
 
 from automl.report.progress import PlainProgress, RichProgress, make_progress
 from automl.report.summary import best_trial, study_status, summary_table, top_trials

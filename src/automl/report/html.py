@@ -11,12 +11,12 @@ import optuna
 from optuna.trial import FrozenTrial
 from plotly.offline import get_plotlyjs
 
+from automl.masking import mask_url
 from automl.report.figures import Figure, report_figures
 from automl.report.format import fmt_params, fmt_value
 from automl.report.summary import best_trial
 from automl.search.attrs import best_epoch_of, note_of, resumed_from_epoch_of, worker_of
-from automl.search.storage import mask_url
-from automl.spec.model import StudySpec
+from automl.studyfile.schema import StudySpec
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}

@@ -14,7 +14,7 @@ from rich.text import Text
 from automl.coordinator.progress import RunState
 from automl.report.format import fmt_params, fmt_value
 from automl.search.attrs import note_of
-from automl.spec.duration import format_duration
+from automl.studyfile.duration import format_duration
 
 log = logging.getLogger("automl.progress")
 

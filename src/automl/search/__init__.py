@@ -2,10 +2,10 @@
 
 from automl.search.pruners import build_pruner
 from automl.search.samplers import build_sampler
-from automl.search.storage import make_storage, mask_text, mask_url, quiet_optuna, storage_kind
+from automl.search.storage import make_storage, quiet_optuna, storage_kind
 from automl.search.study import COUNTED_STATES, SPEC_ATTR, load_study, open_study, trial_by_number
 
 __all__ = [
     "COUNTED_STATES", "SPEC_ATTR", "build_pruner", "build_sampler", "load_study", "make_storage",
-    "mask_text", "mask_url", "open_study", "quiet_optuna", "storage_kind", "trial_by_number",
+    "open_study", "quiet_optuna", "storage_kind", "trial_by_number",
 ]  # fmt: skip

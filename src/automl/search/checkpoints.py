@@ -26,7 +26,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from automl.errors import UsageError
-from automl.spec.model import BackendKind, StudySpec
+from automl.studyfile.schema import BackendKind, StudySpec
 
 MAGIC = b"automl-checkpoint 1\n"
 DEFAULT_FOLDER = "automl-checkpoints"

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from automl.errors import SpecError
 from automl.search.options import construct
-from automl.spec.model import PrunerSpec
+from automl.studyfile.schema import PrunerSpec
 
 _PRUNERS: dict[str, Any] = {
     "median": optuna.pruners.MedianPruner,

@@ -9,8 +9,8 @@ import optuna
 
 from automl.errors import SpecError
 from automl.search.options import construct
-from automl.spec.model import SamplerSpec
-from automl.spec.space import CategoricalParam, FixedParam, FloatParam, IntParam, _Entry
+from automl.studyfile.schema import SamplerSpec
+from automl.studyfile.space import CategoricalParam, FixedParam, FloatParam, IntParam, _Entry
 
 _SAMPLERS: dict[str, Any] = {
     "tpe": optuna.samplers.TPESampler,

@@ -1,4 +1,4 @@
-"""Optuna storages from a URL, and URL masking.
+"""Optuna storages from a URL.
 
 ==========================================  ==============================================
 URL                                         storage
@@ -21,6 +21,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from automl.errors import SpecError, StorageError
+from automl.masking import mask_text, mask_url
 from automl.search.retry import RetryingStorage
 
 _cache: dict[str, BaseStorage] = {}
@@ -94,60 +95,6 @@ def _ensure_parent(path: str) -> None:
     parent = Path(path).expanduser().parent
     if not parent.exists():
         raise StorageError(f"cannot create storage {path!r}: folder {str(parent)!r} does not exist")
-
-
-# Query-string keys whose values are secrets: drivers accept a password there too
-# (postgresql://u@db/x?password=..., redis://h/1?password=...).
-_SECRET_KEYS = r"(?:password|passwd|pwd|sslpassword|secret|token|api_key|apikey|access_key|secret_key)"
-_QUERY_SECRET = re.compile(rf"([?&;]{_SECRET_KEYS}=)[^&;#\s]*", re.IGNORECASE)
-# scheme://userinfo@ : the userinfo runs to the last "@" before the path (a password may hold
-# "@" itself), and everything after its first ":" is the password.
-_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/\s]*)@", re.IGNORECASE)
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``: in the userinfo (all of it after the
-    user name, whatever it holds) and in the query string.
-
-    >>> mask_url("redis://:s3cret@host:6379/0")
-    'redis://:***@host:6379/0'
-    >>> mask_url("postgresql://u:p@ss@db/x?sslmode=require&password=hunter2")
-    'postgresql://u:***@db/x?sslmode=require&password=***'
-    """
-    return mask_credentials(url)
-
-
-def mask_text(text: str, *urls: str) -> str:
-    """Remove the passwords of ``urls`` from ``text`` wherever they stand (driver messages
-    sometimes echo them bare), and the password of any URL written in it."""
-    for url in urls:
-        for secret in _secrets_of(url):
-            text = text.replace(secret, "***")
-    return mask_credentials(text)
-
-
-def _secrets_of(url: str) -> list[str]:
-    found = [m.group(0).split("=", 1)[1] for m in _QUERY_SECRET.finditer(url)]
-    userinfo = _USERINFO.search(url)
-    if userinfo and ":" in userinfo.group(2):
-        found.append(userinfo.group(2).split(":", 1)[1])
-    return [s for s in found if s and s != "***"]
-
-
-def _mask_userinfo(match: re.Match[str]) -> str:
-    scheme, userinfo = match.group(1), match.group(2)
-    if ":" not in userinfo:
-        return match.group(0)  # a user name alone
-    return f"{scheme}{userinfo.split(':', 1)[0]}:***@"
-
-
-def mask_credentials(text: str) -> str:
-    """Mask the password of every URL in free text.
-
-    >>> mask_credentials("cannot reach redis://:pw@host:6379/0 now")
-    'cannot reach redis://:***@host:6379/0 now'
-    """
-    return _QUERY_SECRET.sub(r"\1***", _USERINFO.sub(_mask_userinfo, text))
 
 
 def quiet_optuna() -> None:

@@ -17,10 +17,11 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import SpecError, StorageError, UsageError
+from automl.masking import mask_credentials, mask_url
 from automl.search.pruners import build_pruner
 from automl.search.samplers import build_sampler
-from automl.search.storage import make_storage, mask_credentials, mask_url
-from automl.spec.model import StudySpec
+from automl.search.storage import make_storage
+from automl.studyfile.schema import StudySpec
 from automl.trial_attrs import FAIL_REASON
 
 SPEC_ATTR = "automl:spec"

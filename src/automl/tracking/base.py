@@ -24,6 +24,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.masking import mask_url
 from automl.search.attrs import (
     best_epoch_of,
     curve_of,
@@ -37,8 +38,7 @@ from automl.search.attrs import (
     train_loss_of,
     user_metrics_of,
 )
-from automl.search.storage import mask_url
-from automl.spec import StudySpec
+from automl.studyfile import StudySpec
 
 # Tags every run carries, so that a run leads back to its trial in the storage.
 TAG_STUDY = "automl.study"

@@ -19,7 +19,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from automl.spec.model import MlflowSpec
+from automl.studyfile.sections import MlflowSpec
 from automl.tracking.base import (
     TAG_ROLE,
     TAG_STORAGE,
@@ -37,7 +37,7 @@ _MAX_METRICS, _MAX_PARAMS = 1000, 100  # MLflow's log_batch limits
 class MlflowTracker(Tracker):
     """Log trials to the MLflow tracking store at ``spec.tracking_uri``.
 
-    >>> from automl.spec.model import MlflowSpec
+    >>> from automl.studyfile.sections import MlflowSpec
     >>> tracker = MlflowTracker(MlflowSpec(tracking_uri="sqlite:////tmp/mlflow.db"), "my-study")
     >>> tracker.experiment
     'my-study'

@@ -18,9 +18,9 @@ from typing import Any
 import optuna
 
 from automl.errors import SpecError
-from automl.search.storage import mask_text
-from automl.spec import StudySpec
-from automl.spec.model import TrackingSpec
+from automl.masking import mask_text
+from automl.studyfile import StudySpec
+from automl.studyfile.schema import TrackingSpec
 from automl.tracking.base import Tracker, study_record, trial_record
 
 log = logging.getLogger(__name__)

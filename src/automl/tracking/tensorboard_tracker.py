@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from automl.spec.model import TensorboardSpec
+from automl.studyfile.sections import TensorboardSpec
 from automl.tracking.base import StudyRecord, Tracker, TrialRecord
 
 VALUE_TAG = "hparam/value"
@@ -21,7 +21,7 @@ VALUE_TAG = "hparam/value"
 class TensorboardTracker(Tracker):
     """Write event files under ``spec.log_dir/<study name>/``.
 
-    >>> from automl.spec.model import TensorboardSpec
+    >>> from automl.studyfile.sections import TensorboardSpec
     >>> TensorboardTracker(TensorboardSpec(log_dir="/tmp/runs"), "my-study").root.as_posix()
     '/tmp/runs/my-study'
     """

@@ -13,7 +13,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from automl.spec.model import WandbSpec
+from automl.studyfile.sections import WandbSpec
 from automl.tracking.base import (
     TAG_STORAGE,
     TAG_STUDY,
@@ -27,7 +27,7 @@ from automl.tracking.base import (
 class WandbTracker(Tracker):
     """Log trials to W&B project ``spec.project`` (default: the study name).
 
-    >>> from automl.spec.model import WandbSpec
+    >>> from automl.studyfile.sections import WandbSpec
     >>> WandbTracker(WandbSpec(mode="offline", dir="/tmp"), "my-study").project
     'my-study'
     """

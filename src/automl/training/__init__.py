@@ -4,11 +4,11 @@ Pure PyTorch and scikit-learn; imports neither Optuna nor Celery. The worker cal
 :func:`run_trial` with a :class:`Reporter`; export calls :func:`fit_final`.
 """
 
+from automl.studyfile.trainer_params import TrainParams
 from automl.training.checkpoint import Checkpoints, request_preemption
 from automl.training.data import DataCache, Dataset, infer_task, load_dataset
 from automl.training.final import FinalFit, fit_final, predict
 from automl.training.folds import cv_splits
-from automl.training.params import TrainParams
 from automl.training.preprocess import Preprocessor
 from automl.training.reporter import NullReporter, Reporter
 from automl.training.trial import TrialResult, run_trial

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from automl.errors import DataError
-from automl.spec import DataSpec, Task
+from automl.studyfile import DataSpec, Task
 from automl.training.sources import MISSING, RawData, read_source
 
 # A numeric target with at most this many distinct whole values is read as class labels.
@@ -68,7 +68,7 @@ def load_dataset(data: DataSpec, task: Task | None = None) -> Dataset:
     ``task`` (usually the objective metric's task) wins over ``data.task``; when both are None
     the task is inferred: non-numeric or few distinct whole-number targets mean classification.
 
-    >>> from automl.spec import DataSpec
+    >>> from automl.studyfile import DataSpec
     >>> ds = load_dataset(DataSpec(source="sklearn:iris"))
     >>> ds.task.value, ds.n_classes, ds.input_shape, len(ds.X_train) + len(ds.X_test)
     ('classification', 3, (4,), 150)
@@ -202,7 +202,7 @@ class DataCache:
     Not thread-safe: one worker process runs one trial at a time. Keeps the ``max_entries``
     most recently used data sets.
 
-    >>> from automl.spec import DataSpec
+    >>> from automl.studyfile import DataSpec
     >>> cache = DataCache()
     >>> cache.get(DataSpec(source="sklearn:iris")) is cache.get(DataSpec(source="sklearn:iris"))
     True

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from automl.errors import SpecError
-from automl.spec import Precision
+from automl.studyfile import Precision
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from automl.spec import StudySpec, Task
+from automl.studyfile import StudySpec, Task
+from automl.studyfile.trainer_params import TrainParams
 from automl.training.device import Placement
 from automl.training.folds import Fold, batch_plan, fold_generators
 from automl.training.health import EpochHealth, Layout, Meter
 from automl.training.models import build_model
 from automl.training.optim import l1_penalty, make_optimizer, make_scheduler, split_decay
-from automl.training.params import TrainParams
 
 EVAL_CHUNK = 8192  # validation rows per forward pass
 

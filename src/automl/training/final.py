@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from automl.spec import StudySpec, Task
+from automl.studyfile import StudySpec, Task
+from automl.studyfile.trainer_params import TrainParams
 from automl.training.data import Dataset, load_dataset
 from automl.training.device import resolve
 from automl.training.engine import EVAL_CHUNK, Engine, LoopEngine, Setup
 from automl.training.folds import whole_training_fold
 from automl.training.metrics import score, softmax
 from automl.training.models import Ensemble, stackable
-from automl.training.params import TrainParams
 from automl.training.preprocess import Preprocessor
 from automl.training.stacked import StackedEngine
 

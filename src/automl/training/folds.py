@@ -13,7 +13,7 @@ import torch
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from automl.errors import DataError
-from automl.spec import DataSpec, Task
+from automl.studyfile import DataSpec, Task
 from automl.training.data import Dataset
 from automl.training.preprocess import Preprocessor
 

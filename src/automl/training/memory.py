@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from automl.errors import SpecError
-from automl.spec import StudySpec
-from automl.spec.space import CategoricalParam, FixedParam, FloatParam, IntParam
+from automl.studyfile import StudySpec
+from automl.studyfile.space import CategoricalParam, FixedParam, FloatParam, IntParam
+from automl.studyfile.trainer_params import TrainParams
 from automl.training.models import build_model
-from automl.training.params import TrainParams
 
 SIZE_PARAMS = ("width", "depth", "channels", "kernel_size", "batch_size")
 FRACTION = 0.8

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-from automl.spec import Metric
+from automl.studyfile import Metric
 from automl.training.preprocess import Preprocessor
 
 
@@ -26,7 +26,7 @@ def score(metric: Metric, outputs: np.ndarray, y_true: np.ndarray, n_classes: in
     """The metric of one fold. ``y_true``: class indices, or target values in their own units.
 
     >>> import numpy as np
-    >>> from automl.spec import Preprocess, Task
+    >>> from automl.studyfile import Preprocess, Task
     >>> pre = Preprocessor(Preprocess.NONE, Task.CLASSIFICATION, (1,), {})
     >>> score(Metric.ACCURACY, np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([0, 0]), 2, pre)
     0.5

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from automl.errors import SpecError
-from automl.spec import ModelSpec
-from automl.training.params import TrainParams
+from automl.studyfile import ModelSpec
+from automl.studyfile.trainer_params import TrainParams
 from automl.training.sources import load_callable
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from automl.training.params import TrainParams
+from automl.studyfile.trainer_params import TrainParams
 
 
 def make_optimizer(

@@ -16,14 +16,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
-from automl.spec import Preprocess, Task
+from automl.studyfile import Preprocess, Task
 
 
 class Preprocessor:
     """Fitted feature and target transforms for one set of training rows.
 
     >>> import numpy as np
-    >>> from automl.spec import Preprocess, Task
+    >>> from automl.studyfile import Preprocess, Task
     >>> p = Preprocessor(Preprocess.STANDARDIZE, Task.REGRESSION, (2,), {})
     >>> X, y = np.array([[0, 1], [2, 3]], dtype=np.float32), np.array([1.0, 3.0])
     >>> p.fit(X, y).transform(X).tolist(), p.transform_target(y).tolist()

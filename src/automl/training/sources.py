@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from automl.errors import DataError
-from automl.spec import DataSpec
+from automl.studyfile import DataSpec
 
 # Cells that mean "no value" in a CSV file (compared lower-cased, stripped).
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})

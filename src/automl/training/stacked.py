@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from automl.studyfile.trainer_params import TrainParams
 from automl.training.engine import EVAL_CHUNK, Setup, epoch_permutations, fold_models, row_losses
 from automl.training.folds import Fold, batch_plan, fold_generators
 from automl.training.health import EpochHealth, Layout, Meter
 from automl.training.models import ACTIVATIONS
 from automl.training.optim import l1_penalty, make_optimizer, make_scheduler
-from automl.training.params import TrainParams
 
 
 class StackedMLP(nn.Module):

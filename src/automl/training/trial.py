@@ -21,7 +21,8 @@ import torch
 
 from automl import trial_attrs as attrs
 from automl.errors import TrialPruned
-from automl.spec import Direction, StudySpec
+from automl.studyfile import Direction, StudySpec
+from automl.studyfile.trainer_params import TrainParams
 from automl.training.checkpoint import Checkpoints
 from automl.training.data import DataCache, Dataset, load_dataset
 from automl.training.device import resolve
@@ -30,7 +31,6 @@ from automl.training.folds import Fold, prepare_folds
 from automl.training.health import EXPLODING_GRAD_NORM, EpochHealth, HealthLog, round_sig
 from automl.training.metrics import score
 from automl.training.models import stackable
-from automl.training.params import TrainParams
 from automl.training.reporter import Reporter
 from automl.training.stacked import StackedEngine
 
@@ -85,7 +85,7 @@ def run_trial(
     epochs so far are reported again first, so the pruner sees the whole curve), saves as
     often as they say, and stops with :class:`TrialPreempted` when preemption is requested.
 
-    >>> from automl.spec import parse_spec
+    >>> from automl.studyfile import parse_spec
     >>> spec = parse_spec('''
     ... name: iris
     ... objective: {metric: accuracy}

@@ -8,7 +8,7 @@ import os
 import shutil
 
 from automl.errors import SpecError
-from automl.spec.model import StudySpec, TrainCommand
+from automl.studyfile.schema import StudySpec, TrainCommand
 from automl.usercode.function import import_function
 
 

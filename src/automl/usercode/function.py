@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 
 from automl.errors import SpecError, TrialPreempted, TrialPruned
-from automl.spec.model import TRAIN_FUNCTION
+from automl.studyfile.schema import TRAIN_FUNCTION
 from automl.usercode.context import TrialContext
 
 TrainFunction = Callable[[dict[str, Any], TrialContext], Any]

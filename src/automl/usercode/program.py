@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from automl.errors import AutoMLError, TrialPreempted, TrialPruned
-from automl.spec.duration import format_duration
-from automl.spec.model import TrainCommand
+from automl.studyfile.duration import format_duration
+from automl.studyfile.schema import TrainCommand
 from automl.training.checkpoint import BlobSlot, fresh_start, preemption_requested, write_checkpoint
 from automl.training.reporter import Reporter
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from automl import trial_attrs as attrs
 from automl.errors import TrialPruned
-from automl.spec.model import StudySpec, TrainCommand
+from automl.studyfile.schema import StudySpec, TrainCommand
 from automl.training.checkpoint import BlobSlot
 from automl.training.reporter import Reporter
 from automl.usercode.context import TrialContext

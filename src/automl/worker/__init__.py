@@ -1,5 +1,3 @@
-"""Runs trials in worker processes: reads them from the storage, trains, tells the storage."""
-
-from automl.worker.runner import execute_trial, failure_reason
-
-__all__ = ["execute_trial", "failure_reason"]
+"""``automl worker``: the Celery app, its one task, claims and leases on the broker, and the
+supervisor that runs one Celery worker process per slot. Trials themselves run through
+:mod:`automl.runner`."""

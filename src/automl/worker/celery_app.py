@@ -30,7 +30,7 @@ from celery import Celery
 from kombu import Queue
 
 from automl.errors import UsageError
-from automl.search.storage import mask_url
+from automl.masking import mask_url
 from automl.worker.tasks import register
 
 TASK_NAME = "automl.run_trial"

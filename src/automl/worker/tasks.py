@@ -16,7 +16,7 @@ What one delivery does:
    study's timeout).
 3. Claim it (``SET NX``, :mod:`automl.worker.lease`) under an owner name unique to this
    delivery; skip when someone else has it, so a message delivered twice trains once.
-4. Train it with :func:`automl.worker.runner.execute_trial` while a thread renews the lease;
+4. Train it with :func:`automl.runner.trial.execute_trial` while a thread renews the lease;
    the runner reports per epoch and tells the storage; then this delivery releases its lease
    and announces the end on the broker, so that the coordinator need not poll for it.
    Every claim operation checks the owner, so a delivery only ever releases what it won.
@@ -43,11 +43,11 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, Task
 from celery.exceptions import Reject, WorkerShutdown
 
-from automl.search.storage import mask_text, mask_url
+from automl.masking import mask_text, mask_url
 from automl.worker.lease import LeaseRenewer, LeaseStore, new_owner
 
 if TYPE_CHECKING:
-    from automl.worker.runner import OpenedTrial
+    from automl.runner.trial import OpenedTrial
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | N
 
 def _take(study_name: str, number: int, study_uid: str, owner: str, digest: str | None) -> OpenedTrial:
     """Check the study and the trial, then claim it; raise _Skip when there is nothing to do."""
-    from automl.worker.runner import open_trial
+    from automl.runner.trial import open_trial
 
     assert _settings is not None and _leases is not None
     try:
@@ -160,7 +160,7 @@ def _report_mismatch(study_uid: str, what: str) -> None:
 
 
 def _train(opened: OpenedTrial, study_uid: str, owner: str) -> str:
-    from automl.worker.runner import ClaimLost, execute_trial
+    from automl.runner.trial import ClaimLost, execute_trial
 
     assert _settings is not None and _leases is not None
     study_name, number = opened.study.study_name, opened.frozen.number

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from automl.errors import SpecError
-from automl.spec import Direction, StudySpec, as_mapping, load_spec, parse_spec
-from automl.spec.space import CategoricalParam, FixedParam, FloatParam, IntParam
+from automl.studyfile import Direction, StudySpec, as_mapping, load_spec, parse_spec
+from automl.studyfile.space import CategoricalParam, FixedParam, FloatParam, IntParam
 
 STUDIES = sorted((Path(__file__).parents[2] / "studies").glob("*.yaml"))
 

@@ -24,13 +24,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import PREEMPTED, AutoMLError, TrialPreempted, TrialPruned
+from automl.masking import mask_text
 from automl.search.attrs import attempt_of, lineage_root
 from automl.search.batch import set_trial_user_attrs
 from automl.search.checkpoints import slot_for
-from automl.search.storage import make_storage, mask_text
+from automl.search.storage import make_storage
 from automl.search.study import SPEC_ATTR, UID_ATTR, load_study, spec_digest
-from automl.spec.model import StudySpec
-from automl.spec.space import complete_params
+from automl.studyfile.schema import StudySpec
+from automl.studyfile.space import complete_params
 from automl.tracking import log_trial
 from automl.trial_attrs import (
     CHECKPOINT_EPOCH,

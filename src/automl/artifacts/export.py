@@ -25,8 +25,8 @@ from automl.errors import StudyFailedError, UsageError
 from automl.report.summary import best_trial
 from automl.search.attrs import best_epoch_of, fold_scores_of
 from automl.search.study import stored_spec
-from automl.spec.model import StudySpec
-from automl.spec.space import complete_params
+from automl.studyfile.schema import StudySpec
+from automl.studyfile.space import complete_params
 
 FORMAT_VERSION = 2  # 2: the preprocessing as JSON + safetensors instead of a pickle
 # Up to this many training rows, export averages ENSEMBLE_SMALL models by default: on small

@@ -15,15 +15,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from automl.errors import SpecError
-from automl.spec import model as m
-from automl.spec.space import (
-    CategoricalParam,
-    FixedParam,
-    FloatParam,
-    IntParam,
-    is_active,
-    same_value,
-)
+from automl.studyfile import schema as m
+from automl.studyfile.checks import check_semantics
+from automl.studyfile.space import CategoricalParam, FixedParam, FloatParam, IntParam
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -197,103 +191,6 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 def _did_you_mean(key: str) -> str | None:
     close = difflib.get_close_matches(key, sorted(_all_field_names()), n=1, cutoff=0.75)
     return f"did you mean {close[0]!r}?" if close else None
-
-
-def check_semantics(spec: m.StudySpec) -> None:
-    """Checks that span several fields: parameter names, ``when`` references, enqueue points."""
-    defined: dict[str, Any] = {}
-    for name, entry in spec.space.items():
-        path = f"space.{name}"
-        if not spec.own_code and not spec.model.is_user_builder and name not in m.TRAINER_PARAMS:
-            close = difflib.get_close_matches(name, sorted(m.TRAINER_PARAMS), n=1, cutoff=0.7)
-            raise SpecError(
-                path,
-                "unknown parameter for the built-in trainer",
-                hint=f"did you mean {close[0]!r}?" if close else "name a python: model builder to use your own parameters",
-            )
-        _check_trainer_values(path, name, entry, spec)
-        _check_domain(path, name, entry, spec)
-        for other, allowed in entry.condition().items():
-            if other not in defined:
-                where = "is not defined" if other not in spec.space else f"must be defined above {name!r}"
-                raise SpecError(f"{path}.when.{other}", f"parameter {other!r} {where}")
-            for value in allowed:
-                if not _can_take(defined[other], value):
-                    raise SpecError(f"{path}.when.{other}", f"{other!r} can never be {value!r}")
-        defined[name] = entry
-    for i, point in enumerate(spec.search.enqueue):
-        for name, value in point.items():
-            ppath = f"search.enqueue.{i}.{name}"
-            if name not in spec.space:
-                raise SpecError(ppath, "is not a parameter of the space")
-            entry = spec.space[name]
-            if isinstance(entry, FixedParam):
-                raise SpecError(ppath, "is a fixed parameter; it cannot be enqueued")
-            if not _can_take(entry, value):
-                raise SpecError(ppath, f"{value!r} is outside the space of {name!r}")
-        active: dict[str, Any] = {}
-        for name, entry in spec.space.items():
-            if is_active(entry, active):
-                active[name] = point.get(name, getattr(entry, "value", None))
-        inactive = sorted(set(point) - set(active))
-        if inactive:
-            raise SpecError(f"search.enqueue.{i}.{inactive[0]}", "its `when:` condition does not hold for this point")
-    if spec.search.sampler.type == "grid" and any(
-        isinstance(e, FloatParam) and e.step is None for e in spec.space.values()
-    ):
-        raise SpecError("search.sampler.type", "grid needs every float parameter to have a step (or use choices)")
-
-
-def _check_domain(path: str, name: str, entry: Any, spec: m.StudySpec) -> None:
-    """A range or a value of a built-in parameter outside what the trainer can use."""
-    if spec.own_code or name not in m.TRAINER_DOMAINS:
-        return
-    if spec.model.is_user_builder and name in m.MODEL_BUILDER_PARAMS:
-        return
-    low, high, high_ok = m.TRAINER_DOMAINS[name]
-    low_ok = name != "lr"
-    if isinstance(entry, (FloatParam, IntParam)):
-        values: list[Any] = [entry.low, entry.high]
-    elif isinstance(entry, CategoricalParam):
-        values = list(entry.choices)
-    elif isinstance(entry, FixedParam):
-        values = [entry.value]
-    else:  # pragma: no cover - the union is closed
-        return
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue  # a type error is the trainer's to name
-        inside = (value > low or (low_ok and value == low)) and (value < high or (high_ok and value == high))
-        if not inside:
-            left = "[" if low_ok else "("
-            right = "]" if high_ok else ")"
-            top = "inf" if high == float("inf") else f"{high:g}"
-            raise SpecError(path, f"{value:g} is outside what {name} can be: {left}{low:g}, {top}{right}")
-
-
-def _check_trainer_values(path: str, name: str, entry: Any, spec: m.StudySpec) -> None:
-    if spec.own_code or spec.model.is_user_builder or name not in m.TRAINER_CHOICES:
-        return
-    if isinstance(entry, (FloatParam, IntParam)):
-        raise SpecError(path, f"{name} takes names, not numbers; write `choices: [...]`")
-    allowed = m.TRAINER_CHOICES[name]
-    values = entry.choices if isinstance(entry, CategoricalParam) else [entry.value]
-    for value in values:
-        if value not in allowed:
-            raise SpecError(path, f"{value!r} is not a known {name}; use one of {', '.join(sorted(allowed))}")
-
-
-def _can_take(entry: Any, value: Any) -> bool:
-    """Could this space entry produce ``value``?"""
-    if isinstance(entry, FixedParam):
-        return same_value(entry.value, value)
-    if isinstance(entry, CategoricalParam):
-        return any(same_value(c, value) for c in entry.choices)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if isinstance(entry, IntParam) and not float(value).is_integer():
-        return False
-    return bool(entry.low <= value <= entry.high)
 
 
 def apply_overrides(spec: m.StudySpec, overrides: Mapping[str, Any]) -> m.StudySpec:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from automl.errors import DataError, UsageError
-from automl.spec.model import Metric, ModelSpec, Task
+from automl.studyfile.schema import Metric, ModelSpec, Task
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, di
     from safetensors.numpy import load_file as load_numpy
     from safetensors.torch import load_file
 
+    from automl.studyfile.trainer_params import TrainParams
     from automl.training.models import Ensemble, build_model
-    from automl.training.params import TrainParams
     from automl.training.preprocess import Preprocessor
 
     if (folder / "preprocessor.pkl").is_file() and not (folder / "preprocessor.json").is_file():
@@ -62,8 +62,8 @@ def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, di
 
 
 def predict_file(folder: Path, data: Path, *, trust_code: bool = False) -> Prediction:
+    from automl.artifacts.inputs import read_inputs
     from automl.training import predict
-    from automl.training.inputs import read_inputs
     from automl.training.metrics import score
 
     model, preprocessor, info = load_export(folder, trust_code=trust_code)

@@ -1,8 +1,8 @@
 """The study file: YAML in, frozen typed objects out. Imports neither Optuna nor Celery."""
 
-from automl.spec.duration import format_duration, parse_duration
-from automl.spec.load import as_mapping, load_spec, parse_spec
-from automl.spec.model import (
+from automl.studyfile.duration import format_duration, parse_duration
+from automl.studyfile.load import as_mapping, load_spec, parse_spec
+from automl.studyfile.schema import (
     BackendKind,
     DataSpec,
     Direction,
@@ -19,7 +19,7 @@ from automl.spec.model import (
     Task,
     TrainerSpec,
 )
-from automl.spec.space import complete_params, describe, suggest_params
+from automl.studyfile.space import complete_params, describe, suggest_params
 
 __all__ = [
     "BackendKind", "DataSpec", "Direction", "ExecutionSpec", "Metric", "ModelSpec", "Objective",

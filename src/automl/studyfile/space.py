@@ -140,7 +140,7 @@ def _wrap_plain(raw: Any) -> Any:
     return {"value": raw}
 
 
-ParamSpec = Annotated[
+SpaceEntry = Annotated[
     Union[
         Annotated[FloatParam, Tag("float")],
         Annotated[IntParam, Tag("int")],

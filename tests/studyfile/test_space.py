@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from automl.spec import complete_params, parse_spec, suggest_params
+from automl.studyfile import complete_params, parse_spec, suggest_params
 
 SPEC = """
 name: s

@@ -1,0 +1,1 @@
+"""``automl dashboard``: optuna-dashboard behind a token, a Host check and a cookie."""

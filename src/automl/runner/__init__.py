@@ -1,0 +1,9 @@
+"""One trial, run where a backend put it: read it from the storage, train, tell the storage.
+
+Every backend runs trials through :func:`execute_trial` (local processes, Celery workers, the
+inline backend); it knows nothing of queues, brokers or claims.
+"""
+
+from automl.runner.trial import execute_trial, failure_reason
+
+__all__ = ["execute_trial", "failure_reason"]
