@@ -4,7 +4,7 @@ Both sides train the same architecture with the same optimiser, learning rate, b
 number of epochs on the same folds, and score every fold after every epoch (a pruner needs
 that). The plain side is what one writes by hand: for each fold, a model, a ``DataLoader``
 over a ``TensorDataset`` with ``shuffle=True``, and the usual loop. The built-in side is
-:func:`automl.training.run_trial`, which trains the 5 fold models as one stacked model; its
+:func:`automl.training.cross_validate`, which trains the 5 fold models as one stacked model; its
 per-fold loop path (used for batch norm, CNNs, user builders) is timed too.
 
     python benchmarks/bench_training.py --repeats 5 --threads 1
@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import automl.training.trial as trial_module
 from automl.studyfile import StudySpec, parse_spec
-from automl.training import DataCache, Dataset, NullReporter, cv_splits, run_trial
+from automl.training import DataCache, Dataset, NullReporter, cross_validate, cv_splits
 from automl.training.models import stackable
 
 STUDY = """
@@ -78,10 +78,10 @@ def plain_loop(spec: StudySpec, dataset: Dataset) -> float:
 
 
 def built_in(spec: StudySpec, cache: DataCache, *, stacked: bool) -> float:
-    """run_trial on the stacked fast path, or forced onto the per-fold loop path."""
+    """cross_validate on the stacked fast path, or forced onto the per-fold loop path."""
     trial_module.stackable = stackable if stacked else (lambda *_: False)  # type: ignore[assignment]
     try:
-        result = run_trial(spec, PARAMS, NullReporter(), cache=cache)
+        result = cross_validate(spec, PARAMS, NullReporter(), cache=cache)
     finally:
         trial_module.stackable = stackable
     assert result.path == ("stacked" if stacked else "loop")

@@ -9,7 +9,7 @@ The tree::
     |   +-- UsageError           command-line flags that do not fit together
     +-- StorageError             the Optuna storage cannot be reached or used
     +-- StudyFailedError         the study stopped early (too many failed trials)
-    +-- InterruptedError_        Ctrl-C: running trials were failed as "interrupted" (exit 130)
+    +-- StudyInterrupted        Ctrl-C: running trials were failed as "interrupted" (exit 130)
     +-- TrialPruned              raised inside a trial: stop it and mark it pruned, with a reason
 
 Only ``automl.cli`` turns these into exit codes. This module imports nothing from automl,
@@ -66,7 +66,7 @@ class StudyFailedError(AutoMLError):
     """The study was stopped before its budget, for example by ``max_failed_trials``."""
 
 
-class InterruptedError_(AutoMLError):  # noqa: N801 - the builtin InterruptedError means EINTR
+class StudyInterrupted(AutoMLError):
     """The user pressed Ctrl-C. Running trials were marked failed with reason "interrupted"."""
 
     exit_code = 130

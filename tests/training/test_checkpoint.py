@@ -9,7 +9,7 @@ import pytest
 
 from automl.errors import TrialPreempted
 from automl.search.checkpoints import AtomicFileSystemStore, CheckpointSlot, CorruptCheckpoint
-from automl.training import Checkpoints, NullReporter, run_trial
+from automl.training import Checkpoints, NullReporter, cross_validate
 from automl.training import checkpoint as checkpoint_module
 from tests.training.helpers import make_spec
 
@@ -44,17 +44,17 @@ def slot(tmp_path: Path) -> CheckpointSlot:
 def test_a_trial_killed_mid_run_resumes_to_the_same_fold_scores(tmp_path: Path, path: str) -> None:
     spec = make_spec("sklearn:wine", epochs=6, trainer={"early_stopping": {"patience": 10}})
     params = PARAMS | PATHS[path]
-    whole = run_trial(spec, params, NullReporter())
+    whole = cross_validate(spec, params, NullReporter())
     assert whole.path == path
 
     first = Checkpoints(slot(tmp_path), every_epochs=1)
     with pytest.raises(Crash):
-        run_trial(spec, params, CrashAfter(5), checkpoints=first)  # epochs 1-4 checkpointed
+        cross_validate(spec, params, CrashAfter(5), checkpoints=first)  # epochs 1-4 checkpointed
     assert first.saved_epoch == 4
 
     second = Checkpoints(slot(tmp_path), every_epochs=1)
     reporter = NullReporter()
-    resumed = run_trial(spec, params, reporter, checkpoints=second)
+    resumed = cross_validate(spec, params, reporter, checkpoints=second)
     assert second.resumed_from_epoch == 4
     assert list(reporter.values) == [1, 2, 3, 4, 5, 6]  # the curve so far is carried over first
     assert resumed.fold_scores == whole.fold_scores  # exactly: same seeds, same state
@@ -65,7 +65,7 @@ def test_a_trial_killed_mid_run_resumes_to_the_same_fold_scores(tmp_path: Path, 
 def test_checkpoints_follow_every_epochs_and_never_save_the_last_epoch(tmp_path: Path) -> None:
     saved: list[int] = []
     ckpt = Checkpoints(slot(tmp_path), every_epochs=2, on_saved=saved.append)
-    run_trial(make_spec(epochs=5), PARAMS, NullReporter(), checkpoints=ckpt)
+    cross_validate(make_spec(epochs=5), PARAMS, NullReporter(), checkpoints=ckpt)
     assert saved == [2, 4]
 
 
@@ -73,7 +73,7 @@ def test_checkpoints_by_time(tmp_path: Path) -> None:
     ticks = iter(range(0, 1000, 25))  # each look at the clock is 25 s later
     saved: list[int] = []
     ckpt = Checkpoints(slot(tmp_path), every_s=60, on_saved=saved.append, clock=lambda: next(ticks))
-    run_trial(make_spec(epochs=8), PARAMS, NullReporter(), checkpoints=ckpt)
+    cross_validate(make_spec(epochs=8), PARAMS, NullReporter(), checkpoints=ckpt)
     assert saved == [3, 6]  # due 75 s after the start; the save itself reads the clock once more
 
 
@@ -82,9 +82,9 @@ def test_a_corrupt_checkpoint_means_a_fresh_start_with_one_warning(
     tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     spec = make_spec("sklearn:wine", epochs=4)
-    whole = run_trial(spec, PARAMS, NullReporter())
+    whole = cross_validate(spec, PARAMS, NullReporter())
     with pytest.raises(Crash):
-        run_trial(spec, PARAMS, CrashAfter(3), checkpoints=Checkpoints(slot(tmp_path), every_epochs=1))
+        cross_validate(spec, PARAMS, CrashAfter(3), checkpoints=Checkpoints(slot(tmp_path), every_epochs=1))
     file = tmp_path / "ckpt" / "s-trial-0.ckpt"
     blob = file.read_bytes()
     file.write_bytes(
@@ -94,7 +94,7 @@ def test_a_corrupt_checkpoint_means_a_fresh_start_with_one_warning(
         slot(tmp_path).get()
     ckpt = Checkpoints(slot(tmp_path), every_epochs=1)
     with caplog.at_level(logging.WARNING):
-        result = run_trial(spec, PARAMS, NullReporter(), checkpoints=ckpt)
+        result = cross_validate(spec, PARAMS, NullReporter(), checkpoints=ckpt)
     assert ckpt.resumed_from_epoch == 0 and result.fold_scores == whole.fold_scores
     assert [r.message for r in caplog.records if "checkpoint not used" in r.message][:1]
 
@@ -102,9 +102,9 @@ def test_a_corrupt_checkpoint_means_a_fresh_start_with_one_warning(
 def test_a_checkpoint_of_other_params_is_not_used(tmp_path: Path) -> None:
     spec = make_spec(epochs=4)
     with pytest.raises(Crash):
-        run_trial(spec, PARAMS, CrashAfter(3), checkpoints=Checkpoints(slot(tmp_path), every_epochs=1))
+        cross_validate(spec, PARAMS, CrashAfter(3), checkpoints=Checkpoints(slot(tmp_path), every_epochs=1))
     ckpt = Checkpoints(slot(tmp_path), every_epochs=1)
-    run_trial(spec, PARAMS | {"lr": 0.01}, NullReporter(), checkpoints=ckpt)
+    cross_validate(spec, PARAMS | {"lr": 0.01}, NullReporter(), checkpoints=ckpt)
     assert ckpt.resumed_from_epoch == 0
 
 
@@ -118,7 +118,7 @@ def test_preemption_saves_at_once_and_stops(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(checkpoint_module, "_preempt", type(checkpoint_module._preempt)())
     ckpt = Checkpoints(slot(tmp_path), every_s=3600)  # not due by time: saved because preempted
     with pytest.raises(TrialPreempted) as stopped:
-        run_trial(make_spec(epochs=5), PARAMS, PreemptAt(), checkpoints=ckpt)
+        cross_validate(make_spec(epochs=5), PARAMS, PreemptAt(), checkpoints=ckpt)
     assert stopped.value.epoch == 2 and ckpt.saved_epoch == 2
 
 

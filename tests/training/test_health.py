@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from automl.training import DataCache, NullReporter, run_trial
+from automl.training import DataCache, NullReporter, cross_validate
 from automl.training.health import MAX_GROUPS, EpochHealth, HealthLog, Layout, round_sig
 from tests.training.helpers import make_spec
 
@@ -40,7 +40,7 @@ def test_a_deep_saturated_tanh_net_gets_a_warning(cache: DataCache) -> None:
     spec = make_spec("sklearn:make_classification", epochs=4, data={
         "preprocess": "none", "options": {"n_samples": 120, "n_features": 5, "shift": 1000.0, "scale": 1000.0},
     })  # fmt: skip
-    result = run_trial(spec, params, NullReporter(), cache=cache)
+    result = cross_validate(spec, params, NullReporter(), cache=cache)
     assert any(w.startswith("vanishing gradients in layers.0.linear") for w in result.warnings)
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from automl.training import DataCache, NullReporter, TrainParams, run_trial
+from automl.training import DataCache, NullReporter, TrainParams, cross_validate
 from automl.training.optim import l1_penalty, lr_multiplier, make_optimizer, split_decay
 from tests.training.helpers import make_spec
 
@@ -24,14 +24,14 @@ from tests.training.helpers import make_spec
     ids=["sgd", "sgd-nesterov", "adam", "adamw", "rmsprop"],
 )
 def test_each_optimiser_learns_iris(params: dict[str, object], cache: DataCache) -> None:
-    result = run_trial(make_spec(epochs=6), params, NullReporter(), cache=cache)
+    result = cross_validate(make_spec(epochs=6), params, NullReporter(), cache=cache)
     assert result.value > 0.7  # chance is 1/3
 
 
 @pytest.mark.parametrize("schedule", ["constant", "step", "exponential", "cosine", "onecycle"])
 def test_each_schedule_trains(schedule: str, cache: DataCache) -> None:
     params = {"schedule": schedule, "warmup_epochs": 1, "lr": 0.01}
-    result = run_trial(make_spec(epochs=4), params, NullReporter(), cache=cache)
+    result = cross_validate(make_spec(epochs=4), params, NullReporter(), cache=cache)
     assert result.epochs_run == 4 and math.isfinite(result.value)
 
 
@@ -80,8 +80,8 @@ def test_weight_decay_and_l1_skip_biases() -> None:
 
 
 def test_l1_shrinks_weights(cache: DataCache) -> None:
-    plain = run_trial(make_spec(epochs=3), {"lr": 0.01}, NullReporter(), cache=cache)
-    sparse = run_trial(make_spec(epochs=3), {"lr": 0.01, "l1": 0.05}, NullReporter(), cache=cache)
+    plain = cross_validate(make_spec(epochs=3), {"lr": 0.01}, NullReporter(), cache=cache)
+    sparse = cross_validate(make_spec(epochs=3), {"lr": 0.01, "l1": 0.05}, NullReporter(), cache=cache)
     first = [plain.health["weight_norm"][-1][0], sparse.health["weight_norm"][-1][0]]
     assert first[1] < first[0]
 
@@ -90,16 +90,16 @@ def test_grad_clip_bounds_each_step(cache: DataCache) -> None:
     # Plain SGD: the step is lr times the gradient, so clipping shows in the update size
     # (Adam would normalise it away).
     sgd = {"optimizer": "sgd", "momentum": 0.0, "lr": 0.1}
-    free = run_trial(make_spec(epochs=2), sgd, NullReporter(), cache=cache)
-    clipped = run_trial(
+    free = cross_validate(make_spec(epochs=2), sgd, NullReporter(), cache=cache)
+    clipped = cross_validate(
         make_spec(epochs=2), {**sgd, "grad_clip": 0.01}, NullReporter(), cache=cache
     )
     assert clipped.health["update_ratio"][0][0] < free.health["update_ratio"][0][0] / 3
 
 
 def test_label_smoothing_raises_the_training_loss_floor(cache: DataCache) -> None:
-    sharp = run_trial(make_spec(epochs=5), {"lr": 0.03}, NullReporter(), cache=cache)
-    smooth = run_trial(
+    sharp = cross_validate(make_spec(epochs=5), {"lr": 0.03}, NullReporter(), cache=cache)
+    smooth = cross_validate(
         make_spec(epochs=5), {"lr": 0.03, "label_smoothing": 0.3}, NullReporter(), cache=cache
     )
     assert smooth.train_loss[-1] > sharp.train_loss[-1]

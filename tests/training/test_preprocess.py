@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 import automl.training.preprocess as preprocess_module
 from automl.studyfile import Preprocess, Task
-from automl.training import NullReporter, Preprocessor, cv_splits, load_dataset, run_trial
+from automl.training import NullReporter, Preprocessor, cross_validate, cv_splits, load_dataset
 from tests.training.helpers import make_spec
 
 
@@ -35,7 +35,7 @@ def test_scaler_never_sees_validation_rows(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(preprocess_module, "StandardScaler", SpyScaler)
     spec = make_spec("python:rows_with_ids:load", folds=3, epochs=1)
-    run_trial(spec, {}, NullReporter())
+    cross_validate(spec, {}, NullReporter())
 
     dataset = load_dataset(spec.data, Task.CLASSIFICATION)
     ids = dataset.X_train[:, 0]

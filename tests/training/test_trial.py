@@ -1,4 +1,4 @@
-"""run_trial end to end: metrics, reporting and pruning, divergence, early stopping, seeds, paths."""
+"""cross_validate end to end: metrics, reporting and pruning, divergence, early stopping, seeds, paths."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 import automl.training.trial as trial_module
 from automl.errors import DataError, SpecError, TrialPruned
 from automl.studyfile import Metric, Precision, Preprocess, Task
-from automl.training import DataCache, NullReporter, Preprocessor, TrialResult, run_trial
+from automl.training import DataCache, NullReporter, Preprocessor, TrialResult, cross_validate
 from automl.training.device import resolve
 from automl.training.health import round_sig
 from automl.training.metrics import score, softmax
@@ -53,7 +53,7 @@ def reporter_curve(reporter: NullReporter) -> list[float]:
 def test_each_metric(source: str, metric: str, low: float, high: float, cache: DataCache) -> None:
     spec = make_spec(source, metric=metric, epochs=8)
     reporter = NullReporter()
-    result = run_trial(spec, {"lr": 0.01}, reporter, cache=cache)
+    result = cross_validate(spec, {"lr": 0.01}, reporter, cache=cache)
     assert low <= result.value <= high
     assert list(reporter.values) == list(range(1, 9)) and reporter.values[8] == result.curve[-1]
     best = (np.argmin if Metric(metric).direction.value == "minimize" else np.argmax)(result.curve)
@@ -80,7 +80,7 @@ def test_score_matches_scikit_learn() -> None:
 def test_reporter_that_says_stop_prunes_the_trial(cache: DataCache) -> None:
     reporter = StopAt(2)
     with pytest.raises(TrialPruned) as info:
-        run_trial(make_spec(epochs=10), {"lr": 0.01}, reporter, cache=cache)
+        cross_validate(make_spec(epochs=10), {"lr": 0.01}, reporter, cache=cache)
     assert info.value.reason == "pruned by the pruner" and info.value.epoch == 2
     assert list(reporter.values) == [1, 2]
     details = info.value.details
@@ -92,7 +92,7 @@ def test_huge_sgd_learning_rate_diverges_on_digits(cache: DataCache) -> None:
     spec = make_spec("sklearn:digits", folds=3, epochs=10, batch_size=128)
     reporter = NullReporter()
     with pytest.raises(TrialPruned) as info:
-        run_trial(spec, {"lr": 50, "optimizer": "sgd"}, reporter, cache=cache)
+        cross_validate(spec, {"lr": 50, "optimizer": "sgd"}, reporter, cache=cache)
     assert info.value.reason.startswith("diverged")
     assert info.value.epoch <= 3 and len(reporter.values) < info.value.epoch
     json.dumps(info.value.details)
@@ -101,7 +101,7 @@ def test_huge_sgd_learning_rate_diverges_on_digits(cache: DataCache) -> None:
 def test_divergence_on_the_loop_path_too(cache: DataCache) -> None:
     spec = make_spec("sklearn:digits", folds=2, epochs=10, batch_size=128)
     with pytest.raises(TrialPruned, match="diverged") as info:
-        run_trial(
+        cross_validate(
             spec, {"lr": 50, "optimizer": "sgd", "batch_norm": True}, NullReporter(), cache=cache
         )
     assert info.value.reason.startswith("diverged") and info.value.epoch <= 3
@@ -109,7 +109,7 @@ def test_divergence_on_the_loop_path_too(cache: DataCache) -> None:
 
 def test_early_stopping_ends_the_trial_normally(cache: DataCache) -> None:
     spec = make_spec(epochs=20, trainer={"early_stopping": {"patience": 2, "min_delta": 0.5}})
-    result = run_trial(spec, {"lr": 0.01}, NullReporter(), cache=cache)
+    result = cross_validate(spec, {"lr": 0.01}, NullReporter(), cache=cache)
     # No epoch can gain 0.5 accuracy over the first, so the trial stops after 1 + patience.
     assert result.epochs_run == 3 and len(result.curve) == 3
     assert result.value == max(result.curve)
@@ -117,14 +117,14 @@ def test_early_stopping_ends_the_trial_normally(cache: DataCache) -> None:
 
 def test_same_seed_same_score_other_seed_other_score(cache: DataCache) -> None:
     params = {"lr": 0.01, "dropout": 0.2}
-    a = run_trial(make_spec(epochs=4, seed=3), params, NullReporter(), cache=cache)
-    b = run_trial(make_spec(epochs=4, seed=3), params, NullReporter(), cache=cache)
-    c = run_trial(make_spec(epochs=4, seed=4), params, NullReporter(), cache=cache)
+    a = cross_validate(make_spec(epochs=4, seed=3), params, NullReporter(), cache=cache)
+    b = cross_validate(make_spec(epochs=4, seed=3), params, NullReporter(), cache=cache)
+    c = cross_validate(make_spec(epochs=4, seed=4), params, NullReporter(), cache=cache)
     assert a.curve == b.curve and a.fold_curves == b.fold_curves and a.value == b.value
     assert a.train_loss != c.train_loss
     loop = {**params, "batch_norm": True}
-    d = run_trial(make_spec(epochs=3, seed=3), loop, NullReporter(), cache=cache)
-    e = run_trial(make_spec(epochs=3, seed=3), loop, NullReporter(), cache=cache)
+    d = cross_validate(make_spec(epochs=3, seed=3), loop, NullReporter(), cache=cache)
+    e = cross_validate(make_spec(epochs=3, seed=3), loop, NullReporter(), cache=cache)
     assert d.curve == e.curve and d.path == "loop"
 
 
@@ -142,9 +142,9 @@ def test_stacked_path_agrees_with_the_loop_path(
     params: dict[str, object], cache: DataCache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = make_spec("sklearn:digits", folds=3, epochs=3, batch_size=100)
-    fast = run_trial(spec, params, NullReporter(), cache=cache)
+    fast = cross_validate(spec, params, NullReporter(), cache=cache)
     monkeypatch.setattr(trial_module, "stackable", lambda *_: False)
-    slow = run_trial(spec, params, NullReporter(), cache=cache)
+    slow = cross_validate(spec, params, NullReporter(), cache=cache)
     assert (fast.path, slow.path) == ("stacked", "loop")
     assert fast.curve == pytest.approx(slow.curve, abs=2e-3)
     assert fast.train_loss == pytest.approx(slow.train_loss, rel=1e-3)
@@ -157,14 +157,14 @@ def test_stacked_path_with_dropout_is_close_but_not_identical(
     cache: DataCache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = make_spec("sklearn:digits", folds=3, epochs=4, batch_size=100)
-    fast = run_trial(spec, {"dropout": 0.3}, NullReporter(), cache=cache)
+    fast = cross_validate(spec, {"dropout": 0.3}, NullReporter(), cache=cache)
     monkeypatch.setattr(trial_module, "stackable", lambda *_: False)
-    slow = run_trial(spec, {"dropout": 0.3}, NullReporter(), cache=cache)
+    slow = cross_validate(spec, {"dropout": 0.3}, NullReporter(), cache=cache)
     assert abs(fast.value - slow.value) < 0.03  # different dropout masks, same model
 
 
 def test_user_attrs_are_json_safe_and_compact(cache: DataCache) -> None:
-    result = run_trial(make_spec(epochs=100, folds=5), {"lr": 0.01}, NullReporter(), cache=cache)
+    result = cross_validate(make_spec(epochs=100, folds=5), {"lr": 0.01}, NullReporter(), cache=cache)
     attrs = result.user_attrs()
     text = json.dumps(attrs, allow_nan=False)
     assert len(text) < 50_000
@@ -187,7 +187,7 @@ def test_user_attrs_are_json_safe_and_compact(cache: DataCache) -> None:
 def test_health_of_a_cnn_names_each_conv_and_linear(cache: DataCache) -> None:
     spec = make_spec("sklearn:digits", family="cnn", folds=2, epochs=2, batch_size=64)
     params = {"depth": 2, "channels": 8, "width": 32, "lr": 0.01}
-    result = run_trial(spec, params, NullReporter(), cache=cache)
+    result = cross_validate(spec, params, NullReporter(), cache=cache)
     assert result.path == "loop"
     assert result.health["groups"] == ["blocks.0.conv", "blocks.1.conv", "hidden", "out"]
     assert result.value > 0.3
@@ -204,7 +204,7 @@ def test_user_builder_trial(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     spec = make_spec(family="python:tiny_builder:build", epochs=5)
-    result = run_trial(
+    result = cross_validate(
         spec, {"hidden": 16, "lr": 0.02, "optimizer": "adam"}, NullReporter(), cache=cache
     )
     assert result.path == "loop" and result.value > 0.7
@@ -220,7 +220,7 @@ def test_csv_with_categories_and_gaps_trains(tmp_path: Path) -> None:
         lines.append(f"{colour},{x},{'yes' if i % 2 else 'no'}")
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     spec = make_spec(f"csv:{tmp_path / 'd.csv'}", data={"target": "label"}, epochs=5)
-    result = run_trial(spec, {"lr": 0.02}, NullReporter())
+    result = cross_validate(spec, {"lr": 0.02}, NullReporter())
     assert math.isfinite(result.value) and result.value > 0.6
 
 
@@ -229,7 +229,7 @@ def test_regression_trial_on_generated_data(cache: DataCache) -> None:
         "sklearn:make_regression", metric="r2", epochs=10,
         data={"options": {"n_samples": 200, "n_features": 5, "noise": 5.0}},
     )  # fmt: skip
-    result = run_trial(spec, {"lr": 0.01}, NullReporter(), cache=cache)
+    result = cross_validate(spec, {"lr": 0.01}, NullReporter(), cache=cache)
     assert result.value > 0.8  # needs the per-fold target scaling: y spans hundreds
 
 
@@ -246,13 +246,13 @@ def test_devices_and_precisions() -> None:
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_runs_on_the_cpu(precision: str, cache: DataCache) -> None:
     spec = make_spec(epochs=3, trainer={"precision": precision})
-    result = run_trial(spec, {"lr": 0.02}, NullReporter(), cache=cache)
+    result = cross_validate(spec, {"lr": 0.02}, NullReporter(), cache=cache)
     assert result.precision == precision and result.value > 0.5
     assert result.path == ("loop" if precision == "fp16" else "stacked")
 
 
 def test_result_is_a_dataclass_with_what_the_worker_needs(cache: DataCache) -> None:
-    result = run_trial(make_spec(epochs=2), {}, NullReporter(), cache=cache)
+    result = cross_validate(make_spec(epochs=2), {}, NullReporter(), cache=cache)
     assert isinstance(result, TrialResult)
     assert result.epochs_run == 2 and result.best_epoch in (1, 2) and len(result.fold_scores) == 3
     assert result.device == "cpu" and result.duration_s > 0 and result.warnings == []
@@ -269,7 +269,7 @@ def test_a_user_builder_owns_the_model_params(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     spec = make_spec(family="python:swish_builder:build", epochs=1)
-    result = run_trial(spec, {"activation": "swish", "lr": 0.01}, NullReporter(), cache=cache)
+    result = cross_validate(spec, {"activation": "swish", "lr": 0.01}, NullReporter(), cache=cache)
     assert result.epochs_run == 1
 
 
@@ -281,13 +281,13 @@ def test_more_folds_than_regression_rows() -> None:
     with pytest.raises(
         DataError, match=r"^data\.cv\.folds: 10 folds need at least 10 training rows"
     ):
-        run_trial(spec, {}, NullReporter())
+        cross_validate(spec, {}, NullReporter())
 
 
 def test_repeated_cv_scores_every_fold_of_every_repeat(cache: DataCache) -> None:
-    once = run_trial(make_spec("sklearn:wine", folds=3, epochs=3), {"lr": 0.01}, NullReporter(), cache=cache)
+    once = cross_validate(make_spec("sklearn:wine", folds=3, epochs=3), {"lr": 0.01}, NullReporter(), cache=cache)
     spec = make_spec("sklearn:wine", folds=3, epochs=3, data={"cv": {"folds": 3, "repeats": 2, "seed": 0}})
-    twice = run_trial(spec, {"lr": 0.01}, NullReporter(), cache=cache)
+    twice = cross_validate(spec, {"lr": 0.01}, NullReporter(), cache=cache)
     assert len(twice.fold_scores) == len(twice.fold_curves) == 6
     assert twice.curve == pytest.approx([float(np.mean(c)) for c in zip(*twice.fold_curves, strict=True)])
     # The first repeat holds the same folds, models and batches as a single k-fold run.

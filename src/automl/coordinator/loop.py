@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.coordinator.progress import NoProgress, Progress, RunState
-from automl.errors import PREEMPTED, InterruptedError_, StudyFailedError
+from automl.errors import PREEMPTED, StudyFailedError, StudyInterrupted
 from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, lineage_root
 from automl.search.checkpoints import slot_for
 from automl.search.samplers import grid_size
@@ -78,7 +78,7 @@ class Coordinator:
     # -- public -----------------------------------------------------------------------------
 
     def run(self) -> RunState:
-        """Run to the budget. Raises StudyFailedError or InterruptedError_; returns the state."""
+        """Run to the budget. Raises StudyFailedError or StudyInterrupted; returns the state."""
         started = self._clock()
         self.backend.start()
         try:
@@ -102,7 +102,7 @@ class Coordinator:
                     self._collect(event)
         except KeyboardInterrupt:
             self._interrupt()
-            raise InterruptedError_(
+            raise StudyInterrupted(
                 f"interrupted; running trials were marked failed ({INTERRUPTED}) and will run again "
                 "when you resume with the same command"
             ) from None

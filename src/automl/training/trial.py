@@ -1,6 +1,6 @@
 """One trial: k-fold cross-validation in lockstep, reported to the pruner epoch by epoch.
 
-The flow of :func:`run_trial`, in order: resolve params, device and data; fit one preprocessor
+The flow of :func:`cross_validate`, in order: resolve params, device and data; fit one preprocessor
 per training fold; build the k fold models (one stacked model when the architecture allows);
 then per epoch train every fold, stop at once on divergence, score every fold, report the
 fold mean, obey the pruner, and stop early when the mean has not improved for ``patience``.
@@ -71,7 +71,7 @@ class TrialResult:
         }
 
 
-def run_trial(
+def cross_validate(
     spec: StudySpec,
     params: Mapping[str, Any],
     reporter: Reporter,
@@ -93,7 +93,7 @@ def run_trial(
     ... trainer: {epochs: 3, device: cpu}
     ... ''')
     >>> from automl.training import NullReporter
-    >>> result = run_trial(spec, {"lr": 0.01}, NullReporter())
+    >>> result = cross_validate(spec, {"lr": 0.01}, NullReporter())
     >>> result.epochs_run, len(result.fold_scores)
     (3, 3)
     """

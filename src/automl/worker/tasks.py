@@ -87,10 +87,10 @@ def configure(settings: WorkerSettings) -> None:
 
 
 def register(app: Celery) -> None:
-    app.task(name="automl.run_trial", bind=True, acks_late=True, reject_on_worker_lost=True)(run_trial)
+    app.task(name="automl.run_trial", bind=True, acks_late=True, reject_on_worker_lost=True)(deliver_trial)
 
 
-def run_trial(task: Task, study_name: str, trial_number: int, study_uid: str | None = None, spec_digest: str | None = None) -> str:
+def deliver_trial(task: Task, study_name: str, trial_number: int, study_uid: str | None = None, spec_digest: str | None = None) -> str:
     """Train one trial once; return what happened (for the worker's log)."""
     if _settings is None or _leases is None:
         raise RuntimeError("automl.worker.tasks.configure() was not called in this worker process")
