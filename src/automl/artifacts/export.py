@@ -22,8 +22,8 @@ import numpy as np
 import optuna
 
 from automl.errors import StudyFailedError, UsageError
-from automl.report.summary import best_trial
 from automl.search.attrs import best_epoch_of, fold_scores_of
+from automl.search.outcomes import best_trial
 from automl.search.study import stored_spec
 from automl.studyfile.schema import StudySpec
 from automl.studyfile.space import complete_params

@@ -7,14 +7,13 @@ vocabulary (a label never seen in training becomes missing, which the preprocess
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from automl.errors import DataError
-from automl.training.sources import MISSING, _as_numbers
+from automl.training.table import as_codes, as_labels, as_numbers, read_rows
 
 
 def read_inputs(
@@ -56,43 +55,20 @@ def _read_csv(
     categorical: Mapping[int, Sequence[str]],
     target: str | None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [r for r in csv.reader(handle) if any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"DATA: cannot read {path}: {exc}") from None
-    if not rows:
-        raise DataError(f"DATA: {path} is empty")
-    header = [h.strip() for h in rows[0]]
+    header, body = read_rows(path, "DATA")
     absent = [name for name in feature_names if name not in header]
     if absent:
         raise DataError(f"DATA: {path} lacks the feature column(s) {', '.join(absent)}")
-    body = rows[1:]
     columns = {name: [r[i] if i < len(r) else "" for r in body] for i, name in enumerate(header)}
     features = []
     for index, name in enumerate(feature_names):
-        cells = tuple(columns[name])
         if index in categorical:
-            code = {label: float(j) for j, label in enumerate(categorical[index])}
-            features.append(
-                np.array([code.get(c.strip(), np.nan) for c in cells], dtype=np.float64)
-            )
+            features.append(as_codes(columns[name], categorical[index]))
             continue
-        numbers = _as_numbers(cells)
+        numbers = as_numbers(columns[name])
         if numbers is None:
-            raise DataError(
-                f"DATA: column {name!r} of {path} must be numeric, as it was in training"
-            )
+            raise DataError(f"DATA: column {name!r} of {path} must be numeric, as it was in training")
         features.append(numbers)
-    X = (
-        np.stack(features, axis=1).astype(np.float32)
-        if features
-        else np.empty((len(body), 0), np.float32)
-    )
-    y = None
-    if target and target in columns:
-        y = np.array(
-            [None if c.strip().lower() in MISSING else c.strip() for c in columns[target]],
-            dtype=object,
-        )
+    X = np.stack(features, axis=1).astype(np.float32) if features else np.empty((len(body), 0), np.float32)
+    y = as_labels(columns[target]) if target and target in columns else None
     return X, y

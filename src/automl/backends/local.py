@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import signal
 import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
+from automl.processes import describe_exit, threads_per_process
 
 log = logging.getLogger(__name__)
-
-
-def default_threads(n_workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // n_workers)
 
 
 class _Slot:
@@ -43,7 +39,7 @@ class LocalBackend(Backend):
     ) -> None:
         self._storage_url = storage_url
         self.grace_s = grace_s  # how long a preempted trial may take to checkpoint on Ctrl-C
-        self._threads = threads_per_worker or default_threads(n_workers)
+        self._threads = threads_per_worker or threads_per_process(n_workers)
         self._ctx = mp.get_context("spawn")
         self._slots = [_Slot(i) for i in range(n_workers)]
 
@@ -99,7 +95,7 @@ class LocalBackend(Backend):
                     slot.job = None
                     continue
             if not slot.process.is_alive():
-                reason = _death_reason(slot.process.exitcode)
+                reason = f"worker lost: process {describe_exit(slot.process.exitcode)}"
                 log.warning("worker process %d died running trial %d: %s", slot.index, slot.job.trial_number, reason)
                 events.append(TrialEvent(EventKind.LOST, slot.job.trial_number, reason))
                 slot.conn.close()
@@ -144,9 +140,6 @@ class LocalBackend(Backend):
                 slot.conn.close()
             slot.process, slot.conn, slot.job = None, None, None
 
-    def pids(self) -> dict[int, int]:
-        """Trial number -> pid of the process running it (tests kill these for real)."""
-        return {s.job.trial_number: s.process.pid for s in self._slots if s.job is not None and s.process is not None}
 
 
 def _poll(conn: Connection) -> bool:
@@ -154,16 +147,6 @@ def _poll(conn: Connection) -> bool:
         return conn.poll()
     except (EOFError, OSError):
         return False
-
-
-def _death_reason(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        return f"worker lost: process killed by {name}"
-    return f"worker lost: process exited with code {exitcode}"
 
 
 def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str) -> None:

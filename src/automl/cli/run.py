@@ -13,10 +13,10 @@ from automl.coordinator import Coordinator
 from automl.masking import mask_url
 from automl.report import make_progress, summary_table
 from automl.report.format import fmt_params, fmt_value
-from automl.report.summary import best_trial
 from automl.search import build_pruner, build_sampler, open_study
 from automl.search.attrs import best_epoch_of
 from automl.search.checkpoints import checkpoint_location, open_store
+from automl.search.outcomes import best_trial
 from automl.tracking import log_study
 
 

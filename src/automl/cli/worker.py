@@ -69,8 +69,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _supervise(args: argparse.Namespace, broker: str, storage: str, queues: list[str]) -> int:
+    from automl.processes import threads_per_process
     from automl.worker.lease import LeaseStore
-    from automl.worker.pool import Slot, Supervisor, plan_slots, threads_per_slot
+    from automl.worker.pool import Slot, Supervisor, plan_slots
 
     slots = plan_slots(args.gpus, args.trials_per_gpu, args.concurrency)
     make_storage(storage)  # fail now, once, rather than in every child
@@ -78,7 +79,7 @@ def _supervise(args: argparse.Namespace, broker: str, storage: str, queues: list
         LeaseStore.from_url(broker).ping()
     except Exception as exc:  # noqa: BLE001 - redis raises many kinds; all mean "cannot reach"
         raise AutoMLError(f"cannot reach the broker {mask_url(broker)}: {mask_text(str(exc), broker)}") from None
-    threads = threads_per_slot(len(slots))
+    threads = threads_per_process(len(slots))
     log.info(
         "automl worker: %d process(es) on queues %s: %s; storage %s, broker %s",
         len(slots), ",".join(queues), ", ".join(s.name for s in slots), mask_url(storage), mask_url(broker),
@@ -96,7 +97,7 @@ def _supervise(args: argparse.Namespace, broker: str, storage: str, queues: list
 
 
 def _run_child(args: argparse.Namespace, broker: str, storage: str, queues: list[str]) -> int:
-    from automl.worker.pool import threads_per_slot
+    from automl.processes import threads_per_process
     from automl.worker.process import run_worker_process
     from automl.worker.tasks import WorkerSettings
 
@@ -104,4 +105,4 @@ def _run_child(args: argparse.Namespace, broker: str, storage: str, queues: list
         storage_url=storage, broker_url=broker, slot=args.slot, lease_s=args.lease_s,
         max_infra_failures=args.max_infra_failures,
     )  # fmt: skip
-    return run_worker_process(settings, queues, args.threads or threads_per_slot(1))
+    return run_worker_process(settings, queues, args.threads or threads_per_process(1))

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 from optuna.trial import FrozenTrial
 
+from automl.search.outcomes import counted
+
 
 @dataclass
 class RunState:
@@ -22,7 +24,8 @@ class RunState:
 
     @property
     def done(self) -> int:
-        return self.counts.get("COMPLETE", 0) + self.counts.get("PRUNED", 0)
+        """Trials that count toward ``n_trials`` (:mod:`automl.search.outcomes`)."""
+        return counted(self.counts)
 
 
 class Progress(Protocol):

@@ -17,8 +17,9 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
-from automl.report.summary import best_trial, top_trials
+from automl.report.summary import top_trials
 from automl.search.attrs import fold_scores_of, health_of
+from automl.search.outcomes import best_trial
 
 
 @dataclass

@@ -14,8 +14,8 @@ from plotly.offline import get_plotlyjs
 from automl.masking import mask_url
 from automl.report.figures import Figure, report_figures
 from automl.report.format import fmt_params, fmt_value
-from automl.report.summary import best_trial
 from automl.search.attrs import best_epoch_of, note_of, resumed_from_epoch_of, worker_of
+from automl.search.outcomes import best_trial
 from automl.studyfile.schema import StudySpec
 
 _STYLE = """

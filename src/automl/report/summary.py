@@ -20,13 +20,7 @@ from automl.search.attrs import (
     slot_of,
 )
 from automl.search.counts import counts_by_state
-
-
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:  # no complete trial yet
-        return None
+from automl.search.outcomes import best_trial
 
 
 def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:

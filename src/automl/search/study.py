@@ -162,6 +162,3 @@ def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)  # noqa: SLF001
     return study._storage.get_trial(trial_id)  # noqa: SLF001
 
-
-# States that answer the question a trial asked: they count toward n_trials.
-COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -38,7 +38,9 @@ from automl.search.attrs import (
     train_loss_of,
     user_metrics_of,
 )
+from automl.search.outcomes import best_of
 from automl.studyfile import StudySpec
+from automl.studyfile.vocabulary import Direction
 
 # Tags every run carries, so that a run leads back to its trial in the storage.
 TAG_STUDY = "automl.study"
@@ -173,12 +175,8 @@ def study_record(study: optuna.Study, spec: StudySpec, storage_url: str) -> Stud
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    done = [(t.value, t.number, t) for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best = None
-    if done:  # the first trial reaching the best value, as Optuna's best_trial picks it
-        sign = -1.0 if spec.direction.value == "maximize" else 1.0
-        _, _, frozen = min(done, key=lambda d: (sign * float(d[0] or 0.0), d[1]))
-        best = trial_record(frozen, spec, storage_url)
+    frozen = best_of(trials, maximize=spec.direction == Direction.MAXIMIZE)
+    best = trial_record(frozen, spec, storage_url) if frozen is not None else None
     return StudyRecord(spec.name, mask_url(storage_url), spec.objective.name,
                        spec.direction.value, counts, best)  # fmt: skip
 

@@ -20,7 +20,8 @@ from sklearn.model_selection import train_test_split
 
 from automl.errors import DataError
 from automl.studyfile import DataSpec, Task
-from automl.training.sources import MISSING, RawData, read_source
+from automl.training.sources import RawData, read_source
+from automl.training.table import MISSING
 
 # A numeric target with at most this many distinct whole values is read as class labels.
 MAX_INFERRED_CLASSES = 20

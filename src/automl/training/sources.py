@@ -7,7 +7,6 @@ preprocessing needs. Nothing here splits, scales or infers the task; :mod:`.data
 
 from __future__ import annotations
 
-import csv
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +17,15 @@ import numpy as np
 
 from automl.errors import DataError
 from automl.studyfile import DataSpec
+from automl.training.table import (
+    as_codes,
+    as_labels,
+    as_numbers,
+    distinct_labels,
+    read_rows,
+)
 
 # Cells that mean "no value" in a CSV file (compared lower-cased, stripped).
-MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 
 
 @dataclass
@@ -84,14 +89,7 @@ MAX_TEXT_VALUES = 100
 
 def _read_csv(path: Path, target: str, drop: tuple[str, ...] = ()) -> RawData:
     where = str(path.resolve())
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"data.source: cannot read {where}: {exc}") from None
-    if len(rows) < 2:
-        raise DataError(f"data.source: {where} needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
+    header, body = read_rows(path, "data.source")
     if target not in header:
         raise DataError(
             f"data.target: column {target!r} is not in {where}; columns are: {', '.join(header)}"
@@ -99,7 +97,6 @@ def _read_csv(path: Path, target: str, drop: tuple[str, ...] = ()) -> RawData:
     unknown = [name for name in drop if name not in header]
     if unknown:
         raise DataError(f"data.drop: column {unknown[0]!r} is not in {where}; columns are: {', '.join(header)}")
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise DataError(
@@ -107,47 +104,30 @@ def _read_csv(path: Path, target: str, drop: tuple[str, ...] = ()) -> RawData:
             )
     columns = list(zip(*body, strict=False))
     t = header.index(target)
-    y = np.array(
-        [None if c.strip().lower() in MISSING else c.strip() for c in columns[t]], dtype=object
-    )
+    y = as_labels(columns[t])
     names: list[str] = []
     features: list[np.ndarray] = []
     categorical: dict[int, tuple[str, ...]] = {}
     for i, (name, cells) in enumerate(zip(header, columns, strict=False)):
         if i == t or name in drop:
             continue
-        numbers = _as_numbers(cells)
+        numbers = as_numbers(cells)
         if numbers is None:  # not all numbers: a categorical column, coded 0..m-1
-            labels = sorted({c.strip() for c in cells if c.strip().lower() not in MISSING})
+            labels = distinct_labels(cells)
             if len(labels) > MAX_TEXT_VALUES and len(labels) * 10 > len(cells):
                 raise DataError(
                     f"data.source: column {name!r} of {where} is text with {len(labels):,} distinct values in "
                     f"{len(cells):,} rows (an id, a date or free text?): one-hot encoding makes a column per value, which rarely helps and may not fit in memory. "
                     f"Leave it out with data.drop: [{name}]"
                 )
-            code = {label: float(j) for j, label in enumerate(labels)}
-            numbers = np.array([code.get(c.strip(), np.nan) for c in cells], dtype=np.float64)
-            categorical[len(names)] = tuple(labels)
+            numbers = as_codes(cells, labels)
+            categorical[len(names)] = labels
         names.append(name)
         features.append(numbers)
     if not features:
         raise DataError(f"data.source: {where} has no feature columns besides {target!r}")
     X = np.stack(features, axis=1).astype(np.float32)
     return RawData(X, y, names, categorical, where=where)
-
-
-def _as_numbers(cells: tuple[str, ...]) -> np.ndarray | None:
-    out = np.empty(len(cells), dtype=np.float64)
-    for i, cell in enumerate(cells):
-        text = cell.strip()
-        if text.lower() in MISSING:
-            out[i] = np.nan
-            continue
-        try:
-            out[i] = float(text)
-        except ValueError:
-            return None
-    return out
 
 
 def _read_npz(path: Path) -> RawData:

@@ -28,7 +28,6 @@ counted as a retry); a child still running after ``grace_s`` is killed.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import time
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from automl.errors import UsageError
+from automl.processes import describe_exit
 from automl.worker.tasks import EXIT_UNHEALTHY
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,6 @@ def plan_slots(gpus: str, trials_per_gpu: int = 1, concurrency: int = 1, gpu_cou
         for g in ids
         for k in range(trials_per_gpu)
     ]
-
-
-def threads_per_slot(n_slots: int) -> int:
-    """Torch threads per process, so that the slots together use the cores once."""
-    return max(1, (os.cpu_count() or 1) // n_slots)
 
 
 class Supervisor:
@@ -165,7 +160,7 @@ class Supervisor:
         quick = time.monotonic() - self._started_at[slot.name] < 30
         self._quick_deaths[slot.name] = self._quick_deaths.get(slot.name, 0) + 1 if quick else 0
         delay = min(60.0, 2.0 ** self._quick_deaths[slot.name]) if quick else 0.0
-        log.warning("worker process for slot %s exited (%s); restarting it in %.0fs", slot.name, _describe(code), delay)
+        log.warning("worker process for slot %s exited (%s); restarting it in %.0fs", slot.name, describe_exit(code), delay)
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and not self._stopping:
             time.sleep(0.2)
@@ -184,12 +179,3 @@ class Supervisor:
                 log.warning("worker process %d did not stop within %.0fs; killing it", child.pid, self._grace_s)
                 child.kill()
                 child.wait()
-
-
-def _describe(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
