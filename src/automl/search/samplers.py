@@ -10,7 +10,7 @@ import optuna
 from automl.errors import SpecError
 from automl.search.options import construct
 from automl.studyfile.schema import SamplerSpec
-from automl.studyfile.space import CategoricalParam, FixedParam, FloatParam, IntParam, _Entry
+from automl.studyfile.space import BaseParam, CategoricalParam, FixedParam, FloatParam, IntParam
 
 _SAMPLERS: dict[str, Any] = {
     "tpe": optuna.samplers.TPESampler,
@@ -23,7 +23,7 @@ _SAMPLERS: dict[str, Any] = {
 }
 
 
-def build_sampler(spec: SamplerSpec, space: Mapping[str, _Entry]) -> optuna.samplers.BaseSampler:
+def build_sampler(spec: SamplerSpec, space: Mapping[str, BaseParam]) -> optuna.samplers.BaseSampler:
     """The Optuna sampler named by ``spec``; ``space`` is needed only by ``grid``.
 
     >>> build_sampler(SamplerSpec(type="random", seed=1), {}).__class__.__name__
@@ -36,7 +36,7 @@ def build_sampler(spec: SamplerSpec, space: Mapping[str, _Entry]) -> optuna.samp
 MAX_GRID = 100_000  # points of a grid; Optuna's GridSampler holds every one in memory
 
 
-def grid_size(space: Mapping[str, _Entry]) -> int:
+def grid_size(space: Mapping[str, BaseParam]) -> int:
     """How many points the grid has, computed without building it."""
     size = 1
     for name, entry in space.items():
@@ -56,7 +56,7 @@ def grid_size(space: Mapping[str, _Entry]) -> int:
     return size
 
 
-def grid_of(space: Mapping[str, _Entry]) -> dict[str, list[Any]]:
+def grid_of(space: Mapping[str, BaseParam]) -> dict[str, list[Any]]:
     """Every value of every parameter, for the grid sampler; a SpecError naming
     ``search.sampler`` when the grid has more than MAX_GRID points."""
     size = grid_size(space)

@@ -40,7 +40,9 @@ class ParamKind(str, Enum):
     FIXED = "fixed"
 
 
-class _Entry(BaseModel):
+class BaseParam(BaseModel):
+    """What every entry under ``space:`` has: its kind and its ``when:`` condition."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: ParamKind
@@ -54,7 +56,7 @@ class _Entry(BaseModel):
         return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in self.when.items()}
 
 
-class FloatParam(_Entry):
+class FloatParam(BaseParam):
     type: ParamKind = ParamKind.FLOAT
     low: float
     high: float
@@ -67,7 +69,7 @@ class FloatParam(_Entry):
         return self
 
 
-class IntParam(_Entry):
+class IntParam(BaseParam):
     type: ParamKind = ParamKind.INT
     low: int
     high: int
@@ -80,7 +82,7 @@ class IntParam(_Entry):
         return self
 
 
-class CategoricalParam(_Entry):
+class CategoricalParam(BaseParam):
     type: ParamKind = ParamKind.CATEGORICAL
     choices: list[Scalar] = Field(min_length=1)
 
@@ -95,7 +97,7 @@ class CategoricalParam(_Entry):
         return choices
 
 
-class FixedParam(_Entry):
+class FixedParam(BaseParam):
     type: ParamKind = ParamKind.FIXED
     value: Scalar
 
@@ -116,7 +118,7 @@ def _check_range(low: float, high: float, log: bool, step: float | None) -> None
 
 def _kind_of(raw: Any) -> str:
     """Pick the entry kind from the raw YAML value (the pydantic discriminator)."""
-    if isinstance(raw, _Entry):
+    if isinstance(raw, BaseParam):
         return raw.type.value
     if not isinstance(raw, Mapping):
         return ParamKind.FIXED.value
@@ -135,7 +137,7 @@ def _kind_of(raw: Any) -> str:
 
 def _wrap_plain(raw: Any) -> Any:
     """A plain value under ``space:`` means a fixed parameter."""
-    if isinstance(raw, (Mapping, _Entry)):
+    if isinstance(raw, (Mapping, BaseParam)):
         return raw
     return {"value": raw}
 
@@ -162,7 +164,7 @@ class Suggester(Protocol):
     def suggest_categorical(self, name: str, choices: Any) -> Any: ...
 
 
-def is_active(entry: _Entry, values: Mapping[str, Any]) -> bool:
+def is_active(entry: BaseParam, values: Mapping[str, Any]) -> bool:
     """True when every ``when`` condition of ``entry`` holds for the values chosen so far."""
     for other, allowed in entry.condition().items():
         if other not in values or not any(same_value(values[other], a) for a in allowed):
@@ -175,7 +177,7 @@ def same_value(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
-def suggest_params(space: Mapping[str, _Entry], trial: Suggester) -> dict[str, Any]:
+def suggest_params(space: Mapping[str, BaseParam], trial: Suggester) -> dict[str, Any]:
     """Suggest every active parameter in file order (define-by-run) and return all values.
 
     Fixed values are returned too but are not suggested, so they do not appear among the
@@ -196,7 +198,7 @@ def suggest_params(space: Mapping[str, _Entry], trial: Suggester) -> dict[str, A
     return values
 
 
-def complete_params(space: Mapping[str, _Entry], sampled: Mapping[str, Any]) -> dict[str, Any]:
+def complete_params(space: Mapping[str, BaseParam], sampled: Mapping[str, Any]) -> dict[str, Any]:
     """Add the active fixed values of ``space`` to the params a trial sampled."""
     values: dict[str, Any] = {}
     for name, entry in space.items():
@@ -209,7 +211,7 @@ def complete_params(space: Mapping[str, _Entry], sampled: Mapping[str, Any]) -> 
     return values
 
 
-def describe(entry: _Entry) -> str:
+def describe(entry: BaseParam) -> str:
     """A short human description of an entry, for ``automl validate``."""
     if isinstance(entry, FixedParam):
         text = f"fixed {entry.value!r}"
