@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from automl.auto import Choice, DataFacts, complete_spec
-from automl.errors import SpecError, UsageError
+from automl.errors import UsageError
 from automl.studyfile import StudySpec, load_spec
 from automl.tracking import check_tracking
 
@@ -114,8 +114,3 @@ def storage_for_study(args: argparse.Namespace) -> tuple[str, str]:
     if not storage or not args.study:
         raise UsageError("give a study file, or --storage URL (or $AUTOML_STORAGE) and --study NAME")
     return storage, args.study
-
-
-def check_spec_flag(path: str | None) -> None:
-    if path is not None and not path.strip():
-        raise SpecError("", "the study file path is empty")
