@@ -88,6 +88,15 @@ class TrialPruned(AutoMLError):
         self.details = details or {}
 
 
+def is_pruned(exc: BaseException) -> bool:
+    """automl's :class:`TrialPruned`, or Optuna's (user code written for Optuna raises that):
+    both mean "stop this trial, it is pruned". Optuna's is recognised by its class, so this
+    module imports no Optuna."""
+    return isinstance(exc, TrialPruned) or any(
+        cls.__name__ == "TrialPruned" and cls.__module__.startswith("optuna.") for cls in type(exc).__mro__
+    )
+
+
 # The fail_reason of a trial whose worker was told to stop (SIGTERM, Ctrl-C): it runs again
 # from its checkpoint, and the run does not count it against trial_retries.
 PREEMPTED = "preempted"

@@ -1,0 +1,56 @@
+"""What the runner tells the storage for each way a trial can end, whoever raised it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from automl.runner import execute_trial
+from automl.search import open_study
+from automl.search.study import ask
+from automl.studyfile import parse_spec
+from automl.trial_attrs import FAIL_REASON, PRUNE_REASON
+
+STUDY = """
+name: outcomes
+storage: {storage}
+objective: {{metric: accuracy}}
+data:
+  source: sklearn:make_classification
+  options: {{n_samples: 60, n_features: 4, n_informative: 3, n_redundant: 0, random_state: 0}}
+  cv: {{folds: 2}}
+model: {{family: "python:tests.builders:{builder}"}}
+trainer: {{epochs: 2, batch_size: 32, checkpoint_every: none}}
+space: {{lr: 0.01}}
+"""
+
+
+def _run(tmp_path: Path, builder: str) -> TrialState:
+    storage = f"sqlite:///{tmp_path}/o.db"
+    spec = parse_spec(STUDY.format(storage=storage, builder=builder))
+    study = open_study(spec, storage)
+    number = ask(study, waiting=False).number
+    state = execute_trial(storage, spec.name, number)
+    frozen = study.trials[number]
+    assert frozen.state == state
+    return frozen
+
+
+def test_optunas_trial_pruned_from_a_builder_prunes_the_trial(tmp_path: Path) -> None:
+    frozen = _run(tmp_path, "optuna_pruned")
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.user_attrs[PRUNE_REASON] == "this width does not fit"
+    assert FAIL_REASON not in frozen.user_attrs
+
+
+def test_automls_trial_pruned_from_a_builder_prunes_the_trial(tmp_path: Path) -> None:
+    frozen = _run(tmp_path, "automl_pruned")
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.user_attrs[PRUNE_REASON] == "pruned by the builder"
+
+
+def test_any_other_error_from_a_builder_fails_the_trial_with_one_line(tmp_path: Path) -> None:
+    frozen = _run(tmp_path, "broken")
+    assert frozen.state == TrialState.FAIL
+    assert frozen.user_attrs[FAIL_REASON] == "model.family: python:tests.builders:broken raised ValueError: no such layer"
