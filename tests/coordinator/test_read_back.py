@@ -16,13 +16,14 @@ from automl.coordinator import Coordinator
 from automl.search import open_study, trial_by_number
 from automl.search.study import fail_trial
 from automl.studyfile import StudySpec
-from tests.conftest import POSTGRES_URL, require_service
+from tests.conftest import POSTGRES_URL
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def postgres() -> str:
-    require_service(POSTGRES_URL)
-    return POSTGRES_URL
+def postgres(postgres_url: str) -> str:
+    return postgres_url
 
 
 def _coordinator(spec: StudySpec, study: optuna.Study) -> Coordinator:
@@ -40,7 +41,7 @@ def test_a_trial_that_completed_while_declared_lost_is_not_run_again(postgres: s
     seen_running = trial_by_number(study, trial.number)  # what the coordinator read
     study.tell(trial, 0.9)  # ... and then the worker told the storage
     assert not fail_trial(study, seen_running, "worker lost: lease expired")
-    after = _coordinator(spec, study)._fail_and_retry(seen_running, "worker lost: lease expired", limit=2)
+    after = _coordinator(spec, study).retries.fail_and_retry(seen_running, "worker lost: lease expired", limit=2)
     assert after.state == TrialState.COMPLETE and after.value == 0.9
     assert not _waiting(study)  # no retry enqueued
 
@@ -59,7 +60,7 @@ def test_untrusted_lineage_attributes_are_treated_as_absent(
     for key, value in attrs.items():  # as optuna-dashboard's API would write them
         study._storage.set_trial_user_attr(trial._trial_id, key, value)  # noqa: SLF001
     frozen = trial_by_number(study, trial.number)
-    after = _coordinator(spec, study)._fail_and_retry(frozen, "worker lost: lease expired", limit=2)
+    after = _coordinator(spec, study).retries.fail_and_retry(frozen, "worker lost: lease expired", limit=2)
     assert after.state == TrialState.FAIL
     retries = _waiting(study)
     if expected_attempt is None:

@@ -15,10 +15,14 @@ from automl.backends import InlineBackend
 from automl.coordinator import Coordinator
 from automl.errors import StorageError
 from automl.search import COUNTED_STATES, make_storage, open_study
+from automl.settings import Settings
 from automl.studyfile import parse_spec
 from tests.conftest import tiny_yaml
 from tests.redis_server import RedisServer
 from tests.waiting import wait_for_training
+
+# A redis-server of the test's own, killed for real; each study trains for seconds.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
@@ -30,10 +34,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.kill()
 
 
-def test_study_survives_the_storage_going_away_and_coming_back(
-    redis_server: RedisServer, study_name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AUTOML_STORAGE_RETRY_S", "60")
+def test_study_survives_the_storage_going_away_and_coming_back(redis_server: RedisServer, study_name: str) -> None:
     spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=30, pruner="none"))
     study = open_study(spec, redis_server.url)
     outage: list[float] = []
@@ -48,7 +49,7 @@ def test_study_survives_the_storage_going_away_and_coming_back(
 
     thread = threading.Thread(target=outage_mid_trial)
     thread.start()
-    Coordinator(spec, study, InlineBackend(redis_server.url)).run()
+    Coordinator(spec, study, InlineBackend(redis_server.url), settings=Settings(storage_retry_s=60)).run()
     thread.join()
     assert outage and outage[0] >= 3
     trials = make_storage(redis_server.url, cached=False).get_all_trials(study._study_id)  # noqa: SLF001
@@ -56,10 +57,7 @@ def test_study_survives_the_storage_going_away_and_coming_back(
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
-def test_a_storage_that_stays_away_gives_one_clear_error(
-    redis_server: RedisServer, study_name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AUTOML_STORAGE_RETRY_S", "2")
+def test_a_storage_that_stays_away_gives_one_clear_error(redis_server: RedisServer, study_name: str) -> None:
     spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=300, pruner="none"))
     study = open_study(spec, redis_server.url)
 
@@ -70,7 +68,7 @@ def test_a_storage_that_stays_away_gives_one_clear_error(
     threading.Thread(target=kill_mid_trial, daemon=True).start()
     started = time.monotonic()
     with pytest.raises(StorageError) as info:
-        Coordinator(spec, study, InlineBackend(redis_server.url)).run()
+        Coordinator(spec, study, InlineBackend(redis_server.url), settings=Settings(storage_retry_s=2)).run()
     line = info.value.one_line()
     assert re.search(r"lost the storage redis://127.0.0.1:\d+/0 and it did not come back within 2 s", line)
     assert "run the same command again" in line

@@ -1,8 +1,9 @@
 """Real Celery workers for the integration tests: ``python -m automl worker`` as subprocesses.
 
 The broker is the machine's Redis, database 14 (``AUTOML_TEST_BROKER`` points elsewhere),
-emptied once per session; every test uses its own queue, so tests never see each other's
-messages. Leases are short (``--lease-s``) so that a dead worker shows within seconds.
+emptied once per session (the ``broker_url`` fixture, in tests/conftest.py with the other
+service fixtures); every test uses its own queue, so tests never see each other's messages.
+Leases are short (``--lease-s``) so that a dead worker shows within seconds.
 """
 
 from __future__ import annotations
@@ -23,33 +24,13 @@ import pytest
 from automl.backends.factory import create_backend
 from automl.coordinator import Coordinator
 from automl.search import open_study
+from automl.settings import Settings
 from automl.studyfile import StudySpec, parse_spec
-from tests.conftest import POSTGRES_URL, REDIS_URL, require_service, tiny_yaml
+from tests.conftest import tiny_yaml
 
-BROKER_URL = os.environ.get("AUTOML_TEST_BROKER", "redis://127.0.0.1:6379/14")
 LEASE_S = 2.0
 AUTOML = [sys.executable, "-m", "automl"]
-
-
-@pytest.fixture(scope="session")
-def broker_url() -> str:
-    require_service(BROKER_URL)
-    import redis
-
-    redis.Redis.from_url(BROKER_URL).flushdb()  # the tests' own database: queues and claims
-    return BROKER_URL
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    require_service(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-@pytest.fixture
-def journal_redis_url() -> str:
-    require_service(REDIS_URL)
-    return REDIS_URL
+# The service fixtures (broker_url, postgres_url, journal_redis_url) are in tests/conftest.py.
 
 
 @pytest.fixture
@@ -134,13 +115,16 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, every
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def run_in_thread(spec: StudySpec, storage_url: str) -> tuple[threading.Thread, list[BaseException]]:
+def run_in_thread(
+    spec: StudySpec, storage_url: str, settings: Settings | None = None
+) -> tuple[threading.Thread, list[BaseException]]:
     """The coordinator in a thread, so that a test can bound a run that would hang forever."""
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            Coordinator(spec, open_study(spec, storage_url), create_backend(spec, storage_url)).run()
+            backend = create_backend(spec, storage_url, settings)
+            Coordinator(spec, open_study(spec, storage_url), backend, settings=settings).run()
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             errors.append(exc)
 

@@ -14,6 +14,7 @@ from automl.backends.factory import create_backend
 from automl.coordinator import Coordinator
 from automl.errors import AutoMLError
 from automl.search import COUNTED_STATES, open_study
+from automl.settings import Settings
 from tests.integration.conftest import WorkerPool, celery_spec
 from tests.redis_server import RedisServer
 from tests.waiting import wait_for_training
@@ -60,19 +61,16 @@ def test_broker_restart_mid_study_loses_no_trial_and_trains_none_twice(
     assert resent and not set(resent) & set(training), (resent, training)
 
 
-def test_broker_that_stays_away_gives_one_clear_error(
-    tmp_path: Path, study_name: str, queue: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_broker_that_stays_away_gives_one_clear_error(tmp_path: Path, study_name: str, queue: str) -> None:
     broker = RedisServer(tmp_path, persist=False)
     broker.start()
-    monkeypatch.setenv("AUTOML_BROKER_RETRY_S", "2")
     storage_url = str(tmp_path / "study.journal")
     spec = celery_spec(study_name, storage_url, queue, broker.url, n_trials=2)
     study = open_study(spec, storage_url)
     threading.Timer(1.0, broker.kill).start()  # no worker: the trials wait in the queue, then it goes
     started = time.monotonic()
     with pytest.raises(AutoMLError, match=r"lost the broker redis://127.0.0.1:\d+/0 and it did not come back within 2 s"):
-        Coordinator(spec, study, create_backend(spec, storage_url)).run()
+        Coordinator(spec, study, create_backend(spec, storage_url, Settings(broker_retry_s=2))).run()
     assert time.monotonic() - started < 60
 
 

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from automl.errors import AutoMLError
 from automl.search import make_storage, open_study
 from automl.search.study import UID_ATTR
+from automl.settings import Settings
 from automl.studyfile import StudySpec
 from tests.integration.conftest import LEASE_S, WorkerPool, celery_spec, finish, run_in_thread
 from tests.redis_server import RedisServer
@@ -31,7 +32,9 @@ from tests.waiting import wait_for_training
 pytestmark = pytest.mark.integration
 
 
-def _run_through(spec: StudySpec, storage_url: str, fault: Callable[[], None], timeout_s: float = 240) -> None:
+def _run_through(
+    spec: StudySpec, storage_url: str, fault: Callable[[], None], timeout_s: float = 240, settings: Settings | None = None
+) -> None:
     """Run the study to its end; once a trial trains, ``fault`` strikes (from a thread)."""
 
     def strike() -> None:
@@ -41,7 +44,7 @@ def _run_through(spec: StudySpec, storage_url: str, fault: Callable[[], None], t
     chaos = threading.Thread(target=strike)
     chaos.start()
     try:
-        thread, errors = run_in_thread(spec, storage_url)
+        thread, errors = run_in_thread(spec, storage_url, settings)
         finish(thread, errors, timeout_s)
     finally:
         chaos.join()
@@ -147,13 +150,11 @@ def test_timeout_withdraws_trials_still_in_the_queue(
 
 
 def test_the_coordinator_uses_the_lease_the_worker_keeps(
-    tmp_path: Path, study_name: str, queue: str, workers: WorkerPool, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, study_name: str, queue: str, workers: WorkerPool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The workers keep 9 s leases; the coordinator's own environment says 0.5 s. A broker that
+    # The workers keep 9 s leases; the coordinator's own settings say 0.5 s. A broker that
     # restarts empty loses the training trial's claim: the coordinator must wait the worker's
     # lease (its renewal puts the claim back), not its own, before it sends that trial again.
-    monkeypatch.setenv("AUTOML_LEASE_S", "0.5")
     broker = RedisServer(tmp_path, persist=False)
     broker.start()
     storage_url = str(tmp_path / "study.journal")
@@ -167,7 +168,7 @@ def test_the_coordinator_uses_the_lease_the_worker_keeps(
 
     caplog.set_level("WARNING", logger="automl.backends.celery")
     try:
-        _run_through(spec, storage_url, restart)
+        _run_through(spec, storage_url, restart, settings=Settings(lease_s=0.5))
     finally:
         broker.kill()
     [trial] = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
@@ -187,7 +188,6 @@ def test_storage_outage_is_waited_out_by_the_fleet(
     storage_url = server.url
     monkeypatch.setenv("AUTOML_STORAGE_RETRY_S", "3")
     workers.start(storage_url, broker_url, queue, 2, "--max-infra-failures", "1")
-    monkeypatch.setenv("AUTOML_STORAGE_RETRY_S", "120")  # the coordinator's own
     spec = celery_spec(study_name, storage_url, queue, broker_url, slow=True, n_trials=4, parallelism=2, epochs=60, pruner="none", retries=0)
 
     def outage() -> None:
@@ -196,7 +196,7 @@ def test_storage_outage_is_waited_out_by_the_fleet(
         server.start()
 
     try:
-        _run_through(spec, storage_url, outage)
+        _run_through(spec, storage_url, outage, settings=Settings(storage_retry_s=120))  # the coordinator's own
         trials = optuna.load_study(study_name=study_name, storage=make_storage(storage_url, cached=False)).trials
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 4, [t.user_attrs.get("fail_reason") for t in trials]
         log = workers.text()
@@ -233,9 +233,9 @@ def test_without_announcements_the_fallback_read_back_still_collects_every_trial
     # The workers announce ends on automl:events:<uid>; this coordinator listens elsewhere, as
     # if every announcement were lost. The storage stays the record: the full read-back finds
     # each end, and the budget is exact.
-    from automl.worker import lease
+    from automl.worker import notices
 
-    monkeypatch.setattr(lease, "events_key", lambda uid: f"automl:nobody-announces-here:{uid}")
+    monkeypatch.setattr(notices, "events_key", lambda uid: f"automl:nobody-announces-here:{uid}")
     workers.start(postgres_url, broker_url, queue, concurrency=2)
     spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials=6, parallelism=2)
     thread, errors = run_in_thread(spec, postgres_url)

@@ -70,14 +70,12 @@ def test_run_without_a_broker_exits_2_and_writes_nothing(tmp_path: Path) -> None
     assert "execution.broker" in result.stderr and not (tmp_path / "x.db").exists()
 
 
-def test_a_worker_stops_after_k_infrastructure_failures_in_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_stops_after_k_infrastructure_failures_in_a_row() -> None:
     settings = tasks.WorkerSettings("sqlite:///unused.db", "redis://127.0.0.1:1/0", "cpu:0", 2.0, max_infra_failures=3)
-    monkeypatch.setattr(tasks, "_settings", settings)
-    monkeypatch.setattr(tasks, "_infra_failures", 0)
-    monkeypatch.setattr(tasks.time, "sleep", lambda _s: None)
+    worker = tasks.TrialWorker(settings, sleep=lambda _s: None)
     with pytest.raises(Reject):  # before training: back to the queue for another worker
-        tasks._infra_failure("storage unreachable", requeue=True)
-    tasks._infra_failure("lease renewal failed", requeue=False)
+        worker.infra_failure("storage unreachable", requeue=True)
+    worker.infra_failure("lease renewal failed", requeue=False)
     with pytest.raises(WorkerShutdown) as stop:
-        tasks._infra_failure("storage unreachable", requeue=False)
+        worker.infra_failure("storage unreachable", requeue=False)
     assert stop.value.code == tasks.EXIT_UNHEALTHY

@@ -11,6 +11,7 @@ import pytest
 
 from automl.errors import TrialPreempted, TrialPruned
 from automl.search.checkpoints import AtomicFileSystemStore, CheckpointSlot
+from automl.settings import Settings
 from automl.studyfile.schema import TrainCommand
 from automl.training import checkpoint as checkpoint_module
 from automl.training.reporter import NullReporter
@@ -62,10 +63,7 @@ def test_the_pruned_program_is_stopped_within_a_second(tmp_path: Path) -> None:
     assert time.monotonic() - reporter.decided_at < 1.0
 
 
-def test_a_program_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import automl.usercode.program as program_module
-
-    monkeypatch.setattr(program_module, "STOP_GRACE_S", 0.5)
+def test_a_program_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
     train = program(tmp_path, """
         import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -74,7 +72,7 @@ def test_a_program_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path
     """)
     started = time.monotonic()
     with pytest.raises(TrialPruned):
-        ProgramTrial(train, {}, 0, PruneAt(1)).run()
+        ProgramTrial(train, {}, 0, PruneAt(1), settings=Settings(stop_grace_s=0.5)).run()
     assert time.monotonic() - started < 10
 
 

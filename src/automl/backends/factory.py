@@ -7,13 +7,15 @@ import os
 
 from automl.backends.base import Backend
 from automl.backends.local import LocalBackend
+from automl.settings import Settings
 from automl.studyfile.schema import BackendKind, StudySpec
 
 log = logging.getLogger(__name__)
 
 
-def create_backend(spec: StudySpec, storage_url: str) -> Backend:
-    """The backend of ``spec.execution.backend``, for a study in ``storage_url``.
+def create_backend(spec: StudySpec, storage_url: str, settings: Settings | None = None) -> Backend:
+    """The backend of ``spec.execution.backend``, for a study in ``storage_url``; ``settings``
+    (default: the defaults) time how the celery backend waits for the broker and its workers.
 
     Celery needs ``execution.broker`` (the CLI fills it from ``AUTOML_BROKER``); without one
     this raises a UsageError naming that field, before anything is written.
@@ -22,7 +24,7 @@ def create_backend(spec: StudySpec, storage_url: str) -> Backend:
         from automl.backends.celery import CeleryBackend  # celery is imported only when used
 
         return CeleryBackend(
-            storage_url, spec.execution.broker or "", spec.execution.queue, spec.execution.parallelism
+            storage_url, spec.execution.broker or "", spec.execution.queue, spec.execution.parallelism, settings
         )
     workers = spec.execution.parallelism
     cores = os.cpu_count() or 1

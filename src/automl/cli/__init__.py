@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from automl import __version__
 from automl.cli import dashboard, export, predict, report, run, status, validate, worker
+from automl.cli.common import read_settings
 from automl.errors import AutoMLError
 from automl.masking import mask_credentials
 from automl.search.storage import quiet_optuna
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(err, args.verbose)
     quiet_optuna()
     try:
+        args.settings = read_settings()  # the environment's AUTOML_*_S, read here once and passed down
         return int(args.handler(args, console))
     except AutoMLError as exc:
         _print_error(err, mask_credentials(exc.one_line()))

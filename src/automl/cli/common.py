@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.auto import Choice, DataFacts, complete_spec
 from automl.errors import UsageError
+from automl.settings import Settings
 from automl.studyfile import StudySpec, load_spec
 from automl.tracking import check_tracking
 
@@ -17,6 +18,16 @@ from automl.studyfile.load import apply_overrides
 
 STORAGE_ENV = "AUTOML_STORAGE"
 BROKER_ENV = "AUTOML_BROKER"
+
+
+def read_settings() -> Settings:
+    """automl's tunables (:mod:`automl.settings`), read from the environment once per command
+    and passed down from here; the storage retry window holds for every storage this process opens."""
+    from automl.search import retry
+
+    settings = Settings.from_env()
+    retry.configure(settings.storage_retry_s)
+    return settings
 
 
 def add_storage_flag(parser: argparse.ArgumentParser) -> None:

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     spec, _dataset, choices = resolve_study(spec)
     build_sampler(spec.search.sampler, spec.space)
     build_pruner(spec.search.pruner)
-    backend = create_backend(spec, spec.storage)
+    backend = create_backend(spec, spec.storage, args.settings)
     checkpoints = checkpoint_location(spec, spec.storage)
     if checkpoints is not None:
         open_store(checkpoints)  # a location of the wrong kind is refused before anything is written
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                       highlight=False)  # fmt: skip
     progress = make_progress(console, spec.name)
     try:
-        state = Coordinator(spec, study, backend, progress).run()
+        state = Coordinator(spec, study, backend, progress, settings=args.settings).run()
     finally:
         progress.close()
     console.print(summary_table(study))

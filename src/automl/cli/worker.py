@@ -19,8 +19,8 @@ from automl.cli.common import BROKER_ENV, STORAGE_ENV
 from automl.errors import AutoMLError, UsageError
 from automl.masking import mask_text, mask_url
 from automl.search.storage import make_storage, storage_kind
+from automl.settings import LEASE_ENV, Settings
 from automl.worker.celery_app import DEFAULT_QUEUE, check_broker_url
-from automl.worker.lease import DEFAULT_LEASE_S, LEASE_ENV
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials-per-gpu", type=int, default=1, metavar="K", help="trials at once on each GPU (default: 1)")
     p.add_argument("--concurrency", type=int, default=1, metavar="N", help="CPU processes when no GPU is used (default: 1)")
     p.add_argument(
-        "--lease-s", type=float, metavar="S", default=float(os.environ.get(LEASE_ENV, DEFAULT_LEASE_S)),
-        help=f"a trial whose worker is silent this long is lost (default: ${LEASE_ENV} or {DEFAULT_LEASE_S:g})",
+        "--lease-s", type=float, metavar="S",
+        help=f"a trial whose worker is silent this long is lost (default: ${LEASE_ENV} or {Settings.lease_s:g})",
     )  # fmt: skip
     p.add_argument(
         "--grace-s", type=float, default=30.0, metavar="S",
@@ -57,6 +57,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     if not queues:
         raise UsageError("--queues: name at least one queue")
+    if args.lease_s is None:
+        args.lease_s = args.settings.lease_s
     if args.lease_s <= 0:
         raise UsageError(f"--lease-s must be > 0, but got {args.lease_s:g}.")
     if args.grace_s < 0:
@@ -103,6 +105,6 @@ def _run_child(args: argparse.Namespace, broker: str, storage: str, queues: list
 
     settings = WorkerSettings(
         storage_url=storage, broker_url=broker, slot=args.slot, lease_s=args.lease_s,
-        max_infra_failures=args.max_infra_failures,
+        max_infra_failures=args.max_infra_failures, storage_retry_s=args.settings.worker_storage_retry_s,
     )  # fmt: skip
     return run_worker_process(settings, queues, args.threads or threads_per_process(1))

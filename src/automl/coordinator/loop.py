@@ -6,14 +6,13 @@
   pruned), earlier runs included, so running the same file again resumes and never exceeds it.
   Failed trials do not count; ``max_failed_trials`` bounds them.
 * **Retries**: a trial whose worker vanished is failed with the reason and enqueued again with
-  the same params (``retry_of`` and ``attempt`` user attributes keep the lineage), up to
-  ``trial_retries`` times. Optuna hands enqueued trials out before sampling new ones.
+  the same params, up to ``trial_retries`` times (:mod:`automl.coordinator.retries`).
 * **Stopping**: ``timeout`` stops dispatching and lets running trials end; trials still
   waiting in a queue for a worker are withdrawn (failed with reason "not started before the
   timeout", neither retried nor counted). Ctrl-C stops at once: running trials are failed with
   reason "interrupted" and enqueued again for the next run.
-* **Untrusted attributes**: what is read back from the storage may have been written by anyone
-  (optuna-dashboard can set user attributes); :mod:`automl.search.attrs` reads it safely.
+* **Settings**: the storage retry window of :class:`~automl.settings.Settings` holds for the
+  run (the storages of a process share it; see :mod:`automl.search.retry`).
 """
 
 from __future__ import annotations
@@ -29,20 +28,22 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.coordinator.progress import NoProgress, Progress, RunState
-from automl.errors import PREEMPTED, StudyFailedError, StudyInterrupted
-from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, lineage_root
-from automl.search.checkpoints import slot_for
+from automl.coordinator.retries import (
+    INTERRUPTED,
+    NOT_STARTED,
+    NOT_STARTED_STOPPED,
+    ORPHANED,
+    Retries,
+)
+from automl.errors import StudyFailedError, StudyInterrupted
+from automl.search import retry
 from automl.search.samplers import grid_size
-from automl.search.study import SPEC_ATTR, UID_ATTR, ask, fail_trial, spec_digest, trial_by_number
+from automl.search.study import SPEC_ATTR, UID_ATTR, ask, spec_digest, trial_by_number
+from automl.settings import Settings
 from automl.studyfile.schema import StudySpec
 from automl.studyfile.space import suggest_params
 
 log = logging.getLogger(__name__)
-
-INTERRUPTED = "interrupted"
-ORPHANED = "interrupted: its coordinator stopped while it ran"
-NOT_STARTED = "not started before the timeout"
-NOT_STARTED_STOPPED = "not started: the run stopped early"
 
 
 class Coordinator:
@@ -55,21 +56,23 @@ class Coordinator:
         backend: Backend,
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
+        settings: Settings | None = None,
     ) -> None:
         self.spec = spec
         self.study = study
         self.backend = backend
         self.progress = progress or NoProgress()
+        self.settings = settings or Settings()
         self._clock = clock
         self._parallelism = min(spec.execution.parallelism, backend.capacity)
         self._in_flight: dict[int, dict[str, object]] = {}
-        self._failures: list[str] = []  # final failures of this run (not retried)
         self._withdrawn = False  # trials still queued at the timeout were withdrawn
         self._ready: deque[tuple[int, dict[str, object]]] = deque()  # asked ahead, not sent yet
         self._ahead = backend.ask_ahead
         uid = study.user_attrs.get(UID_ATTR)
         self._study_uid = uid if isinstance(uid, str) else ""
         self._spec_digest = spec_digest(study.user_attrs.get(SPEC_ATTR))
+        self.retries = Retries(spec, study, self._study_uid, self._add_count)
         n_trials = spec.search.n_trials
         if spec.search.sampler.type == "grid":
             n_trials = min(n_trials, grid_size(spec.space))
@@ -79,6 +82,15 @@ class Coordinator:
 
     def run(self) -> RunState:
         """Run to the budget. Raises StudyFailedError or StudyInterrupted; returns the state."""
+        window = retry.configure(self.settings.storage_retry_s)  # the process' window, put back after
+        try:
+            return self._run()
+        finally:
+            retry.configure(window)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _run(self) -> RunState:
         started = self._clock()
         self.backend.start()
         try:
@@ -114,16 +126,15 @@ class Coordinator:
             raise StudyFailedError(self.state.stopping)
         return self.state
 
-    # -- the loop ---------------------------------------------------------------------------
-
     def _check_stop(self) -> None:
         if self.state.stopping:
             return
         limit = self.spec.search.max_failed_trials
-        if limit is not None and len(self._failures) >= limit:
+        failures = self.retries.failures
+        if limit is not None and len(failures) >= limit:
             self.state.stopping = (
-                f"too many failed trials: {len(self._failures)} failed in this run "
-                f"(search.max_failed_trials = {limit}); last reason: {self._failures[-1]}"
+                f"too many failed trials: {len(failures)} failed in this run "
+                f"(search.max_failed_trials = {limit}); last reason: {failures[-1]}"
             )
         elif self.state.timeout_s is not None and self.state.elapsed_s >= self.state.timeout_s:
             self.state.stopping = "timeout reached"
@@ -175,52 +186,10 @@ class Coordinator:
             return  # not ours, or told twice: counted once
         self.state.running.pop(number, None)
         frozen = event.frozen or trial_by_number(self.study, number)
-        if event.kind == EventKind.LOST and frozen.state == TrialState.RUNNING:
-            frozen = self._fail_and_retry(frozen, event.reason or "worker lost", limit=self.spec.execution.trial_retries)
-        elif _preempted(frozen):
-            self._enqueue_again(frozen, attempt_of(frozen))  # not the trial's fault: not counted
-        elif frozen.state == TrialState.FAIL:
-            self._failures.append(fail_reason_of(frozen))
+        lost = (event.reason or "worker lost") if event.kind == EventKind.LOST else None
+        frozen = self.retries.settle(frozen, lost)
         self._count_finished(frozen)
         self.progress.update(self.state, frozen)
-
-    def _fail_and_retry(self, frozen: FrozenTrial, reason: str, *, limit: int | None) -> FrozenTrial:
-        """Fail a trial that never told its outcome; enqueue it again while retries are left.
-
-        ``limit=None`` is for stops that are not the trial's fault (Ctrl-C, a dead coordinator):
-        it always runs again, and the attempt is not counted against ``trial_retries``.
-        """
-        if not fail_trial(self.study, frozen, reason):
-            # Its worker told the storage first: that outcome stands, and nothing runs again.
-            now = trial_by_number(self.study, frozen.number)
-            log.info("trial %d ended %s before it could be failed (%s)", frozen.number, now.state.name, reason)
-            if now.state == TrialState.FAIL:
-                self._failures.append(fail_reason_of(now))
-            return now
-        attempt = attempt_of(frozen)
-        if limit is None or attempt < limit:
-            next_attempt = attempt if limit is None else attempt + 1
-            self._enqueue_again(frozen, next_attempt)
-            log.warning("trial %d failed (%s); enqueued again (attempt %d)", frozen.number, reason, next_attempt)
-        else:
-            self._failures.append(reason)
-            log.warning("trial %d failed (%s); no retries left", frozen.number, reason)
-            self._drop_checkpoint(frozen)
-        return trial_by_number(self.study, frozen.number)
-
-    def _enqueue_again(self, frozen: FrozenTrial, attempt: int) -> None:
-        """The same params as a new trial of the same lineage (it resumes from its checkpoint)."""
-        self.study.enqueue_trial(dict(frozen.params), user_attrs={RETRY_OF: lineage_root(frozen), ATTEMPT: attempt})
-        self._add_count("WAITING", 1)
-
-    def _drop_checkpoint(self, frozen: FrozenTrial) -> None:
-        """Nothing will resume this lineage: its checkpoint goes (a worker lost mid-trial left it)."""
-        try:
-            found = slot_for(self.spec, self.spec.storage, self._study_uid, lineage_root(frozen))
-            if found is not None:
-                found.remove()
-        except Exception as exc:  # noqa: BLE001 - a checkpoint left behind is only disk space
-            log.warning("could not remove the checkpoint of trial %d: %s", frozen.number, exc)
 
     def _withdraw_queued(self) -> None:
         """At the timeout, fail the trials no worker has started: the run ends when it should."""
@@ -232,21 +201,13 @@ class Coordinator:
 
     def _fail_unstarted(self, number: int, reason: str) -> None:
         """Fail a trial no worker started (neither retried nor counted toward ``n_trials``)."""
-        frozen = trial_by_number(self.study, number)
-        if frozen.state == TrialState.RUNNING and fail_trial(self.study, frozen, reason):
-            log.warning("trial %d withdrawn: %s", number, reason)
-        self._count_finished(trial_by_number(self.study, number))
+        self._count_finished(self.retries.fail_unstarted(number, reason))
 
     def _interrupt(self) -> None:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         try:
             self.backend.cancel_all()  # local workers checkpoint and stop as preempted
-            for number in [*self._in_flight, *(n for n, _ in self._ready)]:
-                frozen = trial_by_number(self.study, number)
-                if frozen.state == TrialState.RUNNING:
-                    self._fail_and_retry(frozen, INTERRUPTED, limit=None)
-                elif _preempted(frozen):
-                    self._enqueue_again(frozen, attempt_of(frozen))
+            self.retries.interrupted([*self._in_flight, *(n for n, _ in self._ready)])
             self._in_flight.clear()
             self._ready.clear()
             self.state.running.clear()
@@ -266,7 +227,7 @@ class Coordinator:
                 self.state.running[frozen.number] = dict(frozen.params)
                 log.info("trial %d is still running on a live worker; waiting for it", frozen.number)
             else:
-                self._fail_and_retry(frozen, ORPHANED, limit=None)
+                self.retries.fail_and_retry(frozen, ORPHANED, limit=None)
 
     def _enqueue_start_points(self) -> None:
         for point in self.spec.search.enqueue:
@@ -296,6 +257,3 @@ class Coordinator:
             pick = max if self.spec.direction.value == "maximize" else min
             self.state.best = pick(finished, key=lambda t: t.value if t.value is not None else float("nan"))
 
-
-def _preempted(frozen: FrozenTrial) -> bool:
-    return frozen.state == TrialState.FAIL and fail_reason_of(frozen, "") == PREEMPTED

@@ -2,10 +2,11 @@
 
 Every call on an Optuna storage goes through :class:`RetryingStorage`. A connection error
 (the database restarted, Redis went away, the network blinked) is retried with exponential
-backoff until ``AUTOML_STORAGE_RETRY_S`` seconds (default 300; a worker process waits far
-longer, see :mod:`automl.worker.tasks`) have passed; then it raises
-:class:`StorageError` naming the storage (password masked) and the last error. Any other error
-(a finished trial, a missing study) passes through untouched, because retrying it cannot help.
+backoff until the process' retry window has passed (:func:`configure`; the command line sets
+it from :class:`automl.settings.Settings`, ``AUTOML_STORAGE_RETRY_S``, default 300 s; a worker
+process waits far longer, see :mod:`automl.worker.tasks`); then it raises :class:`StorageError`
+naming the storage (password masked) and the last error. Any other error (a finished trial, a
+missing study) passes through untouched, because retrying it cannot help.
 
 Writes are retried too. A write whose acknowledgement was lost may in rare cases be applied
 twice; for the writes automl makes (attributes, values, states) that is harmless, and a trial
@@ -15,7 +16,6 @@ created twice shows up as an extra RUNNING trial that the next coordinator fails
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,10 +23,9 @@ from typing import Any
 from optuna.storages import BaseStorage
 
 from automl.errors import StorageError
+from automl.settings import Settings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BUDGET_S = 300.0
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
@@ -63,23 +62,22 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-_fixed_budget_s: float | None = None
+_window_s: float = Settings.storage_retry_s
 
 
-def set_budget(seconds: float) -> None:
-    """Fix this process' budget, whatever ``AUTOML_STORAGE_RETRY_S`` says: a worker process
-    waits out an outage of the storage the whole fleet shares for as long as it takes."""
-    global _fixed_budget_s
-    _fixed_budget_s = seconds
+def configure(seconds: float) -> float:
+    """Set how long every storage of this process retries a lost connection; return the window
+    it replaces. Storages are shared per URL within a process, so the window is the process':
+    the command line sets it once from :class:`~automl.settings.Settings`, a worker process to
+    its far longer one, and a coordinator for the length of its run."""
+    global _window_s
+    previous, _window_s = _window_s, seconds
+    return previous
 
 
-def budget_s() -> float:
-    if _fixed_budget_s is not None:
-        return _fixed_budget_s
-    try:
-        return float(os.environ.get("AUTOML_STORAGE_RETRY_S", DEFAULT_BUDGET_S))
-    except ValueError:
-        return DEFAULT_BUDGET_S
+def window_s() -> float:
+    """How long a storage call retries a lost connection in this process (see :func:`configure`)."""
+    return _window_s
 
 
 class RetryingStorage(BaseStorage):
@@ -95,7 +93,8 @@ class RetryingStorage(BaseStorage):
 
     def retry(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``call(*args, **kwargs)``, retried on connection errors like every storage call."""
-        deadline = time.monotonic() + budget_s()
+        window = window_s()
+        deadline = time.monotonic() + window
         delay = 0.25
         attempt = 0
         started = time.monotonic()
@@ -111,7 +110,7 @@ class RetryingStorage(BaseStorage):
                     detail = " ".join(str(exc).split())[:300] or type(exc).__name__
                     raise StorageError(
                         f"lost the storage {self._shown_url} and it did not come back within "
-                        f"{budget_s():.0f} s ({attempt} tries): {type(exc).__name__}: {detail}",
+                        f"{window:.0f} s ({attempt} tries): {type(exc).__name__}: {detail}",
                         hint="finished trials are safe in the storage; run the same command again once it is back",
                     ) from None
                 if attempt == 1:

@@ -13,17 +13,15 @@ What the program gets:
 
 What it says, on stdout, one JSON object per line: ``{"step": 3, "value": 0.91}`` for an
 intermediate value, ``{"value": 0.93}`` for the final one; every other line goes to the
-worker's log. When the pruner says stop, the program gets SIGTERM, then SIGKILL 10 s later,
-and the trial is PRUNED. A non-zero exit is FAIL with the last lines of its stderr (masked) as
+worker's log. When the pruner says stop, the program gets SIGTERM, then SIGKILL 10 s later
+(:attr:`~automl.settings.Settings.stop_grace_s`), and the trial is PRUNED. A non-zero exit is FAIL with the last lines of its stderr (masked) as
 the reason; an exit without a final value is FAIL; the timeout is FAIL ``timed out after ...``.
 On preemption (SIGTERM to the worker) the program gets SIGTERM, its folder is saved once it
-exits, and the trial runs again from there.
+exits, and the trial runs again from there. How the folder is kept: :mod:`automl.usercode.folder`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
 import math
@@ -32,7 +30,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import tarfile
 import tempfile
 import threading
 import time
@@ -42,17 +39,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from automl.errors import AutoMLError, TrialPreempted, TrialPruned
+from automl.settings import Settings
 from automl.studyfile.duration import format_duration
 from automl.studyfile.schema import TrainCommand
-from automl.training.checkpoint import BlobSlot, fresh_start, preemption_requested, write_checkpoint
+from automl.training.checkpoint import BlobSlot, preemption_requested
 from automl.training.reporter import Reporter
+from automl.usercode.folder import CheckpointFolder
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL this long after
 STDERR_LINES = 5  # the last lines of stderr that make a failure's reason
-FORMAT = 1
-SMALL_FILE = 1 << 20  # files up to 1 MiB are compared by content too
 
 
 class ProgramFailed(AutoMLError):
@@ -64,18 +60,25 @@ class ProgramOutOfMemory(MemoryError):
 
 
 class ProgramTrial:
-    """One run of the program for one trial."""
+    """One run of the program for one trial; its folder is kept in ``slot`` under ``identity``.
+    A program that is stopped gets ``settings.stop_grace_s`` between SIGTERM and SIGKILL."""
 
     def __init__(
         self, train: TrainCommand, params: Mapping[str, Any], number: int, reporter: Reporter,
         slot: BlobSlot | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
+        settings: Settings | None = None,
     ) -> None:  # fmt: skip
         self.train, self.params, self.number = train, dict(params), number
-        self._reporter, self._slot, self._identity, self._on_saved = reporter, slot, identity, on_saved
+        self._reporter = reporter
+        self._folder = CheckpointFolder(slot, identity, on_saved)
+        self._grace_s = (settings or Settings()).stop_grace_s
         self.reported: dict[int, float] = {}
         self.resumed_from_step = 0
-        self.checkpoint_step = 0
-        self._folder_seen: tuple[tuple[Any, ...], ...] = ()
+
+    @property
+    def checkpoint_step(self) -> int:
+        """The step of the folder's copy saved (or restored) last."""
+        return self._folder.step
 
     def command(self) -> list[str]:
         args = []
@@ -86,7 +89,10 @@ class ProgramTrial:
     def run(self) -> float:
         folder = Path(tempfile.mkdtemp(prefix=f"automl-trial-{self.number}-"))
         try:
-            self._restore(folder)
+            for step, value in self._folder.restore(folder).items():
+                self.reported[step] = value
+                self._reporter.report(step, value)  # the new trial carries the curve so far
+            self.resumed_from_step = self._folder.step
             return self._run_in(folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -118,11 +124,11 @@ class ProgramTrial:
         try:
             while True:
                 if preemption_requested():
-                    _stop(proc)
-                    self._save(folder)
+                    _stop(proc, self._grace_s)
+                    self._folder.save(folder, self.reported)
                     raise TrialPreempted(self.checkpoint_step)
                 if time.monotonic() > deadline:
-                    _stop(proc)
+                    _stop(proc, self._grace_s)
                     raise ProgramFailed(f"timed out after {format_duration(self.train.timeout or 0)}")
                 try:
                     line = lines.get(timeout=0.2)
@@ -139,14 +145,14 @@ class ProgramTrial:
                     self.reported[step] = value
                     self._reporter.report(step, value)
                     if self._reporter.should_prune():
-                        _stop(proc)
+                        _stop(proc, self._grace_s)
                         raise TrialPruned("pruned by the pruner", step)
                     self._save_if_changed(folder, proc)
                 else:
                     final = message["value"]
         finally:
             if not ended:  # stopped early (pruned, preempted, timed out, or an error here)
-                _stop(proc)
+                _stop(proc, self._grace_s)
             code = proc.wait()
             for reader in readers:
                 reader.join(timeout=5)
@@ -159,69 +165,20 @@ class ProgramTrial:
             raise ProgramFailed('the program printed no final value (a line {"value": ...})')
         return final
 
-    # -- checkpoints ---------------------------------------------------------------------------
-
-    def _restore(self, folder: Path) -> None:
-        if self._slot is None:
-            return
-        try:
-            body = self._slot.get()
-            if body is None:
-                return
-            with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as tar:
-                meta = json.loads(tar.extractfile("automl.json").read())  # type: ignore[union-attr]
-                if meta.get("format") != FORMAT or meta.get("identity") != self._identity:
-                    fresh_start("it belongs to other params or another train:")
-                    return
-                members = [m for m in tar.getmembers() if m.name.startswith("files/") and (m.isfile() or m.isdir())]
-                for m in members:
-                    m.name = m.name[len("files/") :]
-                tar.extractall(folder, members=[m for m in members if m.name], filter="data")
-        except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint means a fresh start
-            fresh_start(str(exc))
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            return
-        for step, value in sorted((int(k), float(v)) for k, v in meta["reported"].items()):
-            self.reported[step] = value
-            self._reporter.report(step, value)  # the new trial carries the curve so far
-        self.resumed_from_step = self.checkpoint_step = int(meta["step"])
-        self._folder_seen = _signature(folder)
+    # -- the folder --------------------------------------------------------------------------
 
     def _save_if_changed(self, folder: Path, proc: subprocess.Popen[str]) -> None:
         """After a reported step: keep the folder if it changed, with the program paused while
         it is copied, so that the copy is of one moment."""
-        if self._slot is None:
+        if not self._folder.kept:
             return
         paused = _signal(proc, signal.SIGSTOP)
         try:
-            if _signature(folder) != self._folder_seen:
-                self._save(folder)
+            if self._folder.changed(folder):
+                self._folder.save(folder, self.reported)
         finally:
             if paused:
                 _signal(proc, signal.SIGCONT)
-
-    def _save(self, folder: Path) -> None:
-        if self._slot is None:
-            return
-        seen = _signature(folder)
-        if not seen:
-            return  # the program wrote nothing to keep
-        step = max(self.reported, default=0)
-        meta = {"format": FORMAT, "identity": self._identity, "step": step,
-                "reported": {str(k): v for k, v in self.reported.items()}}  # fmt: skip
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:") as tar:
-            data = json.dumps(meta).encode()
-            info = tarfile.TarInfo("automl.json")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-            tar.add(folder, arcname="files")
-        if not write_checkpoint(self._slot, buf.getvalue(), step):
-            return
-        self._folder_seen = seen
-        self.checkpoint_step = step
-        self._on_saved(step)
 
 
 def _die_with_parent() -> None:
@@ -234,18 +191,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # not Linux: the orphan ends when it next writes to its closed stdout
-
-
-def _signature(folder: Path) -> tuple[tuple[Any, ...], ...]:
-    """What the folder holds: path, size, inode and mtime of every file, and the content of
-    small ones (a file rewritten within one clock tick keeps its mtime); empty when nothing."""
-    out = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            st = path.stat()
-            small = hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest() if st.st_size <= SMALL_FILE else ""
-            out.append((str(path.relative_to(folder)), st.st_size, st.st_ino, st.st_mtime_ns, small))
-    return tuple(out)
 
 
 def _message(line: str) -> dict[str, Any] | None:
@@ -291,13 +236,13 @@ def _signal(proc: subprocess.Popen[str], sig: int) -> bool:
     return True
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM to the program's process group, SIGKILL after STOP_GRACE_S."""
+def _stop(proc: subprocess.Popen[str], grace_s: float) -> None:
+    """SIGTERM to the program's process group, SIGKILL ``grace_s`` later."""
     if proc.poll() is not None:
         return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=STOP_GRACE_S)
+        proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

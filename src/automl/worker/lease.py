@@ -15,8 +15,8 @@ storage on the same broker, never sees the claims of the other.
     the trial up, for the coordinator to report.
 ``automl:lease:<uid>:<number>``
     Set together with the claim, holding the owner, with a TTL of ``lease_s``; renewed every
-    ``lease_s / 3`` by a thread of the worker while the trial trains; deleted after the worker
-    told the storage.
+    ``lease_s / 3`` by a thread of the worker while the trial trains
+    (:class:`~automl.worker.renewer.LeaseRenewer`); deleted after the worker told the storage.
 
 Every operation that changes a claim or a lease checks the owner inside one Lua script
 (compare-and-set, compare-and-delete), so a delivery only ever renews, releases or drops what
@@ -25,30 +25,23 @@ it won itself.
 The coordinator reads them back (:meth:`LeaseStore.status`): no claim means the message has
 not been taken (it waits in the queue, or was lost); a claim without a lease means the worker
 vanished (lost). The claim outlives the lease by :data:`CLAIM_TTL_S` after the last renewal,
-so that a message redelivered late still finds it.
+so that a message redelivered late still finds it. What else workers tell the coordinator on
+the broker (a trial ended; a study they cannot run) is in :mod:`automl.worker.notices`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import socket
-import threading
 from dataclasses import dataclass
 from enum import Enum
-from types import TracebackType
 from typing import Any
 
 import redis
 
-log = logging.getLogger(__name__)
-
 CLAIM_TTL_S = 24 * 3600
-PROBLEM_TTL_S = 24 * 3600
-DEFAULT_LEASE_S = 30.0
-LEASE_ENV = "AUTOML_LEASE_S"
 
 # The claim's owner, read from its JSON; nil when the claim is missing or not ours to parse.
 _OWNER_OF = """
@@ -129,16 +122,6 @@ def lease_key(study_uid: str, number: int) -> str:
     return f"automl:lease:{study_uid}:{number}"
 
 
-def events_key(study_uid: str) -> str:
-    """The list a worker pushes a trial's number to once it told the storage (see ``announce``)."""
-    return f"automl:events:{study_uid}"
-
-
-def problem_key(study_uid: str) -> str:
-    """Where a worker that cannot run the study's trials at all says why (see ``report_problem``)."""
-    return f"automl:problem:{study_uid}"
-
-
 def new_owner(slot: str) -> str:
     """An owner name unique to one delivery: host, pid, slot and a random token."""
     return f"{socket.gethostname()}:{os.getpid()}:{slot}:{secrets.token_hex(4)}"
@@ -209,52 +192,6 @@ class LeaseStore:
             result[number] = LeaseStatus(state, _text(info.get("owner")), _text(info.get("error")), _positive(info.get("lease_s")))
         return result
 
-    def announce(self, study_uid: str, number: int) -> None:
-        """Tell the coordinator that trial ``number`` ended (it is told to the storage already).
-
-        A hint, not the record: a lost announcement costs the coordinator one fallback poll.
-        """
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.rpush(events_key(study_uid), number)
-        pipe.expire(events_key(study_uid), PROBLEM_TTL_S)
-        pipe.execute()
-
-    def take_events(self, study_uids: list[str], block_s: float) -> list[tuple[str, int]]:
-        """Announced ends of trials, (uid, number), waiting up to ``block_s`` for the first."""
-        keys = {events_key(uid): uid for uid in study_uids}
-        if not keys:
-            return []
-        first = self._redis.blpop(list(keys), timeout=block_s) if block_s > 0 else None
-        found: list[tuple[str, Any]] = []
-        if first is not None:
-            key, value = first
-            found.append((keys[key.decode() if isinstance(key, bytes) else key], value))
-        pipe = self._redis.pipeline(transaction=True)
-        for key in keys:
-            pipe.lrange(key, 0, -1)
-            pipe.delete(key)
-        replies = pipe.execute()
-        for i, key in enumerate(keys):
-            found += [(keys[key], value) for value in replies[2 * i]]
-        events = []
-        for uid, value in found:
-            try:
-                events.append((uid, int(value)))
-            except (TypeError, ValueError):
-                continue  # anyone can write to the broker: not a trial number, not an event
-        return events
-
-    def report_problem(self, study_uid: str, text: str) -> None:
-        """Tell the study's coordinator that this worker cannot run its trials, and why."""
-        self._redis.set(problem_key(study_uid), text, ex=PROBLEM_TTL_S)
-
-    def problem(self, study_uid: str) -> str | None:
-        raw = self._redis.get(problem_key(study_uid))
-        return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-
-    def clear_problem(self, study_uid: str) -> None:
-        self._redis.delete(problem_key(study_uid))
-
     def close(self) -> None:
         self._redis.close()
 
@@ -284,54 +221,3 @@ def _positive(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if 0 < value < 7 * 24 * 3600 else None
-
-
-class LeaseRenewer:
-    """Renews one trial's lease from a daemon thread while the trial trains.
-
-    >>> with LeaseRenewer(store, "3f2a...", 7, new_owner("gpu:0"), lease_s=30) as renewer:  # doctest: +SKIP
-    ...     train(should_stop=lambda: renewer.lost)
-
-    A renewal that fails because Redis is unreachable is logged and retried at the next tick:
-    the broker is a shared dependency, not this node's fault, and the coordinator gives a lapsed
-    lease one more lease interval once the broker is back. ``lost`` turns true when another
-    delivery owns the trial now: this one must stop training it.
-    """
-
-    def __init__(self, store: LeaseStore, study_uid: str, number: int, owner: str, lease_s: float) -> None:
-        self._store = store
-        self._study_uid = study_uid
-        self._number = number
-        self._owner = owner
-        self._lease_s = lease_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{number}", daemon=True)
-        self.lost = False
-        self._unreachable = False
-
-    def __enter__(self) -> LeaseRenewer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self._lease_s)
-
-    def _run(self) -> None:
-        # Three renewals per lease: one missed renewal (a slow Redis, a GC pause) does not
-        # make a live trial look dead.
-        while not self._stop.wait(self._lease_s / 3):
-            try:
-                renewed = self._store.renew(self._study_uid, self._number, self._owner, self._lease_s)
-            except redis.RedisError as exc:
-                if not self._unreachable:
-                    log.warning("trial %d: cannot renew its lease (%s); the broker is unreachable, still training", self._number, type(exc).__name__)
-                self._unreachable = True
-                continue
-            if self._unreachable:
-                log.warning("trial %d: the broker is back; lease renewed", self._number)
-                self._unreachable = False
-            if not renewed:
-                log.error("trial %d: another delivery owns it now; this one stops training it", self._number)
-                self.lost = True
-                return
