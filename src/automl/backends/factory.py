@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 def create_backend(spec: StudySpec, storage_url: str, settings: Settings | None = None) -> Backend:
     """The backend of ``spec.execution.backend``, for a study in ``storage_url``; ``settings``
-    (default: the defaults) time how the celery backend waits for the broker and its workers.
+    (default: the defaults) time how long workers retry the storage and how the celery backend
+    waits for the broker and its workers.
 
     Celery needs ``execution.broker`` (the CLI fills it from ``AUTOML_BROKER``); without one
     this raises a UsageError naming that field, before anything is written.
@@ -32,4 +33,4 @@ def create_backend(spec: StudySpec, storage_url: str, settings: Settings | None 
         log.warning("execution.parallelism %d is more than this machine's %d cores; running %d trials at a time",
                     workers, cores, cores)  # fmt: skip
         workers = cores
-    return LocalBackend(storage_url, n_workers=workers)
+    return LocalBackend(storage_url, n_workers=workers, settings=settings)

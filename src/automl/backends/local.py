@@ -19,6 +19,7 @@ from typing import Any
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.processes import describe_exit, threads_per_process
+from automl.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,11 @@ class LocalBackend(Backend):
     """``n_workers`` spawned processes, each running one trial at a time."""
 
     def __init__(
-        self, storage_url: str, n_workers: int, threads_per_worker: int | None = None, grace_s: float = 30.0
+        self, storage_url: str, n_workers: int, threads_per_worker: int | None = None, grace_s: float = 30.0,
+        settings: Settings | None = None,
     ) -> None:
         self._storage_url = storage_url
+        self._storage_retry_s = (settings or Settings()).storage_retry_s
         self.grace_s = grace_s  # how long a preempted trial may take to checkpoint on Ctrl-C
         self._threads = threads_per_worker or threads_per_process(n_workers)
         self._ctx = mp.get_context("spawn")
@@ -56,7 +59,7 @@ class LocalBackend(Backend):
         name = f"local:{slot.index}"
         slot.process = self._ctx.Process(
             target=_worker_main,
-            args=(theirs, self._storage_url, self._threads, name),
+            args=(theirs, self._storage_url, self._threads, name, self._storage_retry_s),
             name=f"automl-worker-{slot.index}",
             daemon=True,
         )
@@ -149,7 +152,7 @@ def _poll(conn: Connection) -> bool:
         return False
 
 
-def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str) -> None:
+def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str, storage_retry_s: float) -> None:
     # Ctrl-C reaches the whole process group; the coordinator alone decides what happens, and
     # it sends SIGTERM: the trial checkpoints after its current epoch and ends as preempted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -162,10 +165,12 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str) ->
 
     from automl.logs import configure_worker_logging
     from automl.runner.trial import execute_trial
+    from automl.search import retry
     from automl.search.storage import quiet_optuna
 
     configure_worker_logging()
     quiet_optuna()
+    retry.configure(storage_retry_s)  # the coordinator's window: a spawned process starts with the default
     torch.set_num_threads(threads)
     while True:
         try:
