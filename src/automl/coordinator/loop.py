@@ -37,10 +37,11 @@ from automl.coordinator.retries import (
 )
 from automl.errors import StudyFailedError, StudyInterrupted
 from automl.search import retry
+from automl.search.outcomes import best_of, improves
 from automl.search.samplers import grid_size
 from automl.search.study import SPEC_ATTR, UID_ATTR, ask, spec_digest, trial_by_number
 from automl.settings import Settings
-from automl.studyfile.schema import StudySpec
+from automl.studyfile.schema import Direction, StudySpec
 from automl.studyfile.space import suggest_params
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Coordinator:
         self.progress = progress or NoProgress()
         self.settings = settings or Settings()
         self._clock = clock
+        self._maximize = spec.direction == Direction.MAXIMIZE
         self._parallelism = min(spec.execution.parallelism, backend.capacity)
         self._in_flight: dict[int, dict[str, object]] = {}
         self._withdrawn = False  # trials still queued at the timeout were withdrawn
@@ -241,19 +243,13 @@ class Coordinator:
     def _count_finished(self, frozen: FrozenTrial) -> None:
         """Counts kept as trials end, so that no event costs a read of the whole study."""
         self._add_count(frozen.state.name, 1)
-        if frozen.state == TrialState.COMPLETE and frozen.value is not None:
-            best = self.state.best
-            better = max if self.spec.direction.value == "maximize" else min
-            if best is None or best.value is None or better(frozen.value, best.value) != best.value:
-                self.state.best = frozen
+        if improves(frozen, self.state.best, self._maximize):
+            self.state.best = frozen
 
     def _recount(self) -> None:
         """Counts and best from the whole study: once, when the run starts (it may resume)."""
         trials = self.study.get_trials(deepcopy=False)
         self.state.counts = dict(Counter(t.state.name for t in trials))
         self.state.counts["RUNNING"] = len(self._in_flight)
-        finished = [t for t in trials if t.state == TrialState.COMPLETE]
-        if finished:
-            pick = max if self.spec.direction.value == "maximize" else min
-            self.state.best = pick(finished, key=lambda t: t.value if t.value is not None else float("nan"))
+        self.state.best = best_of(trials, self._maximize)
 
