@@ -1,26 +1,41 @@
-"""The command line: one module per command; the only place that turns errors into exit codes."""
+"""The command line: one module per command; the only place that turns errors into exit codes.
+
+A command's module (``automl.cli.<name>``, with its ``add_arguments`` and ``run``) is imported
+only when that command runs, so ``automl --help`` and ``automl status`` do not pay for torch,
+Celery or the trackers.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
+from collections.abc import Iterable, Sequence
 
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
 from automl import __version__
-from automl.cli import dashboard, export, predict, report, run, status, validate, worker
-from automl.cli.common import read_settings
 from automl.errors import AutoMLError
 from automl.masking import mask_credentials
-from automl.search.storage import quiet_optuna
 
-COMMANDS = (run, validate, status, report, export, predict, dashboard, worker)
+# Every command, in the order --help lists them, with its one-line help.
+COMMANDS: dict[str, str] = {
+    "run": "create or resume a study and drive it to its budget",
+    "validate": "check a study file and print the resolved search space; writes nothing",
+    "status": "counts by state, best trial, running trials with their worker and age",
+    "report": "write one self-contained HTML page: history, curves, importances, trials",
+    "export": "retrain the best configuration on all training data, test it, save it",
+    "predict": "predictions from an exported model (CSV or NPZ data)",
+    "dashboard": "optuna-dashboard on the study's storage, on 127.0.0.1 unless told otherwise",
+    "worker": "Celery worker processes: one per GPU slot, or N CPU processes",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The parser of every command; the arguments only of ``commands`` (their modules are imported)."""
     parser = argparse.ArgumentParser(
         prog="automl",
         description="Hyperparameter search and AutoML for PyTorch models.",
@@ -29,9 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"automl {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.add_parser(sub)
+    wanted = set(commands)
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name in wanted:
+            importlib.import_module(f"automl.cli.{name}").add_arguments(p)
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> list[str]:
+    """The command that ``argv`` names: its first word that is not an option."""
+    first = next((a for a in argv if not a.startswith("-")), "")
+    return [first] if first in COMMANDS else []
 
 
 def _configure_logging(console: Console, verbose: bool) -> None:
@@ -46,13 +70,17 @@ def _configure_logging(console: Console, verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     console = Console()
     err = Console(stderr=True)
     _configure_logging(err, args.verbose)
-    quiet_optuna()
     try:
+        from automl.cli.common import read_settings
+        from automl.search.storage import quiet_optuna
+
+        quiet_optuna()
         args.settings = read_settings()  # the environment's AUTOML_*_S, read here once and passed down
         return int(args.handler(args, console))
     except AutoMLError as exc:

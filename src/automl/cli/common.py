@@ -6,15 +6,14 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from automl.auto import Choice, DataFacts, complete_spec
 from automl.errors import UsageError
 from automl.settings import Settings
 from automl.studyfile import StudySpec, load_spec
-from automl.tracking import check_tracking
+from automl.studyfile.load import apply_overrides
 
 if TYPE_CHECKING:
+    from automl.auto import Choice
     from automl.training import Dataset
-from automl.studyfile.load import apply_overrides
 
 STORAGE_ENV = "AUTOML_STORAGE"
 BROKER_ENV = "AUTOML_BROKER"
@@ -96,6 +95,8 @@ def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset | None, list[Choi
     A study of your own code (``train:``) has no data here: its code is checked instead."""
     import torch
 
+    from automl.auto import DataFacts, complete_spec
+    from automl.tracking import check_tracking
     from automl.training.models import check_fits
 
     spec = check_tracking(spec)  # named trackers installed; their paths made absolute

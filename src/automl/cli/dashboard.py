@@ -16,8 +16,7 @@ from automl.search import make_storage
 TOKEN_ENV = "AUTOML_DASHBOARD_TOKEN"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dashboard", help="optuna-dashboard on the study's storage, on 127.0.0.1 unless told otherwise")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", nargs="?", help="a study file (its storage is shown), or give --storage")
     add_storage_flag(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -16,8 +16,7 @@ from automl.report.format import fmt_value
 from automl.search import load_study
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="retrain the best configuration on all training data, test it, save it")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_flags(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write")
     p.add_argument(

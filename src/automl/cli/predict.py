@@ -13,8 +13,7 @@ from automl.errors import UsageError
 from automl.report.format import fmt_value
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="predictions from an exported model (CSV or NPZ data)")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="a folder written by `automl export`")
     p.add_argument("data", metavar="DATA", help="a .csv (same columns as training) or .npz (X, optional y)")
     p.add_argument("-o", "--output", default="predictions.csv", metavar="FILE", help="where to write (default predictions.csv)")

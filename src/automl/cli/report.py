@@ -13,8 +13,7 @@ from automl.report.html import render_report
 from automl.search import load_study
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write one self-contained HTML page: history, curves, importances, trials")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_flags(p)
     p.add_argument("-o", "--output", default="report.html", metavar="FILE", help="where to write it (default: report.html)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the path written")

@@ -20,8 +20,7 @@ from automl.search.outcomes import best_trial
 from automl.tracking import log_study
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="create or resume a study and drive it to its budget")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
     add_run_flags(p)
     p.set_defaults(handler=run)

@@ -17,8 +17,7 @@ from automl.report.summary import study_status
 from automl.search import load_study
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="counts by state, best trial, running trials with their worker and age")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_flags(p)
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(handler=run)

@@ -22,8 +22,7 @@ from automl.studyfile.duration import format_duration
 from automl.studyfile.schema import TrainCommand
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check a study file and print the resolved search space; writes nothing")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
     p.add_argument("--json", action="store_true", help="print the resolved study file and the choices made as JSON")
     add_run_flags(p)

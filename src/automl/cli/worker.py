@@ -25,8 +25,7 @@ from automl.worker.celery_app import DEFAULT_QUEUE, check_broker_url
 log = logging.getLogger(__name__)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("worker", help="Celery worker processes: one per GPU slot, or N CPU processes")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", metavar="URL", help=f"the Redis broker (default: ${BROKER_ENV})")
     p.add_argument("--storage", metavar="URL", help=f"the Optuna storage of the studies (default: ${STORAGE_ENV})")
     p.add_argument("--queues", metavar="Q", default=DEFAULT_QUEUE, help="comma-separated queues to take trials from (default: automl)")

@@ -1,0 +1,43 @@
+"""The command line imports a command's module only when that command runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from automl.cli import COMMANDS, build_parser
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return set(out.stdout.split())
+
+
+def test_help_imports_no_command_and_nothing_heavy() -> None:
+    loaded = _modules_after("import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])")
+    heavy = {m for m in loaded if m.split(".")[0] in ("torch", "optuna", "celery", "sklearn")}
+    commands = {m for m in loaded if m.startswith("automl.cli.")}
+    assert not heavy, f"automl --help imported {sorted(heavy)[:5]}"
+    assert not commands, f"automl --help imported {sorted(commands)}"
+
+
+def test_status_imports_neither_torch_nor_celery() -> None:
+    loaded = _modules_after("import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['status', '--help'])")
+    assert "automl.cli.status" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("torch", "celery")}
+
+
+def test_every_command_builds_its_arguments() -> None:
+    parser = build_parser()
+    for name in COMMANDS:
+        args = parser.parse_args(_minimal_argv(name))
+        assert callable(args.handler), name
+
+
+def _minimal_argv(name: str) -> list[str]:
+    return {
+        "run": ["run", "s.yaml"], "validate": ["validate", "s.yaml"], "status": ["status"], "report": ["report"],
+        "export": ["export", "-o", "out"], "predict": ["predict", "out", "d.csv"], "dashboard": ["dashboard"],
+        "worker": ["worker"],
+    }[name]  # fmt: skip
