@@ -2,6 +2,11 @@
 
 PostgreSQL and Redis are the machine's real services. Where they are down the tests that need
 them skip with the reason, except when ``CI`` is set: then they fail, because CI must test them.
+
+Every test that needs one is marked ``integration``, so that ``pytest -m "not integration"``
+runs without them: a test that asks for a service fixture (:data:`SERVICE_FIXTURES`, and the
+``postgresql`` and ``redis`` kinds of ``storage_url``, which carry the mark themselves) without
+the mark fails at collection, naming the fixture and the fix.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from automl.studyfile import StudySpec, parse_spec
 
 POSTGRES_URL = os.environ.get("AUTOML_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AUTOML_TEST_REDIS", "redis://127.0.0.1:6379/15")
+BROKER_URL = os.environ.get("AUTOML_TEST_BROKER", "redis://127.0.0.1:6379/14")
 
 quiet_optuna()
 
@@ -73,23 +79,87 @@ def require_service(url: str) -> None:
     pytest.skip(f"service not reachable: {why}")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _clean_redis_test_db() -> None:
-    """The Redis journal of the tests lives in its own database; start it empty."""
-    try:
-        import redis
+# Fixtures that reach the machine's PostgreSQL or Redis, or start a redis-server: a test that
+# asks for one must be marked integration (checked below, at collection and when it is asked).
+SERVICE_FIXTURES = frozenset({"postgres_url", "journal_redis_url", "broker_url", "redis_server"})
+INTEGRATION_HINT = (
+    "mark it @pytest.mark.integration (or its module: pytestmark = pytest.mark.integration), "
+    "so that `pytest -m 'not integration'` runs without PostgreSQL and Redis"
+)
 
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).flushdb()
-    except Exception:  # noqa: BLE001 - the tests that need Redis report it themselves
-        pass
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects anything: the fast loop checks every test
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = []
+    for item in items:
+        services = sorted(SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+        if services and item.get_closest_marker("integration") is None:
+            unmarked.append(f"  {item.nodeid} (uses {', '.join(services)})")
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use PostgreSQL or Redis but are not marked integration:\n"
+            + "\n".join(unmarked) + f"\n{INTEGRATION_HINT}"
+        )
+
+
+def require_integration(request: pytest.FixtureRequest) -> None:
+    """For a service fixture: fail a test that reached it without the integration mark (one
+    that asked for it with ``request.getfixturevalue``, which collection cannot see)."""
+    if request.node.get_closest_marker("integration") is None:
+        pytest.fail(f"{request.node.nodeid} uses {request.fixturename} but is not marked integration: {INTEGRATION_HINT}")
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """The machine's PostgreSQL (``AUTOML_TEST_POSTGRES``)."""
+    require_integration(request)
+    require_service(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def journal_redis_url(request: pytest.FixtureRequest) -> str:
+    """The machine's Redis as a journal storage (``AUTOML_TEST_REDIS``)."""
+    require_integration(request)
+    require_service(REDIS_URL)
+    request.getfixturevalue("_clean_redis_test_db")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def _broker_db() -> str:
+    require_service(BROKER_URL)
+    import redis
+
+    redis.Redis.from_url(BROKER_URL).flushdb()  # the tests' own database: queues and claims
+    return BROKER_URL
+
+
+@pytest.fixture
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """The machine's Redis as the Celery broker (``AUTOML_TEST_BROKER``), emptied once per session."""
+    require_integration(request)
+    return str(request.getfixturevalue("_broker_db"))
+
+
+@pytest.fixture(scope="session")
+def _clean_redis_test_db() -> None:
+    """The Redis journal of the tests lives in its own database; start it empty (once, when
+    the first test that uses it starts: a run without such tests never touches Redis)."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).flushdb()
 
 
 STORAGE_KINDS = ["sqlite", "journal_file", "postgresql", "redis"]
+SERVICE_STORAGES = ("postgresql", "redis")
 
 
-@pytest.fixture(params=STORAGE_KINDS)
+@pytest.fixture(
+    params=[pytest.param(k, marks=pytest.mark.integration) if k in SERVICE_STORAGES else k for k in STORAGE_KINDS]
+)
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every storage automl supports; the same tests run on each."""
+    """Every storage automl supports; the same tests run on each (PostgreSQL and Redis: integration)."""
     kind = request.param
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'study.db'}"
@@ -97,12 +167,21 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "study.journal")
     url = POSTGRES_URL if kind == "postgresql" else REDIS_URL
     require_service(url)
+    if kind == "redis":
+        request.getfixturevalue("_clean_redis_test_db")
     return url
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+@pytest.fixture
+def journal_url(tmp_path: Path) -> str:
+    """A journal file: for the many small studies of tests where the storage kind does not
+    matter, an order of magnitude faster to open and write than SQLite (no schema migration)."""
+    return str(tmp_path / "study.journal")
 
 
 @pytest.fixture

@@ -67,6 +67,7 @@ def test_flags_count_as_given_and_leave_the_rest_to_the_defaults() -> None:
     assert resolved.model.family == "cnn"  # still chosen
 
 
+@pytest.mark.slow  # automl validate reads the digits data twice, to resolve and to check
 def test_validate_says_what_was_chosen_and_why(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "m.yaml"
     path.write_text(MINIMAL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,15 +28,33 @@ def write_study(tmp_path: Path, name: str, **overrides: object) -> tuple[Path, s
     return path, url
 
 
-def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+COMMANDS = ["run", "worker", "validate", "status", "report", "export", "predict", "dashboard"]
+
+
+def _help(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     with pytest.raises(SystemExit) as info:
-        main(["--help"])
-    assert info.value.code == 0
-    out = capsys.readouterr().out
-    for command in ("run", "validate", "status"):
-        assert command in out
+        main([*args, "--help"])
+    assert info.value.code == 0, f"automl {' '.join(args)} --help exited {info.value.code}"
+    return capsys.readouterr().out
 
 
+def test_help_lists_every_command_with_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _help(capsys)
+    # argparse lists each command on its own line, indented, then its help: read that list,
+    # not substrings ("run" is in "runtime").
+    listed = dict(re.findall(r"^ {4}(\w+) {2,}(\S.*)$", out, flags=re.MULTILINE))
+    assert sorted(listed) == sorted(COMMANDS), out
+    assert all(len(what) > 10 for what in listed.values()), listed
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_its_own_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    out = _help(capsys, command)
+    assert out.startswith(f"usage: automl {command} "), out[:200]
+    assert "-h, --help" in out
+
+
+@pytest.mark.slow  # automl in a process of its own (tests/studyfile/test_corpus.py checks the same in-process)
 def test_malformed_study_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.yaml"
@@ -78,6 +97,7 @@ def test_validate_prints_the_space_and_writes_nothing(tmp_path: Path, capsys: py
     assert not (tmp_path / "study.db").exists()
 
 
+@pytest.mark.slow  # worker processes, then Optuna's CLI in a process of its own
 def test_run_then_status_then_optuna_cli_reads_the_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path, url = write_study(tmp_path, "cli-run", n_trials=3, parallelism=2)
     assert main(["run", str(path)]) == 0
@@ -98,6 +118,7 @@ def test_run_then_status_then_optuna_cli_reads_the_results(tmp_path: Path, capsy
     assert {"lr", "width", "optimizer"} <= set(rows[0]["params"])
 
 
+@pytest.mark.slow  # a real run on a worker process
 def test_flags_override_the_file(tmp_path: Path) -> None:
     path, _ = write_study(tmp_path, "flags", n_trials=5)
     other = tmp_path / "other.journal"
@@ -107,6 +128,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     assert not (tmp_path / "study.db").exists()
 
 
+@pytest.mark.slow  # a real run on a worker process
 def test_storage_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path, _ = write_study(tmp_path, "envstore", n_trials=1)
     journal = tmp_path / "env.journal"
@@ -115,6 +137,7 @@ def test_storage_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.
     assert journal.exists() and not (tmp_path / "study.db").exists()
 
 
+@pytest.mark.slow  # a run interrupted mid-training, then resumed
 def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_path: Path) -> None:
     path, url = write_study(tmp_path, "ctrlc", n_trials=3, parallelism=2, epochs=200, pruner="none")
     proc = subprocess.Popen(
@@ -167,6 +190,7 @@ def _wait_for_running_trial(url: str, name: str, proc: subprocess.Popen[str]) ->
     raise AssertionError("no trial started running within 90 s")
 
 
+@pytest.mark.slow  # automl in a process of its own, waiting on a refused connection
 def test_unreachable_storage_exits_1_quickly_without_the_password(tmp_path: Path) -> None:
     path, _ = write_study(tmp_path, "down")
     started = time.monotonic()

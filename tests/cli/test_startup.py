@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from automl.cli import COMMANDS, build_parser
 
 
@@ -22,6 +24,7 @@ def test_help_imports_no_command_and_nothing_heavy() -> None:
     assert not commands, f"automl --help imported {sorted(commands)}"
 
 
+@pytest.mark.slow  # a fresh interpreter that imports the status command and Optuna
 def test_status_imports_neither_torch_nor_celery() -> None:
     loaded = _modules_after("import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['status', '--help'])")
     assert "automl.cli.status" in loaded

@@ -57,22 +57,22 @@ def test_conditional_parameters_reach_the_storage(storage_url: str, make_spec: C
         assert ("momentum" in t.params) == (t.params["optimizer"] == "sgd")
 
 
-def test_resume_continues_and_never_exceeds_the_budget(sqlite_url: str, make_spec: Callable[..., StudySpec]) -> None:
-    study, _ = run_study(make_spec(sqlite_url, n_trials=2))
+def test_resume_continues_and_never_exceeds_the_budget(journal_url: str, make_spec: Callable[..., StudySpec]) -> None:
+    study, _ = run_study(make_spec(journal_url, n_trials=2))
     assert [t.number for t in study.trials] == [0, 1]
-    study, _ = run_study(make_spec(sqlite_url, n_trials=5))
+    study, _ = run_study(make_spec(journal_url, n_trials=5))
     assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
     assert len(counted(study)) == 5
     params_before = [t.params for t in study.trials]
-    study, state = run_study(make_spec(sqlite_url, n_trials=5))
+    study, state = run_study(make_spec(journal_url, n_trials=5))
     assert [t.params for t in study.trials] == params_before  # nothing ran again
     assert state.stopping == "n_trials reached"  # type: ignore[attr-defined]
 
 
-def test_enqueued_points_run_first_and_only_once(sqlite_url: str, study_name: str) -> None:
+def test_enqueued_points_run_first_and_only_once(journal_url: str, study_name: str) -> None:
     from tests.conftest import tiny_yaml
 
-    text = tiny_yaml(study_name, sqlite_url, n_trials=2).replace(
+    text = tiny_yaml(study_name, journal_url, n_trials=2).replace(
         "  n_trials: 2", "  n_trials: 2\n  enqueue: [{lr: 0.05, width: 16, optimizer: adamw}]"
     )
     study, _ = run_study(parse_spec(text))
@@ -81,11 +81,11 @@ def test_enqueued_points_run_first_and_only_once(sqlite_url: str, study_name: st
     assert sum(t.params.get("lr") == 0.05 for t in study.trials) == 1
 
 
-def test_timeout_stops_dispatching_and_lets_running_trials_end(sqlite_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_timeout_stops_dispatching_and_lets_running_trials_end(journal_url: str, make_spec: Callable[..., StudySpec]) -> None:
     ticks = iter([0.0, 0.0])  # the start and the first loop; then the clock is past the timeout
     study, state = run_study(
-        make_spec(sqlite_url, n_trials=10, parallelism=2).model_copy(
-            update={"search": make_spec(sqlite_url).search.model_copy(update={"timeout": 60.0, "n_trials": 10})}
+        make_spec(journal_url, n_trials=10, parallelism=2).model_copy(
+            update={"search": make_spec(journal_url).search.model_copy(update={"timeout": 60.0, "n_trials": 10})}
         ),
         capacity=2,
         clock=lambda: next(ticks, 1000.0),
@@ -95,10 +95,10 @@ def test_timeout_stops_dispatching_and_lets_running_trials_end(sqlite_url: str, 
     assert all(t.state in COUNTED_STATES for t in study.trials)  # they were allowed to finish
 
 
-def test_grid_budget_is_capped_at_the_grid_size(sqlite_url: str, study_name: str) -> None:
+def test_grid_budget_is_capped_at_the_grid_size(journal_url: str, study_name: str) -> None:
     text = f"""
 name: {study_name}
-storage: {sqlite_url}
+storage: {journal_url}
 objective: {{metric: accuracy}}
 data:
   source: sklearn:make_classification
@@ -114,20 +114,62 @@ search: {{sampler: {{type: grid}}, n_trials: 50}}
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "gp", "qmc", "nsga2"])
-def test_every_sampler_drives_a_study(sqlite_url: str, make_spec: Callable[..., StudySpec], sampler: str) -> None:
-    study, _ = run_study(make_spec(sqlite_url, n_trials=3, sampler=sampler, epochs=2))
+SAMPLERS = {
+    "tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler, "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler, "qmc": optuna.samplers.QMCSampler, "nsga2": optuna.samplers.NSGAIISampler,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_every_sampler_drives_a_study(journal_url: str, make_spec: Callable[..., StudySpec], sampler: str) -> None:
+    study, _ = run_study(make_spec(journal_url, n_trials=3, sampler=sampler, epochs=2))
+    assert isinstance(study.sampler, SAMPLERS[sampler]), f"the study asked {type(study.sampler).__name__}"
     assert len(counted(study)) == 3
+    points = {tuple(sorted(t.params.items())) for t in study.trials}
+    assert len(points) == 3, f"the {sampler} sampler gave the same point twice: {points}"
 
 
-@pytest.mark.parametrize("pruner", ["median", "successive_halving", "hyperband", "wilcoxon", "none"])
-def test_every_pruner_drives_a_study(sqlite_url: str, make_spec: Callable[..., StudySpec], pruner: str) -> None:
-    study, _ = run_study(make_spec(sqlite_url, n_trials=3, pruner=pruner, epochs=3))
-    assert len(counted(study)) == 3
+# Each pruner with options that let it judge from two finished trials (one bracket for
+# hyperband, whose trials would otherwise land in brackets of their own by a hash).
+PRUNERS = {
+    "median": "{type: median, n_startup_trials: 2}",
+    "successive_halving": "{type: successive_halving, min_resource: 1}",
+    "hyperband": "{type: hyperband, min_resource: 1, max_resource: 2}",
+    "wilcoxon": "{type: wilcoxon, p_threshold: 0.1}",
+    "none": "{type: none}",
+}
 
 
-def test_a_pruner_that_always_prunes_prunes(sqlite_url: str, make_spec: Callable[..., StudySpec]) -> None:
-    spec = make_spec(sqlite_url, n_trials=2)
+@pytest.mark.parametrize("pruner", sorted(PRUNERS))
+def test_every_pruner_drives_a_study_and_stops_the_worse_trial(journal_url: str, study_name: str, pruner: str) -> None:
+    # tests/own_code.py reports a curve set by lr alone (lr * 1, 3, 6, 10, 15 at steps 1..5):
+    # two trials each better than all before, then one worse at every step. Each pruner stops
+    # that one early, and only that one; without a pruner it runs to its end.
+    spec = parse_spec(f"""
+name: {study_name}
+storage: {journal_url}
+objective: {{metric: total, direction: maximize}}
+train: python:tests.own_code:fit
+space: {{mode: {{choices: [complete]}}, lr: {{low: 0.01, high: 1.0}}}}
+search:
+  pruner: {PRUNERS[pruner]}
+  n_trials: 3
+  enqueue: [{{mode: complete, lr: 0.8}}, {{mode: complete, lr: 0.9}}, {{mode: complete, lr: 0.1}}]
+""")
+    study, _ = run_study(spec)
+    first, better, worse = study.trials
+    assert [first.state, better.state] == [TrialState.COMPLETE] * 2, "a trial better than all before is never pruned"
+    assert worse.params["lr"] == 0.1
+    if pruner == "none":
+        assert worse.state == TrialState.COMPLETE and len(worse.intermediate_values) == 5
+        return
+    assert worse.state == TrialState.PRUNED, f"the {pruner} pruner let a trial worse at every step run to its end"
+    assert worse.user_attrs["prune_reason"] == "pruned by the pruner"
+    assert worse.user_attrs["pruned_at_epoch"] == max(worse.intermediate_values) < 5, "stopped before its last step"
+
+
+def test_a_pruner_that_always_prunes_prunes(journal_url: str, make_spec: Callable[..., StudySpec]) -> None:
+    spec = make_spec(journal_url, n_trials=2)
     text = spec.model_dump(mode="json")
     text["search"]["pruner"] = {"type": "threshold", "lower": 2.0}  # accuracy is never >= 2
     study, _ = run_study(StudySpec.model_validate(text))
@@ -136,7 +178,7 @@ def test_a_pruner_that_always_prunes_prunes(sqlite_url: str, make_spec: Callable
 
 
 def test_failing_trials_stop_the_study_with_their_reason(
-    sqlite_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    journal_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "broken_builder.py").write_text(
         textwrap.dedent(
@@ -150,12 +192,12 @@ def test_failing_trials_stop_the_study_with_their_reason(
     sys.modules.pop("broken_builder", None)
     from tests.conftest import tiny_yaml
 
-    text = tiny_yaml(study_name, sqlite_url, n_trials=10).replace(
+    text = tiny_yaml(study_name, journal_url, n_trials=10).replace(
         "trainer:", "model: {family: 'python:broken_builder:build'}\ntrainer:"
     ).replace("  n_trials: 10", "  n_trials: 10\n  max_failed_trials: 3")
     with pytest.raises(StudyFailedError, match="this builder is broken on purpose") as info:
         run_study(parse_spec(text))
     assert "max_failed_trials = 3" in info.value.one_line()
-    study, _ = load_study(sqlite_url, study_name)
+    study, _ = load_study(journal_url, study_name)
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
     assert "ValueError: this builder is broken on purpose" in study.trials[0].user_attrs["fail_reason"]

@@ -31,17 +31,17 @@ def build(params, input_shape, n_outputs):
 
 
 def test_out_of_memory_fails_the_trial_without_retry_and_the_study_goes_on(
-    sqlite_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    journal_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "oom_builder.py").write_text(textwrap.dedent(BUILDER))
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("oom_builder", None)
-    text = tiny_yaml(study_name, sqlite_url, n_trials=3).replace(
+    text = tiny_yaml(study_name, journal_url, n_trials=3).replace(
         "trainer:", "model: {family: 'python:oom_builder:build'}\ntrainer:"
     ).replace("  width: {low: 8, high: 64, log: true}\n", "")
     spec = parse_spec(text)
-    study = open_study(spec, sqlite_url)
-    Coordinator(spec, study, InlineBackend(sqlite_url)).run()
+    study = open_study(spec, journal_url)
+    Coordinator(spec, study, InlineBackend(journal_url)).run()
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL
     assert trials[0].user_attrs["fail_reason"] == "out of memory"

@@ -8,12 +8,17 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from optuna.trial import TrialState
 
 from automl.backends import LocalBackend
 from automl.coordinator import Coordinator
 from automl.search import COUNTED_STATES, make_storage, open_study
 from automl.studyfile import StudySpec
+
+# Spawned worker processes, each importing torch: seconds before the first epoch. The contract
+# suite (tests/backends) runs the local backend's promises; these run whole studies on it.
+pytestmark = pytest.mark.slow
 
 
 def test_study_on_two_worker_processes(storage_url: str, make_spec: Callable[..., StudySpec]) -> None:
@@ -22,8 +27,8 @@ def test_study_on_two_worker_processes(storage_url: str, make_spec: Callable[...
     Coordinator(spec, study, LocalBackend(storage_url, n_workers=2, threads_per_worker=1)).run()
     trials = study.get_trials()
     assert len([t for t in trials if t.state in COUNTED_STATES]) == 4 == len(trials)
-    slots = {t.user_attrs["slot"] for t in trials}
-    assert slots <= {"local:0", "local:1"} and slots
+    # Both processes trained: the first two trials went to the two idle slots at once.
+    assert {t.user_attrs["slot"] for t in trials} == {"local:0", "local:1"}
     pids = {t.user_attrs["pid"] for t in trials}
     assert os.getpid() not in pids  # trained in the worker processes
 

@@ -89,6 +89,7 @@ def _kill_9(trial: FrozenTrial) -> None:
     os.kill(trial.user_attrs["pid"], signal.SIGKILL)
 
 
+@pytest.mark.slow  # an uninterrupted reference study, then the struck one
 def test_local_worker_killed_mid_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     url = str(tmp_path / "study.journal")
     reference, trials = _reference_and_struck(url, "killed", lambda name: _local_spec(name, url), _kill_9)

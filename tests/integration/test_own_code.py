@@ -101,6 +101,7 @@ def _check_resumed(trials: list[FrozenTrial]) -> None:
     assert retry.value == total  # the running sum came back from the checkpoint
 
 
+@pytest.mark.slow  # worker processes, and the program form runs one more per trial
 @pytest.mark.parametrize("form", FORMS)
 def test_local_backend_runs_each_outcome(tmp_path: Path, form: str) -> None:
     url = str(tmp_path / "study.journal")
@@ -108,6 +109,7 @@ def test_local_backend_runs_each_outcome(tmp_path: Path, form: str) -> None:
     _check_outcomes(_trials(url, "own"), form)
 
 
+@pytest.mark.slow  # a worker killed mid-trial, and the retry
 @pytest.mark.parametrize("form", FORMS)
 def test_local_worker_killed_mid_trial_resumes_from_the_codes_checkpoint(tmp_path: Path, form: str) -> None:
     url = str(tmp_path / "study.journal")

@@ -61,6 +61,7 @@ def test_celery_without_a_broker_is_a_usage_error_naming_the_field(tmp_path: Pat
         create_backend(amqp, amqp.storage)
 
 
+@pytest.mark.slow  # `automl run` in a process of its own: seconds of imports and checks
 def test_run_without_a_broker_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "study.yaml"
     path.write_text(celery_yaml("s", f"sqlite:///{tmp_path / 'x.db'}", "q"))

@@ -22,22 +22,25 @@ from automl.dashboard.server import dashboard_app
 from automl.search import make_storage, open_study
 from automl.studyfile import StudySpec, parse_spec
 from tests.browser import rendered_dom
+from tests.conftest import tiny_yaml
 
 
-@pytest.fixture
-def finished_study(sqlite_url: str, make_spec: Callable[..., StudySpec]) -> tuple[StudySpec, optuna.Study]:
-    spec = make_spec(sqlite_url, n_trials=6, epochs=4, sampler="random")
-    study = open_study(spec, sqlite_url)
-    Coordinator(spec, study, InlineBackend(sqlite_url)).run()
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[StudySpec, optuna.Study]:
+    """One study for the tests that only read it (its storage URL is ``spec.storage``)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('finished') / 'study.db'}"
+    spec = parse_spec(tiny_yaml("finished", url, n_trials=6, epochs=4, sampler="random"))
+    study = open_study(spec, url)
+    Coordinator(spec, study, InlineBackend(url)).run()
     return spec, study
 
 
 def test_report_shows_every_plot_and_the_trial_table_in_a_browser(
-    finished_study: tuple[StudySpec, optuna.Study], sqlite_url: str, tmp_path: Path
+    finished_study: tuple[StudySpec, optuna.Study], tmp_path: Path
 ) -> None:
     spec, study = finished_study
     out = tmp_path / "report.html"
-    assert main(["report", "--storage", sqlite_url, "--study", spec.name, "-o", str(out)]) == 0
+    assert main(["report", "--storage", spec.storage, "--study", spec.name, "-o", str(out)]) == 0
     page = out.read_text()
     assert not re.search(r"<script[^>]*\bsrc=", page) and "<link" not in page  # self-contained, opens offline
     dom = rendered_dom(out.as_uri())
@@ -61,9 +64,10 @@ def test_report_of_an_empty_study_says_what_is_missing(sqlite_url: str, make_spe
 
 
 @pytest.fixture
-def dashboard(finished_study: tuple[StudySpec, optuna.Study], sqlite_url: str) -> Iterator[str]:
+def dashboard(finished_study: tuple[StudySpec, optuna.Study]) -> Iterator[str]:
     token = "a-long-enough-test-token"
-    server: WSGIServer = make_server("127.0.0.1", 0, dashboard_app(make_storage(sqlite_url, cached=False), token))
+    storage = make_storage(finished_study[0].storage, cached=False)
+    server: WSGIServer = make_server("127.0.0.1", 0, dashboard_app(storage, token))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -155,6 +159,7 @@ def test_export_then_predict_reproduces_the_test_metric_on_digits(sqlite_url: st
     assert err == "error: --ensemble must be at least 1, but got 0" and not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow  # a study, an export and a prediction, each for real
 def test_predict_on_a_csv_with_categorical_columns(sqlite_url: str, study_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(0)
     n = 240

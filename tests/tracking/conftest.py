@@ -7,6 +7,7 @@ every W&B folder under the test's tmp_path; MLflow's telemetry is switched off.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
 import struct
 from collections.abc import Callable, Iterator
@@ -26,6 +27,12 @@ from automl.studyfile import StudySpec, parse_spec
 from automl.tracking import check_tracking, log_study
 from automl.tracking import registry as tracking_registry
 from tests.conftest import tiny_yaml
+
+
+def needs(module: str) -> pytest.MarkDecorator:
+    """Skip where ``module`` is not installed, without importing it at collection (MLflow and
+    W&B take seconds to import: only the tests that run pay for it)."""
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None, reason=f"{module} is not installed")
 
 
 @pytest.fixture(autouse=True)

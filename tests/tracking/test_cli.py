@@ -10,11 +10,9 @@ import pytest
 from automl.cli import main
 from automl.search import load_study
 from tests.conftest import tiny_yaml
-from tests.tracking.conftest import finished, read_wandb_runs
+from tests.tracking.conftest import finished, needs, read_wandb_runs
 
-pytest.importorskip("mlflow")
-pytest.importorskip("wandb")
-pytest.importorskip("tensorboard")
+pytestmark = [needs("mlflow"), needs("wandb"), needs("tensorboard")]
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pytest
@@ -12,10 +12,13 @@ from optuna.trial import TrialState
 
 from automl.studyfile import StudySpec
 from automl.tracking import log_trial
-from tests.tracking.conftest import add_ended_trials, close, finished, run_tracked
+from tests.tracking.conftest import add_ended_trials, close, finished, needs, run_tracked
 
-pytest.importorskip("mlflow")
-from mlflow import MlflowClient  # noqa: E402
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+# Seconds each, most of it importing MLflow and opening its store.
+pytestmark = [needs("mlflow"), pytest.mark.slow]
 
 
 def _runs(client: MlflowClient, experiment: str, role: str) -> list[Any]:
@@ -30,6 +33,8 @@ def test_every_trial_is_a_run_with_params_curves_and_state(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec = tracked_spec(f'{{mlflow: {{tracking_uri: "{uri}"}}}}', n_trials=3)
     study = run_tracked(spec)
+    from mlflow import MlflowClient
+
     client = MlflowClient(tracking_uri=uri)
 
     (parent,) = _runs(client, spec.name, "study")
@@ -79,6 +84,8 @@ def test_pruned_and_failed_trials_keep_their_state_reason_and_masked_storage(
     log_trial(study, spec, secret_url, pruned)
     log_trial(study, spec, secret_url, failed)
     log_trial(study, spec, secret_url, failed)  # logged twice: still one run
+
+    from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
     runs = {int(r.data.tags["automl.trial_number"]): r for r in _runs(client, "tests", "trial")}

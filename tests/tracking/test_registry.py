@@ -41,6 +41,7 @@ def test_a_tracker_that_is_not_installed_exits_2_with_the_install_hint(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]  # nothing written
 
 
+@pytest.mark.slow  # a fresh interpreter that imports automl and torch
 def test_trackers_are_imported_only_when_named() -> None:
     code = textwrap.dedent(
         f"""
@@ -61,6 +62,7 @@ def test_trackers_are_imported_only_when_named() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+@pytest.mark.slow  # checking the tracking section imports MLflow and W&B: seconds
 def test_relative_paths_are_taken_from_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     text = tiny_yaml("rel", "sqlite:///s.db") + textwrap.dedent(
@@ -81,7 +83,7 @@ def test_relative_paths_are_taken_from_the_current_directory(tmp_path: Path, mon
         assert spec.tracking.mlflow is not None and spec.tracking.mlflow.tracking_uri == want
 
 
-@pytest.mark.parametrize("tracker", ["tensorboard", "mlflow"])
+@pytest.mark.parametrize("tracker", ["tensorboard", pytest.param("mlflow", marks=pytest.mark.slow)])  # MLflow: seconds to import
 def test_a_broken_tracker_costs_one_warning_and_no_trial(
     tracker: str, tracked_spec: Callable[..., StudySpec], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,9 +11,17 @@ from optuna.trial import TrialState
 
 from automl.studyfile import StudySpec
 from automl.tracking import log_trial
-from tests.tracking.conftest import add_ended_trials, close, finished, read_wandb_runs, run_tracked
+from tests.tracking.conftest import (
+    add_ended_trials,
+    close,
+    finished,
+    needs,
+    read_wandb_runs,
+    run_tracked,
+)
 
-pytest.importorskip("wandb")
+# Seconds each, most of it importing W&B and writing its offline runs.
+pytestmark = [needs("wandb"), pytest.mark.slow]
 
 
 def test_every_trial_is_an_offline_run_in_the_study_group(

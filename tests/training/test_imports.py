@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow  # a fresh interpreter that imports torch
 def test_training_imports_neither_optuna_nor_celery() -> None:
     code = (
         "import sys, automl.training\n"

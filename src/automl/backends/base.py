@@ -86,7 +86,13 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def wait(self, timeout_s: float) -> list[TrialEvent]:
-        """Block up to ``timeout_s`` for at least one event; return all that are ready."""
+        """Block up to ``timeout_s`` for at least one event; return all that are ready.
+
+        Returns within about ``timeout_s`` even while trials train (an empty list then), and at
+        once when nothing is in flight. Each submitted trial is reported once: ``ENDED`` once
+        its worker told the storage, or ``LOST`` with a reason once its worker vanished without
+        telling (the backend leaves the trial as it is, normally RUNNING).
+        """
 
     def adopt(self, study_name: str, study_uid: str, running: list[int]) -> list[int]:
         """Of these RUNNING trials, the ones a worker may still run (awaited, not retried now).
@@ -104,7 +110,13 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def cancel_all(self) -> list[int]:
-        """Stop every running trial now; return their numbers."""
+        """Stop every trial in flight now; return their numbers. No event follows for them.
+
+        When it returns, no process this backend owns trains them any longer. Each is left in
+        the storage either FAIL with reason "preempted" (its worker checkpointed and stopped
+        it) or still RUNNING, for the coordinator to fail as interrupted; workers this backend
+        does not own (Celery's) stop such a trial at its next epoch, once it is failed.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:
