@@ -31,12 +31,19 @@ STUDY = "name: bench\nstorage: sqlite:///{dir}/b.db\nobjective: {{metric: accura
 
 
 def _make_study(folder: Path) -> None:
+    """The study as ``automl run`` creates it (its study file stored on it), with 20 trials."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="bench", storage=f"sqlite:///{folder}/b.db")
-    study.optimize(lambda t: t.suggest_float("lr", 1e-3, 1e-1, log=True), n_trials=20)
+    from automl.search import open_study, quiet_optuna
+    from automl.studyfile import parse_spec
+
+    quiet_optuna()
     (folder / "study.yaml").write_text(STUDY.format(dir=folder))
+    spec = parse_spec((folder / "study.yaml").read_text())
+    study = open_study(spec, spec.storage)
+    dist = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
+    for i in range(20):
+        study.add_trial(optuna.trial.create_trial(params={"lr": 1e-3 * (i + 1)}, distributions={"lr": dist}, value=i / 20))
 
 
 def _time(src: Path, args: list[str], folder: Path) -> float:
