@@ -88,13 +88,20 @@ class TrialPruned(AutoMLError):
         self.details = details or {}
 
 
-def is_pruned(exc: BaseException) -> bool:
-    """automl's :class:`TrialPruned`, or Optuna's (user code written for Optuna raises that):
-    both mean "stop this trial, it is pruned". Optuna's is recognised by its class, so this
-    module imports no Optuna."""
-    return isinstance(exc, TrialPruned) or any(
-        cls.__name__ == "TrialPruned" and cls.__module__.startswith("optuna.") for cls in type(exc).__mro__
-    )
+def as_pruned(exc: BaseException, epoch: int) -> TrialPruned | None:
+    """``exc`` as automl's :class:`TrialPruned` when it means "stop this trial, it is pruned",
+    else None. User code written for Optuna raises Optuna's ``TrialPruned``: it becomes ours,
+    with its message as the reason, at ``epoch``. Optuna's is recognised by its class, so this
+    module imports no Optuna.
+
+    >>> as_pruned(ValueError("x"), 3) is None
+    True
+    """
+    if isinstance(exc, TrialPruned):
+        return exc
+    if any(cls.__name__ == "TrialPruned" and cls.__module__.startswith("optuna.") for cls in type(exc).__mro__):
+        return TrialPruned(str(exc) or "pruned by the pruner", epoch)
+    return None
 
 
 # The fail_reason of a trial whose worker was told to stop (SIGTERM, Ctrl-C): it runs again

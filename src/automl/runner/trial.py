@@ -4,8 +4,8 @@ This is the one place where Optuna meets the training engine. Local worker proce
 Celery tasks both call :func:`execute_trial` with ids only (storage URL, study name, trial
 number); everything else comes from the storage.
 
-Outcomes: a returned value -> COMPLETE; automl's or Optuna's ``TrialPruned`` -> PRUNED (reason
-kept);
+Outcomes: a returned value -> COMPLETE; :class:`TrialPruned` -> PRUNED (reason kept; user
+code's Optuna ``TrialPruned`` becomes ours where it is called, :func:`automl.errors.as_pruned`);
 anything else -> FAIL with the reason as a one-line ``fail_reason`` user attribute.
 """
 
@@ -62,10 +62,8 @@ class OptunaReporter:
     def __init__(self, trial: optuna.trial.Trial, should_stop: Callable[[], bool] = lambda: False) -> None:
         self._trial = trial
         self._should_stop = should_stop
-        self.last_epoch = 0
 
     def report(self, epoch: int, value: float) -> None:
-        self.last_epoch = epoch
         if self._should_stop():
             raise ClaimLost(f"trial {self._trial.number}: claimed by another delivery")
         if math.isfinite(value):  # Optuna refuses nan; divergence is reported by the engine
@@ -182,9 +180,6 @@ def execute_trial(
         facts, state, keep_checkpoint = {FAIL_REASON: PREEMPTED}, TrialState.FAIL, True
     except TrialPruned as pruned:
         facts = {**pruned.details, PRUNE_REASON: pruned.reason, PRUNED_AT_EPOCH: pruned.epoch}
-        state = TrialState.PRUNED
-    except optuna.TrialPruned as pruned:  # raised by a python: builder or data source written for Optuna
-        facts = {PRUNE_REASON: str(pruned) or "pruned by the pruner", PRUNED_AT_EPOCH: reporter.last_epoch}
         state = TrialState.PRUNED
     except Exception as exc:  # noqa: BLE001 - every failure becomes a reason on the trial
         reason = failure_reason(exc, storage_url)

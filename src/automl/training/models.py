@@ -13,7 +13,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from automl.errors import SpecError, is_pruned
+from automl.errors import SpecError, as_pruned
 from automl.studyfile import ModelSpec
 from automl.studyfile.trainer_params import TrainParams
 from automl.training.sources import load_callable
@@ -156,8 +156,9 @@ def build_user_model(
     try:
         net = builder(dict(params), tuple(input_shape), n_outputs)
     except Exception as exc:  # the user's code: pass its complaint on in one line
-        if is_pruned(exc):
-            raise  # the builder itself said "prune this trial"
+        pruned = as_pruned(exc, 0)  # the builder itself said "prune this trial", before any epoch
+        if pruned is not None:
+            raise pruned from None
         raise SpecError("model.family", f"{family} raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(net, nn.Module):
         raise SpecError(

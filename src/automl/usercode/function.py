@@ -14,9 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import optuna
-
-from automl.errors import SpecError, TrialPreempted, TrialPruned
+from automl.errors import SpecError, TrialPreempted, as_pruned
 from automl.studyfile.schema import TRAIN_FUNCTION
 from automl.usercode.context import TrialContext
 
@@ -58,12 +56,13 @@ def run_function(fn: TrainFunction, context: TrialContext) -> float:
     or SIGTERM reaching the function -> TrialPreempted; anything else propagates (FAIL)."""
     try:
         value = fn(dict(context.params), context)
-    except TrialPruned:
-        raise
-    except optuna.TrialPruned as pruned:  # a function written for Optuna raises Optuna's
-        raise TrialPruned(str(pruned) or "pruned by the pruner", max(context.reported_steps, default=0)) from None
     except KeyboardInterrupt:
         raise TrialPreempted(context.checkpoint_step) from None
+    except Exception as exc:
+        pruned = as_pruned(exc, max(context.reported_steps, default=0))  # ours, or Optuna's
+        if pruned is None or pruned is exc:
+            raise
+        raise pruned from None
     if value is None:
         raise ValueError("the function returned no value; return the final value of the objective")
     try:
