@@ -96,6 +96,15 @@ class Kit:
         self.made.append(made)
         return made
 
+    def one_trial(self, epochs: int, tag: str) -> tuple[Backend, Study, TrialJob]:
+        """A started backend of capacity 1 with one trial of ``epochs`` epochs submitted."""
+        backend = self.backend(1)
+        backend.start()
+        study = self.study(epochs, tag)
+        job = study.job()
+        backend.submit(job)
+        return backend, study, job
+
 
 # The local backend's processes import torch before their first trial: seconds each time, so
 # its tests (five backends started) are slow; inline runs in the fast loop.
@@ -198,11 +207,7 @@ def max_overlap(trials: list[FrozenTrial]) -> int:
 
 
 def test_a_submitted_trial_ends_and_wait_reports_it_once(kit: Kit) -> None:
-    backend = kit.backend(1)
-    backend.start()
-    quick = kit.study(QUICK_EPOCHS, "ends")
-    job = quick.job()
-    backend.submit(job)
+    backend, quick, job = kit.one_trial(QUICK_EPOCHS, "ends")
     events = collect(backend, [job.trial_number], kit.end_within_s)
     assert [(e.kind, e.trial_number) for e in events] == [(EventKind.ENDED, job.trial_number)], (
         "one event, ENDED, for the one trial submitted"
@@ -248,11 +253,7 @@ def test_never_more_than_capacity_trials_train_at_once(kit: Kit) -> None:
 
 
 def test_wait_returns_within_its_timeout_while_a_trial_trains(kit: Kit) -> None:
-    backend = kit.backend(1)
-    backend.start()
-    long = kit.study(LONG_EPOCHS, "wait")
-    job = long.job()
-    backend.submit(job)
+    backend, long, job = kit.one_trial(LONG_EPOCHS, "wait")
     training(long, job.trial_number)
     for timeout_s in (0.1, 0.5):
         started = time.monotonic()
@@ -265,11 +266,7 @@ def test_wait_returns_within_its_timeout_while_a_trial_trains(kit: Kit) -> None:
 
 
 def test_cancel_all_stops_a_training_trial(kit: Kit) -> None:
-    backend = kit.backend(1)
-    backend.start()
-    long = kit.study(LONG_EPOCHS, "cancel")
-    job = long.job()
-    backend.submit(job)
+    backend, long, job = kit.one_trial(LONG_EPOCHS, "cancel")
     training(long, job.trial_number)
     started = time.monotonic()
     assert backend.cancel_all() == [job.trial_number], "cancel_all returns the numbers of the trials it stopped"
@@ -323,11 +320,7 @@ def test_close_twice_is_harmless(kit: Kit) -> None:
 def test_a_worker_killed_mid_trial_is_reported_lost(kit: Kit) -> None:
     if kit.kind == "inline":
         pytest.skip("the inline backend's worker is this very process")
-    backend = kit.backend(1)
-    backend.start()
-    long = kit.study(LONG_EPOCHS, "kill")
-    job = long.job()
-    backend.submit(job)
+    backend, long, job = kit.one_trial(LONG_EPOCHS, "kill")
     victim = training(long, job.trial_number)
     os.kill(int(victim.user_attrs[PID]), signal.SIGKILL)
     killed_at = time.monotonic()

@@ -144,7 +144,6 @@ class LocalBackend(Backend):
             slot.process, slot.conn, slot.job = None, None, None
 
 
-
 def _poll(conn: Connection) -> bool:
     try:
         return conn.poll()

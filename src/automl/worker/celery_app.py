@@ -31,9 +31,9 @@ from kombu import Queue
 
 from automl.errors import UsageError
 from automl.masking import mask_url
-from automl.worker.tasks import register
+from automl.worker.tasks import TASK_NAME, register
 
-TASK_NAME = "automl.run_trial"
+__all__ = ["DEFAULT_QUEUE", "TASK_NAME", "VISIBILITY_TIMEOUT_S", "check_broker_url", "create_app"]
 DEFAULT_QUEUE = "automl"
 VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
 

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TASK_NAME = "automl.run_trial"  # the name on the wire; coordinators send it, workers register it
 EXIT_UNHEALTHY = 3  # the exit code of a worker process that stopped itself; not restarted
 OUTAGE_LOG_EVERY_S = 60.0
 DOWN_WHAT = "the storage or the broker is unreachable"
@@ -262,7 +263,7 @@ def configure(settings: WorkerSettings) -> None:
 
 
 def register(app: Celery) -> None:
-    app.task(name="automl.run_trial", bind=True, acks_late=True, reject_on_worker_lost=True)(deliver_trial)
+    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(deliver_trial)
 
 
 def deliver_trial(task: Task, study_name: str, trial_number: int, study_uid: str | None = None, spec_digest: str | None = None) -> str:
