@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from automl.errors import SpecError
 from automl.studyfile import schema as m
 from automl.studyfile.checks import check_semantics
-from automl.studyfile.space import CategoricalParam, FixedParam, FloatParam, IntParam
+from automl.studyfile.space import CategoricalParam, FixedParam, FloatParam, IntParam, ParamKind
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -119,7 +119,7 @@ def _anchor_paths(raw: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
     return raw
 
 
-_UNION_TAGS = {"float", "int", "categorical", "fixed"}
+_UNION_TAGS = frozenset(kind.value for kind in ParamKind)  # the tags of the space union
 
 
 def spec_error_from(exc: ValidationError) -> SpecError:

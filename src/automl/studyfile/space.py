@@ -144,10 +144,10 @@ def _wrap_plain(raw: Any) -> Any:
 
 SpaceEntry = Annotated[
     Union[
-        Annotated[FloatParam, Tag("float")],
-        Annotated[IntParam, Tag("int")],
-        Annotated[CategoricalParam, Tag("categorical")],
-        Annotated[FixedParam, Tag("fixed")],
+        Annotated[FloatParam, Tag(ParamKind.FLOAT.value)],
+        Annotated[IntParam, Tag(ParamKind.INT.value)],
+        Annotated[CategoricalParam, Tag(ParamKind.CATEGORICAL.value)],
+        Annotated[FixedParam, Tag(ParamKind.FIXED.value)],
     ],
     Discriminator(_kind_of),
     BeforeValidator(_wrap_plain),
