@@ -72,7 +72,7 @@ def export_best(
         raise StudyFailedError(f"study {study.study_name!r} has no complete trial to export yet")
     params = complete_params(spec.space, best.params)
     epochs = best_epoch_of(best) or spec.trainer.epochs
-    dataset = load_dataset(spec.dataset, spec.objective.builtin.task)
+    dataset = load_dataset(spec.dataset, spec.primary.builtin.task)
     members = ensemble if ensemble is not None else default_ensemble(len(dataset.X_train))
     fit = fit_final(spec, params, epochs, dataset, ensemble=members)
     if folder.exists() and not folder.is_dir():
@@ -92,7 +92,7 @@ def export_best(
         "feature_names": list(dataset.feature_names),
         "target": spec.dataset.target,
         "categorical": {str(k): list(v) for k, v in dataset.categorical.items()},
-        "metric": spec.objective.name,
+        "metric": spec.primary.name,
     }
     (folder / "model.json").write_text(json.dumps(model_info, indent=2))
     facts, arrays = fit.preprocessor.state()
@@ -100,7 +100,7 @@ def export_best(
     save_numpy({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / "preprocessor.safetensors"))
     (folder / "preprocessor.pkl").unlink(missing_ok=True)  # from an older export into the same folder
     (folder / "study.json").write_text(json.dumps(stored_spec(spec), indent=2))
-    result = ExportResult(folder, spec.objective.name, float(fit.test_score), float(best.value), best.number, epochs, members)
+    result = ExportResult(folder, spec.primary.name, float(fit.test_score), float(best.value), best.number, epochs, members)
     metrics = {
         "metric": result.metric,
         "test": result.test_score,

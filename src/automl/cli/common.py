@@ -85,7 +85,7 @@ def check_data(spec: StudySpec) -> Dataset:
     from automl.training import load_dataset  # imports torch: only for commands that need it
     from automl.training.models import check_fits
 
-    dataset = load_dataset(spec.dataset, spec.objective.builtin.task)
+    dataset = load_dataset(spec.dataset, spec.primary.builtin.task)
     check_fits(spec.model, dataset.input_shape)
     return dataset
 

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"no trial completed ({state.stopping})", markup=False)
         return 1
     console.print(
-        f"best {spec.objective.name} {fmt_value(best.value)} (trial {best.number}, "
+        f"best {spec.primary.name} {fmt_value(best.value)} (trial {best.number}, "
         f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}", markup=False
     )
     console.print(f"stopped: {state.stopping}", markup=False)

@@ -59,9 +59,9 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
     head = f"<h1>{e(study.study_name)}</h1>"
     facts = [f"{len(trials)} trials: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")]
     if spec is not None and spec.own_code:
-        facts.insert(0, f"{spec.objective.name} ({spec.direction.value}) from your own code; storage {mask_url(spec.storage)}")
+        facts.insert(0, f"{spec.primary.name} ({spec.direction.value}) from your own code; storage {mask_url(spec.storage)}")
     elif spec is not None:
-        facts.insert(0, f"{spec.objective.name} ({spec.direction.value}) on {spec.dataset.source}, "
+        facts.insert(0, f"{spec.primary.name} ({spec.direction.value}) on {spec.dataset.source}, "
                         f"{spec.dataset.cv.describe()}, model {spec.model.family}; storage {mask_url(spec.storage)}")  # fmt: skip
     if best is not None:
         facts.append(f"best {fmt_value(best.value)} (trial {best.number}, epoch {best_epoch_of(best) or '?'}): "

@@ -22,8 +22,22 @@ from automl.studyfile.space import (
 )
 
 
+# Pruners and samplers that take one objective only (Optuna's, or ours for several).
+SINGLE_OBJECTIVE_PRUNERS = ("patient", "threshold", "wilcoxon")
+SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
+
+
 def check_semantics(spec: m.StudySpec) -> None:
     """Checks that span several fields: parameter names, ``when`` references, enqueue points."""
+    if spec.multi and spec.search.pruner.type in SINGLE_OBJECTIVE_PRUNERS:
+        raise SpecError(
+            "search.pruner", f"{spec.search.pruner.type} prunes on one objective; with several use "
+            "hyperband, successive_halving, median, percentile or none",
+        )  # fmt: skip
+    if spec.multi and spec.search.sampler.type in SINGLE_OBJECTIVE_SAMPLERS:
+        raise SpecError(
+            "search.sampler", f"{spec.search.sampler.type} samples for one objective; with several use tpe, nsga2, nsga3, gp or random",
+        )
     defined: dict[str, Any] = {}
     for name, entry in spec.space.items():
         path = f"space.{name}"

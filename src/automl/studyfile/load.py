@@ -134,6 +134,12 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     wrote_mapping = [e for e in errors if e["loc"][:2] == ("train", "str") and not isinstance(e["input"], str)]
     if wrote_mapping:
         errors = [e for e in errors if e["loc"][:2] != ("train", "str")]
+    # objective: is one mapping or a list of them; likewise keep the form the user wrote.
+    wrote_list = any(_objective_member(e) == "one" and isinstance(e["input"], list) for e in errors)
+    wrote_one = any(_objective_member(e) == "list" and len(e["loc"]) == 2 for e in errors)
+    if wrote_list or wrote_one:
+        noise = "one" if wrote_list else "list"
+        errors = [e for e in errors if _objective_member(e) != noise] or errors
     typos = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"] and _did_you_mean(str(e["loc"][-1]))]
     err = (typos or errors)[0]
     loc = [str(p) for p in err["loc"]]
@@ -146,8 +152,12 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     # "objective.metric.str-enum[Metric]"); only the keys the user wrote stay.
     if len(loc) >= 2 and loc[0] == "train" and loc[1] in ("str", "TrainCommand"):
         del loc[1]
+    if len(loc) >= 2 and loc[0] == "objective" and "Objective" in loc[1]:
+        del loc[1]
     if loc[:2] == ["objective", "metric"]:
         del loc[2:]
+    if len(loc) >= 3 and loc[0] == "objective" and loc[2] == "metric":
+        del loc[3:]
     path = ".".join(loc)
     message = err["msg"].removeprefix("Value error, ")
     if path == "train" and "TrainCommand" in message:
@@ -161,6 +171,14 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     elif err["type"] == "literal_error" or err["type"] == "enum":
         message = f"{err['input']!r} is not allowed; " + message.replace("Input should be", "use")
     return SpecError(path, message, hint=hint)
+
+
+def _objective_member(error: Any) -> str | None:
+    """Which member of the objective union an error is about: "one", "list", or None."""
+    loc = error["loc"]
+    if len(loc) < 2 or loc[0] != "objective" or "Objective" not in str(loc[1]):
+        return None
+    return "list" if str(loc[1]).startswith("list[") else "one"
 
 
 def _all_field_names() -> set[str]:

@@ -30,12 +30,13 @@ from automl.studyfile.sections import (
     TrainerSpec,
 )
 from automl.studyfile.space import CategoricalParam, FixedParam, SpaceEntry
-from automl.studyfile.vocabulary import SKLEARN_SOURCES, Direction, Metric, Task
+from automl.studyfile.vocabulary import SKLEARN_SOURCES, CostMetric, Direction, Metric, Task
 
 
 class Objective(Frozen):
-    # A built-in metric, or (for a study whose `train:` is the user's own code) any name.
-    metric: Metric | str
+    # A built-in metric, a model-cost metric (params, flops), or (for a study whose `train:` is
+    # the user's own code) any name.
+    metric: Metric | CostMetric | str
     direction: Direction | None = None
 
     @field_validator("metric", mode="before")
@@ -43,6 +44,8 @@ class Objective(Frozen):
     def _known_metric(cls, metric: Any) -> Any:
         if isinstance(metric, str) and metric in Metric._value2member_map_:
             return Metric(metric)
+        if isinstance(metric, str) and metric in CostMetric._value2member_map_:
+            return CostMetric(metric)
         if isinstance(metric, str) and not re.fullmatch(r"[\w./-]{1,100}", metric):
             raise ValueError(f"{metric!r}: a metric name is letters, digits and _ . / - only")
         return metric
@@ -50,7 +53,16 @@ class Objective(Frozen):
     @property
     def name(self) -> str:
         """The metric's name, built-in or the user's own."""
-        return self.metric.value if isinstance(self.metric, Metric) else self.metric
+        return self.metric.value if isinstance(self.metric, (Metric, CostMetric)) else self.metric
+
+    @property
+    def is_cost(self) -> bool:
+        """A model-cost metric (params, flops) of the built-in trainer."""
+        return isinstance(self.metric, CostMetric)
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == Direction.MAXIMIZE
 
     @property
     def builtin(self) -> Metric:
@@ -60,7 +72,7 @@ class Objective(Frozen):
 
     @model_validator(mode="after")
     def _infer_direction(self) -> Objective:
-        if not isinstance(self.metric, Metric):
+        if not isinstance(self.metric, (Metric, CostMetric)):
             return self  # your own code's metric: StudySpec checks that it has a direction
         if self.direction is None:
             object.__setattr__(self, "direction", self.metric.direction)
@@ -72,6 +84,30 @@ class Objective(Frozen):
         return self
 
 
+class Bound(Frozen):
+    """A constraint on one metric: at most ``max``, at least ``min`` (either or both)."""
+
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> Bound:
+        if self.max is None and self.min is None:
+            raise ValueError("give max, min or both, e.g. {max: 50000}")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    def violations(self, value: float) -> dict[str, float]:
+        """Optuna's constraint values by side: <= 0 where the bound holds."""
+        out: dict[str, float] = {}
+        if self.max is not None:
+            out["max"] = value - self.max
+        if self.min is not None:
+            out["min"] = self.min - value
+        return out
+
+
 # ``train: python:package.module:function``
 TRAIN_FUNCTION = re.compile(r"^python:([A-Za-z_][\w.]*):([A-Za-z_]\w*)$")
 
@@ -79,7 +115,9 @@ TRAIN_FUNCTION = re.compile(r"^python:([A-Za-z_][\w.]*):([A-Za-z_]\w*)$")
 class StudySpec(Frozen):
     name: str = Field(pattern=r"^[\w.-]{1,100}$")
     storage: str = "sqlite:///automl.db"
-    objective: Objective
+    # One objective, or a list of them (a multi-objective study: its best trials are a front).
+    objective: Objective | list[Objective]
+    constraints: dict[str, Bound] = Field(default_factory=dict)
     # Either data (the built-in trainer: data, model, trainer) or train (the user's own code).
     data: DataSpec | None = None
     train: str | TrainCommand | None = None
@@ -101,35 +139,80 @@ class StudySpec(Frozen):
 
     @model_validator(mode="after")
     def _check_task(self) -> StudySpec:
+        _check_objectives(self)
         if self.train is not None:
             given = {"data": self.data is not None, "model": self.model != ModelSpec(), "trainer": self.trainer != TrainerSpec()}
             extra = [name for name, there in given.items() if there]
             if extra:
                 raise ValueError(f"train: your own code replaces {', '.join(extra)}; leave {extra[0]} out")
-            if self.objective.direction is None:
-                raise ValueError(
-                    f"objective.direction: say maximize or minimize for your metric {self.objective.name!r}"
-                )
+            for path, objective in self._objective_paths():
+                if objective.is_cost:
+                    raise ValueError(
+                        f"{path}.metric: {objective.name} is a model cost of the built-in trainer; "
+                        "your own code reports its own metrics (name it anything else)"
+                    )
+                if objective.direction is None:
+                    raise ValueError(f"{path}.direction: say maximize or minimize for your metric {objective.name!r}")
             return self
         if self.data is None:
             raise ValueError("data: say what to train on (or give train: to run your own code)")
-        if not isinstance(self.objective.metric, Metric):
-            known = ", ".join(m.value for m in Metric)
+        for path, objective in self._objective_paths():
+            if not isinstance(objective.metric, (Metric, CostMetric)):
+                known = ", ".join(m.value for m in [*Metric, *CostMetric])
+                raise ValueError(
+                    f"{path}.metric: {objective.metric!r} is not a metric of the built-in trainer "
+                    f"({known}); your own metric needs train: your own code"
+                )
+        quality = [o for o in self.objectives if isinstance(o.metric, Metric)]
+        if not quality:
+            raise ValueError("objective: name at least one metric of the model's predictions (accuracy, rmse, ...) besides its cost")
+        tasks = {o.metric.task for o in quality}  # type: ignore[union-attr]
+        if len(tasks) > 1:
+            raise ValueError("objective: the metrics mix classification and regression; one data set has one task")
+        task = tasks.pop()
+        if self.data.task is not None and self.data.task != task:
             raise ValueError(
-                f"objective.metric: {self.objective.metric!r} is not a metric of the built-in trainer "
-                f"({known}); your own metric needs train: your own code"
-            )
-        if self.data.task is not None and self.data.task != self.objective.metric.task:
-            raise ValueError(
-                f"objective.metric {self.objective.metric.value} is for {self.objective.metric.task.value}, "
+                f"objective.metric {quality[0].name} is for {task.value}, "
                 f"but the data is a {self.data.task.value} task"
             )
         return self
 
+    def _objective_paths(self) -> list[tuple[str, Objective]]:
+        if isinstance(self.objective, Objective):
+            return [("objective", self.objective)]
+        return [(f"objective.{i}", o) for i, o in enumerate(self.objective)]
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """Every objective, in the order of the study file (one for a single-objective study)."""
+        return (self.objective,) if isinstance(self.objective, Objective) else tuple(self.objective)
+
+    @property
+    def multi(self) -> bool:
+        """True when the study has several objectives (Optuna's ``directions``, a Pareto front)."""
+        return len(self.objectives) > 1
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def primary(self) -> Objective:
+        """The objective that orders epochs (best epoch, early stopping) and names the score
+        of an export: the first one that is not a model cost."""
+        return next((o for o in self.objectives if not o.is_cost), self.objectives[0])
+
+    @property
+    def cost_metrics(self) -> list[CostMetric]:
+        """The model-cost metrics the built-in trainer must count: objectives and constraints."""
+        names = [*self.objective_names, *self.constraints]
+        return [c for c in CostMetric if c.value in names]
+
     @property
     def direction(self) -> Direction:
-        assert self.objective.direction is not None  # set by Objective's validator
-        return self.objective.direction
+        """The direction of :attr:`primary` (the only one of a single-objective study)."""
+        assert self.primary.direction is not None  # set by Objective's validator
+        return self.primary.direction
 
     @property
     def own_code(self) -> bool:
@@ -143,9 +226,25 @@ class StudySpec(Frozen):
         return self.data
 
 
+def _check_objectives(spec: StudySpec) -> None:
+    """Names are unique; a list has at least one entry; a constraint names a metric there is."""
+    if isinstance(spec.objective, list) and not spec.objective:
+        raise ValueError("objective: give at least one {metric: ...}")
+    seen: set[str] = set()
+    for path, objective in spec._objective_paths():
+        if objective.name in seen:
+            raise ValueError(f"{path}.metric: {objective.name!r} is already an objective; each metric once")
+        seen.add(objective.name)
+    cost = {c.value for c in CostMetric} if not spec.own_code else set()
+    for name in spec.constraints:
+        if name not in seen and name not in cost:
+            allowed = ", ".join(sorted(seen | cost))
+            raise ValueError(f"constraints.{name}: not an objective{' or a model cost' if cost else ''} of this study ({allowed})")
+
+
 # Re-exported so that the schema reads as one place: `from automl.studyfile.schema import Metric`.
 __all__ = [
-    "SKLEARN_SOURCES", "BackendKind", "CVSpec", "CategoricalParam", "DataSpec", "Direction",
+    "SKLEARN_SOURCES", "BackendKind", "Bound", "CVSpec", "CostMetric", "CategoricalParam", "DataSpec", "Direction",
     "EarlyStopping", "ExecutionSpec", "FixedParam", "Metric", "ModelSpec", "Objective", "Precision",
     "Preprocess", "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrackingSpec",
     "TrainCommand", "TrainerSpec",

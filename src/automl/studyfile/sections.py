@@ -169,7 +169,7 @@ class _Options(BaseModel):
 
 
 class SamplerSpec(_Options):
-    type: Literal["tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2"] = "tpe"
+    type: Literal["tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2", "nsga3"] = "tpe"
 
 
 class PrunerSpec(_Options):

@@ -35,6 +35,20 @@ class Metric(str, Enum):
         return Direction.MINIMIZE if self in _LOWER_IS_BETTER else Direction.MAXIMIZE
 
 
+class CostMetric(str, Enum):
+    """What a model of the built-in trainer costs, exact and the same on every machine.
+
+    ``params``: trainable parameters; ``flops``: multiply-adds of a forward pass, per row.
+    Lower is better; they are known from the first epoch on."""
+
+    PARAMS = "params"
+    FLOPS = "flops"
+
+    @property
+    def direction(self) -> Direction:
+        return Direction.MINIMIZE
+
+
 _REGRESSION_METRICS = {Metric.MSE, Metric.RMSE, Metric.MAE, Metric.R2}
 _LOWER_IS_BETTER = {Metric.LOG_LOSS, Metric.MSE, Metric.RMSE, Metric.MAE}
 

@@ -147,7 +147,7 @@ def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> Tria
     return TrialRecord(
         study_name=spec.name,
         storage=mask_url(storage_url),
-        metric=spec.objective.name,
+        metric=spec.primary.name,
         direction=spec.direction.value,
         number=frozen.number,
         state=state,
@@ -177,7 +177,7 @@ def study_record(study: optuna.Study, spec: StudySpec, storage_url: str) -> Stud
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
     frozen = best_of(trials, maximize=spec.direction == Direction.MAXIMIZE)
     best = trial_record(frozen, spec, storage_url) if frozen is not None else None
-    return StudyRecord(spec.name, mask_url(storage_url), spec.objective.name,
+    return StudyRecord(spec.name, mask_url(storage_url), spec.primary.name,
                        spec.direction.value, counts, best)  # fmt: skip
 
 

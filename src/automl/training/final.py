@@ -53,7 +53,7 @@ def fit_final(
     """
     if ensemble < 1:
         raise ValueError(f"ensemble must be >= 1, but got {ensemble}.")
-    task = spec.objective.builtin.task
+    task = spec.primary.builtin.task
     dataset = dataset if dataset is not None else load_dataset(spec.dataset, task)
     p = TrainParams.from_mapping(
         params, batch_size=spec.trainer.batch_size, model_params=not spec.model.is_user_builder
@@ -71,7 +71,7 @@ def fit_final(
         modules = [m.cpu().eval() for m in engine.fold_modules()]
     model = modules[0] if ensemble == 1 else Ensemble(modules, task == Task.CLASSIFICATION).eval()
     outputs = raw_outputs(model, fold.X_val.cpu())
-    test = score(spec.objective.builtin, outputs, fold.y_val, dataset.n_classes, fold.preprocessor)
+    test = score(spec.primary.builtin, outputs, fold.y_val, dataset.n_classes, fold.preprocessor)
     return FinalFit(model, fold.preprocessor, test, losses)
 
 

@@ -98,7 +98,7 @@ def cross_validate(
     (3, 3)
     """
     started = time.perf_counter()
-    task = spec.objective.builtin.task
+    task = spec.primary.builtin.task
     dataset = cache.get(spec.dataset, task) if cache is not None else load_dataset(spec.dataset, task)
     p = TrainParams.from_mapping(
         params, batch_size=spec.trainer.batch_size, model_params=not spec.model.is_user_builder
@@ -128,7 +128,7 @@ def _cross_validate(
     started: float,
     checkpoints: Checkpoints,
 ) -> TrialResult:
-    metric = spec.objective.builtin
+    metric = spec.primary.builtin
     maximize = spec.direction == Direction.MAXIMIZE
     stopping = spec.trainer.early_stopping
     log = HealthLog(engine.groups)
