@@ -49,6 +49,12 @@ RESUMED_FROM_EPOCH: Final = "resumed_from_epoch"  # int: epoch it resumed after 
 # Your own training code (usercode/): what TrialContext.log(**metrics) recorded, per report.
 USER_METRICS: Final = "user_metrics"  # dict[str, list[float | None]]: name -> value per reported step
 
+# Several objectives (a study whose objective is a list): Optuna refuses Trial.report there, so
+# the worker keeps every objective's value per reported step here (runner/vectors.py), and the
+# final metrics (objectives, and model costs a constraint names) of a complete or pruned trial.
+INTERMEDIATE_VALUES: Final = "intermediate_values"  # dict[str(step), dict[name, float | None]]
+METRICS: Final = "metrics"  # dict[name, float | None]: at the end (a pruned trial: its last step)
+
 # What TrialResult.user_attrs() writes, and every name automl writes on a trial.
 TRAINING_FACTS: Final = frozenset(
     {FOLD_SCORES, BEST_EPOCH, EPOCHS_RUN, CURVE, FOLD_CURVES, TRAIN_LOSS, HEALTH, WARNINGS,
@@ -56,5 +62,5 @@ TRAINING_FACTS: Final = frozenset(
 )  # fmt: skip
 ALL: Final = TRAINING_FACTS | frozenset(
     {RETRY_OF, ATTEMPT, HOST, SLOT, PID, FAIL_REASON, TRACEBACK, PRUNE_REASON, PRUNED_AT_EPOCH,
-     CHECKPOINT_EPOCH, RESUMED_FROM_EPOCH, USER_METRICS}
+     CHECKPOINT_EPOCH, RESUMED_FROM_EPOCH, USER_METRICS, INTERMEDIATE_VALUES, METRICS}
 )  # fmt: skip

@@ -13,6 +13,10 @@ import numpy as np
 from automl.errors import DataError, UsageError
 from automl.studyfile.schema import Metric, ModelSpec, Task
 
+# What export writes and predict reads. 2: the preprocessing as JSON + safetensors instead of a
+# pickle; 3: int8 weights (named in the safetensors metadata) and a pruned model's widths.
+FORMAT_VERSION = 3
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -25,10 +29,11 @@ class Prediction:
 
 def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, dict[str, Any]]:
     """(model, preprocessor, model.json) from an export folder. Nothing in it is unpickled; a
-    ``python:`` model builder it names is imported only with ``trust_code``."""
+    ``python:`` model builder it names is imported only with ``trust_code``. int8 weights are
+    dequantised (see :mod:`.int8`); a pruned model is built with the widths model.json records."""
     from safetensors.numpy import load_file as load_numpy
-    from safetensors.torch import load_file
 
+    from automl.artifacts.int8 import load_weights
     from automl.studyfile.trainer_params import TrainParams
     from automl.training.models import Ensemble, build_model
     from automl.training.preprocess import Preprocessor
@@ -39,6 +44,8 @@ def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, di
         if not (folder / name).is_file():
             raise UsageError(f"DIR: {str(folder)!r} is not an export folder (no {name}); make one with `automl export`")
     info = json.loads((folder / "model.json").read_text())
+    if int(info.get("format", 1)) > FORMAT_VERSION:
+        raise UsageError(f"DIR: {str(folder)!r} was exported by a newer automl (format {info['format']}); upgrade automl")
     if str(info.get("family", "")).startswith("python:") and not trust_code:
         module = str(info["family"]).split(":")[1]
         raise UsageError(
@@ -50,15 +57,29 @@ def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, di
     p = TrainParams.from_mapping(params, batch_size=int(params.get("batch_size", 128)))
     shape, n_outputs = tuple(info["input_shape"]), int(info["n_outputs"])
     members = [
-        build_model(family, p, params, shape, n_outputs)
+        _member(build_model(family, p, params, shape, n_outputs), info.get("widths"))
         for _ in range(int(info.get("ensemble", 1)))  # exports before ensembles hold one model
     ]
     model = members[0] if len(members) == 1 else Ensemble(members, info["task"] == Task.CLASSIFICATION.value)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    state, _ = load_weights(folder / "model.safetensors")
+    model.load_state_dict(state)
     model.eval()
     facts = json.loads((folder / "preprocessor.json").read_text())
     preprocessor = Preprocessor.from_state(facts, load_numpy(str(folder / "preprocessor.safetensors")))
     return model, preprocessor, info
+
+
+def _member(net: Any, widths: Any) -> Any:
+    """A freshly built model, with the widths of a pruned export when it has them."""
+    if widths is None:
+        return net
+    from automl.training.compress import resize
+
+    try:
+        resize(net, [int(w) for w in widths])
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"DIR: model.json's widths do not fit its model: {exc}") from None
+    return net
 
 
 def predict_file(folder: Path, data: Path, *, trust_code: bool = False) -> Prediction:

@@ -13,7 +13,8 @@ from automl.coordinator import Coordinator
 from automl.masking import mask_url
 from automl.report import make_progress, summary_table
 from automl.report.format import fmt_params, fmt_value
-from automl.search import build_pruner, build_sampler, open_study
+from automl.report.summary import front_lines
+from automl.search import build_sampler, open_study, study_pruner
 from automl.search.attrs import best_epoch_of
 from automl.search.checkpoints import checkpoint_location, open_store
 from automl.search.outcomes import best_trial
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     spec = load_with_overrides(args.spec, run_overrides(args))
     spec, _dataset, choices = resolve_study(spec)
     build_sampler(spec.search.sampler, spec.space)
-    build_pruner(spec.search.pruner)
+    study_pruner(spec)
     backend = create_backend(spec, spec.storage, args.settings)
     checkpoints = checkpoint_location(spec, spec.storage)
     if checkpoints is not None:
@@ -54,14 +55,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
         progress.close()
     console.print(summary_table(study))
     log_study(study, spec, spec.storage)  # the trackers' study summary; never raises
-    best = best_trial(study)
-    if best is None:
+    if spec.multi:  # several objectives: the Pareto front's size and its first members by name
+        lines = front_lines(study)
+        if not lines:
+            console.print(f"no feasible trial completed ({state.stopping})", markup=False)
+            return 1
+        console.print("\n".join(lines), markup=False, highlight=False)
+    elif (best := best_trial(study)) is None:
         console.print(f"no trial completed ({state.stopping})", markup=False)
         return 1
-    console.print(
-        f"best {spec.primary.name} {fmt_value(best.value)} (trial {best.number}, "
-        f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}", markup=False
-    )
+    else:
+        console.print(
+            f"best {spec.primary.name} {fmt_value(best.value)} (trial {best.number}, "
+            f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}", markup=False
+        )
     console.print(f"stopped: {state.stopping}", markup=False)
     return 0
 

@@ -1,10 +1,11 @@
-"""`automl status`: counts by state, the best trial, running trials, failure reasons."""
+"""`automl status`: counts by state, the best trial (or the Pareto front), running trials, failure reasons."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from automl.cli.common import add_study_flags, storage_for_study
 from automl.report.format import fmt_params, fmt_value
+from automl.report.objectives import fmt_objective
 from automl.report.summary import study_status
 from automl.search import load_study
 
@@ -31,10 +33,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print_json(json.dumps(info, default=str))
         return 0
     counts = ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())) or "no trials yet"
-    console.print(f"[bold]{escape(name)}[/bold] ({info['direction']}): {counts}")
+    multi = "front" in info
+    if multi:
+        direction = ", ".join(f"{n} {d}" for n, d in zip(info["metric_names"], info["directions"], strict=True))
+    else:
+        direction = info["direction"]
+    console.print(f"[bold]{escape(name)}[/bold] ({escape(direction)}): {counts}")
     best = info["best"]
     if best:
         console.print(f"best {fmt_value(best['value'])} (trial {best['number']}): {escape(fmt_params(best['params'], 20))}")
+    if multi:
+        _print_front(console, info["front"], info["metric_names"])
     if info["running"]:
         table = Table(title="running")
         for col in ("trial", "worker", "age", "epoch", "checkpoint", "params"):
@@ -50,3 +59,19 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for reason, n in info["failure_reasons"].items():
         console.print(f"[red]failed[/red] {n}x: {escape(reason)}")
     return 0
+
+
+def _print_front(console: Console, front: list[dict[str, Any]], names: list[str]) -> None:
+    """Several objectives: the Pareto front (feasible trials no other one dominates)."""
+    if not front:
+        console.print("Pareto front: no feasible complete trial yet")
+        return
+    table = Table(title=f"Pareto front ({len(front)} trial{'s' if len(front) != 1 else ''})")
+    table.add_column("trial", justify="right")
+    for n in names:
+        table.add_column(Text(n), justify="right")
+    table.add_column("hyperparameters")  # "params" may be an objective (the model's size)
+    for t in front:
+        values = [fmt_objective(t["values"][n]) for n in names]
+        table.add_row(str(t["number"]), *values, Text(fmt_params(t["params"], 20)))
+    console.print(table)

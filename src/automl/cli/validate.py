@@ -13,7 +13,7 @@ from rich.text import Text
 
 from automl.cli.common import add_run_flags, load_with_overrides, resolve_study, run_overrides
 from automl.masking import mask_url
-from automl.search import build_pruner, build_sampler
+from automl.search import build_sampler, study_pruner
 from automl.search.checkpoints import checkpoint_location, open_store
 from automl.search.storage import storage_kind
 from automl.search.study import stored_spec
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     storage_kind(spec.storage)
     spec, dataset, choices = resolve_study(spec)
     build_sampler(spec.search.sampler, spec.space)
-    build_pruner(spec.search.pruner)
+    study_pruner(spec)
     checkpoints = checkpoint_location(spec, spec.storage)
     if checkpoints is not None:
         open_store(checkpoints)  # refuses a location of the wrong kind; creates nothing

@@ -37,7 +37,7 @@ from automl.coordinator.retries import (
 )
 from automl.errors import StudyFailedError, StudyInterrupted
 from automl.search import retry
-from automl.search.outcomes import best_of, improves
+from automl.search.outcomes import best_of, front_of, improves, update_front
 from automl.search.samplers import grid_size
 from automl.search.study import SPEC_ATTR, UID_ATTR, ask, spec_digest, trial_by_number
 from automl.settings import Settings
@@ -66,6 +66,7 @@ class Coordinator:
         self.settings = settings or Settings()
         self._clock = clock
         self._maximize = spec.direction == Direction.MAXIMIZE
+        self._maximizes = [o.maximize for o in spec.objectives]
         self._parallelism = min(spec.execution.parallelism, backend.capacity)
         self._in_flight: dict[int, dict[str, object]] = {}
         self._withdrawn = False  # trials still queued at the timeout were withdrawn
@@ -243,7 +244,9 @@ class Coordinator:
     def _count_finished(self, frozen: FrozenTrial) -> None:
         """Counts kept as trials end, so that no event costs a read of the whole study."""
         self._add_count(frozen.state.name, 1)
-        if improves(frozen, self.state.best, self._maximize):
+        if self.spec.multi:
+            self.state.front = update_front(self.state.front, frozen, self._maximizes)
+        elif improves(frozen, self.state.best, self._maximize):
             self.state.best = frozen
 
     def _recount(self) -> None:
@@ -251,5 +254,8 @@ class Coordinator:
         trials = self.study.get_trials(deepcopy=False)
         self.state.counts = dict(Counter(t.state.name for t in trials))
         self.state.counts["RUNNING"] = len(self._in_flight)
-        self.state.best = best_of(trials, self._maximize)
+        if self.spec.multi:
+            self.state.front = front_of(trials, self._maximizes)
+        else:
+            self.state.best = best_of(trials, self._maximize)
 

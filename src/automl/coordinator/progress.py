@@ -19,7 +19,8 @@ class RunState:
     elapsed_s: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)  # TrialState name -> number, whole study
     running: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> params
-    best: FrozenTrial | None = None
+    best: FrozenTrial | None = None  # one objective: the best trial so far
+    front: list[FrozenTrial] = field(default_factory=list)  # several objectives: the Pareto front so far
     stopping: str | None = None  # why dispatching stopped, once it has
 
     @property

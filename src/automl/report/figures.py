@@ -2,14 +2,11 @@
 
 Optuna's visualisation module draws what it knows (history, intermediate values, importances,
 parallel coordinates, slices); the two plots it cannot know about, fold-score spread and
-gradient health, are drawn here from the trials' user attributes.
+gradient health, are drawn here from the trials' user attributes. A study with several
+objectives gets its own set (:mod:`automl.report.pareto_figures`).
 """
 
 from __future__ import annotations
-
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import optuna
 import plotly.colors
@@ -17,17 +14,10 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
+from automl.report.figure import Figure, optuna_figure
 from automl.report.summary import top_trials
 from automl.search.attrs import fold_scores_of, health_of
 from automl.search.outcomes import best_trial
-
-
-@dataclass
-class Figure:
-    key: str  # the element id in the page
-    title: str
-    figure: go.Figure | None
-    missing: str = ""  # why there is no figure
 
 
 def report_figures(study: optuna.Study) -> list[Figure]:
@@ -36,36 +26,22 @@ def report_figures(study: optuna.Study) -> list[Figure]:
     vis = optuna.visualization
     need_two = "needs at least two complete trials" if len(complete) < 2 else ""
     figures = [
-        _optuna("history", "Optimisation history", lambda: vis.plot_optimization_history(study),
-                "no complete trial yet" if not complete else ""),
-        _optuna("curves", "Learning curves (fold-mean per epoch; pruned trials stop early)",
-                lambda: vis.plot_intermediate_values(study), "" if with_curves else "no trial reported an epoch yet"),
-        _optuna("importances", "Parameter importances", lambda: vis.plot_param_importances(study), need_two),
-        _optuna("parallel", "Parallel coordinates", lambda: vis.plot_parallel_coordinate(study),
-                "no complete trial yet" if not complete else ""),
-        _optuna("slices", "Slices", lambda: vis.plot_slice(study), "no complete trial yet" if not complete else ""),
+        optuna_figure("history", "Optimisation history", lambda: vis.plot_optimization_history(study),
+                      "no complete trial yet" if not complete else ""),
+        optuna_figure("curves", "Learning curves (fold-mean per epoch; pruned trials stop early)",
+                      lambda: vis.plot_intermediate_values(study), "" if with_curves else "no trial reported an epoch yet"),
+        optuna_figure("importances", "Parameter importances", lambda: vis.plot_param_importances(study), need_two),
+        optuna_figure("parallel", "Parallel coordinates", lambda: vis.plot_parallel_coordinate(study),
+                      "no complete trial yet" if not complete else ""),
+        optuna_figure("slices", "Slices", lambda: vis.plot_slice(study), "no complete trial yet" if not complete else ""),
         fold_spread(study),
         gradient_health(best_trial(study)),
     ]  # fmt: skip
     return figures
 
 
-def _optuna(key: str, title: str, draw: Callable[[], go.Figure], missing: str) -> Figure:
-    if missing:
-        return Figure(key, title, None, missing)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "experimental" notes and the like
-            fig = draw()
-    except (ValueError, RuntimeError) as exc:  # e.g. importances with a constant objective
-        return Figure(key, title, None, f"Optuna could not draw it: {exc}")
-    # Optuna fixes some widths (slices); let the page decide.
-    fig.update_layout(title=None, margin={"t": 30}, width=None, autosize=True)
-    return Figure(key, title, fig)
-
-
-def fold_spread(study: optuna.Study, k: int = 10) -> Figure:
-    title = f"Fold scores of the top {k} trials"
+def fold_spread(study: optuna.Study, k: int = 10, title: str | None = None) -> Figure:
+    title = title or f"Fold scores of the top {k} trials"
     top = [(t, scores) for t in top_trials(study, k) if (scores := fold_scores_of(t))]
     if not top:
         return Figure("folds", title, None, "no complete trial has fold scores yet")
@@ -80,12 +56,12 @@ _PALETTE = plotly.colors.qualitative.Plotly
 _HEALTH_SERIES = (("grad_norm", "gradient norm"), ("weight_norm", "weight norm"), ("update_ratio", "update / weight"))
 
 
-def gradient_health(trial: FrozenTrial | None) -> Figure:
-    title = "Gradient health of the best trial" + (f" (#{trial.number})" if trial else "")
+def gradient_health(trial: FrozenTrial | None, which: str = "the best trial") -> Figure:
+    title = f"Gradient health of {which}" + (f" (#{trial.number})" if trial else "")
     health = health_of(trial) if trial else {}
     series = [(key, label) for key, label in _HEALTH_SERIES if health.get(key)]
     if not series or not health.get("groups"):
-        return Figure("health", title, None, "no gradient-health record on the best trial")
+        return Figure("health", title, None, f"no gradient-health record on {which}")
     fig = make_subplots(rows=1, cols=len(series), subplot_titles=[label for _, label in series])
     groups: list[str] = health["groups"]
     for col, (key, _label) in enumerate(series, start=1):

@@ -8,14 +8,17 @@ from collections import Counter
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from automl.masking import mask_url
-from automl.report.figures import Figure, report_figures
+from automl.report.figure import Figure
+from automl.report.figures import report_figures
 from automl.report.format import fmt_params, fmt_value
+from automl.report.multi_figures import multi_figures
+from automl.report.objectives import Objectives, fmt_objective, objectives_of, sorted_front
 from automl.search.attrs import best_epoch_of, note_of, resumed_from_epoch_of, worker_of
-from automl.search.outcomes import best_trial
+from automl.search.outcomes import best_trial, feasible
 from automl.studyfile.schema import StudySpec
 
 _STYLE = """
@@ -54,27 +57,56 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
     """The whole page as a string."""
     trials = study.get_trials(deepcopy=False)
     counts = Counter(t.state.name.lower() for t in trials)
-    best = best_trial(study)
+    objectives = objectives_of(study)
+    best = None if objectives.multi else best_trial(study)
     e = html.escape
     head = f"<h1>{e(study.study_name)}</h1>"
     facts = [f"{len(trials)} trials: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")]
-    if spec is not None and spec.own_code:
-        facts.insert(0, f"{spec.primary.name} ({spec.direction.value}) from your own code; storage {mask_url(spec.storage)}")
-    elif spec is not None:
-        facts.insert(0, f"{spec.primary.name} ({spec.direction.value}) on {spec.dataset.source}, "
-                        f"{spec.dataset.cv.describe()}, model {spec.model.family}; storage {mask_url(spec.storage)}")  # fmt: skip
+    if spec is not None:
+        aim = objectives.describe() if objectives.multi else f"{spec.primary.name} ({spec.direction.value})"
+        where = ("from your own code" if spec.own_code else
+                 f"on {spec.dataset.source}, {spec.dataset.cv.describe()}, model {spec.model.family}")  # fmt: skip
+        facts.insert(0, f"{aim} {where}; storage {mask_url(spec.storage)}")
+        facts[1:1] = [f"constraints: {constraints_text(spec)}"] if spec.constraints else []
+    elif objectives.multi:
+        facts.insert(0, objectives.describe())
     if best is not None:
         facts.append(f"best {fmt_value(best.value)} (trial {best.number}, epoch {best_epoch_of(best) or '?'}): "
                      f"{fmt_params(best.params, 50)}")  # fmt: skip
+    front: list[FrozenTrial] = []
+    if objectives.multi:
+        front = sorted_front(study, objectives)
+        facts.append(front_fact(front, trials))
+        primary = objectives.names.index(spec.primary.name) if spec is not None and spec.primary.name in objectives.names else 0
+        figures = multi_figures(study, primary)
+    else:
+        figures = report_figures(study)
     head += "".join(f'<p class="sub">{e(f)}</p>' for f in facts)
-    sections = "".join(_figure_section(f) for f in report_figures(study))
-    table = _trial_table(trials)
+    sections = "".join(_figure_section(f) for f in figures)
+    table = _trial_table(trials, objectives, {t.number for t in front})
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>automl report: {e(study.study_name)}</title><style>{_STYLE}</style>"
         f"<script>{get_plotlyjs()}</script></head><body>{head}{sections}"
         f"<section id='trials'><h2>Trials</h2>{table}</section><script>{_SORT_JS}</script></body></html>"
     )
+
+
+def constraints_text(spec: StudySpec) -> str:
+    """``params <= 50000, accuracy >= 0.9``."""
+    parts = []
+    for name, bound in spec.constraints.items():
+        parts += [f"{name} >= {bound.min:g}"] if bound.min is not None else []
+        parts += [f"{name} <= {bound.max:g}"] if bound.max is not None else []
+    return ", ".join(parts)
+
+
+def front_fact(front: list[FrozenTrial], trials: list[FrozenTrial]) -> str:
+    """``Pareto front: 2 trials (#4, #7); 1 complete trial infeasible``."""
+    infeasible = sum(1 for t in trials if t.state == TrialState.COMPLETE and not feasible(t))
+    text = f"Pareto front: {len(front)} trial{'s' if len(front) != 1 else ''}"
+    text += f" ({', '.join(f'#{t.number}' for t in front[:20])}{', ...' if len(front) > 20 else ''})" if front else ""
+    return text + (f"; {infeasible} complete trial{'s' if infeasible != 1 else ''} infeasible" if infeasible else "")
 
 
 def _figure_section(fig: Figure) -> str:
@@ -91,8 +123,11 @@ def _cell(shown: Any, sort_value: Any = None, numeric: bool = False) -> str:
     return f"<td{cls} data-v='{html.escape(v, quote=True)}'>{html.escape(str(shown))}</td>"
 
 
-def _trial_table(trials: list[FrozenTrial]) -> str:
-    columns = ["trial", "state", "value", "best epoch", "last epoch", "duration (s)", "worker", "params", "reason"]
+def _trial_table(trials: list[FrozenTrial], objectives: Objectives, front: set[int]) -> str:
+    if objectives.multi:  # a column per objective, and whether the trial is on the front
+        columns = ["trial", "state", *objectives.names, "front", "best epoch", "last epoch", "duration (s)", "worker", "hyperparameters", "reason"]
+    else:
+        columns = ["trial", "state", "value", "best epoch", "last epoch", "duration (s)", "worker", "params", "reason"]
     rows = []
     for t in trials:
         duration = t.duration.total_seconds() if t.duration else None
@@ -104,7 +139,7 @@ def _trial_table(trials: list[FrozenTrial]) -> str:
             "<tr>"
             + _cell(t.number, t.number, True)
             + f"<td class='{t.state.name}' data-v='{t.state.name}'>{t.state.name.lower()}</td>"
-            + _cell(fmt_value(t.value), t.value, True)
+            + (_objective_cells(t, objectives, front) if objectives.multi else _cell(fmt_value(t.value), t.value, True))
             + _cell(best_epoch or "", best_epoch, True)
             + _cell(t.last_step if t.last_step is not None else "", t.last_step, True)
             + _cell(f"{duration:.1f}" if duration is not None else "", duration, True)
@@ -115,3 +150,11 @@ def _trial_table(trials: list[FrozenTrial]) -> str:
         )
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     return f"<table class='sortable' id='trial-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _objective_cells(t: FrozenTrial, objectives: Objectives, front: set[int]) -> str:
+    complete = t.state == TrialState.COMPLETE and t.values is not None
+    values = list(t.values) if complete else [None] * len(objectives.names)
+    cells = "".join(_cell(fmt_objective(v), v, True) for v in values)
+    where = "front" if t.number in front else ("infeasible" if complete and not feasible(t) else "")
+    return cells + _cell(where, where)

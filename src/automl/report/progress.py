@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -13,14 +14,21 @@ from rich.text import Text
 
 from automl.coordinator.progress import RunState
 from automl.report.format import fmt_params, fmt_value
+from automl.report.objectives import fmt_objective, metrics_of
 from automl.search.attrs import note_of
 from automl.studyfile.duration import format_duration
 
 log = logging.getLogger("automl.progress")
 
 
-def make_progress(console: Console, study_name: str) -> RichProgress | PlainProgress:
-    return RichProgress(console, study_name) if console.is_terminal else PlainProgress(study_name)
+def make_progress(
+    console: Console, study_name: str, metric_names: Sequence[str] | None = None
+) -> RichProgress | PlainProgress:
+    """``metric_names``: the objectives' names, for a study with several (else they come from
+    each trial's ``metrics`` attribute where it has them in order, or are objective 1, 2, ...)."""
+    if console.is_terminal:
+        return RichProgress(console, study_name, metric_names)
+    return PlainProgress(study_name, metric_names)
 
 
 def _clock(state: RunState) -> str:
@@ -30,20 +38,57 @@ def _clock(state: RunState) -> str:
     return text
 
 
+def _labels(trial: FrozenTrial, metric_names: Sequence[str] | None, n: int) -> list[str]:
+    """The objectives' names: those given, else those of the trial's ``metrics`` attribute
+    when its first ``n`` entries are the trial's values, else objective 1, 2, ..."""
+    if metric_names is not None and len(metric_names) == n:
+        return list(metric_names)
+    stored = list(metrics_of(trial).items())[:n]
+    if len(stored) == n and [v for _, v in stored] == list(trial.values or ()):
+        return [name for name, _ in stored]
+    return [f"objective {i}" for i in range(1, n + 1)]
+
+
+def _vector(trial: FrozenTrial, metric_names: Sequence[str] | None) -> str:
+    """``accuracy 0.9500, params 1200``: a trial's values by name."""
+    values = trial.values or []
+    labels = _labels(trial, metric_names, len(values))
+    return ", ".join(f"{n} {fmt_objective(v)}" for n, v in zip(labels, values, strict=True))
+
+
+def front_summary(front: Sequence[FrozenTrial], metric_names: Sequence[str] | None, k: int = 3) -> list[str]:
+    """Several objectives: the front's size, then its first ``k`` members (lowest numbers)."""
+    if not front:
+        return ["no Pareto front yet"]
+    members = sorted(front, key=lambda t: t.number)
+    lines = [f"Pareto front: {len(front)} trial{'s' if len(front) != 1 else ''}"]
+    lines += [f"#{t.number}: {_vector(t, metric_names)}" for t in members[:k]]
+    if len(members) > k:
+        lines.append(f"and {len(members) - k} more")
+    return lines
+
+
 class PlainProgress:
     """One log line per finished trial; for pipes, files and CI logs."""
 
-    def __init__(self, study_name: str) -> None:
+    def __init__(self, study_name: str, metric_names: Sequence[str] | None = None) -> None:
         self._name = study_name
+        self._metric_names = metric_names
 
     def update(self, state: RunState, finished: FrozenTrial | None = None) -> None:
         if finished is None:
             return
         note = note_of(finished)
-        best = f"best {fmt_value(state.best.value)} (#{state.best.number})" if state.best else "no best yet"
+        multi = len(self._metric_names or ()) > 1 or len(finished.values or ()) > 1 or bool(state.front)
+        if multi:  # several objectives
+            value = _vector(finished, self._metric_names) if finished.values else "-"
+            best = "; ".join(front_summary(state.front, self._metric_names))
+        else:
+            value = fmt_value(finished.value)
+            best = f"best {fmt_value(state.best.value)} (#{state.best.number})" if state.best else "no best yet"
         log.info(
             "%s: trial %d %s %s%s | %d/%d done, %d running, %s | %s",
-            self._name, finished.number, finished.state.name, fmt_value(finished.value),
+            self._name, finished.number, finished.state.name, value,
             f" ({note})" if note else "", state.done, state.n_trials, len(state.running), best, _clock(state),
         )  # fmt: skip
 
@@ -54,8 +99,9 @@ class PlainProgress:
 class RichProgress:
     """A live panel: counts, best value and params, clock, running trials."""
 
-    def __init__(self, console: Console, study_name: str) -> None:
+    def __init__(self, console: Console, study_name: str, metric_names: Sequence[str] | None = None) -> None:
         self._name = study_name
+        self._metric_names = metric_names
         self._live = Live(console=console, refresh_per_second=4, transient=True)
         self._live.start()
 
@@ -76,6 +122,8 @@ class RichProgress:
         lines: list[Any] = [head]
         if state.best is not None:
             lines.append(Text(f"best {fmt_value(state.best.value)} (trial {state.best.number}): {fmt_params(state.best.params)}"))
+        elif state.front:  # several objectives
+            lines += [Text(line) for line in front_summary(state.front, self._metric_names)]
         if state.stopping:
             lines.append(Text(f"stopping: {state.stopping}; waiting for running trials", style="dim"))
         if state.running:

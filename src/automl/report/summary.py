@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from automl.report.format import fmt_params, fmt_value
+from automl.report.objectives import fmt_objective, is_multi, objectives_of, sorted_front
 from automl.search.attrs import (
     best_epoch_of,
     checkpoint_epoch_of,
@@ -24,6 +25,10 @@ from automl.search.outcomes import best_trial
 
 
 def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:
+    """The ``k`` best complete trials; with several objectives, the first ``k`` of the Pareto
+    front, best first on the first objective."""
+    if is_multi(study):
+        return sorted_front(study)[:k]
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(done, key=lambda t: t.value, reverse=reverse)[:k]  # type: ignore[arg-type, return-value]
@@ -32,6 +37,8 @@ def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:
 def summary_table(study: optuna.Study, k: int = 5) -> Table:
     counts = counts_by_state(study)
     caption = ", ".join(f"{name.lower()} {n}" for name, n in sorted(counts.items()))
+    if is_multi(study):
+        return _front_table(study, k, caption)
     table = Table(title=f"study {study.study_name}: top {k}", caption=caption)
     table.add_column("trial", justify="right")
     table.add_column("value", justify="right")
@@ -42,13 +49,48 @@ def summary_table(study: optuna.Study, k: int = 5) -> Table:
     return table
 
 
+def _front_table(study: optuna.Study, k: int, caption: str) -> Table:
+    objectives = objectives_of(study)
+    front = sorted_front(study, objectives)
+    shown = f"first {k} of {len(front)}" if len(front) > k else str(len(front))
+    table = Table(title=f"study {study.study_name}: Pareto front ({shown} trials)", caption=caption)
+    table.add_column("trial", justify="right")
+    for name in objectives.names:
+        table.add_column(name, justify="right")
+    table.add_column("best epoch", justify="right")
+    table.add_column("hyperparameters")  # "params" may be an objective (the model's size)
+    for t in front[:k]:
+        table.add_row(str(t.number), *(fmt_objective(v) for v in t.values), str(best_epoch_of(t) or "-"),
+                      Text(fmt_params(t.params, 12)))  # fmt: skip
+    return table
+
+
+def front_lines(study: optuna.Study, k: int = 3) -> list[str]:
+    """A few lines on the Pareto front of a study with several objectives: its size, then
+    its first ``k`` members' values by name (best first on the first objective)."""
+    objectives = objectives_of(study)
+    front = sorted_front(study, objectives)
+    if not front:
+        return []
+    lines = [f"Pareto front of {objectives.describe()}: {len(front)} trial{'s' if len(front) != 1 else ''}"]
+    for t in front[:k]:
+        lines.append(f"  trial {t.number}: {objectives.show(t.values)}; {fmt_params(t.params, 12)}")
+    if len(front) > k:
+        lines.append(f"  and {len(front) - k} more (automl status)")
+    return lines
+
+
 def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
     """Everything `automl status` shows, as JSON-safe data.
 
     Only running and failed trials are read whole; the counts come from the storage
     (:mod:`automl.search.counts`) and the best trial from the storage's own best-trial query,
-    so that status stays quick on a study of 100,000 trials."""
-    best = best_trial(study)
+    so that status stays quick on a study of 100,000 trials. With several objectives there is
+    no best trial (``best`` and ``direction`` are None): ``directions``, ``metric_names`` and
+    ``front`` (the Pareto front, best first on the first objective) take their place; Optuna
+    reads the complete trials for it."""
+    multi = is_multi(study)
+    best = None if multi else best_trial(study)
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     reasons = Counter(fail_reason_of(t) for t in failed)
     running = [
@@ -64,9 +106,9 @@ def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
         }
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     ]
-    return {
+    info: dict[str, Any] = {
         "study": study.study_name,
-        "direction": study.direction.name.lower(),
+        "direction": None if multi else study.direction.name.lower(),
         "counts": {state.lower(): n for state, n in counts_by_state(study).items()},
         "best": None
         if best is None
@@ -74,3 +116,12 @@ def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
         "running": running,
         "failure_reasons": dict(reasons),
     }
+    if multi:  # several objectives: the Pareto front instead of a best trial
+        objectives = objectives_of(study)
+        info["directions"] = objectives.directions
+        info["metric_names"] = objectives.names
+        info["front"] = [
+            {"number": t.number, "values": objectives.named(t.values), "params": t.params, "best_epoch": best_epoch_of(t)}
+            for t in sorted_front(study, objectives)
+        ]
+    return info

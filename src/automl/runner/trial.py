@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import PREEMPTED, AutoMLError, TrialPreempted, TrialPruned
 from automl.masking import mask_text
+from automl.runner.vectors import VectorReporter, as_record, tell_constraints, values_to_tell
 from automl.search.attrs import attempt_of, lineage_root
 from automl.search.batch import set_trial_user_attrs
 from automl.search.checkpoints import slot_for
@@ -39,6 +40,7 @@ from automl.trial_attrs import (
     DURATION_S,
     FAIL_REASON,
     HOST,
+    METRICS,
     PID,
     PRUNE_REASON,
     PRUNED_AT_EPOCH,
@@ -57,15 +59,19 @@ class ClaimLost(Exception):  # noqa: N818 - a signal to stop, not an error of th
 
 
 class OptunaReporter:
-    """Adapts an Optuna trial to the training engine's :class:`Reporter` protocol."""
+    """Adapts an Optuna trial to the training engine's :class:`Reporter` protocol (one objective;
+    several: :class:`automl.runner.vectors.VectorReporter`)."""
 
-    def __init__(self, trial: optuna.trial.Trial, should_stop: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, trial: optuna.trial.Trial, should_stop: Callable[[], bool] = lambda: False, name: str = "") -> None:
         self._trial = trial
         self._should_stop = should_stop
+        self._name = name  # the objective's name, for a value reported as {name: value}
 
-    def report(self, epoch: int, value: float) -> None:
+    def report(self, epoch: int, value: Any) -> None:
         if self._should_stop():
             raise ClaimLost(f"trial {self._trial.number}: claimed by another delivery")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            value = as_record(value, [self._name])[self._name]
         if math.isfinite(value):  # Optuna refuses nan; divergence is reported by the engine
             self._trial.report(value, step=epoch)
 
@@ -150,7 +156,7 @@ def execute_trial(
     params = complete_params(spec.space, frozen.params)
     started = time.monotonic()
     state: TrialState
-    values: float | None = None
+    values: float | list[float] | None = None
     facts: dict[str, Any]  # written in one go, with the duration, before the outcome
     # Every retry of a trial shares its checkpoint, keyed by the first trial of the lineage.
     saved = slot_for(spec, storage_url, opened.study_uid, lineage_root(frozen))
@@ -158,7 +164,12 @@ def execute_trial(
     def on_saved(epoch: int) -> None:
         set_trial_user_attrs(storage, tid, {CHECKPOINT_EPOCH: epoch})
 
-    reporter = OptunaReporter(trial, should_stop)
+    reporter: OptunaReporter | VectorReporter
+    if spec.multi:
+        reporter = VectorReporter(study, storage, frozen, spec, should_stop,
+                                  lambda: ClaimLost(f"trial {trial_number}: claimed by another delivery"))  # fmt: skip
+    else:
+        reporter = OptunaReporter(trial, should_stop, spec.primary.name)
     work: Any
     if spec.own_code:  # train: the user's own function or program
         from automl.usercode.trial import OwnTrial
@@ -191,14 +202,24 @@ def execute_trial(
         state = TrialState.FAIL
     else:
         facts = result.user_attrs()
-        values = result.value
-        state = TrialState.COMPLETE if math.isfinite(result.value) else TrialState.FAIL
+        try:
+            values = values_to_tell(spec, result.final)
+        except AutoMLError as exc:
+            facts[FAIL_REASON], values = exc.one_line(), None
+        finite = values is not None and all(math.isfinite(v) for v in (values if isinstance(values, list) else [values]))
+        state = TrialState.COMPLETE if finite else TrialState.FAIL
         if state == TrialState.FAIL:
-            facts[FAIL_REASON] = f"the score is {result.value}"
+            facts.setdefault(FAIL_REASON, f"the score is {values}")
             values = None
+        elif (spec.multi or spec.constraints) and METRICS not in facts:
+            facts[METRICS] = {k: (v if math.isfinite(v) else None) for k, v in as_record(result.final, spec.objective_names).items()}
+    if state == TrialState.PRUNED and isinstance(reporter, VectorReporter) and METRICS not in facts and reporter.last:
+        facts[METRICS] = reporter.last  # a pruned trial keeps its last vector
     facts[DURATION_S] = round(time.monotonic() - started, 3)
     facts[RESUMED_FROM_EPOCH] = work.resumed_from_epoch
     set_trial_user_attrs(storage, tid, facts)
+    if spec.constraints and state in (TrialState.COMPLETE, TrialState.PRUNED):
+        tell_constraints(trial, spec, facts.get(METRICS) or {})
     study.tell(trial_number, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
     if saved is not None and not keep_checkpoint:  # complete, pruned or failed for good: nothing will resume it
         saved.remove()
@@ -210,7 +231,7 @@ def execute_trial(
 class _BuiltIn:
     """The built-in trainer for one trial, shaped like usercode's OwnTrial."""
 
-    def __init__(self, spec: StudySpec, params: dict[str, Any], reporter: OptunaReporter, checkpoints: Any) -> None:
+    def __init__(self, spec: StudySpec, params: dict[str, Any], reporter: OptunaReporter | VectorReporter, checkpoints: Any) -> None:
         self._spec, self._params, self._reporter, self._checkpoints = spec, params, reporter, checkpoints
 
     @property

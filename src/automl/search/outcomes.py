@@ -6,15 +6,20 @@ trackers:
 * **Counted**: COMPLETE and PRUNED trials answered the question they asked, so they count
   toward ``n_trials``; a FAIL does not (``max_failed_trials`` bounds those).
 * **Best**: the COMPLETE trial with the best value; on a tie, the first to reach it (the lowest
-  number), which is what Optuna's ``Study.best_trial`` returns.
+  number), which is what Optuna's ``Study.best_trial`` returns. Only feasible trials (every
+  constraint value <= 0, Optuna's rule) can be best.
+* **Front** (several objectives): the feasible COMPLETE trials no other one dominates, what
+  Optuna's ``Study.best_trials`` returns; trials with equal values are all on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from automl.search.pareto import as_loss, dominates
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -38,7 +43,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 def improves(candidate: FrozenTrial, best: FrozenTrial | None, maximize: bool) -> bool:
     """Would ``candidate`` replace ``best``? Only a strictly better value does (ties keep the first)."""
-    if candidate.state != TrialState.COMPLETE or candidate.value is None:
+    if candidate.state != TrialState.COMPLETE or candidate.value is None or not feasible(candidate):
         return False
     if best is None or best.value is None:
         return True
@@ -52,3 +57,40 @@ def best_of(trials: Iterable[FrozenTrial], maximize: bool) -> FrozenTrial | None
         if improves(trial, best, maximize):
             best = trial
     return best
+
+
+def feasible(trial: FrozenTrial) -> bool:
+    """Every constraint value of the trial is <= 0 (a trial without constraints is feasible)."""
+    return all(v <= 0 for v in trial.constraints.values())
+
+
+def best_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The Pareto front of a multi-objective study, by Optuna's own rule (feasible only)."""
+    return list(study.best_trials)
+
+
+def front_of(trials: Iterable[FrozenTrial], maximize: Sequence[bool]) -> list[FrozenTrial]:
+    """The front of ``trials`` read already, by the same rule as :func:`best_trials`."""
+    front: list[FrozenTrial] = []
+    for trial in sorted(trials, key=lambda t: t.number):
+        front = update_front(front, trial, maximize)
+    return front
+
+
+def update_front(front: list[FrozenTrial], candidate: FrozenTrial, maximize: Sequence[bool]) -> list[FrozenTrial]:
+    """``front`` with ``candidate`` taken in: unchanged unless it is a feasible COMPLETE trial
+    that no member dominates; the members it dominates leave."""
+    if candidate.state != TrialState.COMPLETE or candidate.values is None or not feasible(candidate):
+        return front
+    if not front:
+        return [candidate]
+    losses = as_loss([t.values for t in front], maximize)
+    mine = as_loss([candidate.values], maximize)[0]
+    if any(dominates(other, mine) for other in losses):
+        return front
+    return [t for t, other in zip(front, losses, strict=True) if not dominates(mine, other)] + [candidate]
+
+
+def directions_maximize(study: optuna.Study) -> list[bool]:
+    """Per objective, True when higher is better."""
+    return [d == optuna.study.StudyDirection.MAXIMIZE for d in study.directions]

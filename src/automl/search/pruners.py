@@ -9,7 +9,13 @@ from pydantic import ValidationError
 
 from automl.errors import SpecError
 from automl.search.options import construct
-from automl.studyfile.schema import PrunerSpec
+from automl.search.pareto_pruners import (
+    ParetoHyperband,
+    ParetoPercentile,
+    ParetoRanking,
+    ParetoSuccessiveHalving,
+)
+from automl.studyfile.schema import PrunerSpec, StudySpec
 
 _PRUNERS: dict[str, Any] = {
     "median": optuna.pruners.MedianPruner,
@@ -48,3 +54,29 @@ def build_pruner(spec: PrunerSpec, path: str = "search.pruner") -> optuna.pruner
     if spec.type == "percentile" and "percentile" not in options:
         raise SpecError(f"{path}.percentile", "the percentile pruner needs percentile (0-100)")
     return construct(_PRUNERS[spec.type], options, path, f"{spec.type} pruner")
+
+
+def study_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    """The pruner of a study: Optuna's for one objective, a Pareto pruner for several
+    (:mod:`automl.search.pareto_pruners`); the study file's options either way."""
+    if not spec.multi:
+        return build_pruner(spec.search.pruner)
+    path, options = "search.pruner", spec.search.pruner.options()
+    ranking = ParetoRanking(spec.objective_names, [o.maximize for o in spec.objectives], spec.constraints)
+    kind = spec.search.pruner.type
+    built: dict[str, Any] = {"ranking": ranking}
+    if kind == "hyperband":
+        if "max_resource" not in options and not spec.own_code:
+            built["max_resource"] = spec.trainer.epochs  # what Optuna infers from the first complete trial
+        return construct(ParetoHyperband, options, path, "hyperband pruner", built)
+    if kind == "successive_halving":
+        return construct(ParetoSuccessiveHalving, options, path, "successive_halving pruner", built)
+    if kind in ("median", "percentile"):
+        if kind == "median":
+            built["percentile"] = 50.0
+        elif "percentile" not in options:
+            raise SpecError(f"{path}.percentile", "the percentile pruner needs percentile (0-100)")
+        return construct(ParetoPercentile, options, path, f"{kind} pruner", built)
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    raise SpecError(path, f"{kind} prunes on one objective; with several use hyperband, successive_halving, median, percentile or none")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+import warnings
 from typing import Any
 
 import optuna
@@ -18,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import SpecError, StorageError, UsageError
 from automl.masking import mask_credentials, mask_url
-from automl.search.pruners import build_pruner
+from automl.search.pruners import study_pruner
 from automl.search.samplers import build_sampler
 from automl.search.storage import make_storage
 from automl.studyfile.schema import StudySpec
@@ -34,28 +35,34 @@ UID_ATTR = "automl:uid"
 def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
     """Create the study or load it for a resume, and store the resolved study file on it."""
     sampler = build_sampler(spec.search.sampler, spec.space)
-    pruner = build_pruner(spec.search.pruner)
+    pruner = study_pruner(spec)
     storage = make_storage(storage_url)
     try:
         existing = storage.get_study_id_from_name(spec.name)
     except KeyError:
         existing = None
+    wanted = [o.direction.value for o in spec.objectives]  # type: ignore[union-attr]
     if existing is not None:
-        directions = storage.get_study_directions(existing)
-        if len(directions) != 1 or directions[0].name.lower() != spec.direction.value:
+        directions = [d.name.lower() for d in storage.get_study_directions(existing)]
+        if directions != wanted:
             raise SpecError(
-                "objective.direction",
-                f"study {spec.name!r} already exists in this storage with direction "
-                f"{directions[0].name.lower()}; use another name to start a new study",
+                "objective",
+                f"study {spec.name!r} already exists in this storage with direction(s) "
+                f"{', '.join(directions)}; use another name to start a new study",
             )
     study = optuna.create_study(
         storage=storage,
         study_name=spec.name,
-        direction=spec.direction.value,
+        directions=wanted,
         sampler=sampler,
         pruner=pruner,
         load_if_exists=True,
     )
+    if study.metric_names != spec.objective_names:
+        # optuna-dashboard, the optuna CLI and best_trials read the objectives by these names.
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2; that is Optuna's to weigh
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(spec.objective_names)
     study.set_user_attr(SPEC_ATTR, stored_spec(spec))
     if not isinstance(study.user_attrs.get(UID_ATTR), str):
         study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
@@ -113,7 +120,7 @@ def load_study(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySp
         study_name=study_name,
         storage=storage,
         sampler=optuna.samplers.RandomSampler(),
-        pruner=build_pruner(spec.search.pruner),
+        pruner=study_pruner(spec),
     )
     return study, spec
 

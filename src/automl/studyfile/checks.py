@@ -21,7 +21,6 @@ from automl.studyfile.space import (
     same_value,
 )
 
-
 # Pruners and samplers that take one objective only (Optuna's, or ours for several).
 SINGLE_OBJECTIVE_PRUNERS = ("patient", "threshold", "wilcoxon")
 SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)

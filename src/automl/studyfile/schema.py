@@ -163,16 +163,16 @@ class StudySpec(Frozen):
                     f"{path}.metric: {objective.metric!r} is not a metric of the built-in trainer "
                     f"({known}); your own metric needs train: your own code"
                 )
-        quality = [o for o in self.objectives if isinstance(o.metric, Metric)]
+        quality = [o.metric for o in self.objectives if isinstance(o.metric, Metric)]
         if not quality:
             raise ValueError("objective: name at least one metric of the model's predictions (accuracy, rmse, ...) besides its cost")
-        tasks = {o.metric.task for o in quality}  # type: ignore[union-attr]
+        tasks = {metric.task for metric in quality}
         if len(tasks) > 1:
             raise ValueError("objective: the metrics mix classification and regression; one data set has one task")
         task = tasks.pop()
         if self.data.task is not None and self.data.task != task:
             raise ValueError(
-                f"objective.metric {quality[0].name} is for {task.value}, "
+                f"objective.metric {quality[0].value} is for {task.value}, "
                 f"but the data is a {self.data.task.value} task"
             )
         return self

@@ -38,9 +38,10 @@ from automl.search.attrs import (
     train_loss_of,
     user_metrics_of,
 )
-from automl.search.outcomes import best_of
+from automl.search.outcomes import best_of, front_of
 from automl.studyfile import StudySpec
 from automl.studyfile.vocabulary import Direction
+from automl.tracking.objectives import objective_steps_of
 
 # Tags every run carries, so that a run leads back to its trial in the storage.
 TAG_STUDY = "automl.study"
@@ -74,6 +75,11 @@ class TrialRecord:
     pruned_at_epoch: int | None = None
     reason: str | None = None  # why it was pruned or failed (see search.attrs.note_of)
     user_metrics: dict[str, list[float | None]] = field(default_factory=dict)  # TrialContext.log
+    # Several objectives (``value`` is None then): their names in order, each one's final value
+    # (complete trials) and its value per step (the ``intermediate_values`` attribute).
+    objectives: tuple[str, ...] = ()
+    values: dict[str, float | None] = field(default_factory=dict)
+    objective_steps: dict[str, dict[int, float | None]] = field(default_factory=dict)
 
     @property
     def run_name(self) -> str:
@@ -82,6 +88,10 @@ class TrialRecord:
     @property
     def epochs(self) -> int:
         return len(self.curve)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
 
     def tags(self) -> dict[str, str]:
         """The tags that tie a run to its trial: study, trial number, storage, state, worker."""
@@ -119,6 +129,23 @@ class TrialRecord:
             series[f"user/{metric_name(name)}"] = list(values)
         return series
 
+    def step_series(self) -> dict[str, dict[int, float]]:
+        """Every series as step -> value (None left out): those of :meth:`epoch_series` (step =
+        epoch), and with several objectives each one's ``cv/<name>`` at the steps it was
+        reported (``intermediate_values``)."""
+        series = {key: {epoch: v for epoch, v in enumerate(values, start=1) if v is not None}
+                  for key, values in self.epoch_series().items()}  # fmt: skip
+        for name, steps in self.objective_steps.items():
+            series[f"cv/{metric_name(name)}"] = {step: v for step, v in steps.items() if v is not None}
+        return {key: steps for key, steps in series.items() if steps}
+
+    def steps(self) -> list[int]:
+        """The steps any series has a value at, in order (epochs 1..N for one objective)."""
+        found = set(range(1, self.epochs + 1))
+        for steps in self.objective_steps.values():
+            found |= set(steps)
+        return sorted(found)
+
     def summary(self) -> dict[str, Any]:
         """Scalars that describe the whole trial (for a run's summary or final metrics)."""
         out: dict[str, Any] = {"state": self.state.name, "epochs_run": self.epochs}
@@ -126,12 +153,16 @@ class TrialRecord:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        for name, value in self.values.items():  # several objectives: value/<name>
+            if value is not None:
+                out[f"value/{metric_name(name)}"] = value
         return out
 
 
 @dataclass(frozen=True)
 class StudyRecord:
-    """The study when ``automl run`` ends: its best trial and its counts."""
+    """The study when ``automl run`` ends: its best trial (several objectives: its Pareto
+    front, best first on the first objective) and its counts."""
 
     study_name: str
     storage: str  # masked
@@ -139,11 +170,23 @@ class StudyRecord:
     direction: str
     counts: dict[str, int]  # trial state name -> count
     best: TrialRecord | None
+    objectives: tuple[str, ...] = ()  # several objectives: their names, in order
+    directions: tuple[str, ...] = ()  # and theirs
+    front: list[TrialRecord] = field(default_factory=list)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    def front_numbers(self) -> list[int]:
+        return [t.number for t in self.front]
 
 
 def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> TrialRecord:
     """The record of ``frozen``, a finished trial read back from the storage."""
     state = frozen.state
+    multi = spec.multi
+    complete = state == TrialState.COMPLETE and frozen.values is not None
     return TrialRecord(
         study_name=spec.name,
         storage=mask_url(storage_url),
@@ -152,7 +195,7 @@ def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> Tria
         number=frozen.number,
         state=state,
         params=dict(frozen.params),
-        value=frozen.value if state == TrialState.COMPLETE else None,
+        value=frozen.value if state == TrialState.COMPLETE and not multi else None,
         curve=curve_of(frozen),
         fold_curves=fold_curves_of(frozen),
         train_loss=train_loss_of(frozen),
@@ -166,6 +209,9 @@ def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> Tria
         pruned_at_epoch=pruned_at_epoch_of(frozen),
         reason=note_of(frozen) or None,
         user_metrics=user_metrics_of(frozen),
+        objectives=tuple(spec.objective_names) if multi else (),
+        values=dict(zip(spec.objective_names, frozen.values, strict=True)) if multi and complete else {},
+        objective_steps=objective_steps_of(frozen, spec.objective_names) if multi else {},
     )
 
 
@@ -175,6 +221,13 @@ def study_record(study: optuna.Study, spec: StudySpec, storage_url: str) -> Stud
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    if spec.multi:
+        maximize = [o.maximize for o in spec.objectives]
+        members = sorted(front_of(trials, maximize), key=lambda t: (-t.values[0] if maximize[0] else t.values[0], t.number))
+        return StudyRecord(spec.name, mask_url(storage_url), spec.primary.name, spec.direction.value, counts, None,
+                           objectives=tuple(spec.objective_names),
+                           directions=tuple(o.direction.value for o in spec.objectives),  # type: ignore[union-attr]
+                           front=[trial_record(t, spec, storage_url) for t in members])  # fmt: skip
     frozen = best_of(trials, maximize=spec.direction == Direction.MAXIMIZE)
     best = trial_record(frozen, spec, storage_url) if frozen is not None else None
     return StudyRecord(spec.name, mask_url(storage_url), spec.primary.name,
@@ -192,7 +245,8 @@ class Tracker(abc.ABC):
 
     @abc.abstractmethod
     def log_study(self, record: StudyRecord) -> None:
-        """Log the study's summary: its best trial and counts, as a parent or summary run."""
+        """Log the study's summary: its best trial (or Pareto front) and counts, as a parent
+        or summary run."""
 
 
 _UNSAFE = re.compile(r"[^\w./ -]")

@@ -24,6 +24,7 @@ from automl.errors import TrialPruned
 from automl.studyfile import Direction, StudySpec
 from automl.studyfile.trainer_params import TrainParams
 from automl.training.checkpoint import Checkpoints
+from automl.training.cost import model_costs
 from automl.training.data import DataCache, Dataset, load_dataset
 from automl.training.device import resolve
 from automl.training.engine import Engine, LoopEngine, Setup
@@ -52,6 +53,14 @@ class TrialResult:
     device: str = "cpu"
     precision: str = "fp32"
     duration_s: float = 0.0
+    # Every objective (and model cost a constraint names) by name: at best_epoch, and per epoch.
+    metrics: dict[str, float] = field(default_factory=dict)
+    vectors: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def final(self) -> float | dict[str, float]:
+        """What the study's objectives are told: every metric by name, or the value alone."""
+        return dict(self.metrics) if self.metrics else self.value
 
     def user_attrs(self) -> dict[str, Any]:
         """JSON-safe, compact facts to store on the Optuna trial (a few kB for 100 epochs)."""
@@ -68,6 +77,7 @@ class TrialResult:
             attrs.DEVICE: self.device,
             attrs.PRECISION: self.precision,
             attrs.DURATION_S: round(self.duration_s, 2),
+            **({attrs.METRICS: {k: _r(v) for k, v in self.metrics.items()}} if self.metrics else {}),
         }
 
 
@@ -113,8 +123,9 @@ def cross_validate(
                       spec.trainer.epochs)  # fmt: skip
         fast = stackable(spec.model, p) and not placement.needs_scaler
         engine: Engine = StackedEngine(setup, folds) if fast else LoopEngine(setup, folds)
+        costs = model_costs(spec.cost_metrics, spec.model, p, params, dataset.input_shape, dataset.n_outputs)
         result = _cross_validate(spec, engine, folds, dataset, reporter, setup, started,
-                                 checkpoints or Checkpoints(None))  # fmt: skip
+                                 checkpoints or Checkpoints(None), costs)  # fmt: skip
     return result
 
 
@@ -127,8 +138,14 @@ def _cross_validate(
     setup: Setup,
     started: float,
     checkpoints: Checkpoints,
+    costs: dict[str, float],
 ) -> TrialResult:
     metric = spec.primary.builtin
+    # The other objectives scored on predictions (a study may have several), and what to track:
+    # every objective and every model cost a constraint names (costs do not change with epochs).
+    extra = [o.builtin for o in spec.objectives if not o.is_cost and o.builtin != metric]
+    tracked = bool(extra or costs or spec.multi)
+    vectors: list[dict[str, float]] = []
     maximize = spec.direction == Direction.MAXIMIZE
     stopping = spec.trainer.early_stopping
     log = HealthLog(engine.groups)
@@ -147,7 +164,18 @@ def _cross_validate(
             warnings=log.vanishing(), train_loss=list(train_loss), path=engine.path,
             device=str(placement.device), precision=placement.precision.value,
             duration_s=time.perf_counter() - started,
+            metrics=dict(vectors[best]) if tracked and curve else {},
+            vectors=[dict(v) for v in vectors],
         )  # fmt: skip
+
+    def pruned(reason: str, epoch: int) -> TrialPruned:
+        details = result().user_attrs()
+        if tracked and vectors:  # a pruned trial keeps its last vector
+            details[attrs.METRICS] = {k: _r(v) for k, v in vectors[-1].items()}
+        return TrialPruned(reason, epoch, details=details)
+
+    def report(epoch: int) -> None:
+        reporter.report(epoch, dict(vectors[epoch - 1]) if spec.multi else curve[epoch - 1])
 
     reference, stale = None, 0  # the last significant best, and epochs since
     first = 1
@@ -161,11 +189,12 @@ def _cross_validate(
             fold_curves[f].extend(c)
         log.epochs.extend(EpochHealth(**h) for h in saved["health"])
         reference, stale = saved["reference"], saved["stale"]
+        vectors.extend(saved.get("vectors") or [{metric.value: v, **costs} for v in saved["curve"]])
         torch.set_rng_state(saved["rng"])
         if placement.device.type == "cuda" and saved["cuda_rng"]:
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
-        for e, value in enumerate(curve, start=1):  # the new trial carries the curve so far
-            reporter.report(e, value)
+        for e in range(1, len(curve) + 1):  # the new trial carries the curve so far
+            report(e)
         first = int(saved["epoch"]) + 1
 
     def snapshot() -> dict[str, Any]:
@@ -174,6 +203,7 @@ def _cross_validate(
             "curve": list(curve), "fold_curves": [list(c) for c in fold_curves],
             "train_loss": list(train_loss), "health": [asdict(h) for h in log.epochs],
             "reference": reference, "stale": stale, "engine": engine.state_dict(),
+            "vectors": [dict(v) for v in vectors],
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if placement.device.type == "cuda" else [],
         }  # fmt: skip
@@ -187,9 +217,7 @@ def _cross_validate(
         if problem is None and not all(np.isfinite(o).all() for o in outputs):
             problem = "validation outputs are not finite"
         if problem is not None:
-            raise TrialPruned(
-                f"diverged: {problem} (epoch {epoch})", epoch, details=result().user_attrs()
-            )
+            raise pruned(f"diverged: {problem} (epoch {epoch})", epoch)
         scores = [
             score(metric, out, fold.y_val, dataset.n_classes, fold.preprocessor)
             for out, fold in zip(outputs, folds, strict=False)
@@ -197,9 +225,17 @@ def _cross_validate(
         for f, s in enumerate(scores):
             fold_curves[f].append(s)
         curve.append(float(np.mean(scores)))
-        reporter.report(epoch, curve[-1])
+        if tracked:
+            vector = {metric.value: curve[-1], **costs}
+            for other in extra:
+                vector[other.value] = float(np.mean([
+                    score(other, out, fold.y_val, dataset.n_classes, fold.preprocessor)
+                    for out, fold in zip(outputs, folds, strict=False)
+                ]))  # fmt: skip
+            vectors.append(vector)
+        report(epoch)
         if reporter.should_prune():
-            raise TrialPruned("pruned by the pruner", epoch, details=result().user_attrs())
+            raise pruned("pruned by the pruner", epoch)
         if stopping is not None:
             gain = (curve[-1] - reference) if reference is not None else math.inf
             if (gain if maximize else -gain) > stopping.min_delta or reference is None:

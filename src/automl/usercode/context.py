@@ -42,7 +42,7 @@ from automl.training.checkpoint import (
     torch_bytes,
     write_checkpoint,
 )
-from automl.training.reporter import Reporter
+from automl.training.reporter import Reported, Reporter
 
 FORMAT = 1
 
@@ -59,7 +59,7 @@ class TrialContext:
         self.attempt = attempt  # how many times this trial's lineage ran before (0: the first time)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the slot's GPU, if any
         self._reporter, self._slot, self._identity, self._on_saved = reporter, slot, identity, on_saved
-        self._reported: dict[int, float] = {}
+        self._reported: dict[int, Reported] = {}
         self._metrics: dict[str, dict[int, float]] = {}
         self._saved_once = False
         self._state: Any = None
@@ -69,9 +69,11 @@ class TrialContext:
 
     # -- the public API ----------------------------------------------------------------------
 
-    def report(self, value: float, step: int) -> None:
-        """Record ``value`` at ``step``; raise :class:`automl.TrialPruned` when pruned."""
-        step, value = int(step), float(value)
+    def report(self, value: float | Mapping[str, float], step: int) -> None:
+        """Record ``value`` at ``step`` (with several objectives, a dict by objective name);
+        raise :class:`automl.TrialPruned` when pruned."""
+        step = int(step)
+        value = {str(k): float(v) for k, v in value.items()} if isinstance(value, Mapping) else float(value)
         self._reported[step] = value
         self._reporter.report(step, value)
         if self._reporter.should_prune():
@@ -110,14 +112,14 @@ class TrialContext:
         return sorted(self._reported)
 
     @property
-    def reported(self) -> dict[int, float]:
+    def reported(self) -> dict[int, Reported]:
         """Every reported value by step, carried-over ones included."""
         return dict(self._reported)
 
     @property
-    def curve(self) -> list[float | None]:
-        """The reported values in step order (non-finite ones as None)."""
-        return [_finite(self._reported[s]) for s in sorted(self._reported)]
+    def curve(self) -> list[Any]:
+        """The reported values in step order (non-finite numbers as None; dicts as reported)."""
+        return [v if isinstance(v, Mapping) else _finite(v) for v in (self._reported[s] for s in sorted(self._reported))]
 
     @property
     def user_metrics(self) -> dict[str, list[float | None]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.training.checkpoint import BlobSlot, fresh_start, write_checkpoint
+from automl.training.reporter import Reported
 
 FORMAT = 1
 SMALL_FILE = 1 << 20  # files up to 1 MiB are compared by content too
@@ -38,7 +39,7 @@ class CheckpointFolder:
     def kept(self) -> bool:
         return self._slot is not None
 
-    def restore(self, folder: Path) -> dict[int, float]:
+    def restore(self, folder: Path) -> dict[int, Reported]:
         """Fill the empty ``folder`` with the last copy saved; the values reported up to it
         (empty: a fresh start)."""
         if self._slot is None:
@@ -61,7 +62,7 @@ class CheckpointFolder:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             return {}
-        reported = dict(sorted((int(k), float(v)) for k, v in meta["reported"].items()))
+        reported = dict(sorted((int(k), _reported(v)) for k, v in meta["reported"].items()))
         self.step = int(meta["step"])
         self._seen = signature(folder)
         return reported
@@ -70,7 +71,7 @@ class CheckpointFolder:
         """Whether the folder differs from the copy saved (or restored) last."""
         return signature(folder) != self._seen
 
-    def save(self, folder: Path, reported: Mapping[int, float]) -> None:
+    def save(self, folder: Path, reported: Mapping[int, Reported]) -> None:
         """Keep the folder, labelled with the last step in ``reported``; nothing when it is empty."""
         if self._slot is None:
             return
@@ -104,3 +105,10 @@ def signature(folder: Path) -> tuple[tuple[Any, ...], ...]:
             small = hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest() if st.st_size <= SMALL_FILE else ""
             out.append((str(path.relative_to(folder)), st.st_size, st.st_ino, st.st_mtime_ns, small))
     return tuple(out)
+
+
+def _reported(value: Any) -> Reported:
+    """A value as saved: a number, or several by name."""
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    return float(value)

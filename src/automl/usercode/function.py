@@ -11,7 +11,7 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from automl.errors import SpecError, TrialPreempted, as_pruned
@@ -51,7 +51,7 @@ def _check_signature(fn: Callable[..., Any], ref: str) -> None:
         raise SpecError("train", f"{ref} must take two arguments: (params: dict, trial: automl.TrialContext)") from None
 
 
-def run_function(fn: TrainFunction, context: TrialContext) -> float:
+def run_function(fn: TrainFunction, context: TrialContext) -> float | dict[str, float]:
     """Call ``fn``; return its final value. Pruned (ours or Optuna's) -> TrialPruned; Ctrl-C
     or SIGTERM reaching the function -> TrialPreempted; anything else propagates (FAIL)."""
     try:
@@ -65,6 +65,11 @@ def run_function(fn: TrainFunction, context: TrialContext) -> float:
         raise pruned from None
     if value is None:
         raise ValueError("the function returned no value; return the final value of the objective")
+    if isinstance(value, Mapping):  # several objectives: a value by name (checked by the runner)
+        try:
+            return {str(k): float(v) for k, v in value.items()}
+        except (TypeError, ValueError):
+            raise ValueError("the function returned a dict whose values are not all numbers") from None
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -43,7 +43,7 @@ from automl.settings import Settings
 from automl.studyfile.duration import format_duration
 from automl.studyfile.schema import TrainCommand
 from automl.training.checkpoint import BlobSlot, preemption_requested
-from automl.training.reporter import Reporter
+from automl.training.reporter import Reported, Reporter
 from automl.usercode.folder import CheckpointFolder
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class ProgramTrial:
         self._reporter = reporter
         self._folder = CheckpointFolder(slot, identity, on_saved)
         self._grace_s = (settings or Settings()).stop_grace_s
-        self.reported: dict[int, float] = {}
+        self.reported: dict[int, Reported] = {}
         self.resumed_from_step = 0
 
     @property
@@ -86,7 +86,7 @@ class ProgramTrial:
             args += [f"--{name}", str(value)]
         return [*self.train.command, *args]
 
-    def run(self) -> float:
+    def run(self) -> Reported:
         folder = Path(tempfile.mkdtemp(prefix=f"automl-trial-{self.number}-"))
         try:
             for step, value in self._folder.restore(folder).items():
@@ -99,7 +99,7 @@ class ProgramTrial:
 
     # -- the run -----------------------------------------------------------------------------
 
-    def _run_in(self, folder: Path) -> float:
+    def _run_in(self, folder: Path) -> Reported:
         env = dict(os.environ, AUTOML_PARAMS=json.dumps(self.params), AUTOML_TRIAL_NUMBER=str(self.number),
                    AUTOML_CHECKPOINT_DIR=str(folder), PYTHONUNBUFFERED="1")  # fmt: skip
         try:
@@ -119,7 +119,7 @@ class ProgramTrial:
         for reader in readers:
             reader.start()
         deadline = time.monotonic() + self.train.timeout if self.train.timeout else math.inf
-        final: float | None = None
+        final: Reported | None = None
         ended = False  # stdout closed: the program is exiting by itself
         try:
             while True:
@@ -162,7 +162,7 @@ class ProgramTrial:
                 raise ProgramOutOfMemory(said)
             raise ProgramFailed(f"the program exited with code {code}" + (f": {said}" if said else ""))
         if final is None:
-            raise ProgramFailed('the program printed no final value (a line {"value": ...})')
+            raise ProgramFailed('the program printed no final value (a line {"value": ...} or {"values": {...}})')
         return final
 
     # -- the folder --------------------------------------------------------------------------
@@ -194,8 +194,9 @@ def _die_with_parent() -> None:
 
 
 def _message(line: str) -> dict[str, Any] | None:
-    """A protocol line as {"value": float} or {"step": int, "value": float}; None for any
-    other line (the program's own output)."""
+    """A protocol line as {"value": v} or {"step": int, "value": v}, where v is a number or (a
+    line with "values") a dict of numbers by objective name; None for any other line (the
+    program's own output)."""
     text = line.strip()
     if not (text.startswith("{") and text.endswith("}")):
         return None
@@ -203,16 +204,27 @@ def _message(line: str) -> dict[str, Any] | None:
         obj = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(obj, dict) or set(obj) - {"step", "value"} or "value" not in obj:
+    if not isinstance(obj, dict) or set(obj) - {"step", "value", "values"} or len(set(obj) & {"value", "values"}) != 1:
         return None
-    value, step = obj["value"], obj.get("step")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    value: Any = obj.get("value", obj.get("values"))
+    if "values" in obj:
+        if not isinstance(value, dict) or not value or not all(_is_number(v) for v in value.values()):
+            return None
+        value = {str(k): float(v) for k, v in value.items()}
+    elif not _is_number(value):
         return None
+    else:
+        value = float(value)
     if "step" in obj:
+        step = obj["step"]
         if isinstance(step, bool) or not isinstance(step, int):
             return None
-        return {"step": step, "value": float(value)}
-    return {"value": float(value)}
+        return {"step": step, "value": value}
+    return {"value": value}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _pump(stream: IO[str] | None, put: Callable[[str | None], None]) -> None:

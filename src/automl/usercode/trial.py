@@ -27,8 +27,13 @@ _functions: dict[str, TrainFunction] = {}  # imported once per worker process
 
 
 class OwnResult:
-    def __init__(self, value: float, facts: dict[str, Any]) -> None:
+    def __init__(self, value: float | Mapping[str, float], facts: dict[str, Any]) -> None:
         self.value, self._facts = value, facts
+
+    @property
+    def final(self) -> float | Mapping[str, float]:
+        """What the study's objectives are told (a dict by name with several)."""
+        return self.value
 
     def user_attrs(self) -> dict[str, Any]:
         return dict(self._facts)
@@ -44,6 +49,7 @@ class OwnTrial:
         assert spec.train is not None
         self.train = spec.train
         self._maximize = spec.direction.value == "maximize"
+        self._primary = spec.primary.name  # the curve of a study with several objectives
         identity = _identity(spec, params)
         if isinstance(self.train, TrainCommand):
             self._program: ProgramTrial | None = ProgramTrial(self.train, params, number, reporter, slot, identity=identity, on_saved=on_saved)
@@ -78,18 +84,26 @@ class OwnTrial:
             assert self._context is not None
             reported, metrics = self._context.reported, self._context.user_metrics
         steps = sorted(reported)
+        primary = {s: self._primary_value(reported[s]) for s in steps}
         out: dict[str, Any] = {
-            attrs.CURVE: [reported[s] if math.isfinite(reported[s]) else None for s in steps],
+            attrs.CURVE: [primary[s] if math.isfinite(primary[s]) else None for s in steps],
             attrs.EPOCHS_RUN: len(steps),
         }
-        finite = [s for s in steps if math.isfinite(reported[s])]
+        finite = [s for s in steps if math.isfinite(primary[s])]
         if finite:  # the step of the best reported value (the curve's "best epoch")
-            best = (max if self._maximize else min)(finite, key=lambda s: reported[s])
+            best = (max if self._maximize else min)(finite, key=lambda s: primary[s])
             if best >= 1:
                 out[attrs.BEST_EPOCH] = best
         if metrics:
             out[attrs.USER_METRICS] = metrics
         return out
+
+
+    def _primary_value(self, value: Any) -> float:
+        if isinstance(value, Mapping):
+            number = value.get(self._primary)
+            return float(number) if isinstance(number, (int, float)) else math.nan
+        return float(value)
 
 
 def _identity(spec: StudySpec, params: Mapping[str, Any]) -> str:
