@@ -100,6 +100,39 @@ def select_top(losses: Sequence[Sequence[float]] | np.ndarray, k: int) -> list[i
     return sorted(chosen)
 
 
+def in_top(losses: Sequence[Sequence[float]] | np.ndarray, k: int, index: int) -> bool:
+    """Is vector ``index`` among the :func:`select_top` ``k``, ties counted in its favour?
+
+    A vector that ties the last one kept (same front, crowding distance as large, or the very
+    same vector) is in: which of equals ASHA keeps should not depend on trial numbers, and a
+    trial that might be kept is not pruned.
+
+    >>> in_top([[1, 2], [2, 1]], 1, 1)   # two extremes of one front: a tie, both kept
+    True
+    >>> in_top([[1, 1], [2, 2]], 1, 1)
+    False
+    """
+    arr = np.asarray(losses, dtype=np.float64)
+    taken = 0
+    for front in fronts(arr):
+        if taken >= k:
+            return False
+        if index in front and taken + len(front) <= k:
+            return True
+        if taken + len(front) <= k:
+            taken += len(front)
+            continue
+        if index not in front:
+            return False
+        distance = crowding(arr[front])
+        order = sorted(range(len(front)), key=lambda i: -distance[i])
+        last_kept = distance[order[k - taken - 1]]
+        mine = distance[front.index(index)]
+        same = any(np.array_equal(arr[index], arr[front[i]]) for i in order[: k - taken])
+        return bool(mine >= last_kept or same)
+    return False
+
+
 def hypervolume(losses: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]) -> float:
     """The volume dominated by ``losses`` and bounded by ``reference`` (both as losses).
 

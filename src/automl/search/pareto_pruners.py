@@ -32,7 +32,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.search.pareto import as_loss, fronts, ranks, select_top
+from automl.search.pareto import as_loss, fronts, in_top, ranks, select_top
 from automl.studyfile.schema import Bound
 from automl.trial_attrs import INTERMEDIATE_VALUES
 
@@ -140,8 +140,7 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
             if len(competing) <= self.bootstrap:
                 return True
             keep = max(1, len(competing) // self.eta)
-            top = self.ranking.top(competing, keep)
-            if len(competing) - 1 not in top and not _ties_a_kept(self.ranking, competing, top):
+            if not in_top(self.ranking.losses(competing), keep, len(competing) - 1):
                 return True
 
 
@@ -237,12 +236,6 @@ def _record_at(trial: FrozenTrial, at: int) -> Record | None:
     steps = steps_of(trial)
     reached = [s for s in steps if s >= at]
     return steps[min(reached)] if reached else None
-
-
-def _ties_a_kept(ranking: ParetoRanking, competing: list[Record], top: list[int]) -> bool:
-    """The last vector equals one that was kept (equal vectors share a fate)."""
-    losses = ranking.losses(competing)
-    return any(np.array_equal(losses[-1], losses[i]) for i in top)
 
 
 def _estimate_min_resource(trials: list[FrozenTrial]) -> int | None:

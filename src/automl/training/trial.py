@@ -77,7 +77,7 @@ class TrialResult:
             attrs.DEVICE: self.device,
             attrs.PRECISION: self.precision,
             attrs.DURATION_S: round(self.duration_s, 2),
-            **({attrs.METRICS: {k: _r(v) for k, v in self.metrics.items()}} if self.metrics else {}),
+            **({attrs.METRICS: {k: _exact(v) for k, v in self.metrics.items()}} if self.metrics else {}),
         }
 
 
@@ -171,7 +171,7 @@ def _cross_validate(
     def pruned(reason: str, epoch: int) -> TrialPruned:
         details = result().user_attrs()
         if tracked and vectors:  # a pruned trial keeps its last vector
-            details[attrs.METRICS] = {k: _r(v) for k, v in vectors[-1].items()}
+            details[attrs.METRICS] = {k: _exact(v) for k, v in vectors[-1].items()}
         return TrialPruned(reason, epoch, details=details)
 
     def report(epoch: int) -> None:
@@ -269,6 +269,10 @@ def _divergence(losses: list[float], health: EpochHealth) -> str | None:
         if norm > EXPLODING_GRAD_NORM:
             return f"exploding gradients, norm {norm:.3g} > {EXPLODING_GRAD_NORM:.0e} in fold {f}"
     return None
+
+
+def _exact(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _r(x: float) -> float | None:
