@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 0
     what = _what_trains(spec)
     console.print(
-        f"[bold]{escape(spec.name)}[/bold]: {escape(spec.primary.name)} ({spec.direction.value}) {escape(what)}; "
+        f"[bold]{escape(spec.name)}[/bold]: {escape(spec.describe_objectives())} {escape(what)}; "
         f"sampler {spec.search.sampler.type}, pruner {spec.search.pruner.type}; "
         f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}; "
         f"storage {escape(mask_url(spec.storage))}"

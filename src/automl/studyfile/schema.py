@@ -202,6 +202,16 @@ class StudySpec(Frozen):
         of an export: the first one that is not a model cost."""
         return next((o for o in self.objectives if not o.is_cost), self.objectives[0])
 
+    def describe_objectives(self) -> str:
+        """``accuracy (maximize), params (minimize); params <= 50000`` for people to read."""
+        text = ", ".join(f"{o.name} ({o.direction.value if o.direction else '?'})" for o in self.objectives)
+        bounds = [
+            f"{name} {'<=' if side == 'max' else '>='} {limit:g}"
+            for name, bound in self.constraints.items()
+            for side, limit in (("min", bound.min), ("max", bound.max)) if limit is not None
+        ]  # fmt: skip
+        return text + (f"; {', '.join(bounds)}" if bounds else "")
+
     @property
     def cost_metrics(self) -> list[CostMetric]:
         """The model-cost metrics the built-in trainer must count: objectives and constraints."""

@@ -12,8 +12,9 @@ What the program gets:
 * the working directory where ``automl run`` or ``automl worker`` was started.
 
 What it says, on stdout, one JSON object per line: ``{"step": 3, "value": 0.91}`` for an
-intermediate value, ``{"value": 0.93}`` for the final one; every other line goes to the
-worker's log. When the pruner says stop, the program gets SIGTERM, then SIGKILL 10 s later
+intermediate value, ``{"value": 0.93}`` for the final one (with several objectives
+``{"step": 3, "values": {"acc": 0.91, "ms": 3.2}}`` and ``{"values": {...}}``); every other line
+goes to the worker's log. When the pruner says stop, the program gets SIGTERM, then SIGKILL 10 s later
 (:attr:`~automl.settings.Settings.stop_grace_s`), and the trial is PRUNED. A non-zero exit is FAIL with the last lines of its stderr (masked) as
 the reason; an exit without a final value is FAIL; the timeout is FAIL ``timed out after ...``.
 On preemption (SIGTERM to the worker) the program gets SIGTERM, its folder is saved once it
