@@ -74,3 +74,29 @@ def test_the_own_code_examples_run_from_the_repository_root(tmp_path: Path, exam
     assert len([t for t in study.trials if t.state in COUNTED_STATES]) == 3
     assert study.best_value > 0.9  # a small CNN on digits
     assert all(t.user_attrs["epochs_run"] >= 1 for t in study.trials)
+
+
+@pytest.mark.slow
+def test_the_pareto_example_ends_with_a_feasible_front(tmp_path: Path) -> None:
+    """studies/digits_pareto.yaml: accuracy against params under a bound, pruned by Hyperband."""
+    url = f"sqlite:///{tmp_path / 'pareto.db'}"
+    assert main(["run", str(ROOT / "studies" / "digits_pareto.yaml"), "--storage", url, "--n-trials", "10"]) == 0
+    study, spec = load_study(url, "digits-pareto")
+    assert spec.multi and study.metric_names == ["accuracy", "params"]
+    assert len([t for t in study.trials if t.state in COUNTED_STATES]) == 10
+    front = study.best_trials
+    assert front and all(t.values[1] <= 50_000 and t.constraints["params.max"] <= 0 for t in front)
+    assert max(t.values[0] for t in front) > 0.9  # digits with a sensible MLP
+    app_trials = _dashboard_trials(url, "digits-pareto")
+    assert all(len(t["values"]) == 2 for t in app_trials if t["state"] == "Complete")
+
+
+def _dashboard_trials(url: str, name: str) -> list[Any]:
+    from optuna_dashboard import wsgi
+
+    app = wsgi(make_storage(url, cached=False))
+    study = next(s for s in _call(app, "/api/studies")["study_summaries"] if s["study_name"] == name)
+    detail = _call(app, f"/api/studies/{study['study_id']}")
+    assert detail["objective_names"] == ["accuracy", "params"] and detail["directions"] == ["maximize", "minimize"]
+    assert {t["number"] for t in detail["best_trials"]} == {t.number for t in load_study(url, name)[0].best_trials}
+    return detail["trials"]  # type: ignore[no-any-return]
