@@ -6,10 +6,11 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from automl.errors import UsageError
+from automl.errors import SpecError, UsageError
 from automl.settings import Settings
 from automl.studyfile import StudySpec, load_spec
 from automl.studyfile.load import apply_overrides
+from automl.studyfile.program import TrainCommand
 
 if TYPE_CHECKING:
     from automl.auto import Choice
@@ -101,9 +102,15 @@ def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset | None, list[Choi
 
     spec = check_tracking(spec)  # named trackers installed; their paths made absolute
     if spec.own_code:
+        from automl.search.checkpoints import checkpoint_location
         from automl.usercode.check import check_train
 
         check_train(spec)
+        if isinstance(spec.train, TrainCommand) and spec.train.resume and checkpoint_location(spec, spec.storage) is None:
+            raise SpecError(
+                "train.resume", "resumes from a checkpoint folder, but this study keeps none; "
+                "set execution.checkpoints (a folder the workers share, or s3://...)",
+            )  # fmt: skip
         return spec, None, []
     dataset = check_data(spec)
     facts = DataFacts(len(dataset.X_train), dataset.input_shape, dataset.task)

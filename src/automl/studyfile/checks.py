@@ -12,6 +12,7 @@ from typing import Any
 from automl.errors import SpecError
 from automl.studyfile import schema as m
 from automl.studyfile import trainer_params as tp
+from automl.studyfile.program import BUILT_IN_PLACEHOLDERS, TrainCommand
 from automl.studyfile.space import (
     CategoricalParam,
     FixedParam,
@@ -28,6 +29,8 @@ SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 
 def check_semantics(spec: m.StudySpec) -> None:
     """Checks that span several fields: parameter names, ``when`` references, enqueue points."""
+    if isinstance(spec.train, TrainCommand):
+        _check_program(spec, spec.train)
     if spec.multi and spec.search.pruner.type in SINGLE_OBJECTIVE_PRUNERS:
         raise SpecError(
             "search.pruner", f"{spec.search.pruner.type} prunes on one objective; with several use "
@@ -77,6 +80,33 @@ def check_semantics(spec: m.StudySpec) -> None:
         isinstance(e, FloatParam) and e.step is None for e in spec.space.values()
     ):
         raise SpecError("search.sampler.type", "grid needs every float parameter to have a step (or use choices)")
+
+
+def _check_program(spec: m.StudySpec, train: TrainCommand) -> None:
+    """Placeholders and renames name params; metric sources match the objectives."""
+    known = set(spec.space) | set(BUILT_IN_PLACEHOLDERS)
+    for name in train.placeholders():
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.7)
+            raise SpecError(
+                "train.command", f"{{{name}}} names no param (params: {', '.join(sorted(spec.space)) or 'none'}; "
+                f"also {', '.join('{' + p + '}' for p in BUILT_IN_PLACEHOLDERS)})",
+                hint=f"did you mean {{{close[0]}}}?" if close else None,
+            )  # fmt: skip
+    for name in train.rename:
+        if name not in spec.space:
+            raise SpecError(f"train.rename.{name}", "is not a param of the space")
+    sources = train.sources()
+    names = spec.objective_names
+    if "" in sources and spec.multi:
+        raise SpecError("train.metric", f"the study has several objectives; give one entry per objective ({', '.join(names)})")
+    if sources and "" not in sources:
+        for name in sources:
+            if name not in names:
+                raise SpecError(f"train.metric.{name}", f"is not an objective of this study ({', '.join(names)})")
+        missing = [n for n in names if n not in sources]
+        if missing:
+            raise SpecError(f"train.metric.{missing[0]}", "give this objective a pattern or a tensorboard tag too")
 
 
 def _check_trainer_value(path: str, name: str, entry: Any, spec: m.StudySpec) -> None:

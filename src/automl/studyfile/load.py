@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from automl.errors import SpecError
 from automl.studyfile import schema as m
 from automl.studyfile.checks import check_semantics
+from automl.studyfile.program import MetricSource
 from automl.studyfile.space import CategoricalParam, FixedParam, FloatParam, IntParam, ParamKind
 
 
@@ -140,6 +141,17 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     if wrote_list or wrote_one:
         noise = "one" if wrote_list else "list"
         errors = [e for e in errors if _objective_member(e) != noise] or errors
+    # train.metric: is one source or a mapping of them by objective; keep the form written.
+    fields = set(MetricSource.model_fields)
+    wrote_names = any(
+        _metric_member(e) == "one" and e["type"] == "extra_forbidden"
+        and not difflib.get_close_matches(str(e["loc"][4]), sorted(fields), n=1, cutoff=0.75)
+        for e in errors
+    )  # fmt: skip
+    wrote_source = any(_metric_member(e) == "dict" and len(e["loc"]) > 4 and str(e["loc"][4]) in fields for e in errors)
+    if wrote_names or wrote_source:
+        noise = "one" if wrote_names else "dict"
+        errors = [e for e in errors if _metric_member(e) != noise] or errors
     typos = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"] and _did_you_mean(str(e["loc"][-1]))]
     err = (typos or errors)[0]
     loc = [str(p) for p in err["loc"]]
@@ -152,6 +164,8 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     # "objective.metric.str-enum[Metric]"); only the keys the user wrote stay.
     if len(loc) >= 2 and loc[0] == "train" and loc[1] in ("str", "TrainCommand"):
         del loc[1]
+    if len(loc) >= 3 and loc[:2] == ["train", "metric"] and "MetricSource" in loc[2]:
+        del loc[2]
     if len(loc) >= 2 and loc[0] == "objective" and "Objective" in loc[1]:
         del loc[1]
     if loc[:2] == ["objective", "metric"]:
@@ -171,6 +185,14 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     elif err["type"] == "literal_error" or err["type"] == "enum":
         message = f"{err['input']!r} is not allowed; " + message.replace("Input should be", "use")
     return SpecError(path, message, hint=hint)
+
+
+def _metric_member(error: Any) -> str | None:
+    """Which member of train.metric's union an error is about: "one", "dict", or None."""
+    loc = [str(p) for p in error["loc"]]
+    if len(loc) < 5 or loc[:3] != ["train", "TrainCommand", "metric"] or "MetricSource" not in loc[3]:
+        return None
+    return "dict" if loc[3].startswith("dict[") else "one"
 
 
 def _objective_member(error: Any) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from automl.studyfile.program import MetricSource, TensorBoardSource, TrainCommand
 from automl.studyfile.sections import (
     BackendKind,
     CVSpec,
@@ -26,7 +27,6 @@ from automl.studyfile.sections import (
     SamplerSpec,
     SearchSpec,
     TrackingSpec,
-    TrainCommand,
     TrainerSpec,
 )
 from automl.studyfile.space import CategoricalParam, FixedParam, SpaceEntry
@@ -257,5 +257,5 @@ __all__ = [
     "SKLEARN_SOURCES", "BackendKind", "Bound", "CVSpec", "CostMetric", "CategoricalParam", "DataSpec", "Direction",
     "EarlyStopping", "ExecutionSpec", "FixedParam", "Metric", "ModelSpec", "Objective", "Precision",
     "Preprocess", "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrackingSpec",
-    "TrainCommand", "TrainerSpec",
+    "MetricSource", "TensorBoardSource", "TrainCommand", "TrainerSpec",
 ]  # fmt: skip

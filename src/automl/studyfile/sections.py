@@ -229,24 +229,3 @@ class TrackingSpec(Frozen):
     mlflow: MlflowSpec | None = None
     wandb: WandbSpec | None = None
     tensorboard: TensorboardSpec | None = None
-
-
-class TrainCommand(Frozen):
-    """``train: {command: [...], timeout: 2h}``: any program, run once per trial."""
-
-    command: list[str] = Field(min_length=1)
-    timeout: Seconds | None = None  # per trial
-
-    @field_validator("command")
-    @classmethod
-    def _check_command(cls, command: list[str]) -> list[str]:
-        if not command[0].strip():
-            raise ValueError("the program to run (the first item) is empty")
-        return command
-
-    @field_validator("timeout")
-    @classmethod
-    def _check_timeout(cls, timeout: float | None) -> float | None:
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"must be > 0, but got {timeout:g} s")
-        return timeout

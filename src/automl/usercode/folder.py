@@ -33,6 +33,7 @@ class CheckpointFolder:
     def __init__(self, slot: BlobSlot | None, identity: str, on_saved: Callable[[int], None]) -> None:
         self._slot, self._identity, self._on_saved = slot, identity, on_saved
         self.step = 0
+        self.restored = False  # a saved copy was put back in the folder
         self._seen: tuple[tuple[Any, ...], ...] = ()
 
     @property
@@ -64,6 +65,7 @@ class CheckpointFolder:
             return {}
         reported = dict(sorted((int(k), _reported(v)) for k, v in meta["reported"].items()))
         self.step = int(meta["step"])
+        self.restored = True
         self._seen = signature(folder)
         return reported
 

@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,11 +45,14 @@ from automl.studyfile.duration import format_duration
 from automl.studyfile.schema import TrainCommand
 from automl.training.checkpoint import BlobSlot, preemption_requested
 from automl.training.reporter import Reported, Reporter
+from automl.usercode.command import build_command
 from automl.usercode.folder import CheckpointFolder
+from automl.usercode.readers import MetricReader
 
 log = logging.getLogger(__name__)
 
 STDERR_LINES = 5  # the last lines of stderr that make a failure's reason
+POLL_S = 0.5  # how often event files (train.metric.tensorboard) are read while the program runs
 
 
 class ProgramFailed(AutoMLError):
@@ -67,9 +70,10 @@ class ProgramTrial:
     def __init__(
         self, train: TrainCommand, params: Mapping[str, Any], number: int, reporter: Reporter,
         slot: BlobSlot | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
-        settings: Settings | None = None,
+        settings: Settings | None = None, names: Sequence[str] = ("value",), maximize: Sequence[bool] = (True,),
     ) -> None:  # fmt: skip
         self.train, self.params, self.number = train, dict(params), number
+        self._names, self._maximize = list(names), list(maximize)  # the objectives, for train.metric
         self._reporter = reporter
         self._folder = CheckpointFolder(slot, identity, on_saved)
         self._grace_s = (settings or Settings()).stop_grace_s
@@ -81,11 +85,8 @@ class ProgramTrial:
         """The step of the folder's copy saved (or restored) last."""
         return self._folder.step
 
-    def command(self) -> list[str]:
-        args = []
-        for name, value in self.params.items():
-            args += [f"--{name}", str(value)]
-        return [*self.train.command, *args]
+    def command(self, folder: Path | str = "{checkpoint_dir}", *, resuming: bool = False) -> list[str]:
+        return build_command(self.train, self.params, self.number, str(folder), resuming=resuming)
 
     def run(self) -> Reported:
         folder = Path(tempfile.mkdtemp(prefix=f"automl-trial-{self.number}-"))
@@ -94,18 +95,22 @@ class ProgramTrial:
                 self.reported[step] = value
                 self._reporter.report(step, value)  # the new trial carries the curve so far
             self.resumed_from_step = self._folder.step
-            return self._run_in(folder)
+            resuming = self._folder.restored and any(folder.iterdir())
+            return self._run_in(folder, resuming)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
     # -- the run -----------------------------------------------------------------------------
 
-    def _run_in(self, folder: Path) -> Reported:
+    def _run_in(self, folder: Path, resuming: bool) -> Reported:
         env = dict(os.environ, AUTOML_PARAMS=json.dumps(self.params), AUTOML_TRIAL_NUMBER=str(self.number),
                    AUTOML_CHECKPOINT_DIR=str(folder), PYTHONUNBUFFERED="1")  # fmt: skip
+        fills = {"checkpoint_dir": str(folder), "trial": str(self.number)}
+        metrics = MetricReader(self.train, self._names, self._maximize, fills, after_step=self._folder.step,
+                               carried=self.reported)  # fmt: skip
         try:
             proc = subprocess.Popen(
-                self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                self.command(folder, resuming=resuming), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
                 bufsize=1, start_new_session=True,  # its own group: stopping it stops its children
                 preexec_fn=_die_with_parent,
             )  # fmt: skip
@@ -122,6 +127,16 @@ class ProgramTrial:
         deadline = time.monotonic() + self.train.timeout if self.train.timeout else math.inf
         final: Reported | None = None
         ended = False  # stdout closed: the program is exiting by itself
+        polled = 0.0
+
+        def step(number: int, value: Reported) -> None:
+            self.reported[number] = value
+            self._reporter.report(number, value)
+            if self._reporter.should_prune():
+                _stop(proc, self._grace_s)
+                raise TrialPruned("pruned by the pruner", number)
+            self._save_if_changed(folder, proc)
+
         try:
             while True:
                 if preemption_requested():
@@ -131,6 +146,10 @@ class ProgramTrial:
                 if time.monotonic() > deadline:
                     _stop(proc, self._grace_s)
                     raise ProgramFailed(f"timed out after {format_duration(self.train.timeout or 0)}")
+                if time.monotonic() - polled > POLL_S:  # event files the program wrote meanwhile
+                    polled = time.monotonic()
+                    for number, value in metrics.poll():
+                        step(number, value)
                 try:
                     line = lines.get(timeout=0.2)
                 except queue.Empty:
@@ -141,14 +160,10 @@ class ProgramTrial:
                 message = _message(line)
                 if message is None:
                     log.info("trial %d: %s", self.number, line.rstrip()[:1000])
+                    for number, value in metrics.feed(line):
+                        step(number, value)
                 elif "step" in message:
-                    step, value = message["step"], message["value"]
-                    self.reported[step] = value
-                    self._reporter.report(step, value)
-                    if self._reporter.should_prune():
-                        _stop(proc, self._grace_s)
-                        raise TrialPruned("pruned by the pruner", step)
-                    self._save_if_changed(folder, proc)
+                    step(message["step"], message["value"])
                 else:
                     final = message["value"]
         finally:
@@ -162,6 +177,12 @@ class ProgramTrial:
             if "out of memory" in said.lower():
                 raise ProgramOutOfMemory(said)
             raise ProgramFailed(f"the program exited with code {code}" + (f": {said}" if said else ""))
+        for number, value in metrics.poll():  # what it wrote last (nothing left to prune)
+            self.reported[number] = value
+            self._reporter.report(number, value)
+        final = final if final is not None else metrics.final()
+        if final is None and metrics.active:
+            raise ProgramFailed(f"the program exited 0, but no value was read from it ({metrics.describe()})")
         if final is None:
             raise ProgramFailed('the program printed no final value (a line {"value": ...} or {"values": {...}})')
         return final

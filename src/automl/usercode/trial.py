@@ -52,7 +52,10 @@ class OwnTrial:
         self._primary = spec.primary.name  # the curve of a study with several objectives
         identity = _identity(spec, params)
         if isinstance(self.train, TrainCommand):
-            self._program: ProgramTrial | None = ProgramTrial(self.train, params, number, reporter, slot, identity=identity, on_saved=on_saved)
+            self._program: ProgramTrial | None = ProgramTrial(
+                self.train, params, number, reporter, slot, identity=identity, on_saved=on_saved,
+                names=spec.objective_names, maximize=[o.maximize for o in spec.objectives],
+            )
             self._context: TrialContext | None = None
         else:
             self._program = None
