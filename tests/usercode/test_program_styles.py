@@ -97,7 +97,10 @@ def test_resume_is_appended_only_to_a_trial_that_restores_a_folder(tmp_path: Pat
     # The folder was kept after each step read; a second run of the same lineage resumes from it.
     _, second, argv = _run(NANOGPT, {"lr": 0.1}, tmp_path / "b", names=["val_loss"], maximize=[False], slot=slot, identity="i")
     assert argv[0][-1] == "--init_from=resume"
-    assert second.values == first.values  # carried over, nothing new past the saved last step
+    # Carried over. The copy made at step N's line may already hold step N+1's state (the program
+    # runs on until it is paused), so the curve carried may end a step early; nothing differs.
+    assert second.values and all(second.values[s] == first.values[s] for s in second.values)
+    assert max(second.values) >= 5
 
 
 def test_placeholders_fill_inside_arguments_and_are_not_appended_again() -> None:
