@@ -15,7 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from automl.search import make_storage
 from automl.search.outcomes import front_of

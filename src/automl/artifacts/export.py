@@ -22,9 +22,9 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -37,6 +37,11 @@ from automl.search.attrs import best_epoch_of, fold_scores_of
 from automl.search.study import stored_spec
 from automl.studyfile.schema import StudySpec
 from automl.studyfile.space import complete_params
+
+if TYPE_CHECKING:  # torch only when export runs, not when the command is imported
+    from torch import nn
+
+    from automl.training import Dataset, Preprocessor
 
 QUANTISATIONS = ("int8",)
 # Up to this many training rows, export averages ENSEMBLE_SMALL models by default: on small
@@ -66,12 +71,11 @@ class ExportResult:
     pruned: float = 0.0  # the fraction of hidden units or channels removed
     float_model: Figures | None = None  # before --quantize and --prune (only with either)
     objectives: dict[str, float | int] | None = None  # by name, when the study has several
+    metrics: dict[str, Any] = field(default_factory=dict)  # what metrics.json holds
 
     def as_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["folder"] = str(self.folder)
-        out["float"] = out.pop("float_model")
-        return out
+        """Everything in metrics.json, with the folder and the scores under their result names."""
+        return {**self.metrics, "folder": str(self.folder), "test_score": self.test_score, "cv_score": self.cv_score}
 
 
 def check_flags(spec: StudySpec, ensemble: int | None, quantize: str | None, prune: float | None) -> None:
@@ -131,6 +135,52 @@ def export_trial(
     folder.mkdir(parents=True, exist_ok=True)
     size = save_weights(fit.model, folder / "model.safetensors", int8=quantize == "int8")
     precision = quantize or "fp32"
+    extra = {"precision": precision, "pruned": prune or 0.0, **({"widths": widths} if widths is not None else {})}
+    _write_folder(folder, spec, params, dataset, fit.preprocessor, members, extra)
+    # A compressed model is measured as predict loads it: from the folder, int8 dequantised.
+    model = load_export(folder, trust_code=True)[0] if compressed else fit.model
+    before = None
+    if original is None:
+        test, latency = fit.test_score, latency_ms(model, X_test)
+    else:
+        test = score_on(model, spec.primary.builtin, X_test, dataset.y_test, dataset.n_classes, fit.preprocessor)
+        latency, float_latency = latencies_ms([model, original], X_test)
+        before = Figures(fit.test_score, float_bytes(original), float_latency)
+    objectives = objective_values(chosen, spec) if spec.multi else None
+    test, cv = float(test), primary_value(chosen, spec)
+    metrics = {
+        "metric": spec.primary.name,
+        "test": test,
+        "cv": cv,
+        "cv_fold_scores": fold_scores_of(chosen),
+        "trial": chosen.number,
+        "epochs": epochs,
+        "ensemble": members,
+        "n_train": int(len(dataset.X_train)),
+        "n_test": int(len(dataset.X_test)),
+        "study": study.study_name,
+        "size_bytes": size,
+        "latency_ms": latency,
+        "precision": precision,
+        "pruned": prune or 0.0,
+        **({"float": asdict(before)} if before is not None else {}),
+        **({"objectives": objectives} if objectives is not None else {}),
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return ExportResult(
+        folder, spec.primary.name, test, cv, chosen.number, epochs, members,
+        size_bytes=size, latency_ms=latency, precision=precision, pruned=prune or 0.0,
+        float_model=before, objectives=objectives, metrics=metrics,
+    )  # fmt: skip
+
+
+def _write_folder(
+    folder: Path, spec: StudySpec, params: dict[str, Any], dataset: Dataset, preprocessor: Preprocessor, members: int,
+    extra: dict[str, Any],
+) -> None:  # fmt: skip
+    """model.json, the preprocessing and study.json (the weights are written already)."""
+    from safetensors.numpy import save_file
+
     model_info = {
         "format": FORMAT_VERSION,
         "family": spec.model.family,
@@ -144,50 +194,14 @@ def export_trial(
         "target": spec.dataset.target,
         "categorical": {str(k): list(v) for k, v in dataset.categorical.items()},
         "metric": spec.primary.name,
-        "precision": precision,
-        "pruned": prune or 0.0,
-        **({"widths": widths} if widths is not None else {}),
+        **extra,  # precision, pruned, and the widths of a pruned model
     }
     (folder / "model.json").write_text(json.dumps(model_info, indent=2))
-    facts, arrays = fit.preprocessor.state()
+    facts, arrays = preprocessor.state()
     (folder / "preprocessor.json").write_text(json.dumps(facts, indent=2))
-    _save_numpy({k: np.ascontiguousarray(v) for k, v in arrays.items()}, folder / "preprocessor.safetensors")
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / "preprocessor.safetensors"))
     (folder / "preprocessor.pkl").unlink(missing_ok=True)  # from an older export into the same folder
     (folder / "study.json").write_text(json.dumps(stored_spec(spec), indent=2))
-    # A compressed model is measured as predict loads it: from the folder, int8 dequantised.
-    model = load_export(folder, trust_code=True)[0] if compressed else fit.model
-    before = None
-    if original is None:
-        test, latency = fit.test_score, latency_ms(model, X_test)
-    else:
-        test = score_on(model, spec.primary.builtin, X_test, dataset.y_test, dataset.n_classes, fit.preprocessor)
-        latency, float_latency = latencies_ms([model, original], X_test)
-        before = Figures(fit.test_score, float_bytes(original), float_latency)
-    result = ExportResult(
-        folder, spec.primary.name, float(test), primary_value(chosen, spec), chosen.number, epochs, members,
-        size_bytes=size, latency_ms=latency, precision=precision, pruned=prune or 0.0,
-        float_model=before, objectives=objective_values(chosen, spec) if spec.multi else None,
-    )  # fmt: skip
-    metrics = {
-        "metric": result.metric,
-        "test": result.test_score,
-        "cv": result.cv_score,
-        "cv_fold_scores": fold_scores_of(chosen),
-        "trial": chosen.number,
-        "epochs": epochs,
-        "ensemble": members,
-        "n_train": int(len(dataset.X_train)),
-        "n_test": int(len(dataset.X_test)),
-        "study": study.study_name,
-        "size_bytes": result.size_bytes,
-        "latency_ms": result.latency_ms,
-        "precision": precision,
-        "pruned": result.pruned,
-        **({"float": asdict(before)} if before is not None else {}),
-        **({"objectives": result.objectives} if result.objectives is not None else {}),
-    }
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return result
 
 
 def export_best(
@@ -197,7 +211,7 @@ def export_best(
     return export_trial(study, spec, folder, ensemble)
 
 
-def _prune(model: Any, fraction: float, spec: StudySpec, params: dict[str, Any], dataset: Any, epochs: int) -> list[int]:
+def _prune(model: nn.Module, fraction: float, spec: StudySpec, params: dict[str, Any], dataset: Dataset, epochs: int) -> list[int]:
     """Prune and fine-tune ``model`` in place on the training rows; the widths for model.json."""
     from automl.training.compress import prune_and_fine_tune
     from automl.training.device import resolve
@@ -206,12 +220,6 @@ def _prune(model: Any, fraction: float, spec: StudySpec, params: dict[str, Any],
     device = resolve(spec.trainer.device, spec.trainer.precision).device
     fold = whole_training_fold(dataset, spec.dataset, device)
     return prune_and_fine_tune(model, fraction, spec, params, fold, epochs)
-
-
-def _save_numpy(arrays: dict[str, np.ndarray], path: Path) -> None:
-    from safetensors.numpy import save_file
-
-    save_file(arrays, str(path))
 
 
 def _json_safe(value: Any) -> Any:

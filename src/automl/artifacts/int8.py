@@ -9,11 +9,12 @@ key, and beside it an ``F32`` tensor of one scale per output channel under ``KEY
 ``F32``. The safetensors metadata names the scheme (``{"quantization": SCHEME}``); a file
 without it holds plain weights. Nothing is pickled.
 
-``automl predict`` dequantises at load and runs the float model: on the models automl trains
-(a few hundred units wide) torch's dynamic int8 Linear is 2 to 3 times *slower* per row on one
-CPU thread than fp32 (``benchmarks/bench_compress.py``), it runs on the CPU only, its API
-(``torch.ao.quantization.quantize_dynamic``) is deprecated, and it would quantise again with
-its own scales. What int8 buys here is a 4 times smaller file.
+``automl predict`` dequantises at load and runs the float model. torch's dynamic int8 Linear
+path (``torch.ao.quantization.quantize_dynamic``) is not used: on the models automl trains (a
+few hundred units wide, one row at a time on one CPU thread) it is slower, not faster (1.2 to
+1.5 times the time per row on digits, ``benchmarks/bench_compress.py``; it only breaks even
+near 1,000 units), it runs on the CPU only, its API is deprecated, and it would quantise again
+with scales of its own. What int8 buys here is a weights file a quarter the size.
 """
 
 from __future__ import annotations
