@@ -20,6 +20,7 @@ from automl.search.study import stored_spec
 from automl.studyfile import StudySpec, describe
 from automl.studyfile.duration import format_duration
 from automl.studyfile.schema import TrainCommand
+from automl.studyfile.space import sample_params
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}")
     if spec.search.enqueue:
         console.print(f"{len(spec.search.enqueue)} start point(s) enqueued first")
+    if isinstance(spec.train, TrainCommand):
+        _print_program(spec, spec.train, console)
     if checkpoints is None:
         console.print("checkpoints: off (a trial whose worker dies starts again from epoch 0)", highlight=False)
     elif spec.own_code:
@@ -76,6 +79,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"checkpoints: every {spec.trainer.checkpoint_every} to {checkpoints}", highlight=False)
     console.print("[green]ok[/green]")
     return 0
+
+
+def _print_program(spec: StudySpec, train: TrainCommand, console: Console) -> None:
+    """The exact command line of a sample trial, and where its values are read from."""
+    from automl.usercode.command import build_command, resume_args
+
+    sample = sample_params(spec.space)
+    line = shlex.join(build_command(train, sample, 0, "CHECKPOINT_DIR"))
+    console.print(Text(f"a trial runs (sample params {sample}): {line}"))
+    if train.resume:
+        again = resume_args(train, {"checkpoint_dir": "CHECKPOINT_DIR", "trial": "0"})
+        console.print(Text(f"a trial that resumes its restored folder also gets: {shlex.join(again)}"))
+    sources = train.sources()
+    for name, source in sources.items():
+        console.print(Text(f"{name or spec.primary.name}: read from {source.describe()} (final: {source.final}), besides JSON lines"))
 
 
 def _what_trains(spec: StudySpec) -> str:

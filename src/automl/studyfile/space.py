@@ -211,6 +211,22 @@ def complete_params(space: Mapping[str, BaseParam], sampled: Mapping[str, Any]) 
     return values
 
 
+def sample_params(space: Mapping[str, BaseParam]) -> dict[str, Any]:
+    """One point of the space, for showing what a trial gets: fixed values, first choices,
+    lower bounds (only the entries whose ``when`` holds)."""
+    values: dict[str, Any] = {}
+    for name, entry in space.items():
+        if not is_active(entry, values):
+            continue
+        if isinstance(entry, FixedParam):
+            values[name] = entry.value
+        elif isinstance(entry, CategoricalParam):
+            values[name] = entry.choices[0]
+        elif isinstance(entry, (FloatParam, IntParam)):
+            values[name] = entry.low
+    return values
+
+
 def describe(entry: BaseParam) -> str:
     """A short human description of an entry, for ``automl validate``."""
     if isinstance(entry, FixedParam):

@@ -49,8 +49,13 @@ def build_command(
         elif train.params == "{name}={value}":
             args.append(f"{theirs}={as_text(value)}")
     if resuming:
-        args += [fill(arg, fills) for arg in train.resume]
+        args += resume_args(train, fills)
     return args
+
+
+def resume_args(train: TrainCommand, fills: Mapping[str, str]) -> list[str]:
+    """What is appended when the trial resumes from its restored folder."""
+    return [fill(arg, fills) for arg in train.resume]
 
 
 def fill(text: str, fills: Mapping[str, str]) -> str:
