@@ -121,9 +121,13 @@ def test_median_prunes_a_trial_ranked_below_the_median() -> None:
     assert not pruner.prune(study, _at(running, {1: (0.0, 99)}))  # no one to compare at step 1
 
 
-def test_steps_of_ignores_malformed_records() -> None:
-    trial = create_trial(state=TrialState.RUNNING, user_attrs={INTERMEDIATE_VALUES: {"x": {}, "2": {"a": 1}, "3": 5}})
-    assert steps_of(trial) == {2: {"a": 1}, 3: {}}
+def test_a_malformed_attribute_is_no_steps_and_never_prunes() -> None:
+    bad = {"x": {}, "2": {"a": 1}, "3": 5}  # anyone who can write to the storage can write this
+    trial = create_trial(state=TrialState.RUNNING, user_attrs={INTERMEDIATE_VALUES: bad})
+    assert steps_of(trial) == {}
+    study = _study()
+    _add(study, {1: (0.9, 1)})
+    assert not ParetoSuccessiveHalving(RANKING, min_resource=1).prune(study, trial)
 
 
 BASE = """

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if checkpoints is None and spec.trainer.checkpoint_every != "none":
         console.print("note: no execution.checkpoints, so a trial whose worker dies starts again from epoch 0",
                       highlight=False)  # fmt: skip
-    progress = make_progress(console, spec.name)
+    progress = make_progress(console, spec.name, spec.objective_names)
     try:
         state = Coordinator(spec, study, backend, progress, settings=args.settings).run()
     finally:

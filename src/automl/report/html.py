@@ -16,7 +16,13 @@ from automl.report.figure import Figure
 from automl.report.figures import report_figures
 from automl.report.format import fmt_params, fmt_value
 from automl.report.multi_figures import multi_figures
-from automl.report.objectives import Objectives, fmt_objective, objectives_of, sorted_front
+from automl.report.objectives import (
+    Objectives,
+    fmt_objective,
+    objectives_of,
+    sorted_front,
+    step_vectors_of,
+)
 from automl.search.attrs import best_epoch_of, note_of, resumed_from_epoch_of, worker_of
 from automl.search.outcomes import best_trial, feasible
 from automl.studyfile.schema import StudySpec
@@ -133,6 +139,7 @@ def _trial_table(trials: list[FrozenTrial], objectives: Objectives, front: set[i
         duration = t.duration.total_seconds() if t.duration else None
         worker, note, best_epoch = worker_of(t), note_of(t), best_epoch_of(t)
         resumed = resumed_from_epoch_of(t)
+        last = t.last_step if not objectives.multi else max(step_vectors_of(t), default=None)  # intermediate_values
         if resumed:  # a resumed trial says so, whatever else it ended with
             note = f"resumed from the checkpoint of epoch {resumed}" + (f"; {note}" if note else "")
         rows.append(
@@ -141,7 +148,7 @@ def _trial_table(trials: list[FrozenTrial], objectives: Objectives, front: set[i
             + f"<td class='{t.state.name}' data-v='{t.state.name}'>{t.state.name.lower()}</td>"
             + (_objective_cells(t, objectives, front) if objectives.multi else _cell(fmt_value(t.value), t.value, True))
             + _cell(best_epoch or "", best_epoch, True)
-            + _cell(t.last_step if t.last_step is not None else "", t.last_step, True)
+            + _cell(last if last is not None else "", last, True)
             + _cell(f"{duration:.1f}" if duration is not None else "", duration, True)
             + _cell(worker, worker)
             + _cell(fmt_params(t.params, 50), json.dumps(t.params, sort_keys=True, default=str))

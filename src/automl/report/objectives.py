@@ -3,9 +3,8 @@
 A study with several objectives has no single best trial: its best trials are the Pareto
 front (:func:`automl.search.outcomes.best_trials`), and Optuna keeps no per-step values for it,
 so the worker stores every objective's value per step in the user attribute
-``intermediate_values`` and the last vector of a pruned trial in ``metrics``
-(:mod:`automl.trial_attrs`). The readers here treat a malformed attribute as absent, as
-:mod:`automl.search.attrs` does for the others.
+``intermediate_values`` and the last vector of a pruned trial in ``metrics``, read back by
+:mod:`automl.search.vectors`.
 """
 
 from __future__ import annotations
@@ -14,14 +13,13 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.report.format import fmt_value
 from automl.search.outcomes import best_trials, directions_maximize
-from automl.trial_attrs import INTERMEDIATE_VALUES, METRICS
+from automl.search.vectors import metrics_of, step_vectors_of
 
 log = logging.getLogger(__name__)
 
@@ -84,37 +82,6 @@ def fmt_objective(value: float | None) -> str:
     return fmt_value(value)
 
 
-def step_vectors_of(trial: FrozenTrial) -> dict[int, dict[str, float | None]]:
-    """``intermediate_values`` as step -> {objective name: value} (None: not finite), steps in
-    order; {} when absent or malformed."""
-    raw = trial.user_attrs.get(INTERMEDIATE_VALUES)
-    if raw is None:
-        return {}
-    out: dict[int, dict[str, float | None]] = {}
-    ok = isinstance(raw, dict)
-    for step, vector in raw.items() if ok else ():
-        parsed = _as_vector(vector)
-        if not (isinstance(step, str) and step.lstrip("-").isdigit()) or parsed is None:
-            ok = False
-            break
-        out[int(step)] = parsed
-    if not ok:
-        log.warning("trial %d: ignoring its %s attribute (not steps of named numbers)", trial.number, INTERMEDIATE_VALUES)
-        return {}
-    return dict(sorted(out.items()))
-
-
-def metrics_of(trial: FrozenTrial) -> dict[str, float | None]:
-    """``metrics``: the final values by name (a pruned trial: its last step); {} when absent."""
-    raw = trial.user_attrs.get(METRICS)
-    if raw is None:
-        return {}
-    parsed = _as_vector(raw)
-    if parsed is None:
-        log.warning("trial %d: ignoring its %s attribute (not named numbers)", trial.number, METRICS)
-    return parsed or {}
-
-
 def last_vector(trial: FrozenTrial, objectives: Objectives) -> list[float | None] | None:
     """The trial's objective vector: its values when COMPLETE; else (a pruned trial) its
     ``metrics``, or the last step of ``intermediate_values``; None when there is none."""
@@ -124,21 +91,3 @@ def last_vector(trial: FrozenTrial, objectives: Objectives) -> list[float | None
         if named and all(n in named for n in objectives.names):
             return [named[n] for n in objectives.names]
     return None
-
-
-def _as_vector(value: Any) -> dict[str, float | None] | None:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        return None
-    out: dict[str, float | None] = {}
-    for name, v in value.items():
-        if v is None:
-            out[name] = None
-        elif isinstance(v, int | float) and not isinstance(v, bool):
-            try:
-                number = float(v)
-            except OverflowError:
-                number = math.inf
-            out[name] = number if math.isfinite(number) else None
-        else:
-            return None
-    return out

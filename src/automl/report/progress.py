@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -16,6 +17,7 @@ from automl.coordinator.progress import RunState
 from automl.report.format import fmt_params, fmt_value
 from automl.report.objectives import fmt_objective, metrics_of
 from automl.search.attrs import note_of
+from automl.search.outcomes import feasible
 from automl.studyfile.duration import format_duration
 
 log = logging.getLogger("automl.progress")
@@ -40,11 +42,12 @@ def _clock(state: RunState) -> str:
 
 def _labels(trial: FrozenTrial, metric_names: Sequence[str] | None, n: int) -> list[str]:
     """The objectives' names: those given, else those of the trial's ``metrics`` attribute
-    when its first ``n`` entries are the trial's values, else objective 1, 2, ..."""
+    when its first ``n`` entries hold the trial's values, else objective 1, 2, ..."""
     if metric_names is not None and len(metric_names) == n:
         return list(metric_names)
     stored = list(metrics_of(trial).items())[:n]
-    if len(stored) == n and [v for _, v in stored] == list(trial.values or ()):
+    values = list(trial.values or ())
+    if len(stored) == n and all(v is not None and math.isclose(v, w, rel_tol=1e-9) for (_, v), w in zip(stored, values, strict=True)):
         return [name for name, _ in stored]
     return [f"objective {i}" for i in range(1, n + 1)]
 
@@ -79,6 +82,8 @@ class PlainProgress:
         if finished is None:
             return
         note = note_of(finished)
+        if finished.state == TrialState.COMPLETE and not feasible(finished):
+            note = "infeasible: breaks a constraint"
         multi = len(self._metric_names or ()) > 1 or len(finished.values or ()) > 1 or bool(state.front)
         if multi:  # several objectives
             value = _vector(finished, self._metric_names) if finished.values else "-"

@@ -52,8 +52,8 @@ def summary_table(study: optuna.Study, k: int = 5) -> Table:
 def _front_table(study: optuna.Study, k: int, caption: str) -> Table:
     objectives = objectives_of(study)
     front = sorted_front(study, objectives)
-    shown = f"first {k} of {len(front)}" if len(front) > k else str(len(front))
-    table = Table(title=f"study {study.study_name}: Pareto front ({shown} trials)", caption=caption)
+    shown = f"first {k} of {len(front)} trials" if len(front) > k else f"{len(front)} trial{'s' if len(front) != 1 else ''}"
+    table = Table(title=f"study {study.study_name}: Pareto front ({shown})", caption=caption)
     table.add_column("trial", justify="right")
     for name in objectives.names:
         table.add_column(name, justify="right")

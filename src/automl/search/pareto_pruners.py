@@ -33,24 +33,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.search.pareto import as_loss, fronts, in_top, ranks, select_top
+from automl.search.vectors import step_vectors_of
 from automl.studyfile.schema import Bound
-from automl.trial_attrs import INTERMEDIATE_VALUES
 
 Record = Mapping[str, float | None]  # one step's values by name
 
 
-def steps_of(trial: FrozenTrial) -> dict[int, Record]:
+def steps_of(trial: FrozenTrial) -> Mapping[int, Record]:
     """The trial's reported records by step (empty when it has none, or they are malformed)."""
-    raw = trial.user_attrs.get(INTERMEDIATE_VALUES)
-    if not isinstance(raw, dict):
-        return {}
-    out: dict[int, Record] = {}
-    for step, record in raw.items():
-        try:
-            out[int(step)] = record if isinstance(record, dict) else {}
-        except (TypeError, ValueError):
-            continue
-    return out
+    return step_vectors_of(trial)
 
 
 class ParetoRanking:

@@ -3,7 +3,9 @@
 Uses :class:`mlflow.MlflowClient` only (no fluent ``mlflow.start_run``), so a long-lived worker
 keeps no active-run state between trials. A trial's run holds its params, the per-epoch series
 (``cv/score``, ``cv/fold_<k>``, ``train/loss``, ``health/<stat>/<group>``) with the epoch as
-step, the final ``value``, its status (FINISHED complete, KILLED pruned, FAILED failed) and the
+step, the final ``value`` (several objectives: ``cv/<name>`` per step and ``value/<name>``;
+the parent run then holds the Pareto front: ``front_size``, tags ``automl.front_trials`` and
+``front.<trial>``), its status (FINISHED complete, KILLED pruned, FAILED failed) and the
 ``automl.*`` tags that lead back to the trial in the Optuna storage.
 """
 
@@ -68,6 +70,8 @@ class MlflowTracker(Tracker):
             return  # already logged: a repeated call adds no second run
         parent = self._parent(client, experiment_id, record.study_name, record.storage)
         tags = record.tags() | {"mlflow.parentRunId": parent, "automl.metric": record.metric}
+        if record.multi:
+            tags["automl.objectives"] = ",".join(record.objectives)
         start_ms = _ms(record.started_at)
         run = client.create_run(experiment_id, start_time=start_ms, tags=tags, run_name=record.run_name)
         run_id = run.info.run_id
@@ -76,10 +80,7 @@ class MlflowTracker(Tracker):
             client.log_batch(run_id, params=params[i : i + _MAX_PARAMS])
         now = _ms(record.ended_at)
         metrics = [
-            Metric(key, float(v), now, epoch)
-            for key, values in record.epoch_series().items()
-            for epoch, v in enumerate(values, start=1)
-            if v is not None
+            Metric(key, float(v), now, step) for key, steps in record.step_series().items() for step, v in steps.items()
         ]
         for key, value in record.summary().items():
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -102,6 +103,15 @@ class MlflowTracker(Tracker):
             tags.append(RunTag("automl.best_trial", str(record.best.number)))
             # Tags, not params: MLflow params are write-once, and a resumed study may find a new best.
             tags += [RunTag(f"best.{k}", str(v)) for k, v in sorted(record.best.params.items())]
+        if record.multi:  # several objectives: the Pareto front instead of a best trial
+            metrics.append(Metric("front_size", float(len(record.front)), now, step))
+            tags += [RunTag("automl.objectives", ",".join(record.objectives)),
+                     RunTag("automl.directions", ",".join(record.directions)),
+                     RunTag("automl.front_trials", ",".join(map(str, record.front_numbers())))]  # fmt: skip
+            for t in record.front:  # front.<trial>: "accuracy=0.95, params=1200; lr=0.01, width=32"
+                values = ", ".join(f"{k}={v:.6g}" for k, v in t.values.items() if v is not None)
+                params = ", ".join(f"{k}={v}" for k, v in sorted(t.params.items()))
+                tags.append(RunTag(f"front.{t.number}", f"{values}; {params}"[:5000]))
         client.log_batch(parent, metrics=metrics, tags=tags[:_MAX_PARAMS])
         client.set_terminated(parent, "FINISHED", end_time=now)
 

@@ -2,19 +2,16 @@
 
 Optuna refuses ``Trial.report`` on a study with several objectives, so the worker keeps every
 objective's value per step in the trial's user attribute ``intermediate_values``
-(``{str(step): {name: value}}``, :mod:`automl.trial_attrs`). A malformed attribute is logged
-and treated as absent, as :mod:`automl.search.attrs` does for the others.
+(``{str(step): {name: value}}``), read back by :mod:`automl.search.vectors`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from automl.trial_attrs import INTERMEDIATE_VALUES
+from automl.search.vectors import step_vectors_of
 
 log = logging.getLogger(__name__)
 
@@ -28,42 +25,10 @@ def objective_steps_of(trial: FrozenTrial, names: list[str]) -> dict[str, dict[i
     >>> objective_steps_of(t, ["a", "b"])
     {'a': {1: 0.5, 2: 0.9}, 'b': {2: 10.0}}
     """
-    raw = trial.user_attrs.get(INTERMEDIATE_VALUES)
-    if raw is None:
-        return {}
-    steps = _parse(raw)
-    if steps is None:
-        log.warning("trial %d: ignoring its %s attribute (not steps of named numbers)", trial.number, INTERMEDIATE_VALUES)
-        return {}
+    steps = step_vectors_of(trial)
     out: dict[str, dict[int, float | None]] = {}
     for name in names:
-        series = {step: vector[name] for step, vector in sorted(steps.items()) if name in vector}
+        series = {step: vector[name] for step, vector in steps.items() if name in vector}
         if series:
             out[name] = series
     return out
-
-
-def _parse(raw: Any) -> dict[int, dict[str, float | None]] | None:
-    if not isinstance(raw, dict):
-        return None
-    out: dict[int, dict[str, float | None]] = {}
-    for step, vector in raw.items():
-        if not (isinstance(step, str) and step.lstrip("-").isdigit()) or not isinstance(vector, dict):
-            return None
-        parsed: dict[str, float | None] = {}
-        for name, value in vector.items():
-            if not isinstance(name, str) or not (value is None or (isinstance(value, int | float) and not isinstance(value, bool))):
-                return None
-            parsed[name] = _finite(value)
-        out[int(step)] = parsed
-    return out
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None

@@ -86,7 +86,8 @@ def log_trial(study: optuna.Study, spec: StudySpec, storage_url: str, trial_numb
 
 
 def log_study(study: optuna.Study, spec: StudySpec, storage_url: str) -> None:
-    """Log the study's summary (best trial, counts) to every named tracker. Never raises."""
+    """Log the study's summary (best trial or, with several objectives, the Pareto front; counts)
+    to every named tracker. Never raises."""
     if not named_trackers(spec.tracking):
         return
     try:

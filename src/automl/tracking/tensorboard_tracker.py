@@ -4,7 +4,9 @@ A trial's folder holds its per-epoch scalars (``cv/score``, ``cv/fold_<k>``, ``t
 ``health/<stat>/<group>``, step = epoch), a text summary (state, prune epoch or failure
 reason, host, slot, storage) and an HParams session (its params and state, metric
 ``hparam/value``), so the HParams tab compares the trials. The ``study`` folder holds the best
-trial's params and value when ``automl run`` ends. Written with PyTorch's ``SummaryWriter``.
+trial's params and value when ``automl run`` ends. With several objectives: ``cv/<name>`` per
+step, HParams metrics ``hparam/<name>``, and the study folder's text ``automl/front`` is the
+Pareto front. Written with PyTorch's ``SummaryWriter``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.studyfile.sections import TensorboardSpec
-from automl.tracking.base import StudyRecord, Tracker, TrialRecord
+from automl.tracking.base import StudyRecord, Tracker, TrialRecord, metric_name
 
 VALUE_TAG = "hparam/value"
 
@@ -34,14 +36,17 @@ class TensorboardTracker(Tracker):
     def log_trial(self, record: TrialRecord) -> None:
         writer = _writer(self.root / record.run_name)
         try:
-            for key, values in record.epoch_series().items():
-                for epoch, value in enumerate(values, start=1):
-                    if value is not None:
-                        writer.add_scalar(key, value, epoch)
+            for key, steps in record.step_series().items():
+                for step, value in steps.items():
+                    writer.add_scalar(key, value, step)
             writer.add_text("automl/trial", _table(record.summary() | record.tags()), 0)
             hparams = {k: _hparam(v) for k, v in record.params.items()} | {"state": record.state.name}
-            metrics = {VALUE_TAG: record.value} if record.value is not None else {}
-            _add_hparams(writer, hparams, metrics)
+            if record.multi:  # several objectives: hparam/<name> each
+                tags = [f"hparam/{metric_name(n)}" for n in record.objectives]
+                values = [record.values.get(n) for n in record.objectives]
+                _add_hparams(writer, hparams, {t: v for t, v in zip(tags, values, strict=True) if v is not None}, tags)
+            else:
+                _add_hparams(writer, hparams, {VALUE_TAG: record.value} if record.value is not None else {})
         finally:
             writer.close()
 
@@ -55,6 +60,10 @@ class TensorboardTracker(Tracker):
             if best is not None and best.value is not None:
                 lines |= {"best_trial": best.number, "best_value": best.value}
                 _add_hparams(writer, {k: _hparam(v) for k, v in best.params.items()}, {VALUE_TAG: best.value})
+            if record.multi:  # several objectives: the Pareto front instead of a best trial
+                lines |= {"objectives": ", ".join(record.objectives), "directions": ", ".join(record.directions),
+                          "front_size": len(record.front), "front_trials": ", ".join(map(str, record.front_numbers()))}  # fmt: skip
+                writer.add_text("automl/front", _front_table(record), sum(record.counts.values()))
             writer.add_text("automl/study", _table(lines), sum(record.counts.values()))
         finally:
             writer.close()
@@ -66,11 +75,12 @@ def _writer(log_dir: Path) -> Any:
     return SummaryWriter(log_dir=str(log_dir))
 
 
-def _add_hparams(writer: Any, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
-    """Write an HParams session into ``writer``'s own folder (``add_hparams`` would make a new one)."""
+def _add_hparams(writer: Any, hparams: dict[str, Any], metrics: dict[str, float], declared: list[str] | None = None) -> None:
+    """Write an HParams session into ``writer``'s own folder (``add_hparams`` would make a new one);
+    ``declared``: the metric tags the session names (default: those of ``metrics``, or hparam/value)."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-    experiment, start, end = hparams_summary(hparams, dict.fromkeys(metrics or {VALUE_TAG: 0.0}, 0.0))
+    experiment, start, end = hparams_summary(hparams, dict.fromkeys(declared or metrics or {VALUE_TAG: 0.0}, 0.0))
     file_writer = writer._get_file_writer()  # noqa: SLF001 - the documented add_hparams does the same
     for summary in (experiment, start, end):
         file_writer.add_summary(summary)
@@ -80,6 +90,15 @@ def _add_hparams(writer: Any, hparams: dict[str, Any], metrics: dict[str, float]
 
 def _hparam(value: Any) -> Any:
     return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+def _front_table(record: StudyRecord) -> str:
+    """The Pareto front as a Markdown table: trial, each objective, hyperparameters."""
+    head = ["trial", *record.objectives, "hyperparameters"]  # "params" may be an objective
+    rows = [[str(t.number), *(f"{t.values.get(n):.6g}" if t.values.get(n) is not None else "-" for n in record.objectives),
+             ", ".join(f"{k}={v}" for k, v in sorted(t.params.items()))] for t in record.front]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows])
 
 
 def _table(rows: dict[str, Any]) -> str:

@@ -4,7 +4,8 @@ Offline mode (the default) writes run folders under ``<dir>/wandb/`` and needs n
 no account; ``wandb sync`` uploads them later. A trial's run has the trial's params as config,
 one history row per epoch (``cv/score``, ``cv/fold_<k>``, ``train/loss``,
 ``health/<stat>/<group>``, step = epoch), and a summary with the state, value, prune epoch or
-failure reason, host and slot. A failed trial's run exits with code 1, so W&B marks it failed.
+failure reason, host and slot. With several objectives, each one's ``cv/<name>`` per step and
+``value/<name>``; the summary run holds the Pareto front (``front_trials``, ``front``). A failed trial's run exits with code 1, so W&B marks it failed.
 """
 
 from __future__ import annotations
@@ -47,10 +48,10 @@ class WandbTracker(Tracker):
         tags = ["automl", record.state.name.lower()]
         run = self._init(record.study_name, "trial", record.run_name, config, tags)
         try:
-            series = record.epoch_series()
-            for epoch in range(1, record.epochs + 1):
-                row = {k: v[epoch - 1] for k, v in series.items() if epoch <= len(v) and v[epoch - 1] is not None}
-                run.log(row | {"epoch": epoch}, step=epoch)
+            series = record.step_series()
+            for step in record.steps():
+                row = {k: steps[step] for k, steps in series.items() if step in steps}
+                run.log(row | {"epoch": step}, step=step)
             for key, value in (record.summary() | {"automl": record.tags()}).items():
                 run.summary[key] = value
         finally:
@@ -71,6 +72,12 @@ class WandbTracker(Tracker):
                 run.summary["best_value"] = best.value
                 run.summary["best_trial"] = best.number
                 run.summary["best_epoch"] = best.best_epoch
+            if record.multi:  # several objectives: the Pareto front instead of a best trial
+                run.summary["objectives"] = list(record.objectives)
+                run.summary["directions"] = list(record.directions)
+                run.summary["front_size"] = len(record.front)
+                run.summary["front_trials"] = record.front_numbers()
+                run.summary["front"] = [{"number": t.number, "values": t.values, "params": t.params} for t in record.front]
         finally:
             run.finish()
 
