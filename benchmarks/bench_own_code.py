@@ -15,6 +15,12 @@ The code (:mod:`own_code_model`) does 5 steps of 20 ms and reports after each: 0
   what automl does per trial (ask, dispatch, the worker's reads and writes, the reports to the
   storage, tell, collect), and leaves out ``automl run``'s start-up.
 
+- **direct, program (log lines)** / **automl, program (log lines)**: the same program run with
+  ``--log-lines``: instead of JSON lines it prints its own lines (``step 3: train loss 0.41,
+  total 0.06``, and 20 other lines per step that match nothing), and the study reads the value
+  with ``metric: {pattern: 'step (?P<step>\\d+): .*total (?P<value>[\\d.]+)'}`` (issue 23): the
+  cost per trial of reading log lines, beside the JSON-lines figure.
+
 Overhead per trial = automl - direct of the same form. Medians over ``--repeats``.
 """
 
@@ -64,26 +70,37 @@ def direct_function(trials: int) -> float:
     return (time.perf_counter() - started) / trials
 
 
-def direct_program(trials: int) -> float:
+def direct_program(trials: int, log_lines: bool = False) -> float:
     started = time.perf_counter()
+    extra = ["--log-lines"] if log_lines else []
     for i in range(trials):
-        subprocess.run([sys.executable, str(HERE / "own_code_model.py"), "--lr", str(0.01 + i * 0.001)],
+        subprocess.run([sys.executable, str(HERE / "own_code_model.py"), "--lr", str(0.01 + i * 0.001), *extra],
                        check=True, capture_output=True)  # fmt: skip
     return (time.perf_counter() - started) / trials
+
+
+LOG_LINES_TRAIN = (
+    "{{command: ['{python}', '{program}', --log-lines], "
+    "metric: {{pattern: 'step (?P<step>\\d+): .*total (?P<value>[\\d.]+)'}}}}"
+)
 
 
 def through_automl(form: str, trials: int, folder: Path) -> float:
     import optuna
 
-    storage = str(folder / f"{form}.journal")
-    train = ("python:own_code_model:fit" if form == "function"
-             else f"{{command: ['{sys.executable}', '{HERE / 'own_code_model.py'}']}}")  # fmt: skip
-    study_file = folder / f"{form}.yaml"
-    study_file.write_text(STUDY.format(name=form, storage=storage, train=train, trials=trials))
+    storage = str(folder / f"{_slug(form)}.journal")
+    if form == "function":
+        train = "python:own_code_model:fit"
+    elif form == "program":
+        train = f"{{command: ['{sys.executable}', '{HERE / 'own_code_model.py'}']}}"
+    else:  # the program's own log lines, read with a pattern
+        train = LOG_LINES_TRAIN.format(python=sys.executable, program=HERE / "own_code_model.py")
+    study_file = folder / f"{_slug(form)}.yaml"
+    study_file.write_text(STUDY.format(name=_slug(form), storage=storage, train=train, trials=trials))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
     subprocess.run([sys.executable, "-m", "automl", "run", str(study_file)], check=True, cwd=HERE,
                    env=env, capture_output=True)  # fmt: skip
-    study = optuna.load_study(study_name=form, storage=optuna.storages.JournalStorage(
+    study = optuna.load_study(study_name=_slug(form), storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(storage)))  # fmt: skip
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(done) == trials, [t.state.name for t in study.trials]
@@ -92,25 +109,32 @@ def through_automl(form: str, trials: int, folder: Path) -> float:
     return (last - first).total_seconds() / trials
 
 
+def _slug(form: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in form).split())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default="/tmp/bench_own_code.json")
     args = ap.parse_args()
-    runs: dict[str, list[float]] = {k: [] for k in ("direct function", "automl function", "direct program", "automl program")}
+    forms = ("function", "program", "program (log lines)")
+    runs: dict[str, list[float]] = {f"{side} {form}": [] for form in forms for side in ("direct", "automl")}
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="automl-own-") as tmp:
             runs["direct function"].append(direct_function(args.trials))
             runs["automl function"].append(through_automl("function", args.trials, Path(tmp)))
             runs["direct program"].append(direct_program(args.trials))
             runs["automl program"].append(through_automl("program", args.trials, Path(tmp)))
+            runs["direct program (log lines)"].append(direct_program(args.trials, log_lines=True))
+            runs["automl program (log lines)"].append(through_automl("program (log lines)", args.trials, Path(tmp)))
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in runs.items()), flush=True)
     med: dict[str, Any] = {k: statistics.median(v) for k, v in runs.items()}
     print(f"\nper trial, median of {args.repeats} runs of {args.trials} trials (0.1 s of work each):")
-    for form in ("function", "program"):
+    for form in forms:
         direct, auto = med[f"direct {form}"], med[f"automl {form}"]
-        print(f"  {form:8}: direct {direct * 1000:6.1f} ms, through automl {auto * 1000:6.1f} ms, "
+        print(f"  {form:19}: direct {direct * 1000:6.1f} ms, through automl {auto * 1000:6.1f} ms, "
               f"overhead {(auto - direct) * 1000:6.1f} ms per trial")  # fmt: skip
     Path(args.out).write_text(json.dumps({"runs": runs, "medians": med, "trials": args.trials}, indent=2))
     print(f"JSON in {args.out}")
