@@ -50,6 +50,7 @@ def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
                 f"study {spec.name!r} already exists in this storage with direction(s) "
                 f"{', '.join(directions)}; use another name to start a new study",
             )
+        sampler = _resumed_sampler(spec, storage.get_n_trials(existing)) or sampler
     study = optuna.create_study(
         storage=storage,
         study_name=spec.name,
@@ -67,6 +68,21 @@ def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
     if not isinstance(study.user_attrs.get(UID_ATTR), str):
         study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     return study
+
+
+def _resumed_sampler(spec: StudySpec, n_trials: int) -> optuna.samplers.BaseSampler | None:
+    """For a study resumed with ``n_trials`` trials in it, the sampler seeded ``seed + n_trials``.
+
+    A seeded sampler built again with its seed starts its random stream over: a resumed study
+    would draw the first run's points again while the sampler is still in its random start-up.
+    Mixing in the trial count keeps a resume reproducible and its points new. QMC continues its
+    own sequence from the study (a new seed would scramble it differently), so it keeps its seed.
+    """
+    seed = spec.search.sampler.options().get("seed")
+    if not n_trials or not isinstance(seed, int) or spec.search.sampler.type == "qmc":
+        return None
+    resumed = spec.search.sampler.model_copy(update={"seed": seed + n_trials})
+    return build_sampler(resumed, spec.space)
 
 
 def spec_digest(stored: Any) -> str:
