@@ -103,3 +103,25 @@ def test_a_failure_reason_is_masked_before_it_is_stored(tmp_path: Path) -> None:
     trial = study.ask()
     assert fail_trial(study, study.trials[trial.number], f"worker failed: cannot reach redis://:{SECRET}@h:6379/0")
     assert SECRET not in study.trials[0].user_attrs["fail_reason"]
+
+
+@pytest.mark.slow  # three automl processes
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [(["validate", "SPEC", "--storage", "postgresql://u:p@ss-word@db/x"], "storage"),
+     (["run", "SPEC", "--storage", "redis://:p@ss-word@host:6379/0"], "storage"),
+     (["worker", "--storage", "x.journal", "--broker", "redis://:p@ss-word@host:6379/0"], "--broker")],
+)  # fmt: skip
+def test_a_bare_at_in_a_password_is_refused_before_a_driver_can_print_part_of_it(
+    tmp_path: Path, argv: list[str], field: str
+) -> None:
+    """A driver ends the password at the first "@" and prints the rest as a host ('ss-word@db'),
+    past any masking; automl refuses the URL first, with one line naming the field."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(tiny_yaml("s", str(tmp_path / "s.journal")))
+    done = subprocess.run([sys.executable, "-m", "automl", *[str(spec) if a == "SPEC" else a for a in argv]],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}") and "%40" in lines[0], done.stderr
+    assert "ss-word" not in done.stdout + done.stderr

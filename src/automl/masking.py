@@ -29,6 +29,21 @@ def mask_url(url: str) -> str:
     return mask_credentials(url)
 
 
+def unencoded_at(url: str) -> bool:
+    """Does the URL's password hold a bare ``@``? Drivers end the userinfo at the first ``@``
+    and read the rest of the password as the host, which their errors then print (a piece of
+    the password, past any masking). Written as ``%40`` it reaches the driver whole.
+
+    >>> unencoded_at("postgresql://u:p@ss@db/x"), unencoded_at("postgresql://u:p%40ss@db/x")
+    (True, False)
+    """
+    userinfo = _USERINFO.match(url.strip())
+    return bool(userinfo and "@" in userinfo.group(2))
+
+
+UNENCODED_AT = "the password holds a bare '@', which drivers take for the end of the password; write it as %40"
+
+
 def mask_text(text: str, *urls: str) -> str:
     """Remove the passwords of ``urls`` from ``text`` wherever they stand (driver messages
     sometimes echo them bare), and the password of any URL written in it."""

@@ -21,7 +21,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from automl.errors import SpecError, StorageError
-from automl.masking import mask_text, mask_url
+from automl.masking import UNENCODED_AT, mask_text, mask_url, unencoded_at
 from automl.search.retry import RetryingStorage
 
 _cache: dict[str, BaseStorage] = {}
@@ -69,7 +69,10 @@ def _open(url: str) -> BaseStorage:
 
 
 def storage_kind(url: str) -> str:
-    """``sqlite``, ``postgresql``, ``redis`` or ``journal_file``; a SpecError for anything else."""
+    """``sqlite``, ``postgresql``, ``redis`` or ``journal_file``; a SpecError for anything else
+    (a password holding a bare ``@`` too: :func:`automl.masking.unencoded_at`)."""
+    if unencoded_at(url):
+        raise SpecError("storage", f"{mask_url(url)!r}: {UNENCODED_AT}")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "sqlite" and url.startswith("sqlite:///"):
         return "sqlite"
