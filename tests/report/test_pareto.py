@@ -158,6 +158,7 @@ def test_report_holds_the_front_pruned_vectors_hypervolume_and_curves(study: tup
     assert row and re.findall(r"<td class='num' data-v='([^']*)'>", row.group(0))[:6] == ["5", "", "", "", "2", ""]
 
 
+@pytest.mark.slow  # headless Chromium
 def test_report_plots_are_drawn_in_a_browser(study: tuple[StudySpec, optuna.Study], tmp_path: Path) -> None:
     spec, _ = study
     out = tmp_path / "report.html"

@@ -77,6 +77,7 @@ def test_key_equals_value_with_a_literal_eval_configurator_and_the_best_value(tm
     assert final == pytest.approx(1 / (1 + total), abs=1e-6)  # best = lowest, the last here
 
 
+@pytest.mark.slow  # the program imports torch for its SummaryWriter
 def test_hydra_overrides_and_tensorboard_scalars(tmp_path: Path) -> None:
     final, reporter, argv = _run(HYDRA, {"lr": 0.2, "trainer.max_steps": 5}, tmp_path, names=["val_loss"], maximize=[False])
     assert argv[0][0] == "optimizer.lr=0.2" and argv[0][3:] == ["trainer.max_steps=5"]
