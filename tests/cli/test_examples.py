@@ -100,3 +100,22 @@ def _dashboard_trials(url: str, name: str) -> list[Any]:
     assert detail["objective_names"] == ["accuracy", "params"] and detail["directions"] == ["maximize", "minimize"]
     assert {t["number"] for t in detail["best_trials"]} == {t.number for t in load_study(url, name)[0].best_trials}
     return detail["trials"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_the_own_script_example_is_tuned_as_it_is(tmp_path: Path) -> None:
+    """studies/own_script.yaml: a nanoGPT-shaped script with no automl in it, read from its log."""
+    import subprocess
+    import sys
+
+    url = str(tmp_path / "script.journal")
+    done = subprocess.run(
+        [sys.executable, "-m", "automl", "run", "studies/own_script.yaml", "--storage", url, "--n-trials", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    study, _spec = load_study(url, "own-script")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert complete and study.best_value < 0.5  # digits' validation loss, read from its lines
+    assert all(sorted(t.intermediate_values) == list(range(1, 13)) for t in complete)
+    assert all(t.value == min(t.intermediate_values.values()) for t in complete)  # final: best
