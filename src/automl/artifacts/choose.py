@@ -13,7 +13,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import StudyFailedError, UsageError
-from automl.search.outcomes import best_trial
+from automl.search.outcomes import best_trial, best_trials
+from automl.search.study import trial_by_number
 from automl.studyfile.schema import StudySpec
 
 
@@ -26,7 +27,7 @@ def trial_to_export(study: optuna.Study, spec: StudySpec, number: int | None = N
         if best is None or best.value is None:
             raise StudyFailedError(f"study {study.study_name!r} has no complete trial to export yet")
         return best
-    front = [t for t in study.best_trials if t.values is not None]
+    front = [t for t in best_trials(study) if t.values is not None]
     if not front:
         raise StudyFailedError(f"study {study.study_name!r} has no complete feasible trial to export yet")
     i, sign = primary_index(spec), (-1.0 if spec.primary.maximize else 1.0)
@@ -35,11 +36,14 @@ def trial_to_export(study: optuna.Study, spec: StudySpec, number: int | None = N
 
 def numbered_trial(study: optuna.Study, number: int) -> FrozenTrial:
     """Trial ``number`` of the study; a UsageError naming ``--trial`` unless it is COMPLETE."""
-    trials = study.get_trials(deepcopy=False)
-    trial = next((t for t in trials if t.number == number), None)
-    if trial is None:
-        have = f"its trials are 0 to {len(trials) - 1}" if trials else "it has no trials"
-        raise UsageError(f"--trial: study {study.study_name!r} has no trial {number} ({have})")
+    try:
+        if number < 0:
+            raise KeyError(number)
+        trial = trial_by_number(study, number)  # one trial read, not the study
+    except KeyError:
+        n = len(study.get_trials(deepcopy=False))
+        have = f"its trials are 0 to {n - 1}" if n else "it has no trials"
+        raise UsageError(f"--trial: study {study.study_name!r} has no trial {number} ({have})") from None
     if trial.state != TrialState.COMPLETE or trial.values is None:
         raise UsageError(
             f"--trial: trial {number} is {trial.state.name}, not COMPLETE; export takes a trial that completed"

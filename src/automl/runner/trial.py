@@ -26,7 +26,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import PREEMPTED, AutoMLError, TrialPreempted, TrialPruned
 from automl.masking import mask_text
-from automl.runner.vectors import VectorReporter, as_record, tell_constraints, values_to_tell
+from automl.runner.vectors import (
+    VectorReporter,
+    as_record,
+    stored,
+    tell_constraints,
+    values_to_tell,
+)
 from automl.search.attrs import attempt_of, lineage_root
 from automl.search.batch import set_trial_user_attrs
 from automl.search.checkpoints import slot_for
@@ -212,7 +218,7 @@ def execute_trial(
             facts.setdefault(FAIL_REASON, f"the score is {values}")
             values = None
         elif (spec.multi or spec.constraints) and METRICS not in facts:
-            facts[METRICS] = {k: (v if math.isfinite(v) else None) for k, v in as_record(result.final, spec.objective_names).items()}
+            facts[METRICS] = stored(as_record(result.final, spec.objective_names))
     if state == TrialState.PRUNED and isinstance(reporter, VectorReporter) and METRICS not in facts and reporter.last:
         facts[METRICS] = reporter.last  # a pruned trial keeps its last vector
     facts[DURATION_S] = round(time.monotonic() - started, 3)

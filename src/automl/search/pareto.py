@@ -113,24 +113,16 @@ def in_top(losses: Sequence[Sequence[float]] | np.ndarray, k: int, index: int) -
     False
     """
     arr = np.asarray(losses, dtype=np.float64)
-    taken = 0
-    for front in fronts(arr):
-        if taken >= k:
-            return False
-        if index in front and taken + len(front) <= k:
-            return True
-        if taken + len(front) <= k:
-            taken += len(front)
-            continue
-        if index not in front:
-            return False
-        distance = crowding(arr[front])
-        order = sorted(range(len(front)), key=lambda i: -distance[i])
-        last_kept = distance[order[k - taken - 1]]
-        mine = distance[front.index(index)]
-        same = any(np.array_equal(arr[index], arr[front[i]]) for i in order[: k - taken])
-        return bool(mine >= last_kept or same)
-    return False
+    top = select_top(arr, k)
+    if index in top:
+        return True
+    front = next(f for f in fronts(arr) if index in f)
+    kept = [i for i in front if i in top]
+    if not kept:  # a front wholly below the cut
+        return False
+    distance = dict(zip(front, crowding(arr[front]), strict=True))
+    same = any(np.array_equal(arr[index], arr[i]) for i in kept)
+    return bool(distance[index] >= min(distance[i] for i in kept) or same)
 
 
 def hypervolume(losses: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]) -> float:

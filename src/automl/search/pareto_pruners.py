@@ -32,16 +32,11 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.search.pareto import as_loss, fronts, in_top, ranks, select_top
+from automl.search.pareto import as_loss, in_top, ranks
 from automl.search.vectors import step_vectors_of
 from automl.studyfile.schema import Bound
 
 Record = Mapping[str, float | None]  # one step's values by name
-
-
-def steps_of(trial: FrozenTrial) -> Mapping[int, Record]:
-    """The trial's reported records by step (empty when it has none, or they are malformed)."""
-    return step_vectors_of(trial)
 
 
 class ParetoRanking:
@@ -73,9 +68,6 @@ class ParetoRanking:
         worst = np.where(violations[:, None] > 0, np.inf, base)
         return np.column_stack([violations, worst])
 
-    def top(self, records: Sequence[Record], k: int) -> list[int]:
-        return select_top(self.losses(records), k)
-
     def ranks(self, records: Sequence[Record]) -> list[int]:
         return ranks(self.losses(records))
 
@@ -101,17 +93,23 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
         return self.judge(trial, lambda: study.get_trials(deepcopy=False))
 
     def judge(self, trial: FrozenTrial, read_trials: Any, min_resource: int | None = None) -> bool:
-        mine = steps_of(trial)
+        mine = step_vectors_of(trial)
         if not mine:
             return False
         step = max(mine)
         before = max((s for s in mine if s < step), default=0)
-        trials: list[FrozenTrial] | None = None
+        others: list[tuple[FrozenTrial, Mapping[int, Record]]] | None = None  # read once, parsed once
+
+        def read() -> list[tuple[FrozenTrial, Mapping[int, Record]]]:
+            nonlocal others
+            if others is None:
+                others = [(t, step_vectors_of(t)) for t in read_trials() if t.number != trial.number]
+            return others
+
         rung = 0
         while True:
             if min_resource is None and self.min_resource is None:
-                trials = trials if trials is not None else read_trials()
-                min_resource = _estimate_min_resource(trials)
+                min_resource = _estimate_min_resource(read())
                 if min_resource is None:
                     return False
             resource = min_resource if min_resource is not None else self.min_resource
@@ -125,8 +123,7 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
             record = mine[step]
             if any(math.isnan(v) for v in self.ranking.vector(record)):
                 return True
-            trials = trials if trials is not None else read_trials()
-            competing = [r for t in trials if t.number != trial.number for r in [_record_at(t, at)] if r is not None]
+            competing = [r for _, steps in read() for r in [_record_at(steps, at)] if r is not None]
             competing.append(record)
             if len(competing) <= self.bootstrap:
                 return True
@@ -175,7 +172,7 @@ class ParetoHyperband(optuna.pruners.BasePruner):
 
         max_resource = self.max_resource
         if max_resource is None:
-            steps = [max(steps_of(t), default=0) for t in read() if t.state == TrialState.COMPLETE]
+            steps = [max(step_vectors_of(t), default=0) for t in read() if t.state == TrialState.COMPLETE]
             max_resource = max(steps, default=0)
             if max_resource < self.min_resource:
                 return False  # as Optuna's: the first complete trial tells the largest budget
@@ -204,7 +201,7 @@ class ParetoPercentile(optuna.pruners.BasePruner):
         self.startup, self.warmup, self.interval, self.min_trials = n_startup_trials, n_warmup_steps, interval_steps, n_min_trials
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        mine = steps_of(trial)
+        mine = step_vectors_of(trial)
         if not mine:
             return False
         step = max(mine)
@@ -215,23 +212,22 @@ class ParetoPercentile(optuna.pruners.BasePruner):
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(complete) < self.startup:
             return False
-        others = [r for t in complete for r in [steps_of(t).get(step)] if r is not None]
+        others = [r for t in complete for r in [step_vectors_of(t).get(step)] if r is not None]
         if len(others) < self.min_trials:
             return False
         rank = self.ranking.ranks([*others, mine[step]])
         return bool(rank[-1] > np.percentile(rank[:-1], self.percentile))
 
 
-def _record_at(trial: FrozenTrial, at: int) -> Record | None:
-    """The trial's record at its first reported step at or past ``at``."""
-    steps = steps_of(trial)
+def _record_at(steps: Mapping[int, Record], at: int) -> Record | None:
+    """A trial's record at its first reported step at or past ``at``."""
     reached = [s for s in steps if s >= at]
     return steps[min(reached)] if reached else None
 
 
-def _estimate_min_resource(trials: list[FrozenTrial]) -> int | None:
+def _estimate_min_resource(trials: list[tuple[FrozenTrial, Mapping[int, Record]]]) -> int | None:
     """Optuna's rule for ``min_resource: auto``: a hundredth of the longest complete trial."""
-    last = [max(steps_of(t)) for t in trials if t.state == TrialState.COMPLETE and steps_of(t)]
+    last = [max(steps) for t, steps in trials if t.state == TrialState.COMPLETE and steps]
     return max(max(last) // 100, 1) if last else None
 
 
@@ -239,4 +235,4 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
-__all__ = ["ParetoHyperband", "ParetoPercentile", "ParetoRanking", "ParetoSuccessiveHalving", "fronts", "steps_of"]
+__all__ = ["ParetoHyperband", "ParetoPercentile", "ParetoRanking", "ParetoSuccessiveHalving"]

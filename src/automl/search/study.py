@@ -34,7 +34,6 @@ UID_ATTR = "automl:uid"
 
 def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
     """Create the study or load it for a resume, and store the resolved study file on it."""
-    sampler = build_sampler(spec.search.sampler, spec.space)
     pruner = study_pruner(spec)
     storage = make_storage(storage_url)
     try:
@@ -50,7 +49,7 @@ def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
                 f"study {spec.name!r} already exists in this storage with direction(s) "
                 f"{', '.join(directions)}; use another name to start a new study",
             )
-        sampler = _resumed_sampler(spec, storage.get_n_trials(existing)) or sampler
+    sampler = study_sampler(spec, storage.get_n_trials(existing) if existing is not None else 0)
     study = optuna.create_study(
         storage=storage,
         study_name=spec.name,
@@ -70,19 +69,20 @@ def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
     return study
 
 
-def _resumed_sampler(spec: StudySpec, n_trials: int) -> optuna.samplers.BaseSampler | None:
-    """For a study resumed with ``n_trials`` trials in it, the sampler seeded ``seed + n_trials``.
+def study_sampler(spec: StudySpec, n_trials: int) -> optuna.samplers.BaseSampler:
+    """The sampler of a study that has ``n_trials`` trials already; seeded ``seed + n_trials``.
 
     A seeded sampler built again with its seed starts its random stream over: a resumed study
     would draw the first run's points again while the sampler is still in its random start-up.
-    Mixing in the trial count keeps a resume reproducible and its points new. QMC continues its
-    own sequence from the study (a new seed would scramble it differently), so it keeps its seed.
+    Mixing in the trial count keeps a resume reproducible and its points new (a new study gets
+    its seed as written). QMC continues its own sequence from the study (a new seed would
+    scramble it differently), so it keeps its seed.
     """
-    seed = spec.search.sampler.options().get("seed")
-    if not n_trials or not isinstance(seed, int) or spec.search.sampler.type == "qmc":
-        return None
-    resumed = spec.search.sampler.model_copy(update={"seed": seed + n_trials})
-    return build_sampler(resumed, spec.space)
+    sampler = spec.search.sampler
+    seed = sampler.options().get("seed")
+    if n_trials and isinstance(seed, int) and sampler.type != "qmc":
+        sampler = sampler.model_copy(update={"seed": seed + n_trials})
+    return build_sampler(sampler, spec.space)
 
 
 def spec_digest(stored: Any) -> str:

@@ -53,9 +53,8 @@ class TrialResult:
     device: str = "cpu"
     precision: str = "fp32"
     duration_s: float = 0.0
-    # Every objective (and model cost a constraint names) by name: at best_epoch, and per epoch.
+    # Every objective (and model cost a constraint names) by name, at best_epoch.
     metrics: dict[str, float] = field(default_factory=dict)
-    vectors: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def final(self) -> float | dict[str, float]:
@@ -165,7 +164,6 @@ def _cross_validate(
             device=str(placement.device), precision=placement.precision.value,
             duration_s=time.perf_counter() - started,
             metrics=dict(vectors[best]) if tracked and curve else {},
-            vectors=[dict(v) for v in vectors],
         )  # fmt: skip
 
     def pruned(reason: str, epoch: int) -> TrialPruned:

@@ -85,9 +85,6 @@ class ProgramTrial:
         """The step of the folder's copy saved (or restored) last."""
         return self._folder.step
 
-    def command(self, folder: Path | str = "{checkpoint_dir}", *, resuming: bool = False) -> list[str]:
-        return build_command(self.train, self.params, self.number, str(folder), resuming=resuming)
-
     def run(self) -> Reported:
         folder = Path(tempfile.mkdtemp(prefix=f"automl-trial-{self.number}-"))
         try:
@@ -110,7 +107,7 @@ class ProgramTrial:
                                carried=self.reported)  # fmt: skip
         try:
             proc = subprocess.Popen(
-                self.command(folder, resuming=resuming), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                build_command(self.train, self.params, self.number, str(folder), resuming=resuming), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
                 bufsize=1, start_new_session=True,  # its own group: stopping it stops its children
                 preexec_fn=_die_with_parent,
             )  # fmt: skip

@@ -101,7 +101,6 @@ class OwnTrial:
             out[attrs.USER_METRICS] = metrics
         return out
 
-
     def _primary_value(self, value: Any) -> float:
         if isinstance(value, Mapping):
             number = value.get(self._primary)
