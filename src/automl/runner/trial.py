@@ -37,7 +37,7 @@ from automl.search.attrs import attempt_of, lineage_root
 from automl.search.batch import set_trial_user_attrs
 from automl.search.checkpoints import slot_for
 from automl.search.storage import make_storage
-from automl.search.study import SPEC_ATTR, UID_ATTR, load_study, spec_digest
+from automl.search.study import SPEC_ATTR, UID_ATTR, finish_trial, load_study, spec_digest
 from automl.studyfile.schema import StudySpec
 from automl.studyfile.space import complete_params
 from automl.tracking import log_trial
@@ -72,6 +72,7 @@ class OptunaReporter:
         self._trial = trial
         self._should_stop = should_stop
         self._name = name  # the objective's name, for a value reported as {name: value}
+        self.last: tuple[int, float] | None = None  # the latest step reported, and its value
 
     def report(self, epoch: int, value: Any) -> None:
         if self._should_stop():
@@ -80,6 +81,8 @@ class OptunaReporter:
             value = as_record(value, [self._name])[self._name]
         if math.isfinite(value):  # Optuna refuses nan; divergence is reported by the engine
             self._trial.report(value, step=epoch)
+            if self.last is None or epoch >= self.last[0]:
+                self.last = (epoch, float(value))
 
     def should_prune(self) -> bool:
         if isinstance(self._trial.study.pruner, optuna.pruners.NopPruner):
@@ -155,9 +158,10 @@ def execute_trial(
     if frozen.state != TrialState.RUNNING:
         log.info("trial %d is %s; not running it again", trial_number, frozen.state.name)
         return frozen.state
-    trial = optuna.trial.Trial(study, frozen._trial_id)  # noqa: SLF001 - the id of this trial
     storage = study._storage  # noqa: SLF001
     tid = frozen._trial_id  # noqa: SLF001
+    with storage.known(frozen):  # just read: optuna.Trial need not read it again
+        trial = optuna.trial.Trial(study, tid)
     set_trial_user_attrs(storage, tid, {HOST: socket.gethostname(), SLOT: slot, PID: os.getpid()})
     params = complete_params(spec.space, frozen.params)
     started = time.monotonic()
@@ -226,7 +230,12 @@ def execute_trial(
     set_trial_user_attrs(storage, tid, facts)
     if spec.constraints and state in (TrialState.COMPLETE, TrialState.PRUNED):
         tell_constraints(trial, spec, facts.get(METRICS) or {})
-    study.tell(trial_number, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+    if state == TrialState.PRUNED and isinstance(reporter, OptunaReporter) and reporter.last is not None:
+        values = reporter.last[1]  # as Optuna's tell does: a pruned trial's value is its last report
+    elif state != TrialState.COMPLETE:
+        values = None
+    if not finish_trial(storage, tid, state, values):
+        log.info("trial %d was finished elsewhere first; its outcome stands", trial_number)
     if saved is not None and not keep_checkpoint:  # complete, pruned or failed for good: nothing will resume it
         saved.remove()
     # The trial is safe in the storage; trackers get it as read back from there (never raises).

@@ -11,6 +11,7 @@ the installed Optuna, so an Optuna that moves them fails a test instead of silen
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -40,8 +41,14 @@ def _write(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -> None:
         from optuna.storages._rdb.storage import _create_scoped_session
 
         with _create_scoped_session(rdb.scoped_session, True) as session:
-            for key, value in attrs.items():
-                rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)  # noqa: SLF001
+            upsert = _upsert_statement(rdb.engine.name, models.TrialUserAttributeModel, trial_id, attrs)
+            if upsert is None:
+                for key, value in attrs.items():
+                    rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)  # noqa: SLF001
+            else:  # the trial checked once, every attribute in one statement
+                trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+                rdb.check_trial_is_updatable(trial_id, trial.state)
+                session.execute(upsert)
     elif journal is not None:
         from optuna.storages.journal._storage import JournalOperation
 
@@ -55,6 +62,22 @@ def _write(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -> None:
     else:
         for key, value in attrs.items():
             storage.set_trial_user_attr(trial_id, key, value)
+
+
+def _upsert_statement(dialect: str, model: Any, trial_id: int, attrs: dict[str, Any]) -> Any:
+    """One INSERT .. ON CONFLICT UPDATE of every attribute (as Optuna writes one, JSON values);
+    None on a database without it here (then one write per attribute, Optuna's own)."""
+    rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    else:
+        return None
+    statement = insert(model).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[model.trial_id, model.key], set_={"value_json": statement.excluded.value_json}
+    )
 
 
 def _unwrap(storage: BaseStorage) -> BaseStorage:

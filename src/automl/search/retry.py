@@ -15,12 +15,16 @@ created twice shows up as an extra RUNNING trial that the next coordinator fails
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
 
 from automl.errors import StorageError
 from automl.settings import Settings
@@ -87,6 +91,29 @@ class RetryingStorage(BaseStorage):
         self.inner = inner
         self._shown_url = shown_url  # already masked
         self._sleep = sleep
+        self._known = threading.local()  # a trial this thread just read or created; see known()
+
+    @contextmanager
+    def known(self, frozen: FrozenTrial) -> Iterator[None]:
+        """While open, ``get_trial`` of ``frozen``'s trial in this thread answers a copy of
+        ``frozen`` without a read.
+
+        For a caller that has just created or read a RUNNING trial and now builds an
+        ``optuna.Trial`` on it, which reads the trial again first (six statements on an RDB
+        storage). Only that read is saved: nothing else is cached, and the context is closed
+        right after the ``optuna.Trial`` is built.
+        """
+        self._known.trial = frozen
+        try:
+            yield
+        finally:
+            self._known.trial = None
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        known = getattr(self._known, "trial", None)
+        if known is not None and known._trial_id == trial_id:  # noqa: SLF001 - FrozenTrial's id
+            return copy.deepcopy(known)  # the caller's Trial adds params and values to its copy
+        return self._call("get_trial", trial_id)  # type: ignore[no-any-return]
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.retry(getattr(self.inner, name), *args, **kwargs)
@@ -145,5 +172,7 @@ _METHODS = sorted(
     }
 )  # fmt: skip
 for _name in _METHODS:
+    if _name == "get_trial":
+        continue  # defined above: it may answer a known trial
     setattr(RetryingStorage, _name, _delegate(_name))
 RetryingStorage.__abstractmethods__ = frozenset()

@@ -1,0 +1,92 @@
+"""Guards of what automl takes from Optuna's internals (automl.search.internals), and of the
+reads they save, on every storage automl supports."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from automl.search import make_storage
+from automl.search.batch import set_trial_user_attrs
+from automl.search.internals import created_trial
+from automl.search.study import ask, finish_trial
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine runs while open."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+
+
+def test_a_created_trial_is_known_without_a_read(storage_url: str, study_name: str) -> None:
+    storage = make_storage(storage_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name)
+    trial_id = storage.create_new_trial(study._study_id)
+    with statements() as seen:
+        frozen = created_trial(storage, study._study_id, trial_id)
+    fresh = make_storage(storage_url, cached=False).get_trial(trial_id)
+    assert (frozen.number, frozen.state, frozen.params) == (fresh.number, TrialState.RUNNING, {})
+    if storage_url.startswith(("sqlite", "postgresql")):
+        assert seen == []  # served from Optuna's cache: if this fails, Optuna moved it
+
+
+def test_ask_writes_what_optuna_ask_writes_and_reads_nothing_back(storage_url: str, study_name: str) -> None:
+    storage = make_storage(storage_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=1))
+    study.ask()  # trial 0 by Optuna's own path
+    with statements() as seen:
+        trial = ask(study, waiting=False)
+        x = trial.suggest_float("x", 0.0, 1.0)
+    stored = make_storage(storage_url, cached=False).get_trial(trial._trial_id)
+    assert (trial.number, stored.number, stored.params, stored.state) == (1, 1, {"x": x}, TrialState.RUNNING)
+    assert not any(s.lstrip().startswith("SELECT trial_values") for s in seen)  # no get_trial of it
+
+
+def test_finish_trial_writes_the_outcome_once(storage_url: str, study_name: str) -> None:
+    storage = make_storage(storage_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name)
+    done, pruned = study.ask(), study.ask()
+    assert finish_trial(storage, done._trial_id, TrialState.COMPLETE, 0.75)
+    assert not finish_trial(storage, done._trial_id, TrialState.FAIL, None)  # finished: it stands
+    assert finish_trial(storage, pruned._trial_id, TrialState.PRUNED, [0.5])
+    again = make_storage(storage_url, cached=False)
+    assert (again.get_trial(done._trial_id).state, again.get_trial(done._trial_id).value) == (TrialState.COMPLETE, 0.75)
+    assert (again.get_trial(pruned._trial_id).state, again.get_trial(pruned._trial_id).value) == (TrialState.PRUNED, 0.5)
+    assert [t.number for t in study.best_trials] == [done.number]
+
+
+def test_known_answers_only_that_trial_in_that_thread(journal_url: str, study_name: str) -> None:
+    storage = make_storage(journal_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name)
+    a, b = study.ask(), study.ask()
+    stale = copy.deepcopy(storage.get_trial(a._trial_id))  # a journal hands out its own object
+    a.suggest_float("x", 0.0, 1.0)
+    with storage.known(stale):
+        assert storage.get_trial(a._trial_id).params == {}  # the copy it was given
+        assert storage.get_trial(b._trial_id).number == b.number  # any other trial is read
+    assert set(storage.get_trial(a._trial_id).params) == {"x"}  # closed: read again
+
+
+@pytest.mark.parametrize("n", [1, 6])
+def test_attributes_take_one_statement_on_an_rdb(sqlite_url: str, study_name: str, n: int) -> None:
+    storage = make_storage(sqlite_url, cached=False)
+    trial = optuna.create_study(storage=storage, study_name=study_name).ask()
+    with statements() as seen:
+        set_trial_user_attrs(storage, trial._trial_id, {f"k{i}": i for i in range(n)})
+    assert sum(s.lstrip().upper().startswith("INSERT") for s in seen) == 1
