@@ -90,3 +90,28 @@ def test_attributes_take_one_statement_on_an_rdb(sqlite_url: str, study_name: st
     with statements() as seen:
         set_trial_user_attrs(storage, trial._trial_id, {f"k{i}": i for i in range(n)})
     assert sum(s.lstrip().upper().startswith("INSERT") for s in seen) == 1
+
+
+def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(storage_url: str, study_name: str) -> None:
+    from automl.studyfile.load import parse_spec
+    from automl.search.study import ask_params
+
+    storage = make_storage(storage_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=3))
+    space = parse_spec(
+        "name: s\nstorage: x.journal\nobjective: {metric: accuracy}\ntrain: python:m:f\n"
+        "space: {lr: {low: 0.001, high: 0.1, log: true}, width: {low: 8, high: 64}, opt: {choices: [adam, sgd]}}\n"
+    ).space
+    ask_params(study, space, waiting=False)  # the first trial: Optuna's own checks, param by param
+    with statements() as seen:
+        number, params = ask_params(study, space, waiting=False)
+    stored = make_storage(storage_url, cached=False).get_trial(
+        storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    )
+    assert stored.params == params and set(params) == {"lr", "width", "opt"}
+    inserts = sum(s.lstrip().upper().startswith("INSERT INTO TRIAL_PARAMS") for s in seen)
+    if storage_url.startswith("postgresql"):
+        assert inserts == 1  # one statement for all (SQLite: one transaction, a statement each)
+    trial = ask(study, waiting=False)
+    with pytest.raises(ValueError), storage.params_at_once(trial._trial_id):
+        trial.suggest_float("lr", 1.0, 2.0, log=False)  # another distribution for lr: refused at the write

@@ -41,7 +41,6 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.backends.base import EventKind, TrialEvent
 from automl.errors import AutoMLError
 from automl.masking import mask_text, mask_url
-from automl.search.study import trial_id
 from automl.worker.lease import LeaseState, LeaseStore
 from automl.worker.notices import Notices
 
@@ -86,6 +85,7 @@ class InFlight:
         self._leases: LeaseStore | None = None
         self._notices: Notices | None = None
         self._trial_ids: dict[tuple[str, int], int] = {}
+        self._study_ids: dict[str, int] = {}
         self._run_id: str | None = None  # the broker's; a change means it restarted
 
     def connect(self, storage: BaseStorage, leases: LeaseStore, notices: Notices) -> None:
@@ -110,8 +110,32 @@ class InFlight:
         assert self._storage is not None
         key = (study, number)
         if key not in self._trial_ids:
-            self._trial_ids[key] = trial_id(self._storage, study, number)
+            self._trial_ids[key] = self._storage.get_trial_id_from_study_id_trial_number(self._study_id(study), number)
         return self._storage.get_trial(self._trial_ids[key])
+
+    def _study_id(self, study: str) -> int:
+        """The storage's id of a study in flight, read once (a study's id never changes)."""
+        assert self._storage is not None
+        if study not in self._study_ids:
+            self._study_ids[study] = self._storage.get_study_id_from_name(study)
+        return self._study_ids[study]
+
+    def worth_one_read(self, announced: int) -> bool:
+        """Whether ``announced`` trials are cheaper to learn of through :meth:`running` (one read
+        of every trial in flight) than one by one: a trial's own read costs about what
+        sixteen trials cost in a read of many (measured on PostgreSQL)."""
+        return announced >= 2 and announced * 16 >= len(self.flights)
+
+    def running(self) -> set[tuple[str, int]]:
+        """(study, number) of every trial still RUNNING in the studies in flight, in one read
+        per study: the trials that left that state are the ones to read one by one (and a
+        trial read there as finished is then served from Optuna's cache)."""
+        assert self._storage is not None
+        running: set[tuple[str, int]] = set()
+        for study in {flight.study_name for flight in self.flights.values()}:
+            trials = self._storage.get_all_trials(self._study_id(study), deepcopy=False, states=(TrialState.RUNNING,))
+            running.update((study, t.number) for t in trials)
+        return running
 
     def lease_of(self, flight: Flight) -> float:
         """The lease its worker keeps: from its claim, else the longest seen, else the assumed one."""
@@ -142,16 +166,19 @@ class InFlight:
         events: list[TrialEvent] = []
         queued: set[str] | None = None  # message ids waiting in the queue, read when first needed
         now = time.monotonic()
-        for uid, numbers in self.by_study().items():
-            leases = self._leases.status(uid, numbers)  # before the storage; see the docstring
+        by_study = self.by_study()
+        leases = {uid: self._leases.status(uid, numbers) for uid, numbers in by_study.items()}  # before the storage
+        running = self.running()
+        for uid, numbers in by_study.items():
             for number in numbers:
-                flight, lease = self.flights[number], leases[number]
+                flight, lease = self.flights[number], leases[uid][number]
                 if lease.lease_s is not None:
                     flight.lease_s = lease.lease_s
                     self.longest_lease = max(self.longest_lease or 0.0, lease.lease_s)
-                frozen = self.trial(flight.study_name, number)
-                state = frozen.state
-                if state.is_finished():
+                # Finished, most likely, when not RUNNING: its own read (cached once finished) says how.
+                frozen = None if (flight.study_name, number) in running else self.trial(flight.study_name, number)
+                state = TrialState.RUNNING if frozen is None else frozen.state
+                if frozen is not None and state.is_finished():
                     events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))
                 elif lease.state == LeaseState.LAPSED and state == TrialState.RUNNING and now >= flight.grace_until:
                     reason = lease.error or LEASE_EXPIRED

@@ -39,10 +39,9 @@ from automl.errors import StudyFailedError, StudyInterrupted
 from automl.search import retry
 from automl.search.outcomes import best_of, front_of, improves, update_front
 from automl.search.samplers import grid_size
-from automl.search.study import SPEC_ATTR, UID_ATTR, ask, spec_digest, trial_by_number
+from automl.search.study import SPEC_ATTR, UID_ATTR, ask_params, spec_digest, trial_by_number
 from automl.settings import Settings
 from automl.studyfile.schema import Direction, StudySpec
-from automl.studyfile.space import suggest_params
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +159,10 @@ class Coordinator:
         # An enqueued (WAITING) trial first, as Optuna hands them out. The run knows how many
         # wait (counted at start, and as it enqueues retries): with none, no look for them.
         waiting = self.state.counts.get("WAITING", 0) > 0
-        trial = ask(self.study, waiting=waiting)
-        params = suggest_params(self.spec.space, trial)
+        number, params = ask_params(self.study, self.spec.space, waiting=waiting)
         if waiting:
             self._add_count("WAITING", -1)
-        return trial.number, params
+        return number, params
 
     def _ask_ahead(self) -> None:
         """Ask the sampler for the next few trials now, while the workers train, so that a slot

@@ -9,9 +9,12 @@ each falls back to the public path when what it needs is not there. Checked agai
 
 from __future__ import annotations
 
-from optuna.storages import BaseStorage
+from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.trial import FrozenTrial
+
+Param = tuple[str, float, BaseDistribution]  # name, value in Optuna's internal form, distribution
 
 
 def created_trial(storage: BaseStorage, study_id: int, trial_id: int) -> FrozenTrial:
@@ -32,3 +35,46 @@ def created_trial(storage: BaseStorage, study_id: int, trial_id: int) -> FrozenT
             if known_study == study_id and isinstance(frozen, FrozenTrial):
                 return frozen
     return storage.get_trial(trial_id)
+
+
+def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> None:
+    """Write a new trial's params in one transaction on an RDB storage (one per param is
+    Optuna's way: a commit each), checked as Optuna checks them; one call each elsewhere.
+
+    ``storage`` is the storage under automl's retrying wrapper; the caller retries the call.
+    """
+    rdb = getattr(storage, "_backend", None)
+    lock, ids, studies = (getattr(storage, a, None) for a in ("_lock", "_trial_id_to_study_id_and_number", "_studies"))
+    usable = (
+        isinstance(storage, _CachedStorage) and isinstance(rdb, RDBStorage) and lock is not None
+        and isinstance(ids, dict) and isinstance(studies, dict) and trial_id in ids
+        and hasattr(rdb, "_set_trial_param_without_commit")
+    )  # fmt: skip
+    if not usable:
+        for name, value, distribution in params:
+            storage.set_trial_param(trial_id, name, value, distribution)
+        return
+    from optuna.distributions import check_distribution_compatibility, distribution_to_json
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with lock:  # as Optuna's cache writes a param: its record of each param's distribution
+        known = studies[ids[trial_id][0]].param_distribution
+        with _create_scoped_session(rdb.scoped_session, True) as session:  # type: ignore[union-attr]
+            if all(name in known for name, _, _ in params):  # the usual case: one INSERT for all
+                trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+                rdb.check_trial_is_updatable(trial_id, trial.state)  # type: ignore[union-attr]
+                for name, _, distribution in params:
+                    check_distribution_compatibility(known[name], distribution)
+                session.add_all([
+                    models.TrialParamModel(trial_id=trial_id, param_name=name, param_value=value,
+                                           distribution_json=distribution_to_json(distribution))
+                    for name, value, distribution in params
+                ])  # fmt: skip
+            else:  # a param seen for the first time: Optuna's own checks against the study
+                for name, value, distribution in params:
+                    rdb._set_trial_param_without_commit(  # type: ignore[union-attr]
+                        session, trial_id, name, value, distribution, known.get(name)
+                    )
+        for name, _, distribution in params:
+            known.setdefault(name, distribution)

@@ -109,6 +109,29 @@ class RetryingStorage(BaseStorage):
         finally:
             self._known.trial = None
 
+    @contextmanager
+    def params_at_once(self, trial_id: int) -> Iterator[None]:
+        """While open, this thread's ``set_trial_param`` calls for ``trial_id`` are held, and
+        written together when it closes without an error (:func:`automl.search.internals.write_params`):
+        one transaction for a new trial's params instead of one per param."""
+        from automl.search.internals import write_params
+
+        held: list[Any] = []
+        self._known.params = (trial_id, held)
+        try:
+            yield
+        finally:
+            self._known.params = None
+        if held:
+            self.retry(write_params, self.inner, trial_id, held)
+
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float, distribution: Any) -> None:
+        held = getattr(self._known, "params", None)
+        if held is not None and held[0] == trial_id:
+            held[1].append((param_name, param_value_internal, distribution))
+            return
+        self._call("set_trial_param", trial_id, param_name, param_value_internal, distribution)
+
     def get_trial(self, trial_id: int) -> FrozenTrial:
         known = getattr(self._known, "trial", None)
         if known is not None and known._trial_id == trial_id:  # noqa: SLF001 - FrozenTrial's id
@@ -172,7 +195,7 @@ _METHODS = sorted(
     }
 )  # fmt: skip
 for _name in _METHODS:
-    if _name == "get_trial":
-        continue  # defined above: it may answer a known trial
+    if _name in ("get_trial", "set_trial_param"):
+        continue  # defined above: known trials, params at once
     setattr(RetryingStorage, _name, _delegate(_name))
 RetryingStorage.__abstractmethods__ = frozenset()

@@ -10,6 +10,7 @@ import hashlib
 import json
 import uuid
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -24,6 +25,7 @@ from automl.search.pruners import study_pruner
 from automl.search.samplers import build_sampler
 from automl.search.storage import make_storage
 from automl.studyfile.schema import StudySpec
+from automl.studyfile.space import BaseParam, suggest_params
 from automl.trial_attrs import FAIL_REASON
 
 SPEC_ATTR = "automl:spec"
@@ -201,6 +203,16 @@ def ask(study: optuna.Study, *, waiting: bool) -> optuna.Trial:
         return optuna.Trial(study, trial_id)
     with known(created_trial(storage, study_id, trial_id)):  # optuna.Trial reads it back first
         return optuna.Trial(study, trial_id)
+
+
+def ask_params(study: optuna.Study, space: Mapping[str, BaseParam], *, waiting: bool) -> tuple[int, dict[str, Any]]:
+    """A new trial (:func:`ask`) and its params drawn from ``space``, written together."""
+    trial = ask(study, waiting=waiting)
+    at_once = getattr(study._storage, "params_at_once", None)  # noqa: SLF001
+    if at_once is None:
+        return trial.number, suggest_params(space, trial)
+    with at_once(trial._trial_id):  # noqa: SLF001
+        return trial.number, suggest_params(space, trial)
 
 
 def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
