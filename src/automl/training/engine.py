@@ -19,7 +19,7 @@ from torch import nn
 
 from automl.studyfile import StudySpec, Task
 from automl.studyfile.trainer_params import TrainParams
-from automl.training.device import Placement
+from automl.training.device import Placement, seed_everything
 from automl.training.folds import Fold, batch_plan, fold_generators
 from automl.training.health import EpochHealth, Layout, Meter
 from automl.training.models import build_model
@@ -82,7 +82,7 @@ def fold_models(setup: Setup, n_folds: int) -> list[nn.Module]:
     models = []
     for f in range(n_folds):
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(setup.seed * 1000 + f)
+            seed_everything(setup.seed * 1000 + f, setup.placement.device)
             net = build_model(
                 setup.spec.model, setup.p, setup.params, setup.input_shape, setup.n_outputs
             )

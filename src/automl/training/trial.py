@@ -26,7 +26,7 @@ from automl.studyfile.trainer_params import TrainParams
 from automl.training.checkpoint import Checkpoints
 from automl.training.cost import model_costs
 from automl.training.data import DataCache, Dataset, load_dataset
-from automl.training.device import resolve
+from automl.training.device import resolve, seed_everything
 from automl.training.engine import Engine, LoopEngine, Setup
 from automl.training.folds import Fold, prepare_folds
 from automl.training.health import EXPLODING_GRAD_NORM, EpochHealth, HealthLog, round_sig
@@ -114,10 +114,11 @@ def cross_validate(
     )
     placement = resolve(spec.trainer.device, spec.trainer.precision)
     with torch.random.fork_rng(devices=[]):  # seed the trial without disturbing the caller
-        torch.manual_seed(spec.trainer.seed)
-        if placement.device.type == "cuda":
-            torch.cuda.manual_seed_all(spec.trainer.seed)
-        folds = prepare_folds(dataset, spec.dataset, placement.device)
+        seed_everything(spec.trainer.seed, placement.device)
+        if cache is not None:
+            folds = cache.folds(spec.dataset, task, placement.device, lambda d: prepare_folds(d, spec.dataset, placement.device))
+        else:
+            folds = prepare_folds(dataset, spec.dataset, placement.device)
         setup = Setup(spec, p, params, placement, task, dataset.input_shape, dataset.n_outputs,
                       spec.trainer.epochs)  # fmt: skip
         fast = stackable(spec.model, p) and not placement.needs_scaler
