@@ -18,10 +18,11 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+from optuna.storages.journal import JournalFileBackend
 
 from automl.errors import SpecError, StorageError
 from automl.masking import UNENCODED_AT, mask_text, mask_url, unencoded_at
+from automl.search.journal_redis import BatchedJournalRedisBackend
 from automl.search.retry import RetryingStorage
 
 _cache: dict[str, BaseStorage] = {}
@@ -53,8 +54,8 @@ def _open(url: str) -> BaseStorage:
         elif kind == "redis":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                backend = JournalRedisBackend(url)
-            backend._redis.ping()  # fail now, not at the first write  # noqa: SLF001
+                backend = BatchedJournalRedisBackend(url)
+            backend.ping()  # fail now, not at the first write
             inner = JournalStorage(backend)
         else:
             _ensure_parent(url)
