@@ -113,6 +113,24 @@ execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {
 """
 
 
+# The same 0.5 s as your own function (``train: python:``): fleet_function.fit sleeps and
+# reports as Optuna's pattern's objective does, so the two sides run the same code per trial.
+FUNCTION_YAML = """\
+name: {name}
+storage: "{storage}"
+objective: {{metric: score, direction: maximize}}
+train: "python:fleet_function:fit"
+space:
+  lr: {{low: 1.0e-3, high: 1.0e-1, log: true}}
+search:
+  sampler: {{type: random, seed: 0}}
+  pruner: {{type: none}}
+  n_trials: {n_trials}
+execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, trial_retries: 0}}
+"""
+TRAINERS = ("builtin", "function")
+
+
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
@@ -333,8 +351,8 @@ def fleet_env(broker: str) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=path, AUTOML_LOG_LEVEL="INFO", AUTOML_BROKER=broker)
 
 
-def write_study(path: Path, name: str, cell: Cell, broker: str, n_trials: int) -> None:
-    path.write_text(STUDY_YAML.format(
+def write_study(path: Path, name: str, cell: Cell, broker: str, n_trials: int, trainer: str = "builtin") -> None:
+    path.write_text((FUNCTION_YAML if trainer == "function" else STUDY_YAML).format(
         name=name, storage=cell.storage_url, broker=broker, queue=cell.queue, epochs=EPOCHS,
         n_trials=n_trials, parallelism=cell.workers,
     ))  # fmt: skip
@@ -404,11 +422,13 @@ def warm_up(cell: Cell, services: Services) -> dict[str, Any]:
     return {"wall_s": round(wall, 2), "processes_warmed": len(slots)}
 
 
-def measure_automl(cell: Cell, services: Services, rep: int, timeout_s: float) -> dict[str, Any]:
+def measure_automl(
+    cell: Cell, services: Services, rep: int, timeout_s: float, trainer: str = "builtin"
+) -> dict[str, Any]:
     assert cell.pool is not None
-    name = f"fleet-automl-cell{cell.index}-r{rep}"
+    name = f"fleet-automl-{trainer}-cell{cell.index}-r{rep}"
     study_file = services.logs / f"{name}.yaml"
-    write_study(study_file, name, cell, services.broker.url, cell.n_trials)
+    write_study(study_file, name, cell, services.broker.url, cell.n_trials, trainer)
     offset = len(cell.pool.text())
     before = (cpu_s(cell.pool.children()), children_cpu_s(), machine_busy_s())
     code, t0, wall = run_coordinator(
@@ -416,6 +436,10 @@ def measure_automl(cell: Cell, services: Services, rep: int, timeout_s: float) -
     )
     workers_cpu = cpu_s(cell.pool.children()) - before[0]
     coordinator_cpu = children_cpu_s() - before[1]
+    # The same command again finds the budget spent: its CPU is the start-up and exit alone.
+    idle_before = children_cpu_s()
+    run_coordinator(study_file, fleet_env(services.broker.url), services.logs / f"{name}-again.log", 120)
+    idle_cpu = children_cpu_s() - idle_before
     trials = read_trials(cell.storage_url, name)
     result = {
         "study": name,
@@ -423,6 +447,7 @@ def measure_automl(cell: Cell, services: Services, rep: int, timeout_s: float) -
         "wall_s": round(wall, 3),
         "cpu_s_per_trial": round(workers_cpu / cell.n_trials, 4),  # the worker processes'
         "coordinator_cpu_s": round(coordinator_cpu, 2),  # its start-up and exit included
+        "coordinator_cpu_ms_per_trial": round(1000 * max(0.0, coordinator_cpu - idle_cpu) / cell.n_trials, 2),
         "cores_busy": round((machine_busy_s() - before[2]) / wall, 2),
         **trial_figures(trials, t0),
     }
@@ -631,47 +656,54 @@ def run_cell(cell: Cell, services: Services, args: argparse.Namespace) -> dict[s
     warm["report_cost_ms"] = round(1000 * report_cost_s(cell.storage_url), 3)
     memory = pool_memory(pool, before)
     say(f"  warm-up {warm}; memory {memory}")
-    automl, optuna_runs = [], []
+    runs: dict[str, list[dict[str, Any]]] = {"optuna": [], **{t: [] for t in args.trainers}}
     timeout_s = max(300.0, 20 * cell.ideal_s)
+    sides = [*args.trainers, "optuna"]
     try:
         for rep in range(args.repeats):
-            order = ("automl", "optuna") if rep % 2 == 0 else ("optuna", "automl")
+            order = sides[rep % len(sides):] + sides[: rep % len(sides)]  # each side first in turn
             for which in order:
-                if which == "automl":
-                    automl.append(measure_automl(cell, services, rep, timeout_s))
+                if which == "optuna":
+                    runs[which].append(measure_optuna(cell, services, rep, timeout_s))
                 else:
-                    optuna_runs.append(measure_optuna(cell, services, rep, timeout_s))
-                last = (automl if which == "automl" else optuna_runs)[-1]
-                say(f"  repeat {rep} {which:6s}: wall {last['wall_s']:.2f} s, efficiency {last['efficiency']}, "
+                    runs[which].append(measure_automl(cell, services, rep, timeout_s, which))
+                last = runs[which][-1]
+                say(f"  repeat {rep} {which:8s}: wall {last['wall_s']:.2f} s, efficiency {last['efficiency']}, "
                     f"median trial {last['median_trial_s']} s, states {last['states']}")  # fmt: skip
     finally:
         pool.stop()
-    return summarise(cell, warm, memory, automl, optuna_runs)
+    return summarise(cell, warm, memory, runs)
 
 
 COMMON_KEYS = ("efficiency", "span_efficiency", "wall_s", "median_trial_s", "first_start_after_s",
                "cpu_s_per_trial", "cores_busy")  # fmt: skip
-AUTOML_KEYS = (*COMMON_KEYS, "median_worker_duration_s", "median_dispatch_s", "median_notice_s", "coordinator_cpu_s")
+AUTOML_KEYS = (*COMMON_KEYS, "median_worker_duration_s", "median_dispatch_s", "median_notice_s", "coordinator_cpu_s",
+               "coordinator_cpu_ms_per_trial")  # fmt: skip
 OPTUNA_KEYS = (*COMMON_KEYS, "process_rss_mib_median")
 
 
 def summarise(
-    cell: Cell, warm: dict[str, Any], memory: dict[str, Any],
-    automl: list[dict[str, Any]], optuna_runs: list[dict[str, Any]],
-) -> dict[str, Any]:  # fmt: skip
-    """The medians over the repeats (None where a run failed), and every run as measured."""
+    cell: Cell, warm: dict[str, Any], memory: dict[str, Any], runs: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """The medians over the repeats (None where a run failed), and every run as measured.
+    ``automl`` is the built-in trainer's side, ``automl_function`` your own function's."""
 
-    def med(runs: list[dict[str, Any]], key: str) -> float | None:
-        values = [r[key] for r in runs if r.get(key) is not None]
-        return median(values) if runs and len(values) == len(runs) else None
+    def med(side: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in side if r.get(key) is not None]
+        return median(values) if side and len(values) == len(side) else None
 
-    return {
+    names = {"builtin": "automl", "function": "automl_function"}
+    empty = dict.fromkeys(AUTOML_KEYS)
+    out = {
         "workers": cell.workers, "storage": cell.storage, "n_trials": cell.n_trials,
         "ideal_s": round(cell.ideal_s, 3), "warm_up": warm, "memory": memory, "notes": cell.notes,
-        "automl": {k: med(automl, k) for k in AUTOML_KEYS},
-        "optuna": {k: med(optuna_runs, k) for k in OPTUNA_KEYS},
-        "automl_runs": automl, "optuna_runs": optuna_runs,
+        "optuna": {k: med(runs["optuna"], k) for k in OPTUNA_KEYS}, "optuna_runs": runs["optuna"],
     }  # fmt: skip
+    for trainer, key in names.items():
+        side = runs.get(trainer, [])
+        out[key] = {k: med(side, k) for k in AUTOML_KEYS} if side else empty
+        out[f"{key}_runs"] = side
+    return out
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -688,13 +720,16 @@ DETAILS_HEADER = (
 
 def print_tables(cells: list[dict[str, Any]]) -> None:
     print(
-        "\n| W | storage | automl efficiency | Optuna pattern efficiency | automl median trial s | Optuna median trial s |"
+        "\n| W | storage | automl, built-in trainer | automl, your function | Optuna pattern "
+        "| coordinator CPU ms/trial (built-in / function) | in-worker trial s (built-in / function) |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for c in cells:
-        a, o = c["automl"], c["optuna"]
-        print(f"| {c['workers']} | {c['storage']} | {fmt(a['efficiency'], 3)} | {fmt(o['efficiency'], 3)} "
-              f"| {fmt(a['median_trial_s'], 3)} | {fmt(o['median_trial_s'], 3)} |")  # fmt: skip
+        a, f, o = c["automl"], c["automl_function"], c["optuna"]
+        print(f"| {c['workers']} | {c['storage']} | {fmt(a['efficiency'], 3)} | {fmt(f['efficiency'], 3)} "
+              f"| {fmt(o['efficiency'], 3)} | {fmt(a['coordinator_cpu_ms_per_trial'], 1)} / "
+              f"{fmt(f['coordinator_cpu_ms_per_trial'], 1)} | {fmt(a['median_worker_duration_s'], 3)} / "
+              f"{fmt(f['median_worker_duration_s'], 3)} |")  # fmt: skip
     print(DETAILS_HEADER)
     print("| --- " * (DETAILS_HEADER.count(" | ") + 1) + "|")
     for c in cells:
@@ -741,6 +776,10 @@ def parse_args() -> argparse.Namespace:
         default=30,
         help="N = this x W: 15 s of ideal time at 30 (default: 30)",
     )
+    p.add_argument(
+        "--trainers", nargs="+", choices=TRAINERS, default=list(TRAINERS),
+        help="automl's sides: the built-in trainer, your own function (default: both)",
+    )  # fmt: skip
     p.add_argument(
         "--repeats",
         type=int,

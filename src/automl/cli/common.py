@@ -94,11 +94,7 @@ def check_data(spec: StudySpec) -> Dataset:
 def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset | None, list[Choice]]:
     """Check the data, then fill in what the study file left out (see :mod:`automl.auto`).
     A study of your own code (``train:``) has no data here: its code is checked instead."""
-    import torch
-
-    from automl.auto import DataFacts, complete_spec
     from automl.tracking import check_tracking
-    from automl.training.models import check_fits
 
     spec = check_tracking(spec)  # named trackers installed; their paths made absolute
     if spec.own_code:
@@ -112,6 +108,11 @@ def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset | None, list[Choi
                 "set execution.checkpoints (a folder the workers share, or s3://...)",
             )  # fmt: skip
         return spec, None, []
+    import torch  # the built-in trainer's checks only: a study of your own code never imports it here
+
+    from automl.auto import DataFacts, complete_spec
+    from automl.training.models import check_fits
+
     dataset = check_data(spec)
     facts = DataFacts(len(dataset.X_train), dataset.input_shape, dataset.task)
     gpus = torch.cuda.device_count() if spec.trainer.device in ("auto", "cuda") else 0

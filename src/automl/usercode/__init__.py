@@ -6,6 +6,17 @@ protocol with a program. Both report to the same pruner, save to the same checkp
 and end in the same outcomes as the built-in trainer (see :mod:`automl.runner.trial`).
 """
 
-from automl.usercode.context import TrialContext
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automl.usercode.context import TrialContext
 
 __all__ = ["TrialContext"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TrialContext":  # imports torch: only in a process that runs a trial
+        from automl.usercode.context import TrialContext
+
+        return TrialContext
+    raise AttributeError(f"module 'automl.usercode' has no attribute {name!r}")

@@ -12,13 +12,14 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.errors import SpecError, TrialPreempted, as_pruned
 from automl.studyfile.schema import TRAIN_FUNCTION
-from automl.usercode.context import TrialContext
+if TYPE_CHECKING:  # imports torch: the coordinator checks a function without it
+    from automl.usercode.context import TrialContext
 
-TrainFunction = Callable[[dict[str, Any], TrialContext], Any]
+TrainFunction = Callable[[dict[str, Any], "TrialContext"], Any]
 
 
 def import_function(ref: str) -> TrainFunction:
