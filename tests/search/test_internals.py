@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import optuna
 import pytest
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -115,3 +116,20 @@ def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(storage_url:
     trial = ask(study, waiting=False)
     with pytest.raises(ValueError), storage.params_at_once(trial._trial_id):
         trial.suggest_float("lr", 1.0, 2.0, log=False)  # another distribution for lr: refused at the write
+
+
+def test_a_report_is_written_like_optunas_and_refused_once_finished(storage_url: str, study_name: str) -> None:
+    storage = make_storage(storage_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name)
+    trial = study.ask()
+    with statements() as seen:
+        trial.report(0.5, 1)
+    trial.report(float("inf"), 2)
+    storage.set_trial_intermediate_value(trial._trial_id, 1, 0.25)  # a step again: replaced, as in Optuna
+    stored = make_storage(storage_url, cached=False).get_trial(trial._trial_id)
+    assert stored.intermediate_values == {1: 0.25, 2: float("inf")}
+    if storage_url.startswith(("sqlite", "postgresql")):
+        assert len(seen) == 2  # the trial's state, then one upsert
+    study.tell(trial, 1.0)
+    with pytest.raises(UpdateFinishedTrialError):
+        storage.set_trial_intermediate_value(trial._trial_id, 3, 0.1)

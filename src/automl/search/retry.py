@@ -132,6 +132,11 @@ class RetryingStorage(BaseStorage):
             return
         self._call("set_trial_param", trial_id, param_name, param_value_internal, distribution)
 
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+        from automl.search.internals import set_intermediate_value  # one statement fewer per report
+
+        self.retry(set_intermediate_value, self.inner, trial_id, step, intermediate_value)
+
     def get_trial(self, trial_id: int) -> FrozenTrial:
         known = getattr(self._known, "trial", None)
         if known is not None and known._trial_id == trial_id:  # noqa: SLF001 - FrozenTrial's id
@@ -195,7 +200,7 @@ _METHODS = sorted(
     }
 )  # fmt: skip
 for _name in _METHODS:
-    if _name in ("get_trial", "set_trial_param"):
-        continue  # defined above: known trials, params at once
+    if _name in ("get_trial", "set_trial_param", "set_trial_intermediate_value"):
+        continue  # defined above: known trials, params at once, reports
     setattr(RetryingStorage, _name, _delegate(_name))
 RetryingStorage.__abstractmethods__ = frozenset()
