@@ -74,7 +74,9 @@ def _supervise(args: argparse.Namespace, broker: str, storage: str, queues: list
     from automl.worker.lease import LeaseStore
     from automl.worker.pool import Slot, Supervisor, plan_slots
 
-    slots = plan_slots(args.gpus, args.trials_per_gpu, args.concurrency)
+    slots = plan_slots(
+        args.gpus, args.trials_per_gpu, args.concurrency, visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES")
+    )
     make_storage(storage)  # fail now, once, rather than in every child
     try:
         LeaseStore.from_url(broker).ping()

@@ -58,13 +58,23 @@ def count_gpus() -> int:
         return 0
 
 
-def plan_slots(gpus: str, trials_per_gpu: int = 1, concurrency: int = 1, gpu_count: Callable[[], int] = count_gpus) -> list[Slot]:
+def plan_slots(
+    gpus: str, trials_per_gpu: int = 1, concurrency: int = 1, gpu_count: Callable[[], int] = count_gpus,
+    visible_devices: str | None = None,
+) -> list[Slot]:  # fmt: skip
     """The slots for ``--gpus`` (all, none, or ids like ``0,1``).
+
+    GPU ids are torch's, counted among the GPUs this process sees. ``visible_devices`` is this
+    process' own ``CUDA_VISIBLE_DEVICES``, if set: a slot's process is then pinned to that
+    list's entry for its id (``2,3`` makes GPU 0 the physical GPU 2; UUIDs work too), not to
+    the physical GPU of the same number.
 
     >>> [s.name for s in plan_slots("none", concurrency=2)]
     ['cpu:0', 'cpu:1']
     >>> [s.name for s in plan_slots("all", trials_per_gpu=2, gpu_count=lambda: 1)]
     ['gpu:0/0', 'gpu:0/1']
+    >>> [s.cuda_visible_devices for s in plan_slots("all", gpu_count=lambda: 2, visible_devices="2,3")]
+    ['2', '3']
     """
     if trials_per_gpu < 1:
         raise UsageError(f"--trials-per-gpu must be >= 1, but got {trials_per_gpu}.")
@@ -90,8 +100,9 @@ def plan_slots(gpus: str, trials_per_gpu: int = 1, concurrency: int = 1, gpu_cou
             raise UsageError(f"--gpus: GPU {missing[0]} does not exist; this machine has {available} GPU(s).")
     if not ids:
         return [Slot(f"cpu:{i}", "") for i in range(concurrency)]
+    seen = [e.strip() for e in (visible_devices or "").split(",") if e.strip()]
     return [
-        Slot(f"gpu:{g}" if trials_per_gpu == 1 else f"gpu:{g}/{k}", str(g))
+        Slot(f"gpu:{g}" if trials_per_gpu == 1 else f"gpu:{g}/{k}", seen[g] if g < len(seen) else str(g))
         for g in ids
         for k in range(trials_per_gpu)
     ]
