@@ -61,6 +61,7 @@ class CeleryBackend(Backend):
         self._queue = queue
         self._parallelism = parallelism
         self._app: Any = None
+        self._producer: Any = None  # kombu's, taken from the app's pool at the first send
         self._leases: LeaseStore | None = None
         self._notices: Notices | None = None
         self._flights = InFlight(storage_url, self._broker_url, queue, self._settings.lease_s, self._send)
@@ -113,13 +114,26 @@ class CeleryBackend(Backend):
 
         flight.since = time.monotonic()
         try:
-            result = self._app.send_task(TASK_NAME, args=[flight.study_name, number, flight.study_uid, flight.spec_digest], queue=self._queue)
+            if self._producer is None:  # one producer for every send: no pool round per trial
+                self._producer = self._app.producer_pool.acquire(block=True)
+            args = [flight.study_name, number, flight.study_uid, flight.spec_digest]
+            # No retries inside kombu: a trial that could not be sent is sent again below.
+            result = self._app.send_task(TASK_NAME, args=args, queue=self._queue, producer=self._producer, retry=False)
         except Exception as exc:  # noqa: BLE001 - kombu wraps connection errors in several kinds
             log.warning("could not send trial %d (%s); will send it again", number, type(exc).__name__)
+            self._drop_producer()  # its connection may be gone: the next send takes a fresh one
             flight.task_id = None  # never sent: no claim can exist, so send it at the next check
             flight.since = 0.0
             return
         flight.task_id = str(result.id)
+
+    def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.release()
+            except Exception:  # noqa: BLE001 - a broken connection is what we are dropping
+                pass
 
     def wait(self, timeout_s: float) -> list[TrialEvent]:
         deadline = time.monotonic() + timeout_s
@@ -208,6 +222,7 @@ class CeleryBackend(Backend):
         if self._leases is not None:
             self._leases.close()
             self._leases = None
+        self._drop_producer()
         if self._app is not None:
             self._app.close()
             self._app = None

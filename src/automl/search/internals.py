@@ -51,8 +51,9 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
         and hasattr(rdb, "_set_trial_param_without_commit")
     )  # fmt: skip
     if not usable:
-        for name, value, distribution in params:
-            storage.set_trial_param(trial_id, name, value, distribution)
+        if not _journal_params(storage, trial_id, params):
+            for name, value, distribution in params:
+                storage.set_trial_param(trial_id, name, value, distribution)
         return
     from optuna.distributions import check_distribution_compatibility, distribution_to_json
     from optuna.storages._rdb import models
@@ -111,3 +112,24 @@ def set_intermediate_value(storage: BaseStorage, trial_id: int, step: int, value
         trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
         rdb.check_trial_is_updatable(trial_id, trial.state)  # type: ignore[union-attr]
         session.execute(upsert)
+
+
+def _journal_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> bool:
+    """On a journal storage: every param in one append and one read-back (Optuna: one each);
+    False on any other storage."""
+    from optuna.distributions import distribution_to_json
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal._storage import JournalOperation
+
+    needed = ("_thread_lock", "_replay_result", "_backend", "_sync_with_backend")
+    if not isinstance(storage, JournalStorage) or not all(hasattr(storage, a) for a in needed):
+        return False
+    with storage._thread_lock:  # noqa: SLF001
+        worker_id = storage._replay_result.worker_id  # noqa: SLF001
+        storage._backend.append_logs([  # noqa: SLF001
+            {"op_code": JournalOperation.SET_TRIAL_PARAM, "worker_id": worker_id, "trial_id": trial_id,
+             "param_name": name, "param_value_internal": value, "distribution": distribution_to_json(distribution)}
+            for name, value, distribution in params
+        ])  # fmt: skip
+        storage._sync_with_backend()  # noqa: SLF001 - raises, as set_trial_param does, for a bad param
+    return True
