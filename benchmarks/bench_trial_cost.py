@@ -41,7 +41,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +183,7 @@ def plain_loop_ms(repeats: int = 30) -> float:
 
 def coordinator_cost(kind: str, folder: Path, n: int, workers: int) -> dict[str, Any]:
     import redis
+
     from automl.backends.celery import CeleryBackend
     from automl.coordinator.loop import Coordinator
     from automl.worker.tasks import TrialWorker, WorkerSettings

@@ -94,8 +94,8 @@ def test_attributes_take_one_statement_on_an_rdb(sqlite_url: str, study_name: st
 
 
 def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(storage_url: str, study_name: str) -> None:
-    from automl.studyfile.load import parse_spec
     from automl.search.study import ask_params
+    from automl.studyfile.load import parse_spec
 
     storage = make_storage(storage_url, cached=False)
     study = optuna.create_study(storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=3))

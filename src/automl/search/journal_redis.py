@@ -63,7 +63,7 @@ class BatchedJournalRedisBackend(JournalRedisBackend):
         for start in range(log_number_from, last_number + 1, READ_CHUNK):
             numbers = range(start, min(start + READ_CHUNK, last_number + 1))
             raw = self._client.mget([f"{self._prefix_}:log:{n}" for n in numbers])
-            for number, entry in zip(numbers, raw):
+            for number, entry in zip(numbers, raw, strict=True):
                 if entry is None:  # counted, not written yet (cannot happen with the script)
                     entry = self._wait_for(number)
                 try:

@@ -30,7 +30,10 @@ _WHERE = {
     "NullReporter": "automl.training.reporter", "Reporter": "automl.training.reporter",
     "TrialResult": "automl.training.trial", "cross_validate": "automl.training.trial",
 }  # fmt: skip
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Checkpoints", "DataCache", "Dataset", "FinalFit", "NullReporter", "Preprocessor", "Reporter", "TrainParams",
+    "TrialResult", "cv_splits", "fit_final", "infer_task", "load_dataset", "predict", "request_preemption", "cross_validate",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.errors import SpecError, TrialPreempted, as_pruned
 from automl.studyfile.schema import TRAIN_FUNCTION
+
 if TYPE_CHECKING:  # imports torch: the coordinator checks a function without it
     from automl.usercode.context import TrialContext
 
