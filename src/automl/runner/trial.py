@@ -11,6 +11,7 @@ anything else -> FAIL with the reason as a one-line ``fail_reason`` user attribu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -160,7 +161,8 @@ def execute_trial(
         return frozen.state
     storage = study._storage  # noqa: SLF001
     tid = frozen._trial_id  # noqa: SLF001
-    with storage.known(frozen):  # just read: optuna.Trial need not read it again
+    known = getattr(storage, "known", None)  # automl's storages: optuna.Trial need not read it again
+    with known(frozen) if known is not None else contextlib.nullcontext():
         trial = optuna.trial.Trial(study, tid)
     set_trial_user_attrs(storage, tid, {HOST: socket.gethostname(), SLOT: slot, PID: os.getpid()})
     params = complete_params(spec.space, frozen.params)

@@ -59,6 +59,7 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
+    assert lock is not None and isinstance(ids, dict) and isinstance(studies, dict)  # usable, above
     with lock:  # as Optuna's cache writes a param: its record of each param's distribution
         known = studies[ids[trial_id][0]].param_distribution
         with _create_scoped_session(rdb.scoped_session, True) as session:  # type: ignore[union-attr]

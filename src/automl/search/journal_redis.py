@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import redis
@@ -55,7 +55,7 @@ class BatchedJournalRedisBackend(JournalRedisBackend):
     def ping(self) -> None:
         self._client.ping()
 
-    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
         last = self._client.get(f"{self._prefix_}:log_number")
         if last is None:
             return
@@ -76,8 +76,8 @@ class BatchedJournalRedisBackend(JournalRedisBackend):
         pause = 0.1
         while True:
             entry = self._client.get(f"{self._prefix_}:log:{number}")
-            if entry is not None:
-                return entry  # type: ignore[no-any-return]
+            if isinstance(entry, bytes):
+                return entry
             time.sleep(pause)
             pause = min(pause * 2, 10.0)
 
