@@ -25,10 +25,11 @@ def test_help_imports_no_command_and_nothing_heavy() -> None:
 
 
 @pytest.mark.slow  # a fresh interpreter that imports the status command and Optuna
-def test_status_imports_neither_torch_nor_celery() -> None:
+def test_status_imports_neither_torch_nor_celery_nor_the_coordinator() -> None:
     loaded = _modules_after("import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['status', '--help'])")
     assert "automl.cli.status" in loaded
-    assert not {m for m in loaded if m.split(".")[0] in ("torch", "celery")}
+    assert not {m for m in loaded if m.split(".")[0] in ("torch", "celery", "plotly")}
+    assert not {m for m in loaded if m.startswith(("automl.coordinator", "automl.report.progress"))}
 
 
 def test_every_command_builds_its_arguments() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import time
 from typing import Any
@@ -15,8 +16,8 @@ from rich.text import Text
 from automl.cli.common import add_study_flags, storage_for_study
 from automl.report.format import fmt_params, fmt_value
 from automl.report.objectives import fmt_objective
-from automl.report.summary import study_status
-from automl.search import load_study
+from automl.report.summary import status_info
+from automl.search.status_read import read_status
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,8 +28,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     storage, name = storage_for_study(args)
-    study, _spec = load_study(storage, name)
-    info = study_status(study, time.time())
+    # Reading a study of 100,000 trials makes millions of objects and no garbage, and the
+    # collector would walk them again and again (Redis: 7.5 s instead of 3 s to load Optuna's
+    # snapshot). After a large read they are frozen: the collector turned back on leaves them.
+    gc.disable()
+    try:
+        facts = read_status(storage, name)
+    finally:
+        if gc.get_count()[0] > 100_000:
+            gc.freeze()
+        gc.enable()
+    info = status_info(facts, time.time())
     if args.json:
         console.print_json(json.dumps(info, default=str))
         return 0

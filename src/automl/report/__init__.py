@@ -1,6 +1,26 @@
-"""What people read: live progress, status and summary tables, the HTML report."""
+"""What people read: live progress, status and summary tables, the HTML report.
 
-from automl.report.progress import PlainProgress, RichProgress, make_progress
-from automl.report.summary import study_status, summary_table, top_trials
+The names below are imported on first use, so that a command that needs one module of this
+package (``automl status`` reads ``summary``) does not import the others (``progress`` imports
+the coordinator).
+"""
 
-__all__ = ["PlainProgress", "RichProgress", "make_progress", "study_status", "summary_table", "top_trials"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "PlainProgress": "progress", "RichProgress": "progress", "make_progress": "progress",
+    "study_status": "summary", "summary_table": "summary", "top_trials": "summary",
+}  # fmt: skip
+
+__all__ = [
+    "PlainProgress", "RichProgress", "make_progress", "study_status", "summary_table", "top_trials",
+]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"automl.report.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'automl.report' has no attribute {name!r}")

@@ -53,8 +53,11 @@ class Objectives:
 
 def objectives_of(study: optuna.Study) -> Objectives:
     """Names from the study's metric names (set by automl), else ``objective 1``, ..."""
-    maximize = directions_maximize(study)
-    names = study.metric_names
+    return objectives_from(directions_maximize(study), study.metric_names)
+
+
+def objectives_from(maximize: list[bool], names: Sequence[str] | None) -> Objectives:
+    """:func:`objectives_of` from a study's directions (True: maximise) and metric names."""
     if names is None or len(names) != len(maximize):
         names = [f"objective {i}" for i in range(1, len(maximize) + 1)] if len(maximize) > 1 else ["value"]
     return Objectives(list(names), maximize)
@@ -66,8 +69,12 @@ def is_multi(study: optuna.Study) -> bool:
 
 def sorted_front(study: optuna.Study, objectives: Objectives | None = None) -> list[FrozenTrial]:
     """The Pareto front, best first on the first objective (then by trial number)."""
-    first_max = (objectives or objectives_of(study)).maximize[0]
-    front = best_trials(study)
+    return order_front(best_trials(study), objectives or objectives_of(study))
+
+
+def order_front(front: list[FrozenTrial], objectives: Objectives) -> list[FrozenTrial]:
+    """Members of a Pareto front, best first on the first objective (then by trial number)."""
+    first_max = objectives.maximize[0]
     return sorted(front, key=lambda t: ((-t.values[0] if first_max else t.values[0]), t.number))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import optuna
@@ -11,17 +10,23 @@ from rich.table import Table
 from rich.text import Text
 
 from automl.report.format import fmt_params, fmt_value
-from automl.report.objectives import fmt_objective, is_multi, objectives_of, sorted_front
+from automl.report.objectives import (
+    fmt_objective,
+    is_multi,
+    objectives_from,
+    objectives_of,
+    order_front,
+    sorted_front,
+)
 from automl.search.attrs import (
     best_epoch_of,
     checkpoint_epoch_of,
-    fail_reason_of,
     host_of,
     resumed_from_epoch_of,
     slot_of,
 )
 from automl.search.counts import counts_by_state
-from automl.search.outcomes import best_trial
+from automl.search.status_read import StatusFacts, study_facts
 
 
 def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:
@@ -81,18 +86,18 @@ def front_lines(study: optuna.Study, k: int = 3) -> list[str]:
 
 
 def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
-    """Everything `automl status` shows, as JSON-safe data.
+    """Everything `automl status` shows of an open study, as JSON-safe data (see
+    :func:`status_info`)."""
+    return status_info(study_facts(study), now)
 
-    Only running and failed trials are read whole; the counts come from the storage
-    (:mod:`automl.search.counts`) and the best trial from the storage's own best-trial query,
-    so that status stays quick on a study of 100,000 trials. With several objectives there is
-    no best trial (``best`` and ``direction`` are None): ``directions``, ``metric_names`` and
-    ``front`` (the Pareto front, best first on the first objective) take their place; Optuna
-    reads the complete trials for it."""
-    multi = is_multi(study)
-    best = None if multi else best_trial(study)
-    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    reasons = Counter(fail_reason_of(t) for t in failed)
+
+def status_info(facts: StatusFacts, now: float) -> dict[str, Any]:
+    """Everything `automl status` shows, as JSON-safe data, from what
+    :func:`automl.search.status_read.read_status` read: the counts, the best trial, the running
+    trials, the failure reasons. With several objectives there is no best trial (``best`` and
+    ``direction`` are None): ``directions``, ``metric_names`` and ``front`` (the Pareto front,
+    best first on the first objective) take their place."""
+    best = facts.best
     running = [
         {
             "number": t.number,
@@ -104,24 +109,25 @@ def study_status(study: optuna.Study, now: float) -> dict[str, Any]:
             "checkpoint_epoch": checkpoint_epoch_of(t),
             "resumed_from_epoch": resumed_from_epoch_of(t),
         }
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for t in facts.running
     ]
     info: dict[str, Any] = {
-        "study": study.study_name,
-        "direction": None if multi else study.direction.name.lower(),
-        "counts": {state.lower(): n for state, n in counts_by_state(study).items()},
+        "study": facts.study_name,
+        "direction": None if facts.multi else facts.directions[0].name.lower(),
+        "counts": {state.lower(): n for state, n in facts.counts.items()},
         "best": None
         if best is None
         else {"number": best.number, "value": best.value, "params": best.params, "best_epoch": best_epoch_of(best)},
         "running": running,
-        "failure_reasons": dict(reasons),
+        "failure_reasons": dict(facts.fail_reasons),
     }
-    if multi:  # several objectives: the Pareto front instead of a best trial
-        objectives = objectives_of(study)
+    if facts.multi:  # several objectives: the Pareto front instead of a best trial
+        maximize = [d == optuna.study.StudyDirection.MAXIMIZE for d in facts.directions]
+        objectives = objectives_from(maximize, facts.metric_names)
         info["directions"] = objectives.directions
         info["metric_names"] = objectives.names
         info["front"] = [
             {"number": t.number, "values": objectives.named(t.values), "params": t.params, "best_epoch": best_epoch_of(t)}
-            for t in sorted_front(study, objectives)
+            for t in order_front(facts.front, objectives)
         ]
     return info
