@@ -88,19 +88,46 @@ def test_a_broken_constraint_ranks_behind_every_kept_one() -> None:
     assert ranking.violation({"accuracy": 0.99, "params": 60}) == 10
 
 
+def _running_in(study: optuna.Study, pruner: ParetoHyperband, bracket: int, budgets: list[int]) -> FrozenTrial:
+    """A new running trial of ``study`` that Hyperband puts in ``bracket`` (others are failed)."""
+    while True:
+        trial = _add(study, {}, TrialState.RUNNING)
+        if pruner.bracket_of(study.study_name, trial.number, budgets) == bracket:
+            return trial
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # noqa: SLF001
+
+
 def test_hyperband_judges_within_the_trial_bracket() -> None:
+    study = _study()
+    pruner = ParetoHyperband(RANKING, min_resource=1, max_resource=27, reduction_factor=3)
+    budgets = pruner.brackets(27)
+    assert len(budgets) == 4  # floor(log3(27)) + 1
+    for _ in range(30):
+        _add(study, {1: (0.9, 1), 3: (0.9, 1), 9: (0.9, 1), 27: (0.9, 1)})
+    for bracket in range(3):
+        running = _running_in(study, pruner, bracket, budgets)
+        first_rung = 3**bracket  # bracket b starts halving at min_resource * eta**b
+        bad = {s: (0.1, 50.0) for s in range(1, first_rung + 1)}
+        assert pruner.prune(study, _at(running, bad))
+        assert not pruner.prune(study, _at(running, {s: (0.1, 50.0) for s in range(1, first_rung)}))
+
+
+@pytest.mark.parametrize("bracket", [0, 1, 2])
+def test_hyperband_never_prunes_at_the_full_budget(bracket: int) -> None:
+    # Epochs count from 1, so with 9 epochs every bracket has a rung at 9, the last epoch:
+    # judging there would throw away a trial that has finished (Optuna, counting from 0, never
+    # reaches it). The last bracket, whose only rung is 9, trains every trial in full.
     study = _study()
     pruner = ParetoHyperband(RANKING, min_resource=1, max_resource=9, reduction_factor=3)
     budgets = pruner.brackets(9)
-    assert len(budgets) == 3  # floor(log3(9)) + 1
+    assert len(budgets) == 3
     for _ in range(30):
         _add(study, {1: (0.9, 1), 3: (0.9, 1), 9: (0.9, 1)})
-    running = _add(study, {}, TrialState.RUNNING)
-    bracket = pruner.bracket_of(study.study_name, running.number, budgets)
-    first_rung = 3**bracket  # bracket b starts halving at min_resource * eta**b
-    bad = {s: (0.1, 50.0) for s in range(1, first_rung + 1)}
-    assert pruner.prune(study, _at(running, bad))
-    assert not pruner.prune(study, _at(running, {s: (0.1, 50.0) for s in range(1, first_rung)}))
+    running = _running_in(study, pruner, bracket, budgets)
+    bad = {s: (0.1, 50.0) for s in range(1, 10)}
+    assert not pruner.prune(study, _at(running, bad))  # judged at step 9 only: no rung there
+    if bracket < 2:
+        assert pruner.prune(study, _at(running, {s: bad[s] for s in range(1, 3**bracket + 1)}))
 
 
 def test_hyperband_with_auto_max_waits_for_a_complete_trial() -> None:

@@ -12,7 +12,10 @@ read it. They are Optuna pruners (``prune(study, trial)``), so they sit in ``stu
   by front, and the front that does not fit whole is cut by crowding distance (Schmucker et al.
   2021, "Multi-objective ASHA"). A trial outside the top is pruned.
 * **Hyperband**: brackets of successive halving with rising early-stopping rates; a trial
-  competes only within its bracket, chosen from its number as Optuna's Hyperband does.
+  competes only within its bracket, chosen from its number as Optuna's Hyperband does. Steps
+  here are epochs counted from 1, so a rung can fall on ``max_resource`` itself (27 epochs,
+  rungs 1, 3, 9, 27); such a rung is not judged: pruning there would discard a trial that has
+  finished. Optuna, counting steps from 0, never reaches a step equal to its ``max_resource``.
 * **Median / percentile**: at each step, the trial's Pareto rank among the complete trials'
   vectors at that step; pruned when it is worse than the median (percentile) rank.
 
@@ -92,7 +95,12 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         return self.judge(trial, lambda: study.get_trials(deepcopy=False))
 
-    def judge(self, trial: FrozenTrial, read_trials: Any, min_resource: int | None = None) -> bool:
+    def judge(
+        self, trial: FrozenTrial, read_trials: Any, min_resource: int | None = None, max_resource: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Prune ``trial`` at the rungs it reached since its last report? ``max_resource``, when
+        known (Hyperband's), is the full budget: a rung there or past it is not judged, since
+        pruning a trial at its last step saves nothing and discards its finished result."""
         mine = step_vectors_of(trial)
         if not mine:
             return False
@@ -115,7 +123,7 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
             resource = min_resource if min_resource is not None else self.min_resource
             assert resource is not None
             at = resource * self.eta ** (self.rate + rung)
-            if at > step:
+            if at > step or (max_resource is not None and at >= max_resource):
                 return False
             rung += 1
             if at <= before:
@@ -183,7 +191,7 @@ class ParetoHyperband(optuna.pruners.BasePruner):
         def same_bracket() -> list[FrozenTrial]:
             return [t for t in read() if self.bracket_of(study.study_name, t.number, budgets) == bracket]
 
-        return halving.judge(trial, same_bracket, self.min_resource)
+        return halving.judge(trial, same_bracket, self.min_resource, max_resource)
 
 
 class ParetoPercentile(optuna.pruners.BasePruner):
