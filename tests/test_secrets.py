@@ -105,23 +105,49 @@ def test_a_failure_reason_is_masked_before_it_is_stored(tmp_path: Path) -> None:
     assert SECRET not in study.trials[0].user_attrs["fail_reason"]
 
 
-@pytest.mark.slow  # three automl processes
+@pytest.mark.slow  # four automl processes
 @pytest.mark.parametrize(
-    ("argv", "field"),
-    [(["validate", "SPEC", "--storage", "postgresql://u:p@ss-word@db/x"], "storage"),
-     (["run", "SPEC", "--storage", "redis://:p@ss-word@host:6379/0"], "storage"),
-     (["worker", "--storage", "x.journal", "--broker", "redis://:p@ss-word@host:6379/0"], "--broker")],
+    ("argv", "env", "field", "encoded"),
+    [(["validate", "SPEC", "--storage", "postgresql://u:p@ss-word@db/x"], {}, "storage", "%40"),
+     (["run", "SPEC", "--storage", "redis://:p/ss-word@host:6379/0"], {}, "storage", "%2F"),
+     (["worker", "--storage", "x.journal", "--broker", "redis://:p?ss-word@host:6379/0"], {}, "--broker", "%3F"),
+     (["status", "SPEC"], {"AUTOML_STORAGE": "postgresql://u:p#ss-word@db/x"}, "storage", "%23")],
+    ids=["@", "/", "?", "#"],
 )  # fmt: skip
-def test_a_bare_at_in_a_password_is_refused_before_a_driver_can_print_part_of_it(
-    tmp_path: Path, argv: list[str], field: str
+def test_a_separator_in_a_password_is_refused_before_a_driver_can_print_part_of_it(
+    tmp_path: Path, argv: list[str], env: dict[str, str], field: str, encoded: str
 ) -> None:
-    """A driver ends the password at the first "@" and prints the rest as a host ('ss-word@db'),
-    past any masking; automl refuses the URL first, with one line naming the field."""
+    """A driver ends the password at the first "@", "/", "?" or "#" and prints the rest as a
+    host, port or database ('ss-word@db'), past any masking; automl refuses the URL first, with
+    one line naming the field (tests/cli/test_url_passwords.py: every command, in-process)."""
     spec = tmp_path / "s.yaml"
     spec.write_text(tiny_yaml("s", str(tmp_path / "s.journal")))
     done = subprocess.run([sys.executable, "-m", "automl", *[str(spec) if a == "SPEC" else a for a in argv]],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env})  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {field}") and "%40" in lines[0], done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}") and encoded in lines[0], done.stderr
     assert "ss-word" not in done.stdout + done.stderr
+
+
+def test_a_lost_storage_error_is_masked_against_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RetryingStorage's "lost the storage" error quotes the driver's last error: the pieces of
+    the password in it are masked (storage.py hands it mask_text with the URL)."""
+    from automl.errors import StorageError
+    from automl.search import retry, storage
+
+    class Lost:
+        def ping(self) -> None:
+            pass
+
+        def get_all_studies(self) -> list[object]:
+            raise ConnectionError(f"host 'Wxyz9' unreachable; auth Abcd/Wxyz9; {SECRET}")
+
+    monkeypatch.setattr(storage, "BatchedJournalRedisBackend", lambda url: Lost())
+    monkeypatch.setattr(storage, "JournalStorage", lambda backend: backend)
+    monkeypatch.setattr(retry, "_window_s", 0.0)
+    opened = make_storage(f"redis://:Abcd%2FWxyz9@h:6379/0?password={SECRET}", cached=False)
+    with pytest.raises(StorageError) as info:
+        opened.get_all_studies()
+    assert "unreachable" in info.value.message
+    assert "Wxyz9" not in info.value.message and "Abcd" not in info.value.message and SECRET not in info.value.message

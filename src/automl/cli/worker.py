@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    broker = check_broker_url(args.broker or os.environ.get(BROKER_ENV), field="--broker")
+    from_env = not args.broker and os.environ.get(BROKER_ENV)  # name what the user set
+    broker = check_broker_url(args.broker or os.environ.get(BROKER_ENV), field=BROKER_ENV if from_env else "--broker")
     storage = args.storage or os.environ.get(STORAGE_ENV)
     if not storage:
         raise UsageError(f"--storage: give the Optuna storage of the studies (or set {STORAGE_ENV})")

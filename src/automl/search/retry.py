@@ -87,9 +87,13 @@ def window_s() -> float:
 class RetryingStorage(BaseStorage):
     """Delegates every storage call to ``inner``, retrying connection errors."""
 
-    def __init__(self, inner: BaseStorage, shown_url: str, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, inner: BaseStorage, shown_url: str, sleep: Callable[[float], None] = time.sleep,
+        mask: Callable[[str], str] = str,
+    ) -> None:
         self.inner = inner
         self._shown_url = shown_url  # already masked
+        self._mask = mask  # a driver's error may echo pieces of the password: automl.masking.mask_text
         self._sleep = sleep
         self._known = threading.local()  # a trial this thread just read or created; see known()
 
@@ -162,7 +166,7 @@ class RetryingStorage(BaseStorage):
                 attempt += 1
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+                    detail = " ".join(self._mask(str(exc)).split())[:300] or type(exc).__name__
                     raise StorageError(
                         f"lost the storage {self._shown_url} and it did not come back within "
                         f"{window:.0f} s ({attempt} tries): {type(exc).__name__}: {detail}",

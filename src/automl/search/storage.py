@@ -21,7 +21,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from automl.errors import SpecError, StorageError
-from automl.masking import UNENCODED_AT, mask_text, mask_url, unencoded_at
+from automl.masking import mask_text, mask_url, percent_encode_hint, unencoded_separator
 from automl.search.journal_redis import BatchedJournalRedisBackend
 from automl.search.retry import RetryingStorage
 
@@ -66,14 +66,16 @@ def _open(url: str) -> BaseStorage:
         detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
         raise StorageError(f"cannot open storage {mask_url(url)}: {detail}") from None
     # Optuna caches finished trials in front of an RDB storage; keep that, then add retries.
-    return RetryingStorage(optuna.storages.get_storage(inner), mask_url(url))  # type: ignore[abstract]
+    return RetryingStorage(  # type: ignore[abstract]
+        optuna.storages.get_storage(inner), mask_url(url), mask=lambda text: mask_text(text, url)
+    )
 
 
 def storage_kind(url: str) -> str:
     """``sqlite``, ``postgresql``, ``redis`` or ``journal_file``; a SpecError for anything else
-    (a password holding a bare ``@`` too: :func:`automl.masking.unencoded_at`)."""
-    if unencoded_at(url):
-        raise SpecError("storage", f"{mask_url(url)!r}: {UNENCODED_AT}")
+    (a password holding ``@ / ? #`` unencoded too: :func:`automl.masking.unencoded_separator`)."""
+    if held := unencoded_separator(url):
+        raise SpecError("storage", f"{mask_url(url)!r}: {percent_encode_hint(held)}")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "sqlite" and url.startswith("sqlite:///"):
         return "sqlite"

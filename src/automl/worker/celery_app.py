@@ -30,7 +30,7 @@ from celery import Celery
 from kombu import Queue
 
 from automl.errors import UsageError
-from automl.masking import UNENCODED_AT, mask_url, unencoded_at
+from automl.masking import mask_url, percent_encode_hint, unencoded_separator
 from automl.worker.tasks import TASK_NAME, register
 
 __all__ = ["DEFAULT_QUEUE", "TASK_NAME", "VISIBILITY_TIMEOUT_S", "check_broker_url", "create_app"]
@@ -76,6 +76,6 @@ def check_broker_url(broker_url: str | None, field: str = "execution.broker") ->
         )
     if not broker_url.startswith(("redis://", "rediss://")):
         raise UsageError(f"{field}: {mask_url(broker_url)!r} is not a Redis URL; automl's Celery broker is Redis (redis://...)")
-    if unencoded_at(broker_url):
-        raise UsageError(f"{field}: {mask_url(broker_url)!r}: {UNENCODED_AT}")
+    if held := unencoded_separator(broker_url):
+        raise UsageError(f"{field}: {mask_url(broker_url)!r}: {percent_encode_hint(held)}")
     return broker_url
