@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from automl.search import make_storage
 from automl.search.batch import rdb_of
-from automl.search.counts import counts_by_state
+from automl.search.counts import counts_by_state, running_numbers
 from automl.search.study import ask
 
 
@@ -31,6 +31,19 @@ def test_counts_by_state_match_the_trials(storage_url: str, study_name: str) -> 
     plain = Counter(t.state.name for t in study.get_trials(deepcopy=False))
     assert counts_by_state(study) == dict(plain)
     assert counts_by_state(study) == {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1, "RUNNING": 1, "WAITING": 1}
+
+
+def test_running_numbers_are_the_running_trials(storage_url: str, study_name: str) -> None:
+    study = _study_of_every_state(storage_url, study_name)
+    second = study.ask()  # a second one running, then one of them ends
+    storage = study._storage
+    assert running_numbers(storage, study._study_id) == {5, second.number}
+    study.tell(second, 0.1)
+    fresh = make_storage(storage_url)  # another process' view: the database, not this cache
+    assert running_numbers(fresh, fresh.get_study_id_from_name(study_name)) == {5}
+    assert running_numbers(storage, study._study_id) == {
+        t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    }
 
 
 def test_an_empty_study_counts_nothing(storage_url: str, study_name: str) -> None:

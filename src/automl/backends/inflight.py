@@ -41,6 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.backends.base import EventKind, TrialEvent
 from automl.errors import AutoMLError
 from automl.masking import mask_text, mask_url
+from automl.search.counts import running_numbers
 from automl.worker.lease import LeaseState, LeaseStore
 from automl.worker.notices import Notices
 
@@ -127,14 +128,24 @@ class InFlight:
         return announced >= 2 and announced * 16 >= len(self.flights)
 
     def running(self) -> set[tuple[str, int]]:
-        """(study, number) of every trial still RUNNING in the studies in flight, in one read
-        per study: the trials that left that state are the ones to read one by one (and a
-        trial read there as finished is then served from Optuna's cache)."""
+        """(study, number) of every trial still RUNNING in the studies in flight: the trials that
+        left that state are the ones to read (:meth:`trial`).
+
+        First the numbers alone, one query per study. Then, when enough trials ended that one
+        read of every unfinished trial whole costs less than reading the ended ones one by one
+        (:meth:`worth_one_read`), that read: Optuna's cache then serves the ended ones. With
+        few ended among many in flight (a large fleet read back every few seconds), only they
+        are read."""
         assert self._storage is not None
         running: set[tuple[str, int]] = set()
         for study in {flight.study_name for flight in self.flights.values()}:
-            trials = self._storage.get_all_trials(self._study_id(study), deepcopy=False, states=(TrialState.RUNNING,))
-            running.update((study, t.number) for t in trials)
+            study_id = self._study_id(study)
+            numbers = running_numbers(self._storage, study_id)
+            ours = [n for n, f in self.flights.items() if f.study_name == study]
+            if self.worth_one_read(sum(n not in numbers for n in ours)):
+                whole = self._storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+                numbers = {t.number for t in whole}
+            running.update((study, n) for n in numbers)
         return running
 
     def lease_of(self, flight: Flight) -> float:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -57,6 +58,26 @@ def trials_in_state(study: optuna.Study, state: TrialState) -> list[FrozenTrial]
         return study.get_trials(deepcopy=False, states=(state,))
     found = _query(study, lambda _s, sid: rdb.get_all_trials(sid, deepcopy=False, states=(state,)))
     return sorted(found, key=lambda t: t.number)
+
+
+def running_numbers(storage: BaseStorage, study_id: int) -> set[int]:
+    """The numbers of the study's RUNNING trials. On an RDB storage one query of the numbers
+    alone: Optuna's cache would read every unfinished trial whole (params, attributes,
+    intermediate values: 15 ms for 8 trials in flight on PostgreSQL, 1.6 s for 1,000), and the
+    coordinator asks this every few seconds and on bursts of ended trials."""
+    if rdb_of(storage) is None:
+        return {t.number for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))}
+    retry = getattr(storage, "retry", None)
+    call = _in_session(_running_rdb)
+    return retry(call, storage, study_id) if callable(retry) else call(storage, study_id)  # type: ignore[no-any-return]
+
+
+def _running_rdb(session: Any, study_id: int) -> set[int]:
+    from optuna.storages._rdb import models
+
+    trial = models.TrialModel
+    rows = session.query(trial.number).filter(trial.study_id == study_id, trial.state == TrialState.RUNNING).all()
+    return {int(number) for (number,) in rows}
 
 
 def fail_reasons_rdb(study: optuna.Study) -> list[tuple[int, Any]]:
