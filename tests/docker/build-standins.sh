@@ -90,13 +90,16 @@ if [ ! -f "$TORCH_WHEELS/.complete" ] || [ ! -f "$TORCH_WHEELS/$(basename "$TORC
 fi
 
 # 3. The stand-ins: a tag that is not ours is a real image, kept.
+standins=() real=()
 build() {  # build NAME TAG CONTEXT
   local name="$1" tag="$2" context="$3" have
   have="$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$tag" 2>/dev/null || echo absent)"
   if [ "$have" = "<no value>" ]; then
     say "$tag is a real image here; using it, not a stand-in"
+    real+=("$tag")
     return
   fi
+  standins+=("$tag")
   say "building the $name stand-in as $tag"
   docker build -q --network none --label "$LABEL=$name" -t "$tag" \
     -f "$HERE/standins/$name/Dockerfile" "$context" >/dev/null
@@ -104,4 +107,4 @@ build() {  # build NAME TAG CONTEXT
 build redis "$REDIS_IMAGE" "$HERE/standins/redis"
 build postgres "$POSTGRES_IMAGE" "$HERE/standins/postgres"
 build pytorch "$TORCH_IMAGE" "$TORCH_WHEELS"
-say "ready: $REDIS_IMAGE, $POSTGRES_IMAGE, $TORCH_IMAGE (stand-ins built from Debian bookworm)"
+say "ready: stand-ins for ${standins[*]:-nothing}${real:+; real images: ${real[*]}}"

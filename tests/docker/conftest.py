@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,8 +128,11 @@ def images(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> dic
         skip_or_fail("building the stand-in images needs root (debootstrap, chroot)")
     took: dict[str, float] = {}
     started = time.monotonic()
-    run(["bash", str(HERE / "build-standins.sh")], timeout_s=1500, env=os.environ | {"PYTHON": sys.executable})
+    built = run(["bash", str(HERE / "build-standins.sh")], timeout_s=1500, env=os.environ | {"PYTHON": sys.executable})
     took["stand-ins"] = time.monotonic() - started
+    used = [line.split(": ", 1)[1] for line in built.stderr.splitlines() if line.startswith("build-standins: ready: ")]
+    warnings.warn(f"tests/docker runs on STAND-IN images built from Debian bookworm's packages: {used[-1] if used else '?'}",
+                  stacklevel=1)  # fmt: skip
 
     # The wheels, as on a connected machine, for the base image's Python.
     base = re.search(r"^ARG BASE_IMAGE=(\S+)", (ROOT / "workers/Dockerfile").read_text(), re.M)

@@ -172,6 +172,7 @@ def test_a_killed_worker_container_resumes_its_trial_on_the_other(stack: Stack, 
                        "trial with a checkpoint at epoch 2")  # fmt: skip
     victim = next(t for t in running if t.user_attrs.get("checkpoint_epoch", 0) >= 2)
     host = victim.user_attrs["host"]  # the container's hostname: the start of its id
+    # SIGKILL; Docker then leaves the container down (`docker kill` suspends its restart policy).
     subprocess.run(["docker", "kill", host], check=True, capture_output=True)
     out = finish(proc)
     done = trials(stack, name)
