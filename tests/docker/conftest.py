@@ -85,7 +85,9 @@ def docker_daemon() -> Iterator[None]:
     if _daemon_answers():
         yield
         return
-    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+    if shutil.which("dockerd") is None:
+        skip_or_fail("the Docker daemon is not running, and dockerd is not on PATH (apt-get install -y docker.io)")
+    if os.geteuid() != 0:
         skip_or_fail("the Docker daemon is not running, and starting dockerd needs root")
     CACHE.mkdir(parents=True, exist_ok=True)
     log_path = CACHE / "dockerd.log"
@@ -130,9 +132,7 @@ def images(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> dic
     started = time.monotonic()
     built = run(["bash", str(HERE / "build-standins.sh")], timeout_s=1500, env=os.environ | {"PYTHON": sys.executable})
     took["stand-ins"] = time.monotonic() - started
-    used = [line.split(": ", 1)[1] for line in built.stderr.splitlines() if line.startswith("build-standins: ready: ")]
-    warnings.warn(f"tests/docker runs on STAND-IN images built from Debian bookworm's packages: {used[-1] if used else '?'}",
-                  stacklevel=1)  # fmt: skip
+    ready = [line.removeprefix("build-standins: ready: ") for line in built.stderr.splitlines() if "ready: " in line]
 
     # The wheels, as on a connected machine, for the base image's Python.
     base = re.search(r"^ARG BASE_IMAGE=(\S+)", (ROOT / "workers/Dockerfile").read_text(), re.M)
@@ -163,6 +163,10 @@ def images(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> dic
          "-f", "workers/Dockerfile", "-t", WORKER_IMAGE, str(context)], timeout_s=1200)  # fmt: skip
     took["worker image"] = time.monotonic() - started
     shutil.rmtree(context, ignore_errors=True)
+    warnings.warn(
+        f"tests/docker runs on STAND-IN images built from Debian bookworm's packages ({ready[-1] if ready else '?'}); "
+        + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in took.items()), stacklevel=1,
+    )  # fmt: skip
     return took
 
 
