@@ -201,3 +201,14 @@ def test_failing_trials_stop_the_study_with_their_reason(
     study, _ = load_study(journal_url, study_name)
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
     assert "ValueError: this builder is broken on purpose" in study.trials[0].user_attrs["fail_reason"]
+
+
+def test_stop_reasons_are_values_with_the_words_users_see() -> None:
+    from automl.coordinator import RunState, StopReason
+
+    state = RunState(n_trials=3, timeout_s=None)
+    assert state.stop_words == ""
+    state.stopping = StopReason.TIMEOUT
+    assert state.stop_words == "timeout reached" == f"{state.stopping}"
+    state.stopping, state.stop_detail = StopReason.TOO_MANY_FAILED, "2 failed in this run"
+    assert state.stop_words == "too many failed trials: 2 failed in this run"

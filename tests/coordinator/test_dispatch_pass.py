@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import optuna
+import pytest
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.coordinator import Coordinator, loop
@@ -73,7 +74,10 @@ def test_a_long_pass_of_sends_stops_to_collect(journal_url: str, make_spec: Call
     assert longest_run <= 10
 
 
-def test_a_quick_pass_fills_every_free_slot_before_it_waits(journal_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_a_quick_pass_fills_every_free_slot_before_it_waits(
+    journal_url: str, make_spec: Callable[..., StudySpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop, "DISPATCH_PASS_S", 30.0)  # quick however loaded the machine is
     spec = make_spec(journal_url, n_trials=12, parallelism=6, sampler="random")
     study = open_study(spec, spec.storage)
     backend = SlowSends(study, capacity=6, send_s=0.0)

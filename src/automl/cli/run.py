@@ -58,17 +58,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if spec.multi:  # several objectives: the Pareto front's size and its first members by name
         lines = front_lines(study)
         if not lines:
-            console.print(f"no feasible trial completed ({state.stopping})", markup=False)
+            console.print(f"no feasible trial completed ({state.stop_words})", markup=False)
             return 1
         console.print("\n".join(lines), markup=False, highlight=False)
     elif (best := best_trial(study)) is None:
-        console.print(f"no trial completed ({state.stopping})", markup=False)
+        console.print(f"no trial completed ({state.stop_words})", markup=False)
         return 1
     else:
         console.print(
             f"best {spec.primary.name} {fmt_value(best.value)} (trial {best.number}, "
             f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}", markup=False
         )
-    console.print(f"stopped: {state.stopping}", markup=False)
+    console.print(f"stopped: {state.stop_words}", markup=False)
     return 0
 

@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
-from automl.coordinator.progress import NoProgress, Progress, RunState
+from automl.coordinator.progress import NoProgress, Progress, RunState, StopReason
 from automl.coordinator.retries import (
     INTERRUPTED,
     NOT_STARTED,
@@ -108,7 +108,7 @@ class Coordinator:
             while True:
                 self.state.elapsed_s = self._clock() - started
                 self._check_stop()
-                if self.state.stopping == "timeout reached" and not self._withdrawn:
+                if self.state.stopping == StopReason.TIMEOUT and not self._withdrawn:
                     self._withdraw_queued()
                 if self.state.stopping and self._ready:
                     self._retire_ready()
@@ -133,8 +133,8 @@ class Coordinator:
             self.backend.close()
         self.state.elapsed_s = self._clock() - started
         self.progress.update(self.state)
-        if self.state.stopping and self.state.stopping.startswith("too many failed"):
-            raise StudyFailedError(self.state.stopping)
+        if self.state.stopping == StopReason.TOO_MANY_FAILED:
+            raise StudyFailedError(self.state.stop_words)
         return self.state
 
     def _check_stop(self) -> None:
@@ -143,14 +143,15 @@ class Coordinator:
         limit = self.spec.search.max_failed_trials
         failures = self.retries.failures
         if limit is not None and len(failures) >= limit:
-            self.state.stopping = (
-                f"too many failed trials: {len(failures)} failed in this run "
-                f"(search.max_failed_trials = {limit}); last reason: {failures[-1]}"
+            self.state.stopping = StopReason.TOO_MANY_FAILED
+            self.state.stop_detail = (
+                f"{len(failures)} failed in this run (search.max_failed_trials = {limit}); "
+                f"last reason: {failures[-1]}"
             )
         elif self.state.timeout_s is not None and self.state.elapsed_s >= self.state.timeout_s:
-            self.state.stopping = "timeout reached"
+            self.state.stopping = StopReason.TIMEOUT
         elif self.state.done >= self.state.n_trials:
-            self.state.stopping = "n_trials reached"
+            self.state.stopping = StopReason.N_TRIALS
 
     def _may_dispatch(self) -> bool:
         if self.state.stopping:
@@ -188,7 +189,7 @@ class Coordinator:
 
     def _retire_ready(self) -> None:
         """The run stops: trials asked ahead and never sent are failed, neither retried nor counted."""
-        reason = NOT_STARTED if self.state.stopping == "timeout reached" else NOT_STARTED_STOPPED
+        reason = NOT_STARTED if self.state.stopping == StopReason.TIMEOUT else NOT_STARTED_STOPPED
         while self._ready:
             self._fail_unstarted(self._ready.popleft()[0], reason)
 

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Protocol
 
 from optuna.trial import FrozenTrial
 
 from automl.search.outcomes import counted
+
+
+class StopReason(str, Enum):
+    """Why the coordinator stopped dispatching; the value is the words users see."""
+
+    N_TRIALS = "n_trials reached"
+    TIMEOUT = "timeout reached"
+    TOO_MANY_FAILED = "too many failed trials"
+
+    def __str__(self) -> str:  # the words, in f-strings too (Enum's own str is the member name)
+        return self.value
 
 
 @dataclass
@@ -21,7 +33,15 @@ class RunState:
     running: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> params
     best: FrozenTrial | None = None  # one objective: the best trial so far
     front: list[FrozenTrial] = field(default_factory=list)  # several objectives: the Pareto front so far
-    stopping: str | None = None  # why dispatching stopped, once it has
+    stopping: StopReason | None = None  # why dispatching stopped, once it has
+    stop_detail: str = ""  # what goes with it, for people (the failures' count and last reason)
+
+    @property
+    def stop_words(self) -> str:
+        """Why the run stopped, as the terminal says it ("" while it runs)."""
+        if self.stopping is None:
+            return ""
+        return f"{self.stopping.value}: {self.stop_detail}" if self.stop_detail else self.stopping.value
 
     @property
     def done(self) -> int:

@@ -130,7 +130,7 @@ class RichProgress:
         elif state.front:  # several objectives
             lines += [Text(line) for line in front_summary(state.front, self._metric_names)]
         if state.stopping:
-            lines.append(Text(f"stopping: {state.stopping}; waiting for running trials", style="dim"))
+            lines.append(Text(f"stopping: {state.stop_words}; waiting for running trials", style="dim"))
         if state.running:
             table = Table(show_header=True, header_style="dim", box=None, pad_edge=False)
             table.add_column("running")
