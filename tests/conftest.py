@@ -88,10 +88,18 @@ INTEGRATION_HINT = (
 )
 
 
+# pyproject's timeout (300 s) is for slow, integration and docker tests; an unmarked test is a
+# fast one, and one that runs this long is hung.
+FAST_TIMEOUT_S = 60
+LONG_MARKS = ("slow", "integration", "docker")
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects anything: the fast loop checks every test
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     unmarked = []
     for item in items:
+        if not any(item.get_closest_marker(m) for m in (*LONG_MARKS, "timeout")):
+            item.add_marker(pytest.mark.timeout(FAST_TIMEOUT_S))
         services = sorted(SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
         if services and item.get_closest_marker("integration") is None:
             unmarked.append(f"  {item.nodeid} (uses {', '.join(services)})")

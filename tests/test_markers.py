@@ -54,3 +54,10 @@ def test_a_service_asked_for_at_run_time_needs_the_mark_too(folder: pytest.Pytes
     result = folder.runpytest("test_late.py")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*test_late.py::test_late uses postgres_url but is not marked integration*"])
+
+
+def test_an_unmarked_test_gets_the_short_timeout(request: pytest.FixtureRequest) -> None:
+    from tests.conftest import FAST_TIMEOUT_S
+
+    marker = request.node.get_closest_marker("timeout")
+    assert marker is not None and marker.args == (FAST_TIMEOUT_S,)
