@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Final
 
-# Lineage: written by the coordinator on the retry it enqueues (coordinator/loop.py).
+# Lineage: written by the coordinator on the retry it enqueues (coordinator/retries.py).
 RETRY_OF: Final = "retry_of"  # int: number of the first trial of the lineage
 ATTEMPT: Final = "attempt"  # int: how many times the lineage ran before (absent means 0)
 
-# Worker: written by the worker when it starts the trial (worker/runner.py).
+# Worker: written by the worker when it starts the trial (runner/trial.py).
 HOST: Final = "host"  # str: host name of the machine that trains the trial
 SLOT: Final = "slot"  # str: the worker's slot on that host ("cpu", "cuda:0", "inline", ...)
 PID: Final = "pid"  # int: id of the process that trains it (to find or stop it on that host)
