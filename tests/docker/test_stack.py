@@ -153,20 +153,20 @@ def test_a_study_from_this_machine_through_the_published_ports(stack: Stack, tmp
 
 
 def test_redis_restarted_mid_study_loses_nothing_and_trains_nothing_twice(stack: Stack, tmp_path: Path) -> None:
-    name, study = write_study(tmp_path, epochs=20, rows=2000)
+    name, study = write_study(tmp_path, epochs=10, rows=1000)
     proc = host_run(stack, study)
     # Both workers training (their claims and the queued messages live in redis only).
     wait_for(stack, name, lambda running: sum(bool(t.intermediate_values) for t in running) == 2,
              "two trials training at once")  # fmt: skip
     stack.compose("restart", "-t", "10", "redis")  # SIGTERM: redis writes its append-only file and stops
     finish(proc)
-    done = assert_exact_budget(stack, name, epochs=20)
+    done = assert_exact_budget(stack, name, epochs=10)
     assert not [t for t in done if t.state == TrialState.FAIL], [(t.number, t.user_attrs.get("fail_reason")) for t in done]
     trained_once(stack, name)
 
 
 def test_a_killed_worker_container_resumes_its_trial_on_the_other(stack: Stack, tmp_path: Path) -> None:
-    name, study = write_study(tmp_path, epochs=30, rows=2000, n_trials=2)
+    name, study = write_study(tmp_path, epochs=20, rows=1000, n_trials=2)
     proc = host_run(stack, study)
     running = wait_for(stack, name, lambda rs: any(t.user_attrs.get("checkpoint_epoch", 0) >= 2 for t in rs),
                        "trial with a checkpoint at epoch 2")  # fmt: skip
@@ -176,7 +176,7 @@ def test_a_killed_worker_container_resumes_its_trial_on_the_other(stack: Stack, 
     subprocess.run(["docker", "kill", host], check=True, capture_output=True)
     out = finish(proc)
     done = trials(stack, name)
-    assert_exact_budget(stack, name, n_trials=2, epochs=30)
+    assert_exact_budget(stack, name, n_trials=2, epochs=20)
     lost = next(t for t in done if t.number == victim.number)
     assert lost.state == TrialState.FAIL and "worker lost" in lost.user_attrs.get("fail_reason", ""), lost.user_attrs
     retry = next(t for t in done if t.user_attrs.get("retry_of") == victim.number)
