@@ -37,6 +37,7 @@ from automl.runner.vectors import (
 from automl.search.attrs import attempt_of, lineage_root
 from automl.search.batch import set_trial_user_attrs
 from automl.search.checkpoints import slot_for
+from automl.search.internals import study_storage, trial_id
 from automl.search.storage import make_storage
 from automl.search.study import SPEC_ATTR, UID_ATTR, finish_trial, load_study, spec_digest
 from automl.studyfile.schema import StudySpec
@@ -159,8 +160,8 @@ def execute_trial(
     if frozen.state != TrialState.RUNNING:
         log.info("trial %d is %s; not running it again", trial_number, frozen.state.name)
         return frozen.state
-    storage = study._storage  # noqa: SLF001
-    tid = frozen._trial_id  # noqa: SLF001
+    storage = study_storage(study)
+    tid = trial_id(frozen)
     known = getattr(storage, "known", None)  # automl's storages: optuna.Trial need not read it again
     with known(frozen) if known is not None else contextlib.nullcontext():
         trial = optuna.trial.Trial(study, tid)

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 
 from automl.errors import AutoMLError
 from automl.search.batch import set_trial_user_attrs
+from automl.search.internals import trial_id
 from automl.studyfile.schema import StudySpec
 from automl.trial_attrs import INTERMEDIATE_VALUES
 
@@ -89,7 +90,7 @@ class VectorReporter:
         if self._should_stop():
             raise self._on_claim_lost()
         self.steps[int(epoch)] = stored(as_record(value, self._spec.objective_names))
-        set_trial_user_attrs(self._storage, self._frozen._trial_id, {INTERMEDIATE_VALUES: self.attr()})  # noqa: SLF001
+        set_trial_user_attrs(self._storage, trial_id(self._frozen), {INTERMEDIATE_VALUES: self.attr()})
 
     def attr(self) -> dict[str, dict[str, float | None]]:
         return {str(s): self.steps[s] for s in sorted(self.steps)}

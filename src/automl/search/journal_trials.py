@@ -21,6 +21,7 @@ from optuna.distributions import check_distribution_compatibility, json_to_distr
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.search.counts import MISSING
+from automl.search.internals import trial_id
 from automl.search.journal_counts import (
     SET_TRIAL_INTERMEDIATE_VALUE,
     SET_TRIAL_PARAM,
@@ -111,7 +112,7 @@ class JournalTrials:
             trial.set_user_attr(*next(iter(op["user_attr"].items())))
         else:
             name, dist = op["param_name"], json_to_distribution(op["distribution"])
-            if self._param_applies(trial._trial_id, name, dist, at):  # noqa: SLF001
+            if self._param_applies(trial_id(trial), name, dist, at):
                 value = dist.to_external_repr(op["param_value_internal"])
                 trial.params = {**trial.params, name: value}
                 trial.distributions = {**trial.distributions, name: dist}

@@ -27,6 +27,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from automl.errors import StorageError
+from automl.search import internals
 from automl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ class RetryingStorage(BaseStorage):
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         known = getattr(self._known, "trial", None)
-        if known is not None and known._trial_id == trial_id:  # noqa: SLF001 - FrozenTrial's id
+        if known is not None and internals.trial_id(known) == trial_id:
             return copy.deepcopy(known)  # the caller's Trial adds params and values to its copy
         return self._call("get_trial", trial_id)  # type: ignore[no-any-return]
 

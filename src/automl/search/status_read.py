@@ -28,7 +28,6 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.errors import StorageError, UsageError
 from automl.masking import mask_url
 from automl.search.attrs import fail_reason_of
-from automl.search.batch import rdb_of
 from automl.search.counts import (
     MISSING,
     Row,
@@ -39,6 +38,7 @@ from automl.search.counts import (
     rows_rdb,
     trials_in_state,
 )
+from automl.search.internals import rdb_of, study_id, study_storage
 from automl.search.journal_counts import JournalLog, UnknownLog, read_journal
 from automl.search.journal_trials import JournalTrials
 from automl.search.storage import storage_kind
@@ -86,7 +86,7 @@ def study_facts(study: optuna.Study) -> StatusFacts:
         study.study_name, list(study.directions), study.metric_names, counts_by_state(study)
     )
     facts.running = trials_in_state(study, TrialState.RUNNING)
-    storage = study._storage  # noqa: SLF001
+    storage = study_storage(study)
     if rdb_of(storage) is None:  # a journal, in memory once opened
         facts.fail_reasons = reasons(trials_in_state(study, TrialState.FAIL))
         if multi:
@@ -101,7 +101,7 @@ def study_facts(study: optuna.Study) -> StatusFacts:
         ]
         return facts
     try:  # Study.best_trial, without its read of every trial when the best is infeasible
-        best: FrozenTrial | None = storage.get_best_trial(study._study_id)  # noqa: SLF001
+        best: FrozenTrial | None = storage.get_best_trial(study_id(study))
     except ValueError:  # no COMPLETE trial
         return facts
     if best is not None and any(v > 0 for v in best.constraints.values()):

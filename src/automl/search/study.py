@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import SpecError, StorageError, UsageError
 from automl.masking import mask_credentials, mask_url
-from automl.search.internals import created_trial
+from automl.search import internals
 from automl.search.pruners import study_pruner
 from automl.search.samplers import build_sampler
 from automl.search.storage import make_storage
@@ -153,14 +153,14 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
     ``fail_reason`` that its state contradicts (the state is what counts). Unlike
     ``Study.tell`` this runs no sampler hooks, so it is safe outside ``optimize``.
     """
-    storage = study._storage  # noqa: SLF001
+    storage, tid = internals.study_storage(study), internals.trial_id(trial)
     reason = mask_credentials(reason)  # a worker's error may quote a URL with its password
     try:
-        storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)  # noqa: SLF001
-        return bool(storage.set_trial_state_values(trial._trial_id, TrialState.FAIL))  # noqa: SLF001
+        storage.set_trial_user_attr(tid, FAIL_REASON, reason)
+        return bool(storage.set_trial_state_values(tid, TrialState.FAIL))
     except UpdateFinishedTrialError:
         # Finished first by its worker, or by our own write retried after a lost reply.
-        now = storage.get_trial(trial._trial_id)  # noqa: SLF001
+        now = storage.get_trial(tid)
         return now.state == TrialState.FAIL and now.user_attrs.get(FAIL_REASON) == reason
 
 
@@ -191,31 +191,24 @@ def ask(study: optuna.Study, *, waiting: bool) -> optuna.Trial:
     Optuna's ask reads every WAITING trial from the storage first; on the journal storage that
     filters the whole study, so each ask costs time linear in the study's size. The coordinator
     counts the trials it enqueued, and asks with ``waiting=False`` when it knows none is left:
-    then a new trial is created directly, which costs the same at 100 trials as at 100,000.
+    then a new trial is created directly (:func:`automl.search.internals.ask_without_waiting`,
+    which says why the public ask is not used), which costs the same at 100 trials as at
+    100,000.
     """
-    if waiting:
-        return study.ask()
-    study._thread_local.cached_all_trials = None  # noqa: SLF001  (as ask does: sync once per trial)
-    storage, study_id = study._storage, study._study_id  # noqa: SLF001
-    trial_id = storage.create_new_trial(study_id)
-    known = getattr(storage, "known", None)
-    if known is None:
-        return optuna.Trial(study, trial_id)
-    with known(created_trial(storage, study_id, trial_id)):  # optuna.Trial reads it back first
-        return optuna.Trial(study, trial_id)
+    return study.ask() if waiting else internals.ask_without_waiting(study)
 
 
 def ask_params(study: optuna.Study, space: Mapping[str, BaseParam], *, waiting: bool) -> tuple[int, dict[str, Any]]:
     """A new trial (:func:`ask`) and its params drawn from ``space``, written together."""
     trial = ask(study, waiting=waiting)
-    at_once = getattr(study._storage, "params_at_once", None)  # noqa: SLF001
+    at_once = getattr(internals.study_storage(study), "params_at_once", None)
     if at_once is None:
         return trial.number, suggest_params(space, trial)
-    with at_once(trial._trial_id):  # noqa: SLF001
+    with at_once(internals.trial_id(trial)):
         return trial.number, suggest_params(space, trial)
 
 
 def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)  # noqa: SLF001
-    return study._storage.get_trial(trial_id)  # noqa: SLF001
+    storage = internals.study_storage(study)
+    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(internals.study_id(study), number))
 

@@ -241,7 +241,7 @@ def _check_objectives(spec: StudySpec) -> None:
     if isinstance(spec.objective, list) and not spec.objective:
         raise ValueError("objective: give at least one {metric: ...}")
     seen: set[str] = set()
-    for path, objective in spec._objective_paths():
+    for path, objective in spec._objective_paths():  # noqa: SLF001 - StudySpec's helper, in its own module
         if objective.name in seen:
             raise ValueError(f"{path}.metric: {objective.name!r} is already an objective; each metric once")
         seen.add(objective.name)

@@ -1,0 +1,163 @@
+"""Optuna's RDB storage from below: its sessions, its table models, its writes without a
+commit; and automl's writes built on them, a transaction for what Optuna writes in several.
+Checked against Optuna 5.1.0."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage, RDBStorage
+
+from automl.search.internals.cached import cache_backend, cache_of, under_cache
+from automl.search.internals.journal import journal_of, journal_params
+
+Param = tuple[str, float, BaseDistribution]  # name, value in Optuna's internal form, distribution
+
+
+def rdb_models() -> Any:
+    """Optuna's SQLAlchemy table models (``TrialModel``, ``TrialParamModel``, ...). Relies on
+    the module ``optuna.storages._rdb.models`` (Optuna 5.1.0)."""
+    from optuna.storages._rdb import models
+
+    return models
+
+
+@contextmanager
+def rdb_session(rdb: RDBStorage, *, ignore_integrity_error: bool = False) -> Iterator[Any]:
+    """A session of the RDB storage, committed on leaving, rolled back on an error (an
+    integrity error passing quietly when asked, as in Optuna's own writes), a driver's error
+    raised as Optuna's ``StorageInternalError``. Relies on
+    ``optuna.storages._rdb.storage._create_scoped_session`` (Optuna 5.1.0)."""
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(rdb.scoped_session, ignore_integrity_error) as session:
+        yield session
+
+
+def set_trial_attr_without_commit(rdb: RDBStorage, session: Any, trial_id: int, key: str, value: Any) -> None:
+    """A user attribute written in ``session`` with Optuna's checks, not committed. Relies on
+    ``RDBStorage._set_trial_attr_without_commit`` (Optuna 5.1.0)."""
+    rdb._set_trial_attr_without_commit(session, rdb_models().TrialUserAttributeModel, trial_id, key, value)
+
+
+def set_trial_param_without_commit(
+    rdb: RDBStorage, session: Any, trial_id: int, param: Param, previous: BaseDistribution | None
+) -> None:
+    """A param written in ``session`` with Optuna's checks against the study, not committed.
+    Relies on ``RDBStorage._set_trial_param_without_commit`` (Optuna 5.1.0)."""
+    name, value, distribution = param
+    rdb._set_trial_param_without_commit(session, trial_id, name, value, distribution, previous)
+
+
+def rdb_of(storage: BaseStorage) -> RDBStorage | None:
+    """The RDB storage under automl's wrapper and Optuna's cache, when it has the helpers used
+    here; None for any other storage."""
+    base = cache_backend(storage)
+    ok = isinstance(base, RDBStorage) and hasattr(base, "_set_trial_attr_without_commit")
+    return base if ok else None  # type: ignore[return-value]
+
+
+def write_user_attrs_rdb(rdb: RDBStorage, trial_id: int, attrs: dict[str, Any]) -> None:
+    """Every attribute in one transaction: on PostgreSQL and SQLite the trial checked once and
+    one upsert (as Optuna writes one, JSON values); elsewhere one write each, uncommitted."""
+    models = rdb_models()
+    with rdb_session(rdb, ignore_integrity_error=True) as session:
+        upsert = _upsert_attrs(rdb.engine.name, models.TrialUserAttributeModel, trial_id, attrs)
+        if upsert is None:
+            for key, value in attrs.items():
+                set_trial_attr_without_commit(rdb, session, trial_id, key, value)
+        else:
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            rdb.check_trial_is_updatable(trial_id, trial.state)
+            session.execute(upsert)
+
+
+def _upsert_attrs(dialect: str, model: Any, trial_id: int, attrs: dict[str, Any]) -> Any:
+    rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    else:
+        return None
+    statement = insert(model).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[model.trial_id, model.key], set_={"value_json": statement.excluded.value_json}
+    )
+
+
+def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> None:
+    """Write a new trial's params in one transaction on an RDB storage (one per param is
+    Optuna's way: a commit each), checked as Optuna checks them; in one append on a journal;
+    one call each elsewhere.
+
+    ``storage`` is the storage under automl's retrying wrapper; the caller retries the call.
+    """
+    rdb = under_cache(storage)
+    cache = cache_of(storage, trial_id)
+    usable = cache is not None and isinstance(rdb, RDBStorage) and hasattr(rdb, "_set_trial_param_without_commit")
+    if not usable:
+        journal = journal_of(storage)
+        if journal is not None:
+            journal_params(journal, trial_id, params)
+        else:
+            for name, value, distribution in params:
+                storage.set_trial_param(trial_id, name, value, distribution)
+        return
+    from optuna.distributions import check_distribution_compatibility, distribution_to_json
+
+    assert cache is not None and isinstance(rdb, RDBStorage)  # usable, above
+    models = rdb_models()
+    with cache.lock:  # as Optuna's cache writes a param: its record of each param's distribution
+        known = cache.param_distributions(trial_id)
+        with rdb_session(rdb, ignore_integrity_error=True) as session:
+            if all(name in known for name, _, _ in params):  # the usual case: one INSERT for all
+                trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+                rdb.check_trial_is_updatable(trial_id, trial.state)
+                for name, _, distribution in params:
+                    check_distribution_compatibility(known[name], distribution)
+                session.add_all([
+                    models.TrialParamModel(trial_id=trial_id, param_name=name, param_value=value,
+                                           distribution_json=distribution_to_json(distribution))
+                    for name, value, distribution in params
+                ])  # fmt: skip
+            else:  # a param seen for the first time: Optuna's own checks against the study
+                for param in params:
+                    set_trial_param_without_commit(rdb, session, trial_id, param, known.get(param[0]))
+        for name, _, distribution in params:
+            known.setdefault(name, distribution)
+
+
+def set_intermediate_value(storage: BaseStorage, trial_id: int, step: int, value: float) -> None:
+    """A trial's report for ``step``: on PostgreSQL and SQLite the trial's state is checked as
+    Optuna checks it, and the value written with one upsert (Optuna looks for the step's row
+    first: three statements per report); any other storage, Optuna's own call.
+
+    ``storage`` is the storage under automl's retrying wrapper; the caller retries the call.
+    """
+    rdb = under_cache(storage)
+    dialect = rdb.engine.name if isinstance(rdb, RDBStorage) else None
+    if not isinstance(rdb, RDBStorage) or dialect not in ("postgresql", "sqlite"):
+        storage.set_trial_intermediate_value(trial_id, step, value)
+        return
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    models = rdb_models()
+    model = models.TrialIntermediateValueModel
+    stored, kind = model.intermediate_value_to_stored_repr(value)
+    row = {"trial_id": trial_id, "step": step, "intermediate_value": stored, "intermediate_value_type": kind}
+    upsert = insert(model).values(row)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[model.trial_id, model.step],
+        set_={"intermediate_value": stored, "intermediate_value_type": kind},
+    )
+    with rdb_session(rdb, ignore_integrity_error=True) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+        rdb.check_trial_is_updatable(trial_id, trial.state)
+        session.execute(upsert)
