@@ -1,5 +1,5 @@
 """The rules of ARCHITECTURE.md, checked against the code: who may import whom, module size,
-and no private name used across packages. A change that breaks a rule changes ARCHITECTURE.md
+no private name used across packages, and Optuna's private names only behind their one door. A change that breaks a rule changes ARCHITECTURE.md
 and the table below together, on purpose."""
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ ALLOWED: dict[str, set[str]] = {
     },  # fmt: skip
 }
 MAX_LINES = 300
+# The one door to Optuna's internals: the only place in src/ that may name Optuna's private
+# modules, attributes and methods (each touch guarded by tests/search/test_internals_guards.py).
+OPTUNA_DOOR = SRC / "search" / "internals"
 
 
 def _room(path: Path) -> str:
@@ -96,6 +99,53 @@ def test_no_private_name_crosses_a_package() -> None:
                 if private:
                     wrong.append(f"{path.relative_to(SRC)}:{line} imports {', '.join(private)} from {module}")
     assert not wrong, "\n".join(wrong)
+
+
+def _optuna_private_names() -> set[str]:
+    """Every name with one leading underscore that Optuna's source defines or uses."""
+    import optuna
+
+    names: set[str] = set()
+    for path in Path(optuna.__file__).parent.rglob("*.py"):
+        names |= set(re.findall(r"(?<![\w])_[A-Za-z]\w*", path.read_text()))
+    return {n for n in names if not n.endswith("__")}
+
+
+def _optuna_reaches(path: Path, private: set[str]) -> list[str]:
+    """Optuna's private names in ``path``: imported from a private module or by a private
+    name, an attribute of anything but ``self``/``cls``, or a string given to getattr & co."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "optuna":
+            hidden = [p for p in (node.module or "").split(".") if p.startswith("_")]
+            hidden += [a.name for a in node.names if a.name.startswith("_")]
+            found += [f"{line} from {node.module} import {', '.join(a.name for a in node.names)}"] if hidden else []
+        elif isinstance(node, ast.Import):
+            found += [f"{line} import {a.name}" for a in node.names if a.name.split(".")[0] == "optuna" and "._" in a.name]
+        elif isinstance(node, ast.Attribute) and node.attr in private:
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append(f"{line} .{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) > 1:
+            name = node.args[1]
+            if node.func.id in ("getattr", "hasattr", "setattr", "delattr") and isinstance(name, ast.Constant) and name.value in private:
+                found.append(f"{line} {node.func.id}(..., {name.value!r})")
+    return found
+
+
+def test_optunas_private_names_are_reached_only_behind_their_door() -> None:
+    private = _optuna_private_names()
+    assert {"_storage", "_trial_id", "_rdb", "_create_scoped_session"} <= private  # the scan still finds them
+    wrong = [
+        f"{path.relative_to(SRC)}:{reach}"
+        for path in _sources()
+        if OPTUNA_DOOR not in path.parents
+        for reach in _optuna_reaches(path, private)
+    ]
+    assert not wrong, (
+        "Optuna's private names outside automl/search/internals/ (give each a named function there, "
+        "with its guard in tests/search/test_internals_guards.py):\n" + "\n".join(wrong)
+    )
 
 
 def test_no_module_is_longer_than_one_reader_holds() -> None:
