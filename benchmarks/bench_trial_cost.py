@@ -186,6 +186,7 @@ def coordinator_cost(kind: str, folder: Path, n: int, workers: int) -> dict[str,
 
     from automl.backends.celery import CeleryBackend
     from automl.coordinator.loop import Coordinator
+    from automl.worker.message import TrialJob
     from automl.worker.tasks import TrialWorker, WorkerSettings
 
     queue = f"cost-{uuid.uuid4().hex[:8]}"
@@ -197,8 +198,9 @@ def coordinator_cost(kind: str, folder: Path, n: int, workers: int) -> dict[str,
         while not stop.is_set():
             message = client.blpop([queue], timeout=0.2)
             if message:
-                args = json.loads(base64.b64decode(json.loads(message[1])["body"]))[0]
-                worker.deliver(*args)
+                job = TrialJob.from_wire(json.loads(base64.b64decode(json.loads(message[1])["body"]))[0])
+                assert job is not None
+                worker.deliver(job.study_name, job.trial_number, job.study_uid, job.spec_digest)
 
     os.environ["FLEET_EPOCH_SLEEP_S"] = "0.01"
     threads = [threading.Thread(target=serve, daemon=True) for _ in range(workers)]

@@ -54,11 +54,12 @@ sys.path.insert(0, str(HERE))
 
 import sim_model  # noqa: E402
 
+from automl.worker.message import TrialJob  # noqa: E402
+
 BRPOP_TIMEOUT_S = 1  # kombu's Redis transport: brpop_timeout
 PRIORITY_SEP = "\x06\x16"  # kombu: a queue's list per priority step is "<queue>\x06\x16<step>"
 PRIORITY_STEPS = (3, 6, 9)
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's keys for delivered messages
-ARG_NAMES = ("study_name", "trial_number", "study_uid", "spec_digest")
 
 ERRORS: list[str] = []
 DELIVERIES: list[dict[str, Any]] = []
@@ -154,12 +155,14 @@ class VirtualWorker(threading.Thread):
         body = raw["body"]
         if props.get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        args, kwargs, _embed = json.loads(body)
-        call = dict(zip(ARG_NAMES, args, strict=False))
-        call.update(kwargs)
-        record["number"] = call.get("trial_number")
+        args, _kwargs, _embed = json.loads(body)
+        job = TrialJob.from_wire(args)
+        record["number"] = job.trial_number if job else None
         try:
-            record["result"] = self.worker.deliver(*(call.get(name) for name in ARG_NAMES))
+            if job is None:
+                record["result"] = f"ignored: not a trial message: {args!r:.200}"
+            else:
+                record["result"] = self.worker.deliver(job.study_name, job.trial_number, job.study_uid, job.spec_digest)
         except Reject:  # kombu puts a rejected message back at the tail of the queue
             record["result"] = "requeued"
             self.consumer.lpush(key, payload)

@@ -30,22 +30,14 @@ from enum import Enum
 
 from optuna.trial import FrozenTrial
 
+from automl.worker.message import TrialJob
+
+__all__ = ["Backend", "EventKind", "TrialEvent", "TrialJob"]  # TrialJob: the message, kept in worker/
+
 
 class EventKind(str, Enum):
     ENDED = "ended"
     LOST = "lost"
-
-
-@dataclass(frozen=True)
-class TrialJob:
-    """What crosses to a worker: ids only, never live objects."""
-
-    study_name: str
-    trial_number: int
-    # The study's uid (automl.search.study.study_uid): unique to this storage and to this
-    # incarnation of the study, so claims of a deleted same-named study never collide.
-    study_uid: str = ""
-    spec_digest: str = ""  # automl.search.study.spec_digest of the stored study file
 
 
 @dataclass(frozen=True)

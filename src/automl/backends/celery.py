@@ -116,7 +116,7 @@ class CeleryBackend(Backend):
         try:
             if self._producer is None:  # one producer for every send: no pool round per trial
                 self._producer = self._app.producer_pool.acquire(block=True)
-            args = [flight.study_name, number, flight.study_uid, flight.spec_digest]
+            args = [TrialJob(flight.study_name, number, flight.study_uid, flight.spec_digest).to_wire()]
             # No retries inside kombu: a trial that could not be sent is sent again below.
             result = self._app.send_task(TASK_NAME, args=args, queue=self._queue, producer=self._producer, retry=False)
         except Exception as exc:  # noqa: BLE001 - kombu wraps connection errors in several kinds

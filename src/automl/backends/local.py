@@ -76,7 +76,7 @@ class LocalBackend(Backend):
             self._spawn(slot)
         assert slot.conn is not None
         slot.job = job
-        slot.conn.send((job.study_name, job.trial_number))
+        slot.conn.send(job.to_wire())
 
     def wait(self, timeout_s: float) -> list[TrialEvent]:
         busy = [s for s in self._slots if s.job is not None]
@@ -178,8 +178,9 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str, st
             return
         if message is None:
             return
-        study_name, number = message
-        state = execute_trial(storage_url, study_name, number, slot=slot)
-        conn.send((number, state.name))
+        job = TrialJob.from_wire(message)
+        assert job is not None, f"not a trial message: {message!r}"  # this backend's own pipe
+        state = execute_trial(storage_url, job.study_name, job.trial_number, slot=slot)
+        conn.send((job.trial_number, state.name))
         if preemption_requested():
             return

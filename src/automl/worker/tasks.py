@@ -48,6 +48,7 @@ from celery.exceptions import Reject, WorkerShutdown
 from automl.masking import mask_text, mask_url
 from automl.settings import Settings
 from automl.worker.lease import LeaseStore, new_owner
+from automl.worker.message import WIRE_VERSION, TrialJob
 from automl.worker.notices import Notices
 from automl.worker.renewer import LeaseRenewer
 
@@ -266,11 +267,15 @@ def register(app: Celery) -> None:
     app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(deliver_trial)
 
 
-def deliver_trial(task: Task, study_name: str, trial_number: int, study_uid: str | None = None, spec_digest: str | None = None) -> str:
-    """Train one trial once; return what happened (for the worker's log)."""
+def deliver_trial(task: Task, *args: Any) -> str:
+    """Train one trial once; return what happened (for the worker's log). ``args`` is the
+    message in any shape :meth:`TrialJob.from_wire` reads."""
     if _worker is None:
         raise RuntimeError("automl.worker.tasks.configure() was not called in this worker process")
-    return _worker.deliver(study_name, trial_number, study_uid, spec_digest)
+    job = TrialJob.from_wire(list(args))
+    if job is None:
+        return f"ignored: not a trial message automl {WIRE_VERSION} reads: {args!r:.200}"
+    return _worker.deliver(job.study_name, job.trial_number, job.study_uid, job.spec_digest)
 
 
 def _is_number(value: Any) -> bool:
