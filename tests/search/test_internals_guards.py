@@ -1,6 +1,8 @@
 """One guard per touch of Optuna's internals (automl.search.internals): each fails, naming
 what moved, the day an Optuna release moves a private name automl relies on. Fast: in memory,
-SQLite and journal files only (test_internals.py runs the same writes on every storage).
+SQLite and journal files only (test_internals.py runs the same writes on every storage). Here
+the rule, a study's and a trial's attributes and Optuna's cache; the RDB storage's and the
+journal's internals in test_internals_guards_storage.py.
 
 These tests reach into Optuna on purpose: that is what they check. When one fails, read the
 new release's source for the name, change the touch in automl.search.internals, and raise the
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +21,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -80,9 +80,11 @@ def test_every_touch_names_the_release_it_was_checked_against_and_has_a_guard() 
     assert len(found) >= 15, f"touches found: {sorted(found)}"
     undated = [n for n, doc in found.items() if f"Optuna {internals.CHECKED_AGAINST}" not in " ".join(doc.split())]
     assert not undated, f"say 'Optuna {internals.CHECKED_AGAINST}' in the docstring of {undated}"
-    here = {name for name in globals() if name.startswith("test_")}
+    from tests.search import test_internals_guards_storage as storage_guards
+
+    here = {name for name in [*globals(), *vars(storage_guards)] if name.startswith("test_")}
     unguarded = [n for n in found if not any(t.startswith(f"test_{n}") for t in here)]
-    assert not unguarded, f"no guard test_<name>... in this file for {unguarded}"
+    assert not unguarded, f"no guard test_<name>... in the guard files for {unguarded}"
 
 
 def test_the_pin_is_the_minor_the_internals_were_checked_against() -> None:
@@ -144,18 +146,19 @@ def test_ask_without_waiting_makes_the_trial_study_ask_makes(local_url: str, stu
     assert [(t.number, t.state, set(t.params)) for t in stored] == [(0, TrialState.RUNNING, {"x"}), (1, TrialState.RUNNING, {"x"})]
 
 
-@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # constraints_func
 def test_pareto_front_is_optunas_best_trials() -> None:
-    study = optuna.create_study(
-        directions=["maximize", "minimize"],
-        sampler=optuna.samplers.NSGAIISampler(seed=0, constraints_func=lambda t: [t.params["x"] - 0.8]),
-    )
-    study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=40)
-    trials = study.get_trials()
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_constraint("x_at_most_0.8", x - 0.8)  # feasible when <= 0
+        return x, trial.suggest_float("y", 0, 1)
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=40)
+    trials, best = study.get_trials(), sorted(t.number for t in study.best_trials)
+    unconstrained = internals.pareto_front(trials, study.directions, constrained=False)
+    assert sorted(t.number for t in unconstrained) != best  # the constraints decide here
     front = internals.pareto_front(trials, study.directions, constrained=True)
-    assert sorted(t.number for t in front) == sorted(t.number for t in study.best_trials), moved(
-        "optuna.study._multi_objective._get_pareto_front_trials_by_trials"
-    )
+    assert sorted(t.number for t in front) == best, moved("optuna.study._multi_objective._get_pareto_front_trials_by_trials")
 
 
 # --- cached.py -----------------------------------------------------------------------------
@@ -189,156 +192,3 @@ def test_created_trial_is_served_without_a_read(sqlite_url: str, study_name: str
         frozen = internals.created_trial(storage, internals.study_id(study), new_id)
     assert (frozen.number, frozen.state) == (0, TrialState.RUNNING)
     assert seen == [], moved("_CachedStorage._trial_id_to_study_id_and_number or _studies[id].trials")
-
-
-# --- rdb.py and rdb_queries.py ---------------------------------------------------------------
-
-
-def test_rdb_models_have_every_model_and_column_automl_uses() -> None:
-    models = internals.rdb_models()
-    used = {
-        "TrialModel": ["trial_id", "number", "state", "study_id", "find_or_raise_by_id"],
-        "TrialParamModel": ["trial_id", "param_name", "param_value", "distribution_json"],
-        "TrialIntermediateValueModel": [
-            "trial_id", "step", "intermediate_value", "intermediate_value_type", "intermediate_value_to_stored_repr",
-        ],
-        "TrialUserAttributeModel": ["trial_id", "key", "value_json"],
-        "TrialSystemAttributeModel": ["trial_id", "key", "value_json"],
-        "TrialValueModel": ["trial_id", "objective", "value", "value_type", "stored_repr_to_value"],
-    }  # fmt: skip
-    for model, names in used.items():
-        missing = [n for n in names if not hasattr(getattr(models, model, None), n)]
-        assert not missing, moved(f"optuna.storages._rdb.models.{model}.{', '.join(missing)}")
-
-
-def test_rdb_session_commits_and_raises_as_optunas_writes() -> None:
-    from optuna.storages._rdb import storage as rdb_storage
-
-    assert parameters(rdb_storage._create_scoped_session) == ["scoped_session", "ignore_integrity_error"], moved(
-        "optuna.storages._rdb.storage._create_scoped_session"
-    )
-
-
-def test_rdb_session_writes_a_row(sqlite_url: str, study_name: str) -> None:
-    storage = make_storage(sqlite_url, cached=False)
-    trial = optuna.create_study(storage=storage, study_name=study_name).ask()
-    rdb = internals.rdb_of(storage)
-    assert rdb is not None
-    with internals.rdb_session(rdb, ignore_integrity_error=True) as session:
-        internals.set_trial_attr_without_commit(rdb, session, internals.trial_id(trial), "k", [1])
-    assert make_storage(sqlite_url, cached=False).get_trial(internals.trial_id(trial)).user_attrs == {"k": [1]}
-
-
-def test_set_trial_attr_without_commit_has_optunas_signature() -> None:
-    expected = ["self", "session", "model_cls", "trial_id", "key", "value"]
-    assert parameters(RDBStorage._set_trial_attr_without_commit) == expected, moved("RDBStorage._set_trial_attr_without_commit")
-
-
-def test_set_trial_param_without_commit_checks_against_the_study(sqlite_url: str, study_name: str) -> None:
-    expected = ["self", "session", "trial_id", "param_name", "param_value_internal", "distribution", "previous_distribution"]
-    assert parameters(RDBStorage._set_trial_param_without_commit) == expected, moved("RDBStorage._set_trial_param_without_commit")
-    storage = make_storage(sqlite_url, cached=False)
-    trial = optuna.create_study(storage=storage, study_name=study_name).ask()
-    rdb, tid = internals.rdb_of(storage), internals.trial_id(trial)
-    assert rdb is not None
-    with internals.rdb_session(rdb, ignore_integrity_error=True) as session:
-        internals.set_trial_param_without_commit(rdb, session, tid, ("x", 0.5, FloatDistribution(0, 1)), None)
-    assert make_storage(sqlite_url, cached=False).get_trial(tid).params == {"x": 0.5}
-
-
-def test_rdb_of_finds_the_rdb_storage(local_url: str) -> None:
-    storage = make_storage(local_url, cached=False)
-    assert (internals.rdb_of(storage) is not None) == local_url.startswith("sqlite"), moved("RDBStorage's helpers")
-
-
-def test_write_user_attrs_rdb_writes_what_optuna_writes(sqlite_url: str, study_name: str) -> None:
-    storage = make_storage(sqlite_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name)
-    mine, theirs = study.ask(), study.ask()
-    rdb = internals.rdb_of(storage)
-    assert rdb is not None
-    attrs = {"a": [1, None], "b": {"c": "d"}}
-    internals.write_user_attrs_rdb(rdb, internals.trial_id(mine), attrs)
-    for key, value in attrs.items():
-        theirs.set_user_attr(key, value)
-    again = make_storage(sqlite_url, cached=False)
-    assert again.get_trial(internals.trial_id(mine)).user_attrs == again.get_trial(internals.trial_id(theirs)).user_attrs
-    study.tell(mine, 1.0)
-    with pytest.raises(UpdateFinishedTrialError):
-        internals.write_user_attrs_rdb(rdb, internals.trial_id(mine), {"late": 1})
-
-
-def test_write_params_writes_what_optuna_writes(local_url: str, study_name: str) -> None:
-    storage = make_storage(local_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name)
-    first, second = study.ask(), study.ask()
-    first.suggest_float("x", 0, 1)  # the study knows x: the one-INSERT path on an RDB
-    params = [("x", 0.25, FloatDistribution(0, 1)), ("y", 2.0, FloatDistribution(1, 3))]
-    internals.write_params(storage.inner, internals.trial_id(second), params)  # type: ignore[attr-defined]
-    assert make_storage(local_url, cached=False).get_trial(internals.trial_id(second)).params == {"x": 0.25, "y": 2.0}
-    with pytest.raises(ValueError):  # another distribution for x: refused as Optuna refuses it
-        internals.write_params(storage.inner, internals.trial_id(study.ask()), [("x", 5.0, FloatDistribution(4, 6, log=True))])  # type: ignore[attr-defined]
-
-
-def test_set_intermediate_value_writes_what_optuna_writes(local_url: str, study_name: str) -> None:
-    storage = make_storage(local_url, cached=False)
-    trial = optuna.create_study(storage=storage, study_name=study_name).ask()
-    tid = internals.trial_id(trial)
-    for step, value in ((1, 0.5), (2, float("inf")), (1, 0.25)):
-        internals.set_intermediate_value(storage.inner, tid, step, value)  # type: ignore[attr-defined]
-    assert make_storage(local_url, cached=False).get_trial(tid).intermediate_values == {1: 0.25, 2: float("inf")}
-
-
-def test_count_states_rdb_running_numbers_rdb_and_trial_rows_rdb_match_optuna(sqlite_url: str, study_name: str) -> None:
-    storage = make_storage(sqlite_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name, directions=["minimize", "maximize"])
-    done, _running, failed = study.ask(), study.ask(), study.ask()
-    study.tell(done, [1.0, 2.0])
-    failed.set_user_attr("fail_reason", "boom")
-    study.tell(failed, state=TrialState.FAIL)
-    sid = internals.study_id(study)
-    assert dict(internals.count_states_rdb(storage, sid)) == {TrialState.COMPLETE: 1, TrialState.RUNNING: 1, TrialState.FAIL: 1}
-    assert internals.running_numbers_rdb(storage, sid) == {1}
-    assert internals.fail_reason_rows_rdb(storage, sid, "fail_reason") == [(2, json.dumps("boom"))]
-    rows = {r[1]: r for r in internals.trial_rows_rdb(storage, sid)}
-    assert (rows[0][2], rows[0][3], rows[1][3]) == (TrialState.COMPLETE, [(0, 1.0), (1, 2.0)], None)
-
-
-def test_fail_reason_rows_rdb_for_a_failed_trial_without_a_reason(sqlite_url: str, study_name: str) -> None:
-    storage = make_storage(sqlite_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name)
-    study.tell(study.ask(), state=TrialState.FAIL)
-    assert internals.fail_reason_rows_rdb(storage, internals.study_id(study), "fail_reason") == [(0, None)]
-
-
-# --- journal.py ----------------------------------------------------------------------------
-
-
-def test_journal_operations_has_the_op_codes_automl_appends() -> None:
-    ops = internals.journal_operations()
-    assert (ops.SET_TRIAL_PARAM, ops.SET_TRIAL_USER_ATTR) == (5, 8), moved("optuna.storages.journal._storage.JournalOperation")
-
-
-def test_journal_of_finds_the_journal_storage(local_url: str) -> None:
-    storage = make_storage(local_url, cached=False)
-    journal = internals.journal_of(storage)
-    assert (journal is not None) == local_url.endswith(".journal"), moved(
-        "JournalStorage._thread_lock, _replay_result, _backend or _sync_with_backend"
-    )
-
-
-def test_append_to_journal_is_read_back_as_optunas_own_writes(journal_url: str, study_name: str) -> None:
-    storage = make_storage(journal_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name)
-    trial = study.ask()
-    journal = internals.journal_of(storage)
-    assert isinstance(journal, JournalStorage)
-    assert isinstance(journal._replay_result.worker_id, str), moved("JournalStorage._replay_result.worker_id")
-    internals.journal_user_attrs(journal, internals.trial_id(trial), {"a": 1, "b": [2]})
-    internals.journal_params(journal, internals.trial_id(trial), [("x", 0.5, FloatDistribution(0, 1))])
-    fresh = make_storage(journal_url, cached=False).get_trial(internals.trial_id(trial))
-    assert (fresh.user_attrs, fresh.params) == ({"a": 1, "b": [2]}, {"x": 0.5}), moved("the journal's entries")
-    assert journal.get_trial(internals.trial_id(trial)).user_attrs == {"a": 1, "b": [2]}  # read back: applied here too
-    study.tell(trial, 1.0)
-    with pytest.raises(UpdateFinishedTrialError):  # the read-back raises as set_trial_user_attr does
-        internals.journal_user_attrs(journal, internals.trial_id(trial), {"late": 1})

@@ -28,6 +28,7 @@ from automl.search.internals.journal import (
     journal_user_attrs,
 )
 from automl.search.internals.rdb import (
+    Param,
     rdb_models,
     rdb_of,
     rdb_session,
@@ -55,6 +56,7 @@ from automl.search.internals.studies import (
 
 __all__ = [
     "CHECKED_AGAINST",
+    "Param",
     "append_to_journal",
     "ask_without_waiting",
     "cache_backend",
