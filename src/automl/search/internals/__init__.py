@@ -3,7 +3,8 @@ keep (a private attribute, method or module) is touched here and nowhere else.
 
 Each touch is a small named function whose docstring names what it relies on and the Optuna
 release it was checked against (:data:`CHECKED_AGAINST`). tests/search/test_internals_guards.py
-holds one guard per touch, failing with the name that moved when a release moves it;
+and test_internals_guards_storage.py hold one guard per touch (a test checks that each touch
+has one), failing with the name that moved when a release moves it;
 tests/test_architecture.py refuses Optuna's private names anywhere else in ``src/``, and ruff's
 private-access rule (SLF001) is ignored only in this package. ``pyproject.toml`` pins Optuna
 to the minor checked here; raise the pin on purpose, after the guards pass on the new release,
