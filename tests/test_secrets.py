@@ -15,6 +15,7 @@ from automl.masking import mask_credentials, mask_text, mask_url
 from automl.search import load_study, make_storage
 from automl.search.study import fail_trial, stored_spec
 from automl.studyfile import parse_spec
+from automl.trial_attrs import FailKind
 from tests.conftest import tiny_yaml
 
 SECRET = "SeCrEtPw42xyz"
@@ -101,7 +102,7 @@ def test_every_url_stored_with_the_study_file_is_masked() -> None:
 def test_a_failure_reason_is_masked_before_it_is_stored(tmp_path: Path) -> None:
     study = optuna.create_study(storage=make_storage(str(tmp_path / "s.journal")))
     trial = study.ask()
-    assert fail_trial(study, study.trials[trial.number], f"worker failed: cannot reach redis://:{SECRET}@h:6379/0")
+    assert fail_trial(study, study.trials[trial.number], f"worker failed: cannot reach redis://:{SECRET}@h:6379/0", FailKind.ERROR)
     assert SECRET not in study.trials[0].user_attrs["fail_reason"]
 
 

@@ -10,6 +10,7 @@ package included (which must import neither Optuna nor the search layer), may us
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Final
 
 # Lineage: written by the coordinator on the retry it enqueues (coordinator/retries.py).
@@ -25,6 +26,7 @@ PID: Final = "pid"  # int: id of the process that trains it (to find or stop it 
 # fails a trial whose worker was lost, timed out or interrupted: search/study.py fail_trial).
 DURATION_S: Final = "duration_s"  # float: seconds it took (training writes; worker overwrites)
 FAIL_REASON: Final = "fail_reason"  # str: one line, why the trial failed (worker or coordinator)
+FAIL_KIND: Final = "fail_kind"  # str: a FailKind value, what policy reads (fail_reason is for people)
 TRACEBACK: Final = "traceback"  # str: last frames of an unexpected error, credentials masked
 PRUNE_REASON: Final = "prune_reason"  # str: "pruned by the pruner", "diverged: ...", ...
 PRUNED_AT_EPOCH: Final = "pruned_at_epoch"  # int: the epoch in which a pruned trial stopped
@@ -61,6 +63,21 @@ TRAINING_FACTS: Final = frozenset(
      TRAIN_PATH, DEVICE, PRECISION, DURATION_S}
 )  # fmt: skip
 ALL: Final = TRAINING_FACTS | frozenset(
-    {RETRY_OF, ATTEMPT, HOST, SLOT, PID, FAIL_REASON, TRACEBACK, PRUNE_REASON, PRUNED_AT_EPOCH,
+    {RETRY_OF, ATTEMPT, HOST, SLOT, PID, FAIL_REASON, FAIL_KIND, TRACEBACK, PRUNE_REASON, PRUNED_AT_EPOCH,
      CHECKPOINT_EPOCH, RESUMED_FROM_EPOCH, USER_METRICS, INTERMEDIATE_VALUES, METRICS}
 )  # fmt: skip
+
+
+class FailKind(str, Enum):
+    """What kind of failure a FAIL trial had, apart from the words of its ``fail_reason``:
+    what retries and counts go by. Trials of versions before it have none; see
+    :func:`automl.search.attrs.fail_kind_of`."""
+
+    PREEMPTED = "preempted"  # its worker was told to stop and checkpointed: runs again, not counted
+    LOST = "lost"  # its worker vanished (process died, lease expired): retried up to trial_retries
+    INTERRUPTED = "interrupted"  # Ctrl-C, or its coordinator died: runs again, not counted
+    NOT_STARTED = "not_started"  # withdrawn before any worker started it: neither retried nor counted
+    ERROR = "error"  # the trial itself failed (an exception, a score that is not finite)
+
+    def __str__(self) -> str:
+        return self.value

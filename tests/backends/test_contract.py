@@ -28,7 +28,7 @@ from automl.search import make_storage, open_study
 from automl.search.study import SPEC_ATTR, UID_ATTR, fail_trial, spec_digest
 from automl.studyfile import StudySpec, parse_spec
 from automl.studyfile.space import suggest_params
-from automl.trial_attrs import DURATION_S, FAIL_REASON, PID
+from automl.trial_attrs import DURATION_S, FAIL_REASON, PID, FailKind
 from tests.conftest import tiny_yaml
 from tests.integration.conftest import LEASE_S, WorkerPool
 
@@ -285,7 +285,7 @@ def test_cancel_all_stops_a_training_trial(kit: Kit) -> None:
         return
     # A worker the backend does not own stops once the coordinator failed the trial: its only
     # worker process is then free for the next trial, long before the cancelled one would end.
-    assert fail_trial(long.study, cancelled, "interrupted")
+    assert fail_trial(long.study, cancelled, "interrupted", FailKind.INTERRUPTED)
     quick = kit.study(QUICK_EPOCHS, "after-cancel")
     after = kit.backend(1)
     after.start()
@@ -330,7 +330,7 @@ def test_a_worker_killed_mid_trial_is_reported_lost(kit: Kit) -> None:
     assert noticed_s <= kit.lost_within_s, f"the dead worker was noticed after {noticed_s:.1f} s"
     lost = long.trial(job.trial_number)
     assert lost.state == TrialState.RUNNING, "the coordinator, not the backend, fails a lost trial"
-    assert fail_trial(long.study, lost, events[0].reason or "")  # as the coordinator does
+    assert fail_trial(long.study, lost, events[0].reason or "", FailKind.LOST)  # as the coordinator does
     # The backend runs trials again: a new worker process took the dead one's place.
     quick = kit.study(QUICK_EPOCHS, "after-kill")
     next_job = quick.job()

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from automl.cli import main
 from automl.search import COUNTED_STATES, load_study, make_storage
+from automl.trial_attrs import FailKind
 from tests.conftest import tiny_yaml
 
 AUTOML = [sys.executable, "-m", "automl"]
@@ -223,7 +224,7 @@ space: {{optimizer: {{choices: ['[adamw]', sgd]}}}}
     running = study.ask()
     running.suggest_categorical("optimizer", ["[adamw]", "sgd"])
     failed = study.ask()
-    fail_trial(study, study.trials[failed.number], reason)
+    fail_trial(study, study.trials[failed.number], reason, FailKind.ERROR)
     capsys.readouterr()
     assert main(["status", "--storage", url, "--study", "markup"]) == 0
     out = " ".join(capsys.readouterr().out.split())

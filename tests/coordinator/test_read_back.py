@@ -16,6 +16,7 @@ from automl.coordinator import Coordinator
 from automl.search import open_study, trial_by_number
 from automl.search.study import fail_trial
 from automl.studyfile import StudySpec
+from automl.trial_attrs import FailKind
 from tests.conftest import POSTGRES_URL
 
 pytestmark = pytest.mark.integration
@@ -40,8 +41,8 @@ def test_a_trial_that_completed_while_declared_lost_is_not_run_again(postgres: s
     trial = study.ask()
     seen_running = trial_by_number(study, trial.number)  # what the coordinator read
     study.tell(trial, 0.9)  # ... and then the worker told the storage
-    assert not fail_trial(study, seen_running, "worker lost: lease expired")
-    after = _coordinator(spec, study).retries.fail_and_retry(seen_running, "worker lost: lease expired", limit=2)
+    assert not fail_trial(study, seen_running, "worker lost: lease expired", FailKind.LOST)
+    after = _coordinator(spec, study).retries.fail_and_retry(seen_running, "worker lost: lease expired", FailKind.LOST, limit=2)
     assert after.state == TrialState.COMPLETE and after.value == 0.9
     assert not _waiting(study)  # no retry enqueued
 
@@ -60,7 +61,7 @@ def test_untrusted_lineage_attributes_are_treated_as_absent(
     for key, value in attrs.items():  # as optuna-dashboard's API would write them
         study._storage.set_trial_user_attr(trial._trial_id, key, value)  # noqa: SLF001
     frozen = trial_by_number(study, trial.number)
-    after = _coordinator(spec, study).retries.fail_and_retry(frozen, "worker lost: lease expired", limit=2)
+    after = _coordinator(spec, study).retries.fail_and_retry(frozen, "worker lost: lease expired", FailKind.LOST, limit=2)
     assert after.state == TrialState.FAIL
     retries = _waiting(study)
     if expected_attempt is None:

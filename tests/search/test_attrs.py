@@ -78,7 +78,7 @@ def test_every_training_fact_is_a_declared_name() -> None:
 def test_names_are_distinct_and_unchanged() -> None:
     """The names are the storage schema: dashboards and stored studies know them by these."""
     names = {k: v for k, v in vars(trial_attrs).items() if k.isupper() and isinstance(v, str)}
-    assert len(set(names.values())) == len(names) == len(trial_attrs.ALL) == 26
+    assert len(set(names.values())) == len(names) == len(trial_attrs.ALL) == 27
     assert set(names.values()) == trial_attrs.ALL
     assert all(v == k.lower() for k, v in names.items())
 
@@ -197,3 +197,34 @@ def test_reports_and_trackers_survive_garbage_attributes(sqlite_url: str) -> Non
     for t in study.get_trials():
         record = trial_record(t, spec, sqlite_url)
         record.tags(), record.epoch_series(), record.summary()
+
+
+def _failed(**attrs: Any) -> FrozenTrial:
+    return create_trial(state=TrialState.FAIL, user_attrs=attrs)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "kind"),
+    [
+        ({"fail_kind": "preempted", "fail_reason": "anything at all"}, "preempted"),
+        ({"fail_kind": "lost", "fail_reason": "preempted"}, "lost"),  # the kind decides, not the words
+        ({"fail_reason": "preempted"}, "preempted"),  # trials written before fail_kind
+        ({"fail_reason": "interrupted: its coordinator stopped while it ran"}, "interrupted"),
+        ({"fail_reason": "worker lost: lease expired"}, "lost"),
+        ({"fail_reason": "not started before the timeout"}, "not_started"),
+        ({"fail_reason": "ValueError: bad"}, "error"),
+        ({"fail_kind": "no such kind", "fail_reason": "preempted"}, "preempted"),
+        ({"fail_kind": 3}, "error"),
+        ({}, "error"),
+    ],
+)
+def test_fail_kind_of_reads_the_kind_or_the_words_of_older_trials(attrs: dict[str, Any], kind: str) -> None:
+    from automl.search.attrs import fail_kind_of
+
+    assert fail_kind_of(_failed(**attrs)) == trial_attrs.FailKind(kind)
+
+
+def test_only_a_failed_trial_has_a_fail_kind() -> None:
+    from automl.search.attrs import fail_kind_of
+
+    assert fail_kind_of(create_trial(value=1.0, user_attrs={"fail_kind": "lost"})) is None

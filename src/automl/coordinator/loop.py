@@ -42,6 +42,7 @@ from automl.search.samplers import grid_size
 from automl.search.study import SPEC_ATTR, UID_ATTR, ask_params, spec_digest, trial_by_number
 from automl.settings import Settings
 from automl.studyfile.schema import Direction, StudySpec
+from automl.trial_attrs import FailKind
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ class Coordinator:
                 self.state.running[frozen.number] = dict(frozen.params)
                 log.info("trial %d is still running on a live worker; waiting for it", frozen.number)
             else:
-                self.retries.fail_and_retry(frozen, ORPHANED, limit=None)
+                self.retries.fail_and_retry(frozen, ORPHANED, FailKind.INTERRUPTED, limit=None)
 
     def _enqueue_start_points(self) -> None:
         for point in self.spec.search.enqueue:

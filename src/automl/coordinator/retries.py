@@ -23,11 +23,18 @@ from collections.abc import Callable, Iterable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.errors import PREEMPTED
-from automl.search.attrs import ATTEMPT, RETRY_OF, attempt_of, fail_reason_of, lineage_root
+from automl.search.attrs import (
+    ATTEMPT,
+    RETRY_OF,
+    attempt_of,
+    fail_kind_of,
+    fail_reason_of,
+    lineage_root,
+)
 from automl.search.checkpoints import slot_for
 from automl.search.study import fail_trial, trial_by_number
 from automl.studyfile.schema import StudySpec
+from automl.trial_attrs import FailKind
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +63,20 @@ class Retries:
         """A trial the backend says ended, or was ``lost`` (the reason), as it ends up: a lost
         one failed and maybe retried, a preempted one enqueued again, a failure noted."""
         if lost is not None and frozen.state == TrialState.RUNNING:
-            return self.fail_and_retry(frozen, lost, limit=self.spec.execution.trial_retries)
+            return self.fail_and_retry(frozen, lost, FailKind.LOST, limit=self.spec.execution.trial_retries)
         if preempted(frozen):
             self.enqueue_again(frozen, attempt_of(frozen))  # not the trial's fault: not counted
         elif frozen.state == TrialState.FAIL:
             self.failures.append(fail_reason_of(frozen))
         return frozen
 
-    def fail_and_retry(self, frozen: FrozenTrial, reason: str, *, limit: int | None) -> FrozenTrial:
+    def fail_and_retry(self, frozen: FrozenTrial, reason: str, kind: FailKind, *, limit: int | None) -> FrozenTrial:
         """Fail a trial that never told its outcome; enqueue it again while retries are left.
 
         ``limit=None`` is for stops that are not the trial's fault (Ctrl-C, a dead coordinator):
         it always runs again, and the attempt is not counted against ``trial_retries``.
         """
-        if not fail_trial(self.study, frozen, reason):
+        if not fail_trial(self.study, frozen, reason, kind):
             # Its worker told the storage first: that outcome stands, and nothing runs again.
             now = trial_by_number(self.study, frozen.number)
             log.info("trial %d ended %s before it could be failed (%s)", frozen.number, now.state.name, reason)
@@ -98,7 +105,7 @@ class Retries:
         for number in numbers:
             frozen = trial_by_number(self.study, number)
             if frozen.state == TrialState.RUNNING:
-                self.fail_and_retry(frozen, INTERRUPTED, limit=None)
+                self.fail_and_retry(frozen, INTERRUPTED, FailKind.INTERRUPTED, limit=None)
             elif preempted(frozen):
                 self.enqueue_again(frozen, attempt_of(frozen))
 
@@ -106,7 +113,7 @@ class Retries:
         """Fail a trial no worker started (neither retried nor counted toward ``n_trials``);
         the trial as it is now."""
         frozen = trial_by_number(self.study, number)
-        if frozen.state == TrialState.RUNNING and fail_trial(self.study, frozen, reason):
+        if frozen.state == TrialState.RUNNING and fail_trial(self.study, frozen, reason, FailKind.NOT_STARTED):
             log.warning("trial %d withdrawn: %s", number, reason)
         return trial_by_number(self.study, number)
 
@@ -122,4 +129,4 @@ class Retries:
 
 def preempted(frozen: FrozenTrial) -> bool:
     """Stopped by its worker's preemption (it checkpointed first): to run again, not counted."""
-    return frozen.state == TrialState.FAIL and fail_reason_of(frozen, "") == PREEMPTED
+    return fail_kind_of(frozen) == FailKind.PREEMPTED

@@ -46,6 +46,7 @@ from automl.tracking import log_trial
 from automl.trial_attrs import (
     CHECKPOINT_EPOCH,
     DURATION_S,
+    FAIL_KIND,
     FAIL_REASON,
     HOST,
     METRICS,
@@ -55,6 +56,7 @@ from automl.trial_attrs import (
     RESUMED_FROM_EPOCH,
     SLOT,
     TRACEBACK,
+    FailKind,
 )
 
 log = logging.getLogger(__name__)
@@ -201,7 +203,7 @@ def execute_trial(
         raise
     except TrialPreempted as stop:
         log.warning("trial %d preempted after epoch %d; it will resume from its checkpoint", trial_number, stop.epoch)
-        facts, state, keep_checkpoint = {FAIL_REASON: PREEMPTED}, TrialState.FAIL, True
+        facts, state, keep_checkpoint = {FAIL_REASON: PREEMPTED, FAIL_KIND: FailKind.PREEMPTED.value}, TrialState.FAIL, True
     except TrialPruned as pruned:
         facts = {**pruned.details, PRUNE_REASON: pruned.reason, PRUNED_AT_EPOCH: pruned.epoch}
         state = TrialState.PRUNED
@@ -226,6 +228,8 @@ def execute_trial(
             values = None
         elif (spec.multi or spec.constraints) and METRICS not in facts:
             facts[METRICS] = stored(as_record(result.final, spec.objective_names))
+    if state == TrialState.FAIL:
+        facts.setdefault(FAIL_KIND, FailKind.ERROR.value)
     if state == TrialState.PRUNED and isinstance(reporter, VectorReporter) and METRICS not in facts and reporter.last:
         facts[METRICS] = reporter.last  # a pruned trial keeps its last vector
     facts[DURATION_S] = round(time.monotonic() - started, 3)

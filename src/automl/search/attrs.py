@@ -21,6 +21,7 @@ from automl.trial_attrs import (
     CHECKPOINT_EPOCH,
     CURVE,
     DURATION_S,
+    FAIL_KIND,
     FAIL_REASON,
     FOLD_CURVES,
     FOLD_SCORES,
@@ -33,11 +34,12 @@ from automl.trial_attrs import (
     SLOT,
     TRAIN_LOSS,
     USER_METRICS,
+    FailKind,
 )
 
 __all__ = [
     "ATTEMPT", "FAIL_REASON", "RETRY_OF", "attempt_of", "best_epoch_of", "checkpoint_epoch_of", "curve_of",
-    "duration_s_of", "fail_reason_of", "fold_curves_of", "fold_scores_of", "health_of", "host_of",
+    "duration_s_of", "fail_kind_of", "fail_reason_of", "fold_curves_of", "fold_scores_of", "health_of", "host_of",
     "lineage_root", "note_of", "pruned_at_epoch_of", "resumed_from_epoch_of", "slot_of", "train_loss_of", "user_metrics_of", "worker_of",
 ]  # fmt: skip
 
@@ -67,6 +69,29 @@ def lineage_root(trial: FrozenTrial) -> int:
 def fail_reason_of(trial: FrozenTrial, default: str = "unknown") -> str:
     """Why the trial failed, as one line; ``default`` when it does not say (whatever its state)."""
     return _line(trial, FAIL_REASON) or default
+
+
+# Before fail_kind was written, policy read the reason's words; a trial of that time is read so.
+_KIND_BY_REASON = (
+    ("interrupted", FailKind.INTERRUPTED), ("worker lost", FailKind.LOST), ("not started", FailKind.NOT_STARTED),
+)  # fmt: skip
+
+
+def fail_kind_of(trial: FrozenTrial) -> FailKind | None:
+    """The kind of a FAIL trial's failure (None for any other state): its ``fail_kind``, or,
+    for a trial written before that attribute, the kind its ``fail_reason`` words."""
+    if trial.state != TrialState.FAIL:
+        return None
+    stored = trial.user_attrs.get(FAIL_KIND)
+    if isinstance(stored, str) and stored in {kind.value for kind in FailKind}:
+        return FailKind(stored)
+    reason = _line(trial, FAIL_REASON) or ""
+    if reason == "preempted":
+        return FailKind.PREEMPTED
+    for words, kind in _KIND_BY_REASON:
+        if reason.startswith(words):
+            return kind
+    return FailKind.ERROR
 
 
 def note_of(trial: FrozenTrial) -> str:

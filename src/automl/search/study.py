@@ -21,12 +21,13 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.errors import SpecError, StorageError, UsageError
 from automl.masking import mask_credentials, mask_url
 from automl.search import internals
+from automl.search.batch import set_trial_user_attrs
 from automl.search.pruners import study_pruner
 from automl.search.samplers import build_sampler
 from automl.search.storage import make_storage
 from automl.studyfile.schema import StudySpec
 from automl.studyfile.space import BaseParam, suggest_params
-from automl.trial_attrs import FAIL_REASON
+from automl.trial_attrs import FAIL_KIND, FAIL_REASON, FailKind
 
 SPEC_ATTR = "automl:spec"
 # A random id given to the study when automl first opens it: claims and leases on the broker
@@ -144,8 +145,9 @@ def load_study(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySp
     return study, spec
 
 
-def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
-    """Mark a RUNNING trial failed with ``reason``, straight in the storage; True if it was.
+def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str, kind: FailKind) -> bool:
+    """Mark a RUNNING trial failed with ``reason`` and ``kind``, straight in the storage; True
+    if it was.
 
     False means the trial finished meanwhile (its worker told the storage first): its own
     outcome stands, and it must not be run again. Optuna refuses attributes on a finished
@@ -156,7 +158,7 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
     storage, tid = internals.study_storage(study), internals.trial_id(trial)
     reason = mask_credentials(reason)  # a worker's error may quote a URL with its password
     try:
-        storage.set_trial_user_attr(tid, FAIL_REASON, reason)
+        set_trial_user_attrs(storage, tid, {FAIL_REASON: reason, FAIL_KIND: kind.value})
         return bool(storage.set_trial_state_values(tid, TrialState.FAIL))
     except UpdateFinishedTrialError:
         # Finished first by its worker, or by our own write retried after a lost reply.
