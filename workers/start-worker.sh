@@ -5,6 +5,7 @@
 #   AUTOML_QUEUES   comma-separated queues                  (default: automl)
 #   AUTOML_GPUS     all | none | 0,1                         (default: all)
 #   AUTOML_TRIALS_PER_GPU, AUTOML_CONCURRENCY               (default: 1, 1)
+#   AUTOML_LEASE_S  seconds of silence before a trial is lost (default: 30; read by automl)
 # Any arguments are passed on to `automl worker`; a first argument that is not an option is
 # run instead (e.g. `start-worker automl run studies/x.yaml --backend celery`).
 set -eu
