@@ -12,12 +12,12 @@ from automl.cli.common import add_run_flags, load_with_overrides, resolve_study,
 from automl.coordinator import Coordinator
 from automl.masking import mask_url
 from automl.report import make_progress, summary_table
-from automl.report.format import fmt_params, fmt_value
+from automl.report.columns import best_line
 from automl.report.summary import front_lines
 from automl.search import build_sampler, open_study, study_pruner
-from automl.search.attrs import best_epoch_of
 from automl.search.checkpoints import checkpoint_location, open_store
 from automl.search.outcomes import best_trial
+from automl.search.trial_view import TrialView
 from automl.tracking import log_study
 
 
@@ -65,10 +65,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"no trial completed ({state.stop_words})", markup=False)
         return 1
     else:
-        console.print(
-            f"best {spec.primary.name} {fmt_value(best.value)} (trial {best.number}, "
-            f"epoch {best_epoch_of(best) or '?'}): {fmt_params(best.params, 30)}", markup=False
-        )
+        console.print(best_line(TrialView(best, spec.objective_names), 30, spec.primary.name), markup=False)
     console.print(f"stopped: {state.stop_words}", markup=False)
     return 0
 

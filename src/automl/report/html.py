@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import html
-import json
 from collections import Counter
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from automl.masking import mask_url
+from automl.report.columns import REPORT, REPORT_FRONT, Column, best_line, columns_of
 from automl.report.figure import Figure
 from automl.report.figures import report_figures
-from automl.report.format import fmt_params, fmt_value
 from automl.report.multi_figures import multi_figures
-from automl.report.objectives import (
-    Objectives,
-    fmt_objective,
-    objectives_of,
-    sorted_front,
-    step_vectors_of,
-)
-from automl.search.attrs import best_epoch_of, note_of, resumed_from_epoch_of, worker_of
+from automl.report.objectives import objectives_of, sorted_front
 from automl.search.outcomes import best_trial, feasible
+from automl.search.trial_view import TrialView
 from automl.studyfile.schema import StudySpec
 
 _STYLE = """
@@ -77,8 +69,7 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
     elif objectives.multi:
         facts.insert(0, objectives.describe())
     if best is not None:
-        facts.append(f"best {fmt_value(best.value)} (trial {best.number}, epoch {best_epoch_of(best) or '?'}): "
-                     f"{fmt_params(best.params, 50)}")  # fmt: skip
+        facts.append(best_line(TrialView(best, objectives.names), 50))
     front: list[FrozenTrial] = []
     if objectives.multi:
         front = sorted_front(study, objectives)
@@ -89,7 +80,9 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
         figures = report_figures(study)
     head += "".join(f'<p class="sub">{e(f)}</p>' for f in facts)
     sections = "".join(_figure_section(f) for f in figures)
-    table = _trial_table(trials, objectives, {t.number for t in front})
+    on_front = {t.number for t in front}
+    views = [TrialView(t, objectives.names, on_front=t.number in on_front) for t in trials]
+    table = _trial_table(views, REPORT_FRONT if objectives.multi else REPORT, objectives.names)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>automl report: {e(study.study_name)}</title><style>{_STYLE}</style>"
@@ -123,45 +116,16 @@ def _figure_section(fig: Figure) -> str:
     return f"<section id='{fig.key}'><h2>{title}</h2>{div}</section>"
 
 
-def _cell(shown: Any, sort_value: Any = None, numeric: bool = False) -> str:
-    v = "" if sort_value is None else str(sort_value)
-    cls = " class='num'" if numeric else ""
-    return f"<td{cls} data-v='{html.escape(v, quote=True)}'>{html.escape(str(shown))}</td>"
+def _trial_table(views: list[TrialView], keys: tuple[str, ...], names: list[str]) -> str:
+    columns = columns_of(keys, names)
+    rows = "".join("<tr>" + "".join(_cell(c, v) for c in columns) + "</tr>" for v in views)
+    head = "".join(f"<th>{html.escape(c.header)}</th>" for c in columns)
+    return f"<table class='sortable' id='trial-table'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _trial_table(trials: list[FrozenTrial], objectives: Objectives, front: set[int]) -> str:
-    if objectives.multi:  # a column per objective, and whether the trial is on the front
-        columns = ["trial", "state", *objectives.names, "front", "best epoch", "last epoch", "duration (s)", "worker", "hyperparameters", "reason"]
-    else:
-        columns = ["trial", "state", "value", "best epoch", "last epoch", "duration (s)", "worker", "params", "reason"]
-    rows = []
-    for t in trials:
-        duration = t.duration.total_seconds() if t.duration else None
-        worker, note, best_epoch = worker_of(t), note_of(t), best_epoch_of(t)
-        resumed = resumed_from_epoch_of(t)
-        last = t.last_step if not objectives.multi else max(step_vectors_of(t), default=None)  # intermediate_values
-        if resumed:  # a resumed trial says so, whatever else it ended with
-            note = f"resumed from the checkpoint of epoch {resumed}" + (f"; {note}" if note else "")
-        rows.append(
-            "<tr>"
-            + _cell(t.number, t.number, True)
-            + f"<td class='{t.state.name}' data-v='{t.state.name}'>{t.state.name.lower()}</td>"
-            + (_objective_cells(t, objectives, front) if objectives.multi else _cell(fmt_value(t.value), t.value, True))
-            + _cell(best_epoch or "", best_epoch, True)
-            + _cell(last if last is not None else "", last, True)
-            + _cell(f"{duration:.1f}" if duration is not None else "", duration, True)
-            + _cell(worker, worker)
-            + _cell(fmt_params(t.params, 50), json.dumps(t.params, sort_keys=True, default=str))
-            + _cell(note, note)
-            + "</tr>"
-        )
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    return f"<table class='sortable' id='trial-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _objective_cells(t: FrozenTrial, objectives: Objectives, front: set[int]) -> str:
-    complete = t.state == TrialState.COMPLETE and t.values is not None
-    values = list(t.values) if complete else [None] * len(objectives.names)
-    cells = "".join(_cell(fmt_objective(v), v, True) for v in values)
-    where = "front" if t.number in front else ("infeasible" if complete and not feasible(t) else "")
-    return cells + _cell(where, where)
+def _cell(column: Column, view: TrialView) -> str:
+    sort = column.sort_value(view)
+    v = "" if sort is None else str(sort)
+    css = column.css(view) if column.css else ("num" if column.numeric else "")
+    cls = f" class='{css}'" if css else ""
+    return f"<td{cls} data-v='{html.escape(v, quote=True)}'>{html.escape(column.text(view, ''))}</td>"

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.report.format import fmt_value
 from automl.search.outcomes import best_trials, directions_maximize
+from automl.search.trial_view import objective_names
 from automl.search.vectors import metrics_of, step_vectors_of
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,7 @@ def objectives_of(study: optuna.Study) -> Objectives:
 
 def objectives_from(maximize: list[bool], names: Sequence[str] | None) -> Objectives:
     """:func:`objectives_of` from a study's directions (True: maximise) and metric names."""
-    if names is None or len(names) != len(maximize):
-        names = [f"objective {i}" for i in range(1, len(maximize) + 1)] if len(maximize) > 1 else ["value"]
-    return Objectives(list(names), maximize)
+    return Objectives(objective_names(len(maximize), names), maximize)
 
 
 def is_multi(study: optuna.Study) -> bool:

@@ -7,26 +7,26 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
-from rich.text import Text
 
-from automl.report.format import fmt_params, fmt_value
+from automl.report.columns import (
+    STATUS_BEST_FIELDS,
+    STATUS_FRONT_FIELDS,
+    STATUS_RUNNING_FIELDS,
+    SUMMARY,
+    SUMMARY_FRONT,
+    rich_table,
+)
+from automl.report.format import fmt_params
 from automl.report.objectives import (
-    fmt_objective,
     is_multi,
     objectives_from,
     objectives_of,
     order_front,
     sorted_front,
 )
-from automl.search.attrs import (
-    best_epoch_of,
-    checkpoint_epoch_of,
-    host_of,
-    resumed_from_epoch_of,
-    slot_of,
-)
 from automl.search.counts import counts_by_state
 from automl.search.status_read import StatusFacts, study_facts
+from automl.search.trial_view import TrialView, objective_names
 
 
 def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:
@@ -44,30 +44,18 @@ def summary_table(study: optuna.Study, k: int = 5) -> Table:
     caption = ", ".join(f"{name.lower()} {n}" for name, n in sorted(counts.items()))
     if is_multi(study):
         return _front_table(study, k, caption)
-    table = Table(title=f"study {study.study_name}: top {k}", caption=caption)
-    table.add_column("trial", justify="right")
-    table.add_column("value", justify="right")
-    table.add_column("best epoch", justify="right")
-    table.add_column("params")
-    for t in top_trials(study, k):
-        table.add_row(str(t.number), fmt_value(t.value), str(best_epoch_of(t) or "-"), Text(fmt_params(t.params, 12)))
-    return table
+    names = objectives_of(study).names
+    views = [TrialView(t, names) for t in top_trials(study, k)]
+    return rich_table(SUMMARY, views, names, title=f"study {study.study_name}: top {k}", caption=caption)
 
 
 def _front_table(study: optuna.Study, k: int, caption: str) -> Table:
     objectives = objectives_of(study)
     front = sorted_front(study, objectives)
     shown = f"first {k} of {len(front)} trials" if len(front) > k else f"{len(front)} trial{'s' if len(front) != 1 else ''}"
-    table = Table(title=f"study {study.study_name}: Pareto front ({shown})", caption=caption)
-    table.add_column("trial", justify="right")
-    for name in objectives.names:
-        table.add_column(name, justify="right")
-    table.add_column("best epoch", justify="right")
-    table.add_column("hyperparameters")  # "params" may be an objective (the model's size)
-    for t in front[:k]:
-        table.add_row(str(t.number), *(fmt_objective(v) for v in t.values), str(best_epoch_of(t) or "-"),
-                      Text(fmt_params(t.params, 12)))  # fmt: skip
-    return table
+    title = f"study {study.study_name}: Pareto front ({shown})"
+    views = [TrialView(t, objectives.names) for t in front[:k]]
+    return rich_table(SUMMARY_FRONT, views, objectives.names, title=title, caption=caption)
 
 
 def front_lines(study: optuna.Study, k: int = 3) -> list[str]:
@@ -97,37 +85,35 @@ def status_info(facts: StatusFacts, now: float) -> dict[str, Any]:
     trials, the failure reasons. With several objectives there is no best trial (``best`` and
     ``direction`` are None): ``directions``, ``metric_names`` and ``front`` (the Pareto front,
     best first on the first objective) take their place."""
-    best = facts.best
-    running = [
-        {
-            "number": t.number,
-            "params": t.params,
-            "host": host_of(t),
-            "slot": slot_of(t),
-            "age_s": round(now - t.datetime_start.timestamp(), 1) if t.datetime_start else None,
-            "last_epoch": t.last_step,
-            "checkpoint_epoch": checkpoint_epoch_of(t),
-            "resumed_from_epoch": resumed_from_epoch_of(t),
-        }
-        for t in facts.running
-    ]
+    maximize = [d == optuna.study.StudyDirection.MAXIMIZE for d in facts.directions]
+    objectives = objectives_from(maximize, facts.metric_names)
+    best = None if facts.best is None else TrialView(facts.best, objectives.names)
     info: dict[str, Any] = {
         "study": facts.study_name,
         "direction": None if facts.multi else facts.directions[0].name.lower(),
         "counts": {state.lower(): n for state, n in facts.counts.items()},
-        "best": None
-        if best is None
-        else {"number": best.number, "value": best.value, "params": best.params, "best_epoch": best_epoch_of(best)},
-        "running": running,
+        "best": None if best is None else best.fields(STATUS_BEST_FIELDS),
+        "running": [v.fields(STATUS_RUNNING_FIELDS) for v in running_views(facts, now)],
         "failure_reasons": dict(facts.fail_reasons),
     }
     if facts.multi:  # several objectives: the Pareto front instead of a best trial
-        maximize = [d == optuna.study.StudyDirection.MAXIMIZE for d in facts.directions]
-        objectives = objectives_from(maximize, facts.metric_names)
         info["directions"] = objectives.directions
         info["metric_names"] = objectives.names
-        info["front"] = [
-            {"number": t.number, "values": objectives.named(t.values), "params": t.params, "best_epoch": best_epoch_of(t)}
-            for t in order_front(facts.front, objectives)
-        ]
+        info["front"] = [v.fields(STATUS_FRONT_FIELDS) for v in front_views(facts)]
     return info
+
+
+def running_views(facts: StatusFacts, now: float) -> list[TrialView]:
+    """The running trials of ``facts``, by number, as seen at ``now``."""
+    return [TrialView(t, _names(facts), now=now) for t in facts.running]
+
+
+def front_views(facts: StatusFacts) -> list[TrialView]:
+    """The Pareto front of ``facts``, best first on the first objective (then by number)."""
+    maximize = [d == optuna.study.StudyDirection.MAXIMIZE for d in facts.directions]
+    objectives = objectives_from(maximize, facts.metric_names)
+    return [TrialView(t, objectives.names, on_front=True) for t in order_front(facts.front, objectives)]
+
+
+def _names(facts: StatusFacts) -> list[str]:
+    return objective_names(len(facts.directions), facts.metric_names)

@@ -25,20 +25,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.masking import mask_url
-from automl.search.attrs import (
-    best_epoch_of,
-    curve_of,
-    duration_s_of,
-    fold_curves_of,
-    health_of,
-    host_of,
-    note_of,
-    pruned_at_epoch_of,
-    slot_of,
-    train_loss_of,
-    user_metrics_of,
-)
 from automl.search.outcomes import best_of, front_of
+from automl.search.trial_view import TrialView
 from automl.studyfile import StudySpec
 from automl.studyfile.vocabulary import Direction
 from automl.tracking.objectives import objective_steps_of
@@ -48,6 +36,12 @@ TAG_STUDY = "automl.study"
 TAG_TRIAL = "automl.trial_number"
 TAG_STORAGE = "automl.storage"
 TAG_ROLE = "automl.role"  # "trial" or "study"
+
+# What a trial's record holds of its TrialView, and which of those a run's summary shows.
+RECORD_FIELDS = ("number", "state", "params", "value", "curve", "fold_curves", "train_loss", "health", "host",
+                 "slot", "duration_s", "best_epoch", "started_at", "ended_at", "pruned_at_epoch", "reason",
+                 "user_metrics")  # fmt: skip
+SUMMARY_FIELDS = ("value", "best_epoch", "pruned_at_epoch", "reason", "host", "slot", "duration_s")
 
 
 @dataclass(frozen=True)
@@ -149,7 +143,7 @@ class TrialRecord:
     def summary(self) -> dict[str, Any]:
         """Scalars that describe the whole trial (for a run's summary or final metrics)."""
         out: dict[str, Any] = {"state": self.state.name, "epochs_run": self.epochs}
-        for key in ("value", "best_epoch", "pruned_at_epoch", "reason", "host", "slot", "duration_s"):
+        for key in SUMMARY_FIELDS:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -183,35 +177,18 @@ class StudyRecord:
 
 
 def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> TrialRecord:
-    """The record of ``frozen``, a finished trial read back from the storage."""
-    state = frozen.state
-    multi = spec.multi
-    complete = state == TrialState.COMPLETE and frozen.values is not None
+    """The record of ``frozen``, a finished trial read back from the storage, through its
+    :class:`TrialView` (the fields in :data:`RECORD_FIELDS`)."""
+    view = TrialView(frozen, spec.objective_names)
     return TrialRecord(
         study_name=spec.name,
         storage=mask_url(storage_url),
         metric=spec.primary.name,
         direction=spec.direction.value,
-        number=frozen.number,
-        state=state,
-        params=dict(frozen.params),
-        value=frozen.value if state == TrialState.COMPLETE and not multi else None,
-        curve=curve_of(frozen),
-        fold_curves=fold_curves_of(frozen),
-        train_loss=train_loss_of(frozen),
-        health=health_of(frozen),
-        host=host_of(frozen),
-        slot=slot_of(frozen),
-        duration_s=duration_s_of(frozen),
-        best_epoch=best_epoch_of(frozen),
-        started_at=frozen.datetime_start.timestamp() if frozen.datetime_start else None,
-        ended_at=frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
-        pruned_at_epoch=pruned_at_epoch_of(frozen),
-        reason=note_of(frozen) or None,
-        user_metrics=user_metrics_of(frozen),
-        objectives=tuple(spec.objective_names) if multi else (),
-        values=dict(zip(spec.objective_names, frozen.values, strict=True)) if multi and complete else {},
-        objective_steps=objective_steps_of(frozen, spec.objective_names) if multi else {},
+        **view.fields(RECORD_FIELDS),
+        objectives=tuple(view.names) if view.multi else (),
+        values=view.values if view.multi else {},
+        objective_steps=objective_steps_of(frozen, view.names) if view.multi else {},
     )
 
 
