@@ -6,7 +6,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from automl.runner import execute_trial
+from automl.runner import TrialHost, execute_trial
 from automl.search import open_study
 from automl.search.study import ask
 from automl.studyfile import parse_spec
@@ -31,7 +31,7 @@ def _run(tmp_path: Path, builder: str) -> TrialState:
     spec = parse_spec(STUDY.format(storage=storage, builder=builder))
     study = open_study(spec, storage)
     number = ask(study, waiting=False).number
-    state = execute_trial(storage, spec.name, number)
+    state = execute_trial(TrialHost(), storage, spec.name, number)
     frozen = study.trials[number]
     assert frozen.state == state
     return frozen

@@ -21,6 +21,7 @@ import threading
 from collections import deque
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
+from automl.runner.host import TrialHost
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class InlineBackend(Backend):
     def __init__(self, storage_url: str, capacity: int = 1, stop_grace_s: float = STOP_GRACE_S) -> None:
         self._storage_url = storage_url
         self._capacity = capacity
+        self._host = TrialHost()  # the caches of the trials this backend runs in this process
         self._stop_grace_s = stop_grace_s
         self._queue: deque[TrialJob] = deque()
         self._running: _Run | None = None
@@ -111,7 +113,8 @@ class InlineBackend(Backend):
         error: BaseException | None = None
         try:
             execute_trial(
-                self._storage_url, run.job.study_name, run.job.trial_number, slot="inline", should_stop=run.stop.is_set
+                self._host, self._storage_url, run.job.study_name, run.job.trial_number, slot="inline",
+                should_stop=run.stop.is_set,
             )
         except ClaimLost:
             pass  # cancelled: it stopped at an epoch and wrote nothing more

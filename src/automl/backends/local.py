@@ -163,6 +163,7 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str, st
     signal.signal(signal.SIGTERM, lambda *_: request_preemption())
 
     from automl.logs import configure_worker_logging
+    from automl.runner.host import TrialHost
     from automl.runner.trial import execute_trial
     from automl.search import retry
     from automl.search.storage import quiet_optuna
@@ -171,6 +172,7 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str, st
     quiet_optuna()
     retry.configure(storage_retry_s)  # the coordinator's window: a spawned process starts with the default
     torch.set_num_threads(threads)
+    host = TrialHost()  # this process' caches between trials
     while True:
         try:
             message = conn.recv()
@@ -180,7 +182,7 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str, st
             return
         job = TrialJob.from_wire(message)
         assert job is not None, f"not a trial message: {message!r}"  # this backend's own pipe
-        state = execute_trial(storage_url, job.study_name, job.trial_number, slot=slot)
+        state = execute_trial(host, storage_url, job.study_name, job.trial_number, slot=slot)
         conn.send((job.trial_number, state.name))
         if preemption_requested():
             return

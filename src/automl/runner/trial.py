@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import PREEMPTED, AutoMLError, TrialPreempted, TrialPruned
 from automl.masking import mask_text
+from automl.runner.host import TrialHost
 from automl.runner.vectors import (
     VectorReporter,
     as_record,
@@ -60,8 +61,6 @@ from automl.trial_attrs import (
 )
 
 log = logging.getLogger(__name__)
-
-_data_cache: Any = None
 
 
 class ClaimLost(Exception):  # noqa: N818 - a signal to stop, not an error of the trial
@@ -104,19 +103,19 @@ class OpenedTrial:
     frozen: FrozenTrial
 
 
-# Study objects and parsed study files, per process. A message names the study's uid and the
-# digest of its stored study file: while both match what this process has seen, the study is
-# not read again at all. Otherwise the study's attributes are read (two round trips), and the
-# study file is parsed again only when it changed (a new ``automl run`` may bring a new one).
-_by_digest: dict[tuple[str, str, str], tuple[int, optuna.Study, StudySpec]] = {}
-_studies: dict[tuple[str, int], tuple[Any, optuna.Study, StudySpec]] = {}
-
-
 def open_trial(
-    storage_url: str, study_name: str, trial_number: int, study_uid: str | None = None, digest: str | None = None
-) -> OpenedTrial:
-    """The trial, its study and study file; KeyError when the storage has no such study or trial."""
+    host: TrialHost, storage_url: str, study_name: str, trial_number: int,
+    study_uid: str | None = None, digest: str | None = None,
+) -> OpenedTrial:  # fmt: skip
+    """The trial, its study and study file; KeyError when the storage has no such study or trial.
+
+    Studies and parsed study files are kept in ``host``. A message names the study's uid and
+    the digest of its stored study file: while both match what this host has seen, the study
+    is not read again at all. Otherwise the study's attributes are read (two round trips), and
+    the study file is parsed again only when it changed (a new ``automl run`` may bring one).
+    """
     storage = make_storage(storage_url)
+    _by_digest, _studies = host.by_digest, host.studies
     known = _by_digest.get((storage_url, study_uid, digest)) if study_uid and digest else None
     if known is not None:
         study_id, study, spec = known
@@ -141,7 +140,7 @@ def open_trial(
 
 
 def execute_trial(
-    storage_url: str, study_name: str, trial_number: int, *, slot: str = "cpu",
+    host: TrialHost, storage_url: str, study_name: str, trial_number: int, *, slot: str = "cpu",
     should_stop: Callable[[], bool] = lambda: False, opened: OpenedTrial | None = None,
 ) -> TrialState:  # fmt: skip
     """Train trial ``trial_number`` and record its outcome; return the state it ended in.
@@ -150,14 +149,11 @@ def execute_trial(
     left alone: a message delivered twice trains once. ``should_stop`` is asked at every epoch;
     when it turns true, :class:`ClaimLost` is raised and nothing more is written. ``opened`` is
     the trial as the caller just read it (:func:`open_trial`), to save reading it again.
+    ``host`` keeps what this process reuses between trials (:mod:`automl.runner.host`).
     """
     from automl import training  # torch is imported only in processes that train
 
-    global _data_cache
-    if _data_cache is None:
-        _data_cache = training.DataCache()
-
-    opened = opened or open_trial(storage_url, study_name, trial_number)
+    opened = opened or open_trial(host, storage_url, study_name, trial_number)
     study, spec, frozen = opened.study, opened.spec, opened.frozen
     if frozen.state != TrialState.RUNNING:
         log.info("trial %d is %s; not running it again", trial_number, frozen.state.name)
@@ -189,13 +185,13 @@ def execute_trial(
     if spec.own_code:  # train: the user's own function or program
         from automl.usercode.trial import OwnTrial
 
-        work = OwnTrial(spec, params, trial_number, attempt_of(frozen), reporter, saved, on_saved)
+        work = OwnTrial(spec, params, trial_number, attempt_of(frozen), reporter, saved, on_saved, host.functions)
     else:
         checkpoints = training.Checkpoints(
             saved, every_epochs=spec.trainer.checkpoint_epochs, every_s=spec.trainer.checkpoint_seconds,
             on_saved=on_saved,
         )  # fmt: skip
-        work = _BuiltIn(spec, params, reporter, checkpoints)
+        work = _BuiltIn(spec, params, reporter, checkpoints, host)
     keep_checkpoint = False  # kept only for a run that continues it
     try:
         result = work.run()
@@ -253,8 +249,12 @@ def execute_trial(
 class _BuiltIn:
     """The built-in trainer for one trial, shaped like usercode's OwnTrial."""
 
-    def __init__(self, spec: StudySpec, params: dict[str, Any], reporter: OptunaReporter | VectorReporter, checkpoints: Any) -> None:
+    def __init__(
+        self, spec: StudySpec, params: dict[str, Any], reporter: OptunaReporter | VectorReporter, checkpoints: Any,
+        host: TrialHost,
+    ) -> None:  # fmt: skip
         self._spec, self._params, self._reporter, self._checkpoints = spec, params, reporter, checkpoints
+        self._host = host
 
     @property
     def resumed_from_epoch(self) -> int:
@@ -263,7 +263,7 @@ class _BuiltIn:
     def run(self) -> Any:
         from automl import training
 
-        return training.cross_validate(self._spec, self._params, self._reporter, cache=_data_cache, checkpoints=self._checkpoints)
+        return training.cross_validate(self._spec, self._params, self._reporter, cache=self._host.data, checkpoints=self._checkpoints)
 
 
 def failure_reason(exc: BaseException, *secrets_in: str) -> str:

@@ -23,8 +23,6 @@ from automl.usercode.context import TrialContext
 from automl.usercode.function import TrainFunction, import_function, run_function
 from automl.usercode.program import ProgramTrial
 
-_functions: dict[str, TrainFunction] = {}  # imported once per worker process
-
 
 class OwnResult:
     def __init__(self, value: float | Mapping[str, float], facts: dict[str, Any]) -> None:
@@ -44,10 +42,11 @@ class OwnTrial:
 
     def __init__(
         self, spec: StudySpec, params: Mapping[str, Any], number: int, attempt: int, reporter: Reporter,
-        slot: BlobSlot | None, on_saved: Callable[[int], None],
+        slot: BlobSlot | None, on_saved: Callable[[int], None], functions: dict[str, TrainFunction] | None = None,
     ) -> None:  # fmt: skip
         assert spec.train is not None
         self.train = spec.train
+        self._functions = {} if functions is None else functions  # the process' imported functions, by name
         self._maximize = spec.direction.value == "maximize"
         self._primary = spec.primary.name  # the curve of a study with several objectives
         identity = _identity(spec, params)
@@ -70,9 +69,9 @@ class OwnTrial:
             if self._program is not None:
                 value = self._program.run()
             else:
-                fn = _functions.get(self.train)  # type: ignore[arg-type]
+                fn = self._functions.get(self.train)  # type: ignore[arg-type]
                 if fn is None:
-                    fn = _functions[self.train] = import_function(self.train)  # type: ignore[index, arg-type]
+                    fn = self._functions[self.train] = import_function(self.train)  # type: ignore[index, arg-type]
                 assert self._context is not None
                 value = run_function(fn, self._context)
         except TrialPruned as pruned:

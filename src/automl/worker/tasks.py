@@ -89,6 +89,9 @@ class TrialWorker:
         self.notices = Notices(self.leases.client)
         self.infra_failures = 0
         self._sleep = sleep
+        from automl.runner.host import TrialHost
+
+        self.host = TrialHost()  # this process' caches between trials
 
     def deliver(self, study_name: Any, trial_number: Any, study_uid: Any, spec_digest: Any) -> str:
         """Train one trial once; return what happened (for the worker's log)."""
@@ -116,7 +119,7 @@ class TrialWorker:
         from automl.runner.trial import open_trial
 
         try:
-            opened = open_trial(self.settings.storage_url, study_name, number, study_uid, digest)
+            opened = open_trial(self.host, self.settings.storage_url, study_name, number, study_uid, digest)
         except KeyError:
             if self._study_exists(study_name):
                 raise Skip("no such trial") from None
@@ -160,7 +163,7 @@ class TrialWorker:
         try:
             with renewer:
                 state = execute_trial(
-                    settings.storage_url, study_name, number, slot=settings.slot,
+                    self.host, settings.storage_url, study_name, number, slot=settings.slot,
                     should_stop=lambda: renewer.lost, opened=opened,
                 )  # fmt: skip
         except ClaimLost:

@@ -1,0 +1,47 @@
+"""What a process that trains keeps from one trial to the next, in one object passed down.
+
+One :class:`TrialHost` per process (or backend) that runs trials: the local backend's worker
+process, a Celery worker process (its :class:`~automl.worker.tasks.TrialWorker`), the inline
+backend. It owns the caches of what does not change between trials: the data and its folds,
+the studies and parsed study files the messages name, and the user functions imported. Nothing
+of it lives in a module global, so which entry point ran first changes nothing, and a test that
+wants a fresh process' view makes a new host.
+
+Two things stay per process on purpose: the storage objects (``automl.search.storage``: one
+connection pool per storage URL, shared with the coordinator in the same process) with their
+retry window (``automl.search.retry``, set once by whoever starts the process), and the
+preemption flag (``automl.training.checkpoint``), which a signal handler sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+    from automl.studyfile.schema import StudySpec
+    from automl.training import DataCache
+
+
+@dataclass
+class TrialHost:
+    """The caches of one trial-running process; see the module docstring."""
+
+    # (storage URL, study uid, study-file digest) -> (study id, study, study file)
+    by_digest: dict[tuple[str, str, str], tuple[int, optuna.Study, StudySpec]] = field(default_factory=dict)
+    # (storage URL, study id) -> (the stored study file as read, study, study file parsed)
+    studies: dict[tuple[str, int], tuple[Any, optuna.Study, StudySpec]] = field(default_factory=dict)
+    functions: dict[str, Any] = field(default_factory=dict)  # "module:function" -> the function
+    _data: DataCache | None = None
+
+    @property
+    def data(self) -> DataCache:
+        """The built-in trainer's data and folds, made at the first built-in trial (torch is
+        imported then, not before)."""
+        if self._data is None:
+            from automl import training
+
+            self._data = training.DataCache()
+        return self._data
