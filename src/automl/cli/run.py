@@ -8,14 +8,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from automl.backends.factory import create_backend
-from automl.cli.common import add_run_flags, load_with_overrides, resolve_study, run_overrides
+from automl.cli.common import add_run_flags
+from automl.cli.prerun import check_run
 from automl.coordinator import Coordinator
 from automl.masking import mask_url
 from automl.report import make_progress, summary_table
 from automl.report.columns import best_line
 from automl.report.summary import front_lines
-from automl.search import build_sampler, open_study, study_pruner
-from automl.search.checkpoints import checkpoint_location, open_store
+from automl.search import open_study
 from automl.search.outcomes import best_trial
 from automl.search.trial_view import TrialView
 from automl.tracking import log_study
@@ -28,16 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    spec = load_with_overrides(args.spec, run_overrides(args))
-    spec, _dataset, choices = resolve_study(spec)
-    build_sampler(spec.search.sampler, spec.space)
-    study_pruner(spec)
+    checked = check_run(args)
+    spec, choices, checkpoints = checked.spec, checked.choices, checked.checkpoints
     backend = create_backend(spec, spec.storage, args.settings)
-    checkpoints = checkpoint_location(spec, spec.storage)
-    if checkpoints is not None:
-        open_store(checkpoints)  # a location of the wrong kind is refused before anything is written
     # Everything the user wrote has been checked; from here on things get written.
-    study = open_study(spec, spec.storage)
+    study = open_study(spec, spec.storage, sampler=checked.sampler, pruner=checked.pruner)
     if choices:
         console.print("chosen for you: " + "; ".join(f"{c.field} {c.value}" for c in choices if c.field != "space")
                       + " (see `automl validate` for why)", highlight=False, markup=False)  # fmt: skip

@@ -11,11 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from automl.cli.common import add_run_flags, load_with_overrides, resolve_study, run_overrides
+from automl.cli.common import add_run_flags
+from automl.cli.prerun import check_run
 from automl.masking import mask_url
-from automl.search import build_sampler, study_pruner
-from automl.search.checkpoints import checkpoint_location, open_store
-from automl.search.storage import storage_kind
 from automl.search.study import stored_spec
 from automl.studyfile import StudySpec, describe
 from automl.studyfile.duration import format_duration
@@ -31,14 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    spec = load_with_overrides(args.spec, run_overrides(args))
-    storage_kind(spec.storage)
-    spec, dataset, choices = resolve_study(spec)
-    build_sampler(spec.search.sampler, spec.space)
-    study_pruner(spec)
-    checkpoints = checkpoint_location(spec, spec.storage)
-    if checkpoints is not None:
-        open_store(checkpoints)  # refuses a location of the wrong kind; creates nothing
+    checked = check_run(args)
+    spec, dataset, choices, checkpoints = checked.spec, checked.dataset, checked.choices, checked.checkpoints
     if args.json:
         picked = [{"field": c.field, "value": c.value, "why": c.why} for c in choices]
         console.print_json(json.dumps({"study": stored_spec(spec), "chosen": picked}))

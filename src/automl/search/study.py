@@ -36,9 +36,19 @@ SPEC_ATTR = "automl:spec"
 UID_ATTR = "automl:uid"
 
 
-def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
-    """Create the study or load it for a resume, and store the resolved study file on it."""
-    pruner = study_pruner(spec)
+def open_study(
+    spec: StudySpec,
+    storage_url: str,
+    *,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    """Create the study or load it for a resume, and store the resolved study file on it.
+
+    ``sampler`` and ``pruner``: those built from ``spec`` already (by the checks before a run),
+    used rather than built again; the sampler only where :func:`study_sampler` would build the
+    same one (a new study, or a sampler its trial count does not reseed)."""
+    pruner = pruner if pruner is not None else study_pruner(spec)
     storage = make_storage(storage_url)
     try:
         existing = storage.get_study_id_from_name(spec.name)
@@ -53,7 +63,7 @@ def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
                 f"study {spec.name!r} already exists in this storage with direction(s) "
                 f"{', '.join(directions)}; use another name to start a new study",
             )
-    sampler = study_sampler(spec, storage.get_n_trials(existing) if existing is not None else 0)
+    sampler = study_sampler(spec, storage.get_n_trials(existing) if existing is not None else 0, sampler)
     study = optuna.create_study(
         storage=storage,
         study_name=spec.name,
@@ -73,8 +83,11 @@ def open_study(spec: StudySpec, storage_url: str) -> optuna.Study:
     return study
 
 
-def study_sampler(spec: StudySpec, n_trials: int) -> optuna.samplers.BaseSampler:
-    """The sampler of a study that has ``n_trials`` trials already; seeded ``seed + n_trials``.
+def study_sampler(
+    spec: StudySpec, n_trials: int, built: optuna.samplers.BaseSampler | None = None
+) -> optuna.samplers.BaseSampler:
+    """The sampler of a study that has ``n_trials`` trials already; seeded ``seed + n_trials``
+    (``built``: the sampler of the study file as written, returned when that is the one).
 
     A seeded sampler built again with its seed starts its random stream over: a resumed study
     would draw the first run's points again while the sampler is still in its random start-up.
@@ -85,8 +98,8 @@ def study_sampler(spec: StudySpec, n_trials: int) -> optuna.samplers.BaseSampler
     sampler = spec.search.sampler
     seed = sampler.options().get("seed")
     if n_trials and isinstance(seed, int) and sampler.type != "qmc":
-        sampler = sampler.model_copy(update={"seed": seed + n_trials})
-    return build_sampler(sampler, spec.space)
+        return build_sampler(sampler.model_copy(update={"seed": seed + n_trials}), spec.space)
+    return built if built is not None else build_sampler(sampler, spec.space)
 
 
 def spec_digest(stored: Any) -> str:
