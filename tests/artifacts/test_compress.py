@@ -10,7 +10,14 @@ from torch import nn
 
 from automl.studyfile import ModelSpec
 from automl.studyfile.trainer_params import TrainParams
-from automl.training.compress import fine_tune_epochs, importance, prune, resize, slots, widths
+from automl.training.compress import (
+    fine_tune_epochs,
+    importance,
+    prunable_layers,
+    prune,
+    resize,
+    widths,
+)
 from automl.training.models import build_model
 
 
@@ -53,7 +60,7 @@ def test_the_units_with_the_smallest_weight_norms_leave() -> None:
         net.layers[0].linear.weight.mul_(torch.tensor([[1.0], [0.01], [3.0], [0.02]]))  # units 1 and 3 are weak
     kept_rows = net.layers[0].linear.weight[[0, 2]].clone()
     kept_cols = net.out.weight[:, [0, 2]].clone()
-    assert importance(slots(net)[0]).argsort()[:2].sort().values.tolist() == [1, 3]
+    assert importance(prunable_layers(net)[0]).argsort()[:2].sort().values.tolist() == [1, 3]
     prune(net, 0.5)
     assert torch.equal(net.layers[0].linear.weight, kept_rows) and torch.equal(net.out.weight, kept_cols)
 
@@ -66,7 +73,7 @@ def test_a_layer_keeps_at_least_one_unit_and_bad_fractions_or_widths_are_refused
     with pytest.raises(ValueError, match="do not fit"):
         resize(_net("mlp", width=2, depth=1)[0], [3])
     with pytest.raises(TypeError):
-        slots(nn.Linear(2, 2))
+        prunable_layers(nn.Linear(2, 2))
 
 
 def test_fine_tuning_takes_a_fifth_of_the_epochs_and_at_least_two() -> None:

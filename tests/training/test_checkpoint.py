@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import TrialPreempted
-from automl.search.checkpoints import AtomicFileSystemStore, CheckpointSlot, CorruptCheckpoint
+from automl.search.checkpoints import AtomicFileSystemStore, CorruptCheckpoint, LineageCheckpoint
 from automl.training import Checkpoints, NullReporter, cross_validate
 from automl.training import checkpoint as checkpoint_module
 from tests.training.helpers import make_spec
@@ -36,8 +36,8 @@ class CrashAfter(NullReporter):
             raise Crash
 
 
-def slot(tmp_path: Path) -> CheckpointSlot:
-    return CheckpointSlot(AtomicFileSystemStore(tmp_path / "ckpt"), "s-trial-0.ckpt")
+def slot(tmp_path: Path) -> LineageCheckpoint:
+    return LineageCheckpoint(AtomicFileSystemStore(tmp_path / "ckpt"), "s-trial-0.ckpt")
 
 
 @pytest.mark.parametrize("path", ["stacked", "loop"])

@@ -9,7 +9,7 @@ import pytest
 
 import automl
 from automl.errors import SpecError, TrialPreempted, TrialPruned
-from automl.search.checkpoints import AtomicFileSystemStore, CheckpointSlot
+from automl.search.checkpoints import AtomicFileSystemStore, LineageCheckpoint
 from automl.training import checkpoint as checkpoint_module
 from automl.training.reporter import NullReporter
 from automl.usercode.function import import_function, run_function
@@ -25,7 +25,7 @@ class PruneAt(NullReporter):
 
 
 def context(tmp_path: Path, reporter: NullReporter | None = None, identity: str = "a") -> automl.TrialContext:
-    slot = CheckpointSlot(AtomicFileSystemStore(tmp_path / "store"), "k")
+    slot = LineageCheckpoint(AtomicFileSystemStore(tmp_path / "store"), "k")
     return automl.TrialContext({"lr": 0.1}, 3, 0, reporter or NullReporter(), slot, identity=identity)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import TrialPreempted, TrialPruned
-from automl.search.checkpoints import AtomicFileSystemStore, CheckpointSlot
+from automl.search.checkpoints import AtomicFileSystemStore, LineageCheckpoint
 from automl.settings import Settings
 from automl.studyfile.schema import TrainCommand
 from automl.training import checkpoint as checkpoint_module
@@ -117,7 +117,7 @@ COUNTING = """
 
 
 def test_the_checkpoint_folder_comes_back_on_a_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    slot = CheckpointSlot(AtomicFileSystemStore(tmp_path / "store"), "k")
+    slot = LineageCheckpoint(AtomicFileSystemStore(tmp_path / "store"), "k")
     saved: list[int] = []
     monkeypatch.setenv("CRASH", "1")
     with pytest.raises(ProgramFailed, match="code 9"):
@@ -134,7 +134,7 @@ def test_the_checkpoint_folder_comes_back_on_a_retry(tmp_path: Path, monkeypatch
 
 def test_preemption_stops_the_program_and_saves_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checkpoint_module, "_preempt", type(checkpoint_module._preempt)())
-    slot = CheckpointSlot(AtomicFileSystemStore(tmp_path / "store"), "k")
+    slot = LineageCheckpoint(AtomicFileSystemStore(tmp_path / "store"), "k")
     train = program(tmp_path, """
         import signal
         folder = os.environ["AUTOML_CHECKPOINT_DIR"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from automl.search.checkpoints import AtomicFileSystemStore, CheckpointSlot
+from automl.search.checkpoints import AtomicFileSystemStore, LineageCheckpoint
 from automl.studyfile import parse_spec
 from automl.studyfile.schema import TrainCommand
 from automl.training.reporter import NullReporter
@@ -92,13 +92,13 @@ def test_a_program_that_reads_nothing_names_the_pattern(tmp_path: Path) -> None:
 
 
 def test_resume_is_appended_only_to_a_trial_that_restores_a_folder(tmp_path: Path) -> None:
-    slot = CheckpointSlot(AtomicFileSystemStore(str(tmp_path / "store")), "k")
+    slot = LineageCheckpoint(AtomicFileSystemStore(str(tmp_path / "store")), "k")
     # 0.2 s a step: the program cannot run far ahead of the pause that copies its folder.
     params = {"lr": 0.1, "sleep": 0.2}
-    _, first, argv = _run(NANOGPT, params, tmp_path / "a", names=["val_loss"], maximize=[False], slot=slot, identity="i")
+    _, first, argv = _run(NANOGPT, params, tmp_path / "a", names=["val_loss"], maximize=[False], blob=slot, identity="i")
     assert "--init_from=resume" not in argv[0]
     # The folder was kept after each step read; a second run of the same lineage resumes from it.
-    _, second, argv = _run(NANOGPT, params, tmp_path / "b", names=["val_loss"], maximize=[False], slot=slot, identity="i")
+    _, second, argv = _run(NANOGPT, params, tmp_path / "b", names=["val_loss"], maximize=[False], blob=slot, identity="i")
     assert argv[0][-1] == "--init_from=resume"
     # Carried over. The copy made at step N's line may already hold step N+1's state (the program
     # runs on until it is paused), so the curve carried may end a step early; nothing differs.

@@ -31,7 +31,7 @@ from automl.search.attrs import (
     fail_reason_of,
     lineage_root,
 )
-from automl.search.checkpoints import slot_for
+from automl.search.checkpoints import checkpoint_of
 from automl.search.study import fail_trial, trial_by_number
 from automl.studyfile.schema import StudySpec
 from automl.trial_attrs import FailKind
@@ -120,7 +120,7 @@ class Retries:
     def _drop_checkpoint(self, frozen: FrozenTrial) -> None:
         """Nothing will resume this lineage: its checkpoint goes (a worker lost mid-trial left it)."""
         try:
-            found = slot_for(self.spec, self.spec.storage, self._study_uid, lineage_root(frozen))
+            found = checkpoint_of(self.spec, self.spec.storage, self._study_uid, lineage_root(frozen))
             if found is not None:
                 found.remove()
         except Exception as exc:  # noqa: BLE001 - a checkpoint left behind is only disk space

@@ -37,7 +37,7 @@ from automl.runner.vectors import (
 )
 from automl.search.attrs import attempt_of, lineage_root
 from automl.search.batch import set_trial_user_attrs
-from automl.search.checkpoints import slot_for
+from automl.search.checkpoints import checkpoint_of
 from automl.search.internals import study_storage, trial_id
 from automl.search.storage import make_storage
 from automl.search.study import SPEC_ATTR, UID_ATTR, finish_trial, load_study, spec_digest
@@ -170,7 +170,7 @@ def execute_trial(
     values: float | list[float] | None = None
     facts: dict[str, Any]  # written in one go, with the duration, before the outcome
     # Every retry of a trial shares its checkpoint, keyed by the first trial of the lineage.
-    saved = slot_for(spec, storage_url, opened.study_uid, lineage_root(frozen))
+    saved = checkpoint_of(spec, storage_url, opened.study_uid, lineage_root(frozen))
 
     def on_saved(epoch: int) -> None:
         set_trial_user_attrs(storage, tid, {CHECKPOINT_EPOCH: epoch})

@@ -123,7 +123,7 @@ def checkpoint_key(study_uid: str | None, lineage_root: int) -> str:
     return f"{study_uid or 'study'}-trial-{lineage_root}.ckpt"
 
 
-class CheckpointSlot:
+class LineageCheckpoint:
     """The one checkpoint of a trial lineage: only the latest is kept."""
 
     def __init__(self, store: Any, key: str) -> None:
@@ -154,9 +154,9 @@ class CheckpointSlot:
             pass
 
 
-def slot_for(spec: StudySpec, storage_url: str, study_uid: str | None, lineage_root: int) -> CheckpointSlot | None:
-    """The checkpoint slot of a trial lineage, or None when checkpoints are off."""
+def checkpoint_of(spec: StudySpec, storage_url: str, study_uid: str | None, lineage_root: int) -> LineageCheckpoint | None:
+    """The checkpoint of a trial lineage (its store and key), or None when checkpoints are off."""
     location = checkpoint_location(spec, storage_url)
     if location is None:
         return None
-    return CheckpointSlot(open_store(location), checkpoint_key(study_uid, lineage_root))
+    return LineageCheckpoint(open_store(location), checkpoint_key(study_uid, lineage_root))

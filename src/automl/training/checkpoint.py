@@ -5,7 +5,7 @@ engine's ``state_dict``), the fold shuffling generators and torch's global RNG (
 from it), the curves, the health log and the early-stopping state. Restoring all of it makes a
 resumed trial on CPU end with exactly the fold scores of an uninterrupted run.
 
-The bytes go through :class:`automl.search.checkpoints.CheckpointSlot` (atomic, checksummed).
+The bytes go through :class:`automl.search.checkpoints.LineageCheckpoint` (atomic, checksummed).
 A checkpoint that cannot be read, or that belongs to other params or another engine path, is
 ignored with one warning: the trial starts fresh, it never fails for it.
 
@@ -42,7 +42,7 @@ def preemption_requested() -> bool:
     return _preempt.is_set()
 
 
-class BlobSlot(Protocol):
+class CheckpointBlob(Protocol):
     def put(self, body: bytes) -> None: ...
     def get(self) -> bytes | None: ...
     def remove(self) -> None: ...
@@ -53,25 +53,25 @@ def fresh_start(why: str) -> None:
     log.warning("checkpoint not used, starting fresh: %s", " ".join(why.split())[:300])
 
 
-def read_checkpoint(slot: BlobSlot) -> Any | None:
-    """The slot's checkpoint as ``torch.load`` reads it, or None when there is none or it cannot
+def read_checkpoint(blob: CheckpointBlob) -> Any | None:
+    """The blob's checkpoint as ``torch.load`` reads it, or None when there is none or it cannot
     be read (with one warning: an unreadable checkpoint means a fresh start, never a failure).
 
     ``weights_only``: a checkpoint store shared by a fleet must not be a way to run code on
     every worker, so a checkpoint holds tensors, numbers, strings, lists and dicts."""
     try:
-        body = slot.get()
+        body = blob.get()
         return None if body is None else torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torn, foreign, or a store that is down
         fresh_start(str(exc))
         return None
 
 
-def write_checkpoint(slot: BlobSlot, body: bytes, step: int) -> bool:
-    """Put ``body`` in the slot; False, with one warning, when the store refuses it: a failed
+def write_checkpoint(blob: CheckpointBlob, body: bytes, step: int) -> bool:
+    """Put ``body`` in the blob; False, with one warning, when the store refuses it: a failed
     save must not fail the trial (the previous checkpoint stays)."""
     try:
-        slot.put(body)
+        blob.put(body)
     except Exception as exc:  # noqa: BLE001
         log.warning("could not save the checkpoint of step %d: %s", step, " ".join(str(exc).split())[:300])
         return False
@@ -87,16 +87,16 @@ def torch_bytes(obj: Any) -> bytes:
 class Checkpoints:
     """When to save, and the saving and loading of one trial's state.
 
-    ``every_epochs`` or ``every_s`` (one of them) says how often; ``slot`` is where, or None
+    ``every_epochs`` or ``every_s`` (one of them) says how often; ``blob`` is where, or None
     when checkpoints are off (then only preemption is honoured, without a save).
     ``on_saved(epoch)`` is told after each save (the worker records it on the trial).
     """
 
     def __init__(
-        self, slot: BlobSlot | None, *, every_epochs: int | None = None, every_s: float | None = None,
+        self, blob: CheckpointBlob | None, *, every_epochs: int | None = None, every_s: float | None = None,
         on_saved: Callable[[int], None] = lambda epoch: None, clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
-        self.slot, self.every_epochs, self.every_s = slot, every_epochs, every_s
+        self.blob, self.every_epochs, self.every_s = blob, every_epochs, every_s
         self._on_saved, self._clock = on_saved, clock
         self._last = clock()
         self.resumed_from_epoch = 0
@@ -105,7 +105,7 @@ class Checkpoints:
     def load(self, identity: Mapping[str, Any]) -> dict[str, Any] | None:
         """The saved state of a trial with this ``identity`` (params, engine path, the study
         file's training sections), or None: a fresh start."""
-        state = read_checkpoint(self.slot) if self.slot is not None else None
+        state = read_checkpoint(self.blob) if self.blob is not None else None
         if state is None:
             return None
         problem = _mismatch(state, identity)
@@ -121,14 +121,14 @@ class Checkpoints:
         if epoch >= last_epoch:
             return
         preempt = preemption_requested()
-        if self.slot is not None and (preempt or self._due(epoch)):
+        if self.blob is not None and (preempt or self._due(epoch)):
             self._save(epoch, snapshot())
         if preempt:
             raise TrialPreempted(self.saved_epoch)
 
     def remove(self) -> None:
-        if self.slot is not None:
-            self.slot.remove()
+        if self.blob is not None:
+            self.blob.remove()
 
     def _due(self, epoch: int) -> bool:
         if self.every_epochs is not None:
@@ -136,8 +136,8 @@ class Checkpoints:
         return self.every_s is not None and self._clock() - self._last >= self.every_s
 
     def _save(self, epoch: int, state: dict[str, Any]) -> None:
-        assert self.slot is not None
-        if not write_checkpoint(self.slot, torch_bytes({"format": FORMAT, **state}), epoch):
+        assert self.blob is not None
+        if not write_checkpoint(self.blob, torch_bytes({"format": FORMAT, **state}), epoch):
             return
         self._last = self._clock()
         self.saved_epoch = epoch

@@ -44,7 +44,7 @@ def fine_tune_epochs(epochs: int) -> int:
 
 
 @dataclass(frozen=True)
-class Slot:
+class PrunableLayer:
     """One layer of prunable units: the layer that makes them, its norm, the layer that reads them."""
 
     producer: nn.Linear | nn.Conv2d
@@ -63,26 +63,26 @@ def members_of(model: nn.Module) -> list[nn.Module]:
     return list(model.members) if isinstance(model, Ensemble) else [model]
 
 
-def slots(net: nn.Module) -> list[Slot]:
+def prunable_layers(net: nn.Module) -> list[PrunableLayer]:
     """The prunable layers of an MLP (hidden layers) or a CNN (conv blocks, then the head)."""
     if isinstance(net, MLP):
         made = [(_layer(b.linear), _norm(b.norm)) for b in net.layers]
         readers = [layer for layer, _ in made[1:]] + [_layer(net.out)]
-        return [Slot(layer, norm, r, 1) for (layer, norm), r in zip(made, readers, strict=True)]
+        return [PrunableLayer(layer, norm, r, 1) for (layer, norm), r in zip(made, readers, strict=True)]
     if isinstance(net, CNN):
         made = [(_layer(b.conv), _norm(b.norm)) for b in net.blocks]
         hidden = _layer(net.hidden)
         readers = [layer for layer, _ in made[1:]] + [hidden]
-        out = [Slot(layer, norm, r, 1) for (layer, norm), r in zip(made, readers, strict=True)]
+        out = [PrunableLayer(layer, norm, r, 1) for (layer, norm), r in zip(made, readers, strict=True)]
         last = out[-1]
         out[-1] = dataclasses.replace(last, span=hidden.weight.shape[1] // _units(last.producer))
-        return [*out, Slot(hidden, None, _layer(net.out), 1)]
+        return [*out, PrunableLayer(hidden, None, _layer(net.out), 1)]
     raise TypeError(f"only the built-in mlp and cnn can be pruned, not {type(net).__name__}")
 
 
 def widths(net: nn.Module) -> list[int]:
-    """The units of each prunable layer (see :func:`slots`): what ``model.json`` records."""
-    return [_units(s.producer) for s in slots(net)]
+    """The units of each prunable layer (see :func:`prunable_layers`): what ``model.json`` records."""
+    return [_units(s.producer) for s in prunable_layers(net)]
 
 
 @torch.no_grad()
@@ -90,34 +90,34 @@ def prune(net: nn.Module, fraction: float) -> list[int]:
     """Remove ``fraction`` of the units of every prunable layer of ``net``, in place; the new widths."""
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    layers = slots(net)
+    layers = prunable_layers(net)
     keeps = []
-    for slot in layers:  # every choice from the trained weights, before anything is cut
-        score = importance(slot)
+    for layer in layers:  # every choice from the trained weights, before anything is cut
+        score = importance(layer)
         n = max(1, round(len(score) * (1 - fraction)))
         keeps.append(torch.topk(score, n).indices.sort().values)
-    for slot, keep in zip(layers, keeps, strict=True):
-        _take(slot, keep)
+    for layer, keep in zip(layers, keeps, strict=True):
+        _take(layer, keep)
     return widths(net)
 
 
 @torch.no_grad()
 def resize(net: nn.Module, sizes: Sequence[int]) -> None:
     """Give a freshly built ``net`` the widths of a pruned one (its weights are then loaded)."""
-    layers = slots(net)
+    layers = prunable_layers(net)
     if len(sizes) != len(layers) or not all(1 <= w <= _units(s.producer) for w, s in zip(sizes, layers, strict=False)):
         raise ValueError(f"widths {list(sizes)} do not fit a model with widths {widths(net)}")
-    for slot, w in zip(layers, sizes, strict=True):
-        _take(slot, torch.arange(w, device=slot.producer.weight.device))
+    for layer, w in zip(layers, sizes, strict=True):
+        _take(layer, torch.arange(w, device=layer.producer.weight.device))
 
 
-def importance(slot: Slot) -> torch.Tensor:
+def importance(layer: PrunableLayer) -> torch.Tensor:
     """Per unit: the norm of the weights that make it (|gamma| after batch norm) times the
     norm of the weights that read it."""
-    made = slot.producer.weight.detach()
+    made = layer.producer.weight.detach()
     n = len(made)
-    making = slot.norm.weight.detach().abs() if slot.norm is not None else made.reshape(n, -1).norm(dim=1)
-    reading = slot.consumer.weight.detach().transpose(0, 1).reshape(n, -1).norm(dim=1)
+    making = layer.norm.weight.detach().abs() if layer.norm is not None else made.reshape(n, -1).norm(dim=1)
+    reading = layer.consumer.weight.detach().transpose(0, 1).reshape(n, -1).norm(dim=1)
     return (making * reading).float()
 
 
@@ -134,9 +134,9 @@ def _norm(module: object) -> nn.BatchNorm1d | nn.BatchNorm2d | None:
     return module if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine else None
 
 
-def _take(slot: Slot, keep: torch.Tensor) -> None:
-    """Keep only the units ``keep`` (sorted indices) of ``slot``: rows, norm entries, columns."""
-    producer, consumer = slot.producer, slot.consumer
+def _take(layer: PrunableLayer, keep: torch.Tensor) -> None:
+    """Keep only the units ``keep`` (sorted indices) of ``layer``: rows, norm entries, columns."""
+    producer, consumer = layer.producer, layer.consumer
     producer.weight = _kept(producer.weight, keep, 0)
     if producer.bias is not None:
         producer.bias = _kept(producer.bias, keep, 0)
@@ -144,14 +144,14 @@ def _take(slot: Slot, keep: torch.Tensor) -> None:
         producer.out_features = len(keep)
     else:
         producer.out_channels = len(keep)
-    if slot.norm is not None:
-        norm = slot.norm
+    if layer.norm is not None:
+        norm = layer.norm
         norm.num_features = len(keep)
         norm.weight, norm.bias = _kept(norm.weight, keep, 0), _kept(norm.bias, keep, 0)
         if norm.running_mean is not None and norm.running_var is not None:
             norm.running_mean = norm.running_mean.index_select(0, keep).clone()
             norm.running_var = norm.running_var.index_select(0, keep).clone()
-    columns = keep if slot.span == 1 else (keep[:, None] * slot.span + torch.arange(slot.span, device=keep.device)).flatten()
+    columns = keep if layer.span == 1 else (keep[:, None] * layer.span + torch.arange(layer.span, device=keep.device)).flatten()
     consumer.weight = _kept(consumer.weight, columns, 1)
     if isinstance(consumer, nn.Linear):
         consumer.in_features = len(columns)

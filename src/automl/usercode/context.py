@@ -35,7 +35,7 @@ import torch
 
 from automl.errors import TrialPreempted, TrialPruned
 from automl.training.checkpoint import (
-    BlobSlot,
+    CheckpointBlob,
     fresh_start,
     preemption_requested,
     read_checkpoint,
@@ -52,13 +52,13 @@ class TrialContext:
 
     def __init__(
         self, params: Mapping[str, Any], number: int, attempt: int, reporter: Reporter,
-        slot: BlobSlot | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
+        blob: CheckpointBlob | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
     ) -> None:  # fmt: skip
         self.params: dict[str, Any] = dict(params)
         self.number = number  # the Optuna trial number
         self.attempt = attempt  # how many times this trial's lineage ran before (0: the first time)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the slot's GPU, if any
-        self._reporter, self._slot, self._identity, self._on_saved = reporter, slot, identity, on_saved
+        self._reporter, self._blob, self._identity, self._on_saved = reporter, blob, identity, on_saved
         self._reported: dict[int, Reported] = {}
         self._metrics: dict[str, dict[int, float]] = {}
         self._saved_once = False
@@ -85,10 +85,10 @@ class TrialContext:
         """Keep ``state`` (tensors, numbers, strings, lists, dicts) as this trial's checkpoint."""
         self._saved_once = True
         step = max(self._reported, default=0)
-        if self._slot is not None:
+        if self._blob is not None:
             blob = {"format": FORMAT, "identity": self._identity, "step": step,
                     "reported": dict(self._reported), "metrics": self._metrics, "state": state}  # fmt: skip
-            if write_checkpoint(self._slot, torch_bytes(blob), step):
+            if write_checkpoint(self._blob, torch_bytes(blob), step):
                 self.checkpoint_step = step
                 self._on_saved(step)
         if preemption_requested():
@@ -128,7 +128,7 @@ class TrialContext:
         return {name: [_finite(by_step[s]) if s in by_step else None for s in steps] for name, by_step in self._metrics.items()}
 
     def _restore(self) -> None:
-        blob = read_checkpoint(self._slot) if self._slot is not None else None
+        blob = read_checkpoint(self._blob) if self._blob is not None else None
         if blob is None:
             return
         if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("identity") != self._identity:

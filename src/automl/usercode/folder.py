@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from automl.training.checkpoint import BlobSlot, fresh_start, write_checkpoint
+from automl.training.checkpoint import CheckpointBlob, fresh_start, write_checkpoint
 from automl.training.reporter import Reported
 
 FORMAT = 1
@@ -27,26 +27,26 @@ SMALL_FILE = 1 << 20  # files up to 1 MiB are compared by content too
 
 
 class CheckpointFolder:
-    """The folder of one trial, kept in ``slot`` (None: nothing is kept) under ``identity``;
+    """The folder of one trial, kept in ``blob`` (None: nothing is kept) under ``identity``;
     ``on_saved(step)`` after each save. ``step`` is the step of the copy saved (or restored) last."""
 
-    def __init__(self, slot: BlobSlot | None, identity: str, on_saved: Callable[[int], None]) -> None:
-        self._slot, self._identity, self._on_saved = slot, identity, on_saved
+    def __init__(self, blob: CheckpointBlob | None, identity: str, on_saved: Callable[[int], None]) -> None:
+        self._blob, self._identity, self._on_saved = blob, identity, on_saved
         self.step = 0
         self.restored = False  # a saved copy was put back in the folder
         self._seen: tuple[tuple[Any, ...], ...] = ()
 
     @property
     def kept(self) -> bool:
-        return self._slot is not None
+        return self._blob is not None
 
     def restore(self, folder: Path) -> dict[int, Reported]:
         """Fill the empty ``folder`` with the last copy saved; the values reported up to it
         (empty: a fresh start)."""
-        if self._slot is None:
+        if self._blob is None:
             return {}
         try:
-            body = self._slot.get()
+            body = self._blob.get()
             if body is None:
                 return {}
             with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as tar:
@@ -75,7 +75,7 @@ class CheckpointFolder:
 
     def save(self, folder: Path, reported: Mapping[int, Reported]) -> None:
         """Keep the folder, labelled with the last step in ``reported``; nothing when it is empty."""
-        if self._slot is None:
+        if self._blob is None:
             return
         seen = signature(folder)
         if not seen:
@@ -90,7 +90,7 @@ class CheckpointFolder:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
             tar.add(folder, arcname="files")
-        if not write_checkpoint(self._slot, buf.getvalue(), step):
+        if not write_checkpoint(self._blob, buf.getvalue(), step):
             return
         self._seen = seen
         self.step = step

@@ -43,7 +43,7 @@ from automl.errors import AutoMLError, TrialPreempted, TrialPruned
 from automl.settings import Settings
 from automl.studyfile.duration import format_duration
 from automl.studyfile.schema import TrainCommand
-from automl.training.checkpoint import BlobSlot, preemption_requested
+from automl.training.checkpoint import CheckpointBlob, preemption_requested
 from automl.training.reporter import Reported, Reporter
 from automl.usercode.command import build_command
 from automl.usercode.folder import CheckpointFolder
@@ -64,18 +64,18 @@ class ProgramOutOfMemory(MemoryError):
 
 
 class ProgramTrial:
-    """One run of the program for one trial; its folder is kept in ``slot`` under ``identity``.
+    """One run of the program for one trial; its folder is kept in ``blob`` under ``identity``.
     A program that is stopped gets ``settings.stop_grace_s`` between SIGTERM and SIGKILL."""
 
     def __init__(
         self, train: TrainCommand, params: Mapping[str, Any], number: int, reporter: Reporter,
-        slot: BlobSlot | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
+        blob: CheckpointBlob | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
         settings: Settings | None = None, names: Sequence[str] = ("value",), maximize: Sequence[bool] = (True,),
     ) -> None:  # fmt: skip
         self.train, self.params, self.number = train, dict(params), number
         self._names, self._maximize = list(names), list(maximize)  # the objectives, for train.metric
         self._reporter = reporter
-        self._folder = CheckpointFolder(slot, identity, on_saved)
+        self._folder = CheckpointFolder(blob, identity, on_saved)
         self._grace_s = (settings or Settings()).stop_grace_s
         self.reported: dict[int, Reported] = {}
         self.resumed_from_step = 0

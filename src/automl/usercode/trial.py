@@ -17,7 +17,7 @@ from typing import Any
 from automl import trial_attrs as attrs
 from automl.errors import TrialPruned
 from automl.studyfile.schema import StudySpec, TrainCommand
-from automl.training.checkpoint import BlobSlot
+from automl.training.checkpoint import CheckpointBlob
 from automl.training.reporter import Reporter
 from automl.usercode.context import TrialContext
 from automl.usercode.function import TrainFunction, import_function, run_function
@@ -42,7 +42,7 @@ class OwnTrial:
 
     def __init__(
         self, spec: StudySpec, params: Mapping[str, Any], number: int, attempt: int, reporter: Reporter,
-        slot: BlobSlot | None, on_saved: Callable[[int], None], functions: dict[str, TrainFunction] | None = None,
+        blob: CheckpointBlob | None, on_saved: Callable[[int], None], functions: dict[str, TrainFunction] | None = None,
     ) -> None:  # fmt: skip
         assert spec.train is not None
         self.train = spec.train
@@ -52,13 +52,13 @@ class OwnTrial:
         identity = _identity(spec, params)
         if isinstance(self.train, TrainCommand):
             self._program: ProgramTrial | None = ProgramTrial(
-                self.train, params, number, reporter, slot, identity=identity, on_saved=on_saved,
+                self.train, params, number, reporter, blob, identity=identity, on_saved=on_saved,
                 names=spec.objective_names, maximize=[o.maximize for o in spec.objectives],
             )
             self._context: TrialContext | None = None
         else:
             self._program = None
-            self._context = TrialContext(params, number, attempt, reporter, slot, identity=identity, on_saved=on_saved)
+            self._context = TrialContext(params, number, attempt, reporter, blob, identity=identity, on_saved=on_saved)
 
     @property
     def resumed_from_epoch(self) -> int:
