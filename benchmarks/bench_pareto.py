@@ -32,8 +32,16 @@ log10(ref_cost), box down to the smallest model's cost). For a reading of why pr
 not, it also measures on the unpruned arm's full-length trials how much of the final front the
 top third at each Hyperband rung keeps. The last line is one JSON object with every figure.
 
+``--epochs`` and ``--lr-low`` (the floor of the lr range; 1e-3 by default, the study file's)
+set longer trials and a space with more configurations that need many epochs. Besides the
+scikit-learn data sets by name, ``make_classification`` is a generated one (3,000 rows, 20
+features, 4 classes; the options in ``GENERATED``, seed 0), for a second data set where
+nothing can be downloaded. The JSON line keeps every seed's curve (``events_by_seed``).
+
     flock /tmp/automl-bench.lock python benchmarks/bench_pareto.py --seeds 5 --budget-trials 40 \
         --datasets digits,breast_cancer --flops breast_cancer      # 15 min on 2 cores
+    flock /tmp/automl-bench.lock python benchmarks/bench_pareto.py --seeds 5 --budget-trials 40 \
+        --epochs 27 --lr-low 1e-4 --datasets make_classification   # 21 min, loaded
     python benchmarks/bench_pareto.py --quick
 """
 
@@ -58,10 +66,18 @@ import torch
 ARMS = ("automl pruned", "automl unpruned", "optuna nsga2", "optuna tpe")
 REF_ACCURACY = 0.5
 SPACE_YAML = """\
-  lr: {low: 1.0e-3, high: 3.0e-2, log: true}
-  width: {low: 8, high: 256, log: true}
-  depth: {low: 1, high: 3}
-  dropout: {low: 0.0, high: 0.3}"""
+  lr: {{low: {lr_low!r}, high: 3.0e-2, log: true}}
+  width: {{low: 8, high: 256, log: true}}
+  depth: {{low: 1, high: 3}}
+  dropout: {{low: 0.0, high: 0.3}}"""
+# Generated data sets ("one more data set" where nothing can be downloaded): scikit-learn's
+# generator with fixed options and seed, so every arm and every run sees the same rows.
+GENERATED = {
+    "make_classification": {
+        "n_samples": 3000, "n_features": 20, "n_informative": 10, "n_redundant": 4, "n_classes": 4,
+        "n_clusters_per_class": 2, "class_sep": 1.0, "flip_y": 0.02, "random_state": 0,
+    },
+}  # fmt: skip
 LARGEST = {"lr": 1e-3, "width": 256, "depth": 3, "dropout": 0.0}
 SMALLEST = {"lr": 1e-3, "width": 8, "depth": 1, "dropout": 0.0}
 
@@ -71,6 +87,13 @@ class Problem:
     dataset: str
     cost: str  # params | flops
     epochs: int
+    lr_low: float = 1e-3  # the floor of the lr range (the ceiling is 3e-2)
+
+    @property
+    def data_yaml(self) -> str:
+        options = GENERATED.get(self.dataset)
+        extra = f", options: {json.dumps(options)}" if options else ""
+        return f'{{source: "sklearn:{self.dataset}", cv: {{folds: 3, seed: 0}}{extra}}}'
 
     @property
     def key(self) -> str:
@@ -114,11 +137,11 @@ def spec_yaml(problem: Problem, name: str, storage: str, seed: int, sampler_seed
 name: {name}
 storage: {storage}
 objective: [{{metric: accuracy}}, {{metric: {problem.cost}}}]
-data: {{source: "sklearn:{problem.dataset}", cv: {{folds: 3, seed: 0}}}}
+data: {problem.data_yaml}
 model: {{family: mlp}}
 trainer: {{epochs: {problem.epochs}, batch_size: 64, early_stopping: null, device: cpu, seed: {seed}}}
 space:
-{SPACE_YAML}
+{SPACE_YAML.format(lr_low=problem.lr_low)}
 search:
   sampler: {{type: tpe, seed: {sampler_seed}}}
   pruner: {pruner}
@@ -250,7 +273,7 @@ def run_optuna(problem: Problem, seed: int, sampler_name: str, budget: int, ref:
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         params = {
-            "lr": trial.suggest_float("lr", 1e-3, 3e-2, log=True),
+            "lr": trial.suggest_float("lr", problem.lr_low, 3e-2, log=True),
             "width": trial.suggest_int("width", 8, 256, log=True),
             "depth": trial.suggest_int("depth", 1, 3),
             "dropout": trial.suggest_float("dropout", 0.0, 0.3),
@@ -305,6 +328,7 @@ def main() -> int:
     parser.add_argument("--flops", default="", help="data sets to run again with accuracy vs flops")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--min-resource", type=int, default=1)
+    parser.add_argument("--lr-low", type=float, default=1e-3, help="the floor of the lr range (ceiling 3e-2)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, 4 trials' budget, 4 epochs")
     args = parser.parse_args()
     if args.quick:
@@ -314,12 +338,13 @@ def main() -> int:
     logging.getLogger("automl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-    problems = [Problem(d, "params", args.epochs) for d in args.datasets.split(",") if d]
-    problems += [Problem(d, "flops", args.epochs) for d in args.flops.split(",") if d]
+    problems = [Problem(d, "params", args.epochs, args.lr_low) for d in args.datasets.split(",") if d]
+    problems += [Problem(d, "flops", args.epochs, args.lr_low) for d in args.flops.split(",") if d]
     budget = args.budget_trials * args.epochs
     seeds = list(range(args.seeds))
     out: dict[str, Any] = {"budget_epochs": budget, "budget_trials": args.budget_trials, "epochs": args.epochs,
-                           "seeds": len(seeds), "min_resource": args.min_resource, "problems": {}}  # fmt: skip
+                           "seeds": len(seeds), "min_resource": args.min_resource, "lr_low": args.lr_low,
+                           "generated": GENERATED, "problems": {}}  # fmt: skip
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-pareto-") as tmp:
         for problem in problems:
@@ -390,6 +415,8 @@ def summarise(problem: Problem, runs: dict[str, list[Run]], budget: int, ref: Re
             "epochs_used": med([r.events[-1][0] if r.events else 0 for r in rs]),
             "wall_s": round(med([r.wall_s for r in rs]), 1),
             "rounds_max": max(r.rounds for r in rs),
+            # every finished trial: (cumulative epochs, hv, hv on log cost), for any later reading
+            "events_by_seed": [[[e, round(h, 6), round(g, 6)] for e, h, g in r.events] for r in rs],
         }
     pruned = runs["automl pruned"]
     reach: dict[str, Any] = {}
