@@ -88,6 +88,12 @@ def test_reporter_that_says_stop_prunes_the_trial(cache: DataCache) -> None:
     json.dumps(details)
 
 
+def test_a_trial_that_trained_every_epoch_is_not_pruned(cache: DataCache) -> None:
+    reporter = StopAt(4)  # says "prune" once the last epoch is reported
+    result = cross_validate(make_spec(epochs=4), {"lr": 0.01}, reporter, cache=cache)
+    assert list(reporter.values) == [1, 2, 3, 4] and len(result.curve) == 4
+
+
 def test_huge_sgd_learning_rate_diverges_on_digits(cache: DataCache) -> None:
     spec = make_spec("sklearn:digits", folds=3, epochs=10, batch_size=128)
     reporter = NullReporter()

@@ -233,7 +233,10 @@ def _cross_validate(
                 ]))  # fmt: skip
             vectors.append(vector)
         report(epoch)
-        if reporter.should_prune():
+        # Not after the last epoch: the trial has trained in full, and pruning it then would
+        # throw away what it cost (Optuna's Hyperband puts a rung on it when epochs are 9, 27,
+        # 81: steps counted from 1 reach its max_resource).
+        if epoch < spec.trainer.epochs and reporter.should_prune():
             raise pruned("pruned by the pruner", epoch)
         if stopping is not None:
             gain = (curve[-1] - reference) if reference is not None else math.inf
