@@ -5,35 +5,17 @@ by one: test_internals_guards.py."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import optuna
 import pytest
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from automl.search import make_storage
 from automl.search.batch import set_trial_user_attrs
 from automl.search.internals import created_trial, study_id, trial_id
 from automl.search.study import ask, finish_trial
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement any engine runs while open."""
-    seen: list[str] = []
-
-    def note(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", note)
+from tests.search.sql_count import statements
 
 
 def test_a_created_trial_is_known_without_a_read(storage_url: str, study_name: str) -> None:

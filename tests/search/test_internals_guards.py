@@ -13,8 +13,6 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +21,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from automl.search import internals, make_storage
+from tests.search.sql_count import statements
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "automl" / "search" / "internals"
@@ -37,20 +34,6 @@ def moved(name: str) -> str:
         f"Optuna {optuna.__version__} moved or changed {name}, which automl.search.internals relies on "
         f"(checked against {internals.CHECKED_AGAINST}); adapt the touch there, then the pin in pyproject.toml"
     )
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", note)
 
 
 def parameters(function: Any) -> list[str]:
