@@ -104,6 +104,8 @@ def test_run_then_status_then_optuna_cli_reads_the_results(tmp_path: Path, capsy
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     assert "best accuracy" in out
+    assert main(["status", str(path)]) == 0
+    assert "best accuracy" in capsys.readouterr().out  # as run said it
     assert main(["status", str(path), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert sum(status["counts"].get(k, 0) for k in ("complete", "pruned")) == 3

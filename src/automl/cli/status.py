@@ -49,7 +49,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     console.print(f"[bold]{escape(name)}[/bold] ({escape(direction)}): {counts}")
     if facts.best is not None:  # one objective
         names = objective_names(len(facts.directions), facts.metric_names)
-        console.print(escape(best_line(TrialView(facts.best, names), 20)))
+        metric = names[0] if facts.metric_names else ""  # the objective's name, as run says it
+        console.print(escape(best_line(TrialView(facts.best, names), 20, metric)))
     if multi:
         _print_front(console, front_views(facts), info["metric_names"])
     running = running_views(facts, now)
