@@ -95,7 +95,9 @@ def _expected(style: str, lr: float) -> float:
 
 
 def _run_outcomes(style: str, url: str, name: str, execution: str = "") -> None:
-    spec = spec_for(style, name, url, "[{lr: 1.0, sleep: 0.0}, {lr: 0.001, sleep: 0.0}]", 2, execution)
+    # The bad trial takes 0.3 s a step: event files (hydra) are read every 0.5 s while the
+    # program runs, and one that has exited has nothing left to prune.
+    spec = spec_for(style, name, url, "[{lr: 1.0, sleep: 0.0}, {lr: 0.001, sleep: 0.3}]", 2, execution)
     thread, errors = run_in_thread(spec, url)
     finish(thread, errors, 240)
     good, bad = _study(url, name).trials
