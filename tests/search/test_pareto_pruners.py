@@ -97,13 +97,22 @@ def _running_in(study: optuna.Study, pruner: ParetoHyperband, bracket: int, budg
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # noqa: SLF001
 
 
+def _fill_brackets(study: optuna.Study, pruner: ParetoHyperband, budgets: list[int], curve: dict[int, tuple[float, float]], brackets: int) -> None:
+    """Complete trials with ``curve`` until each of the first ``brackets`` brackets holds five:
+    a bracket's trials are drawn by a hash of the study's random name, so a fixed count of
+    trials would now and then leave one empty (and a lone trial at a rung is never pruned)."""
+    seen = [0] * len(budgets)
+    while min(seen[:brackets]) < 5:
+        trial = _add(study, curve)
+        seen[pruner.bracket_of(study.study_name, trial.number, budgets)] += 1
+
+
 def test_hyperband_judges_within_the_trial_bracket() -> None:
     study = _study()
     pruner = ParetoHyperband(RANKING, min_resource=1, max_resource=27, reduction_factor=3)
     budgets = pruner.brackets(27)
     assert len(budgets) == 4  # floor(log3(27)) + 1
-    for _ in range(30):
-        _add(study, {1: (0.9, 1), 3: (0.9, 1), 9: (0.9, 1), 27: (0.9, 1)})
+    _fill_brackets(study, pruner, budgets, {1: (0.9, 1), 3: (0.9, 1), 9: (0.9, 1), 27: (0.9, 1)}, 3)
     for bracket in range(3):
         running = _running_in(study, pruner, bracket, budgets)
         first_rung = 3**bracket  # bracket b starts halving at min_resource * eta**b
@@ -121,8 +130,7 @@ def test_hyperband_never_prunes_at_the_full_budget(bracket: int) -> None:
     pruner = ParetoHyperband(RANKING, min_resource=1, max_resource=9, reduction_factor=3)
     budgets = pruner.brackets(9)
     assert len(budgets) == 3
-    for _ in range(30):
-        _add(study, {1: (0.9, 1), 3: (0.9, 1), 9: (0.9, 1)})
+    _fill_brackets(study, pruner, budgets, {1: (0.9, 1), 3: (0.9, 1), 9: (0.9, 1)}, 3)
     running = _running_in(study, pruner, bracket, budgets)
     bad = {s: (0.1, 50.0) for s in range(1, 10)}
     assert not pruner.prune(study, _at(running, bad))  # judged at step 9 only: no rung there
