@@ -75,9 +75,7 @@ def running_numbers(storage: BaseStorage, study_id: int) -> set[int]:
     coordinator asks this every few seconds and on bursts of ended trials."""
     if rdb_of(storage) is None:
         return {t.number for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))}
-    retry = getattr(storage, "retry", None)
-    call = running_numbers_rdb
-    return retry(call, storage, study_id) if callable(retry) else call(storage, study_id)  # type: ignore[no-any-return]
+    return _retried(storage, study_id, running_numbers_rdb)  # type: ignore[no-any-return]
 
 
 def fail_reasons_rdb(study: optuna.Study) -> list[tuple[int, Any]]:
@@ -134,7 +132,10 @@ def front_rows(rows: Sequence[Row], directions: Sequence[StudyDirection]) -> lis
 
 
 def _query(study: optuna.Study, call: Callable[[Any, int], Any]) -> Any:
-    storage = study_storage(study)
+    return _retried(study_storage(study), study_id(study), call)
+
+
+def _retried(storage: BaseStorage, sid: int, call: Callable[[Any, int], Any]) -> Any:
+    """``call(storage, sid)``, retried as one call where ``storage`` retries (automl's wrapper)."""
     retry = getattr(storage, "retry", None)
-    sid = study_id(study)
     return retry(call, storage, sid) if callable(retry) else call(storage, sid)
