@@ -64,12 +64,13 @@ class TrialJob:
         else:
             return None
         study, number, uid, digest = fields
-        if not (isinstance(study, str) and study and _is_number(number)):
+        if not (isinstance(study, str) and study and is_trial_number(number)):
             return None
         if not (isinstance(uid, str) and isinstance(digest, str)):
             return None
         return cls(study, number, uid, digest)
 
 
-def _is_number(value: Any) -> TypeGuard[int]:
+def is_trial_number(value: Any) -> TypeGuard[int]:
+    """A trial number as a message may carry it: a whole number >= 0, not a bool."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0

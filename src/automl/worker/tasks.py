@@ -48,7 +48,7 @@ from celery.exceptions import Reject, WorkerShutdown
 from automl.masking import mask_text, mask_url
 from automl.settings import Settings
 from automl.worker.lease import LeaseStore, new_owner
-from automl.worker.message import WIRE_VERSION, TrialJob
+from automl.worker.message import WIRE_VERSION, TrialJob, is_trial_number
 from automl.worker.notices import Notices
 from automl.worker.renewer import LeaseRenewer
 
@@ -95,7 +95,7 @@ class TrialWorker:
 
     def deliver(self, study_name: Any, trial_number: Any, study_uid: Any, spec_digest: Any) -> str:
         """Train one trial once; return what happened (for the worker's log)."""
-        if not (isinstance(study_name, str) and _is_number(trial_number) and isinstance(study_uid, str) and study_uid):
+        if not (isinstance(study_name, str) and is_trial_number(trial_number) and isinstance(study_uid, str) and study_uid):
             return f"ignored: malformed arguments {study_name!r}, {trial_number!r}, {study_uid!r}"
         owner = new_owner(self.settings.slot)
         while True:
@@ -279,10 +279,6 @@ def deliver_trial(task: Task, *args: Any) -> str:
     if job is None:
         return f"ignored: not a trial message automl {WIRE_VERSION} reads: {args!r:.200}"
     return _worker.deliver(job.study_name, job.trial_number, job.study_uid, job.spec_digest)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _safe(call: Any, *args: Any) -> None:
