@@ -15,6 +15,7 @@ from typing import Any, TypeGuard, TypeVar
 
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.errors import PREEMPTED
 from automl.trial_attrs import (
     ATTEMPT,
     BEST_EPOCH,
@@ -86,7 +87,7 @@ def fail_kind_of(trial: FrozenTrial) -> FailKind | None:
     if isinstance(stored, str) and stored in {kind.value for kind in FailKind}:
         return FailKind(stored)
     reason = _line(trial, FAIL_REASON) or ""
-    if reason == "preempted":
+    if reason == PREEMPTED:
         return FailKind.PREEMPTED
     for words, kind in _KIND_BY_REASON:
         if reason.startswith(words):
