@@ -12,9 +12,9 @@ from rich.markup import escape
 
 from automl.cli.common import add_study_flags, storage_for_study
 from automl.report.columns import STATUS_FRONT, STATUS_RUNNING, best_line, rich_table
-from automl.report.summary import front_views, running_views, status_info
+from automl.report.summary import front_views, names_of, running_views, status_info
 from automl.search.status_read import read_status
-from automl.search.trial_view import TrialView, objective_names
+from automl.search.trial_view import TrialView
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         direction = info["direction"]
     console.print(f"[bold]{escape(name)}[/bold] ({escape(direction)}): {counts}")
     if facts.best is not None:  # one objective
-        names = objective_names(len(facts.directions), facts.metric_names)
+        names = names_of(facts)
         metric = names[0] if facts.metric_names else ""  # the objective's name, as run says it
         console.print(escape(best_line(TrialView(facts.best, names), 20, metric)))
     if multi:

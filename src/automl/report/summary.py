@@ -105,7 +105,7 @@ def status_info(facts: StatusFacts, now: float) -> dict[str, Any]:
 
 def running_views(facts: StatusFacts, now: float) -> list[TrialView]:
     """The running trials of ``facts``, by number, as seen at ``now``."""
-    return [TrialView(t, _names(facts), now=now) for t in facts.running]
+    return [TrialView(t, names_of(facts), now=now) for t in facts.running]
 
 
 def front_views(facts: StatusFacts) -> list[TrialView]:
@@ -115,5 +115,6 @@ def front_views(facts: StatusFacts) -> list[TrialView]:
     return [TrialView(t, objectives.names, on_front=True) for t in order_front(facts.front, objectives)]
 
 
-def _names(facts: StatusFacts) -> list[str]:
+def names_of(facts: StatusFacts) -> list[str]:
+    """The objectives' names of the study ``facts`` describe (:func:`objective_names`)."""
     return objective_names(len(facts.directions), facts.metric_names)
