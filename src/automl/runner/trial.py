@@ -115,27 +115,26 @@ def open_trial(
     the study file is parsed again only when it changed (a new ``automl run`` may bring one).
     """
     storage = make_storage(storage_url)
-    _by_digest, _studies = host.by_digest, host.studies
-    known = _by_digest.get((storage_url, study_uid, digest)) if study_uid and digest else None
+    known = host.by_digest.get((storage_url, study_uid, digest)) if study_uid and digest else None
     if known is not None:
         study_id, study, spec = known
         try:
             frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
             return OpenedTrial(study, spec, study_uid, frozen)
         except KeyError:  # the study was deleted meanwhile: read it afresh
-            _by_digest.pop((storage_url, study_uid, digest), None)  # type: ignore[arg-type]
+            host.by_digest.pop((storage_url, study_uid, digest), None)  # type: ignore[arg-type]
     study_id = storage.get_study_id_from_name(study_name)
     attrs = storage.get_study_user_attrs(study_id)
     raw = attrs.get(SPEC_ATTR)
-    cached = _studies.get((storage_url, study_id))
+    cached = host.studies.get((storage_url, study_id))
     if cached is None or cached[0] != raw:
         study, spec = load_study(storage_url, study_name)
-        cached = _studies[(storage_url, study_id)] = (raw, study, spec)
+        cached = host.studies[(storage_url, study_id)] = (raw, study, spec)
     frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
     uid = attrs.get(UID_ATTR)
     uid = uid if isinstance(uid, str) else None
     if uid:
-        _by_digest[(storage_url, uid, spec_digest(raw))] = (study_id, cached[1], cached[2])
+        host.by_digest[(storage_url, uid, spec_digest(raw))] = (study_id, cached[1], cached[2])
     return OpenedTrial(cached[1], cached[2], uid, frozen)
 
 
