@@ -19,8 +19,8 @@ broker connections and slot name, ``sim<process>:<thread>``), as every worker pr
 ``RandomSampler`` seeded per thread, ``NopPruner``), waits for the common release time, then
 runs ``study.optimize(sim_model.objective, n_trials=K)``.
 
-The threads of one process share one storage object per URL (automl's per-process cache,
-:func:`automl.search.make_storage`; the same for the Optuna threads). Its SQLAlchemy pool is
+The threads of one process share one storage object per URL and retry window (automl's
+per-process cache, :func:`automl.search.make_storage`; the same for the Optuna threads). Its SQLAlchemy pool is
 resized to one connection per thread (``pool_size=T``, no overflow, a long checkout timeout):
 the default 5 + 10 with a 30 s timeout would make 125 threads time out, and ``make_storage``
 has no way to size it. That is the only change to automl's storage; everything else is
@@ -189,9 +189,10 @@ def run_automl(config: dict[str, Any], work: Path, stop: threading.Event) -> Non
 
     quiet_optuna()
     threads = config["threads"]
-    size_pool(make_storage(config["storage"]), threads)
     workers = [VirtualWorker(f"sim{config['index']}:{i}", config, stop) for i in range(threads)]
-    tasks.configure(workers[0].worker.settings)  # the process' storage retry window, as a worker
+    # The storage the workers share: one per URL and retry window (a worker's, far longer than a command's).
+    size_pool(make_storage(config["storage"], retry_s=workers[0].worker.settings.storage_retry_s), threads)
+    tasks.configure(workers[0].worker.settings)  # as a worker process is
     for w in workers:
         w.start()
     (work / f"ready-{config['index']}").touch()

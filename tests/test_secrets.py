@@ -135,7 +135,7 @@ def test_a_lost_storage_error_is_masked_against_the_password(monkeypatch: pytest
     """RetryingStorage's "lost the storage" error quotes the driver's last error: the pieces of
     the password in it are masked (storage.py hands it mask_text with the URL)."""
     from automl.errors import StorageError
-    from automl.search import retry, storage
+    from automl.search import storage
 
     class Lost:
         def ping(self) -> None:
@@ -146,8 +146,7 @@ def test_a_lost_storage_error_is_masked_against_the_password(monkeypatch: pytest
 
     monkeypatch.setattr(storage, "BatchedJournalRedisBackend", lambda url: Lost())
     monkeypatch.setattr(storage, "JournalStorage", lambda backend: backend)
-    monkeypatch.setattr(retry, "_window_s", 0.0)
-    opened = make_storage(f"redis://:Abcd%2FWxyz9@h:6379/0?password={SECRET}", cached=False)
+    opened = make_storage(f"redis://:Abcd%2FWxyz9@h:6379/0?password={SECRET}", retry_s=0.0, cached=False)
     with pytest.raises(StorageError) as info:
         opened.get_all_studies()
     assert "unreachable" in info.value.message

@@ -124,7 +124,8 @@ def run_in_thread(
     def run() -> None:
         try:
             backend = create_backend(spec, storage_url, settings)
-            Coordinator(spec, open_study(spec, storage_url), backend, settings=settings).run()
+            retry_s = (settings or Settings()).storage_retry_s  # the coordinator's window, as automl run opens it
+            Coordinator(spec, open_study(spec, storage_url, retry_s=retry_s), backend, settings=settings).run()
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             errors.append(exc)
 

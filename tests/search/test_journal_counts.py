@@ -41,7 +41,7 @@ def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _no_replay(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_a: object) -> None:
+    def refuse(*_a: object, **_k: object) -> None:
         raise AssertionError("status replayed the journal with Optuna")
 
     monkeypatch.setattr(status_read, "load_study", refuse)

@@ -48,8 +48,8 @@ BROKER_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError
 class CeleryBackend(Backend):
     """Sends trials to ``queue`` on ``broker_url``; ``parallelism`` of them in flight.
 
-    ``settings`` gives the broker retry window, the read-back interval and the lease assumed
-    until a worker's claim says its own (default: :class:`~automl.settings.Settings`' defaults).
+    ``settings`` gives the storage and broker retry windows, the read-back interval and the lease
+    assumed until a worker's claim says its own (default: :class:`~automl.settings.Settings`' defaults).
     """
 
     def __init__(self, storage_url: str, broker_url: str, queue: str, parallelism: int, settings: Settings | None = None) -> None:
@@ -83,7 +83,7 @@ class CeleryBackend(Backend):
     def start(self) -> None:
         from automl.worker.celery_app import create_app
 
-        storage = make_storage(self._storage_url)
+        storage = make_storage(self._storage_url, retry_s=self._settings.storage_retry_s)  # the coordinator's window
         self._app = create_app(self._broker_url, [self._queue])
         self._leases = LeaseStore.from_url(self._broker_url)
         self._notices = Notices(self._leases.client)

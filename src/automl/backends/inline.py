@@ -10,7 +10,9 @@ flight), but only one trains at a time; the others wait their turn in submission
 
 An error that escapes the worker code (the storage gone for longer than its retry window) is
 raised again by :meth:`~InlineBackend.wait`, in the caller's thread, as if the trial had
-trained there.
+trained there. That window is the coordinator's, :attr:`Settings.storage_retry_s
+<automl.settings.Settings>` of ``settings``, as the local backend gives its processes: give the
+backend the coordinator's settings.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections import deque
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.runner.host import TrialHost
+from automl.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,13 @@ class _Run:
 
 
 class InlineBackend(Backend):
-    def __init__(self, storage_url: str, capacity: int = 1, stop_grace_s: float = STOP_GRACE_S) -> None:
+    def __init__(
+        self, storage_url: str, capacity: int = 1, stop_grace_s: float = STOP_GRACE_S, settings: Settings | None = None,
+    ) -> None:
         self._storage_url = storage_url
         self._capacity = capacity
-        self._host = TrialHost()  # the caches of the trials this backend runs in this process
+        # The caches of the trials this backend runs in this process, and their storage retry window.
+        self._host = TrialHost(storage_retry_s=(settings or Settings()).storage_retry_s)
         self._stop_grace_s = stop_grace_s
         self._queue: deque[TrialJob] = deque()
         self._running: _Run | None = None

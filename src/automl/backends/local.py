@@ -165,14 +165,13 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str, st
     from automl.logs import configure_worker_logging
     from automl.runner.host import TrialHost
     from automl.runner.trial import execute_trial
-    from automl.search import retry
     from automl.search.storage import quiet_optuna
 
     configure_worker_logging()
     quiet_optuna()
-    retry.configure(storage_retry_s)  # the coordinator's window: a spawned process starts with the default
     torch.set_num_threads(threads)
-    host = TrialHost()  # this process' caches between trials
+    # This process' caches between trials; its storage retries for the coordinator's window.
+    host = TrialHost(storage_retry_s=storage_retry_s)
     while True:
         try:
             message = conn.recv()

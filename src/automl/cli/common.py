@@ -22,12 +22,8 @@ BROKER_ENV = "AUTOML_BROKER"
 
 def read_settings() -> Settings:
     """automl's tunables (:mod:`automl.settings`), read from the environment once per command
-    and passed down from here; the storage retry window holds for every storage this process opens."""
-    from automl.search import retry
-
-    settings = Settings.from_env()
-    retry.configure(settings.storage_retry_s)
-    return settings
+    and passed down from here: a command opens its storage with ``storage_retry_s``."""
+    return Settings.from_env()
 
 
 def add_storage_flag(parser: argparse.ArgumentParser) -> None:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         url = args.storage or os.environ.get("AUTOML_STORAGE")
     if not url:
         raise UsageError("give a study file, or --storage URL (or $AUTOML_STORAGE)")
-    storage = make_storage(url)
+    storage = make_storage(url, retry_s=args.settings.storage_retry_s)
     # The token came from the user (flag or environment): it is theirs to know, never printed.
     given = " with ?token=... (the token you gave)" if token else ""
     console.print(f"optuna-dashboard on {mask_url(url)} at http://{args.host}:{args.port}/{given}  (Ctrl-C to stop)",

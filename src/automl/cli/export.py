@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     storage, name = storage_for_study(args)
-    study, spec = load_study(storage, name)
+    study, spec = load_study(storage, name, retry_s=args.settings.storage_retry_s)
     if spec.own_code:
         raise UsageError(
             f"export applies to the built-in trainer only; study {name} runs your own code (train:), "

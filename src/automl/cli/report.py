@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     storage, name = storage_for_study(args)
-    study, spec = load_study(storage, name)
+    study, spec = load_study(storage, name, retry_s=args.settings.storage_retry_s)
     out = Path(args.output)
     if not out.parent.exists():
         raise UsageError(f"--output: folder {str(out.parent)!r} does not exist")

@@ -32,7 +32,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     spec, choices, checkpoints = checked.spec, checked.choices, checked.checkpoints
     backend = create_backend(spec, spec.storage, args.settings)
     # Everything the user wrote has been checked; from here on things get written.
-    study = open_study(spec, spec.storage, sampler=checked.sampler, pruner=checked.pruner)
+    study = open_study(
+        spec, spec.storage, sampler=checked.sampler, pruner=checked.pruner, retry_s=args.settings.storage_retry_s
+    )
     if choices:
         console.print("chosen for you: " + "; ".join(f"{c.field} {c.value}" for c in choices if c.field != "space")
                       + " (see `automl validate` for why)", highlight=False, markup=False)  # fmt: skip

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     # snapshot). After a large read they are frozen: the collector turned back on leaves them.
     gc.disable()
     try:
-        facts = read_status(storage, name)
+        facts = read_status(storage, name, retry_s=args.settings.storage_retry_s)
     finally:
         if gc.get_count()[0] > 100_000:
             gc.freeze()

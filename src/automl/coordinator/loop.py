@@ -11,8 +11,9 @@
   waiting in a queue for a worker are withdrawn (failed with reason "not started before the
   timeout", neither retried nor counted). Ctrl-C stops at once: running trials are failed with
   reason "interrupted" and enqueued again for the next run.
-* **Settings**: the storage retry window of :class:`~automl.settings.Settings` holds for the
-  run (the storages of a process share it; see :mod:`automl.search.retry`).
+* **Settings**: the storage retry window is the study's storage's own, chosen when the study
+  was opened (``open_study(..., retry_s=settings.storage_retry_s)``, as ``automl run`` does;
+  see :mod:`automl.search.retry`): nothing is set for the process.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from automl.coordinator.retries import (
     Retries,
 )
 from automl.errors import StudyFailedError, StudyInterrupted
-from automl.search import retry
 from automl.search.outcomes import best_of, front_of, improves, update_front
 from automl.search.samplers import grid_size
 from automl.search.study import SPEC_ATTR, UID_ATTR, ask_params, spec_digest, trial_by_number
@@ -91,11 +91,7 @@ class Coordinator:
 
     def run(self) -> RunState:
         """Run to the budget. Raises StudyFailedError or StudyInterrupted; returns the state."""
-        window = retry.configure(self.settings.storage_retry_s)  # the process' window, put back after
-        try:
-            return self._run()
-        finally:
-            retry.configure(window)
+        return self._run()
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -3,20 +3,24 @@
 One :class:`TrialHost` per process (or backend) that runs trials: the local backend's worker
 process, a Celery worker process (its :class:`~automl.worker.tasks.TrialWorker`), the inline
 backend. It owns the caches of what does not change between trials: the data and its folds,
-the studies and parsed study files the messages name, and the user functions imported. Nothing
-of it lives in a module global, so which entry point ran first changes nothing, and a test that
-wants a fresh process' view makes a new host.
+the studies and parsed study files the messages name, and the user functions imported; and it
+says how long the storages its trials use retry a lost connection (``storage_retry_s``: a
+Celery worker's far longer window, the coordinator's for the local and inline backends).
+Nothing of it lives in a module global, so which entry point ran first changes nothing, and a
+test that wants a fresh process' view makes a new host.
 
 Two things stay per process on purpose: the storage objects (``automl.search.storage``: one
-connection pool per storage URL, shared with the coordinator in the same process) with their
-retry window (``automl.search.retry``, set once by whoever starts the process), and the
-preemption flag (``automl.training.checkpoint``), which a signal handler sets.
+connection pool per storage URL and retry window, shared with a coordinator in the same
+process that has the same window), and the preemption flag (``automl.training.checkpoint``),
+which a signal handler sets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from automl.settings import Settings
 
 if TYPE_CHECKING:
     import optuna
@@ -27,8 +31,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class TrialHost:
-    """The caches of one trial-running process; see the module docstring."""
+    """The caches of one trial-running process, and its storage retry window; see the module docstring."""
 
+    storage_retry_s: float = Settings.storage_retry_s  # how long this host's storages retry a lost connection
     # (storage URL, study uid, study-file digest) -> (study id, study, study file)
     by_digest: dict[tuple[str, str, str], tuple[int, optuna.Study, StudySpec]] = field(default_factory=dict)
     # (storage URL, study id) -> (the stored study file as read, study, study file parsed)

@@ -113,8 +113,9 @@ def open_trial(
     the digest of its stored study file: while both match what this host has seen, the study
     is not read again at all. Otherwise the study's attributes are read (two round trips), and
     the study file is parsed again only when it changed (a new ``automl run`` may bring one).
+    The storage retries a lost connection for the host's window (``host.storage_retry_s``).
     """
-    storage = make_storage(storage_url)
+    storage = make_storage(storage_url, retry_s=host.storage_retry_s)
     known = host.by_digest.get((storage_url, study_uid, digest)) if study_uid and digest else None
     if known is not None:
         study_id, study, spec = known
@@ -128,7 +129,7 @@ def open_trial(
     raw = attrs.get(SPEC_ATTR)
     cached = host.studies.get((storage_url, study_id))
     if cached is None or cached[0] != raw:
-        study, spec = load_study(storage_url, study_name)
+        study, spec = load_study(storage_url, study_name, retry_s=host.storage_retry_s)
         cached = host.studies[(storage_url, study_id)] = (raw, study, spec)
     frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
     uid = attrs.get(UID_ATTR)

@@ -2,10 +2,11 @@
 
 Every call on an Optuna storage goes through :class:`RetryingStorage`. A connection error
 (the database restarted, Redis went away, the network blinked) is retried with exponential
-backoff until the process' retry window has passed (:func:`configure`; the command line sets
-it from :class:`automl.settings.Settings`, ``AUTOML_STORAGE_RETRY_S``, default 300 s; a worker
-process waits far longer, see :mod:`automl.worker.tasks`); then it raises :class:`StorageError`
-naming the storage (password masked) and the last error. Any other error (a finished trial, a
+backoff until the storage's own retry window has passed (``window_s``, chosen by whoever opens
+it: :func:`automl.search.storage.make_storage` ``retry_s``; a command passes
+:attr:`automl.settings.Settings.storage_retry_s`, ``AUTOML_STORAGE_RETRY_S``, default 300 s; a
+worker process waits far longer, see :mod:`automl.worker.tasks`); then it raises
+:class:`StorageError` naming the storage (password masked) and the last error. Any other error (a finished trial, a
 missing study) passes through untouched, because retrying it cannot help.
 
 Writes are retried too. A write whose acknowledgement was lost may in rare cases be applied
@@ -67,32 +68,16 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-_window_s: float = Settings.storage_retry_s
-
-
-def configure(seconds: float) -> float:
-    """Set how long every storage of this process retries a lost connection; return the window
-    it replaces. Storages are shared per URL within a process, so the window is the process':
-    the command line sets it once from :class:`~automl.settings.Settings`, a worker process to
-    its far longer one, and a coordinator for the length of its run."""
-    global _window_s
-    previous, _window_s = _window_s, seconds
-    return previous
-
-
-def window_s() -> float:
-    """How long a storage call retries a lost connection in this process (see :func:`configure`)."""
-    return _window_s
-
-
 class RetryingStorage(BaseStorage):
-    """Delegates every storage call to ``inner``, retrying connection errors."""
+    """Delegates every storage call to ``inner``, retrying connection errors for ``window_s``
+    seconds (this storage's own window: two storages of one URL may wait differently)."""
 
     def __init__(
         self, inner: BaseStorage, shown_url: str, sleep: Callable[[float], None] = time.sleep,
-        mask: Callable[[str], str] = str,
+        mask: Callable[[str], str] = str, *, window_s: float = Settings.storage_retry_s,
     ) -> None:
         self.inner = inner
+        self.window_s = window_s
         self._shown_url = shown_url  # already masked
         self._mask = mask  # a driver's error may echo pieces of the password: automl.masking.mask_text
         self._sleep = sleep
@@ -153,7 +138,7 @@ class RetryingStorage(BaseStorage):
 
     def retry(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``call(*args, **kwargs)``, retried on connection errors like every storage call."""
-        window = window_s()
+        window = self.window_s
         deadline = time.monotonic() + window
         delay = 0.25
         attempt = 0

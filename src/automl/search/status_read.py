@@ -68,14 +68,14 @@ class StatusFacts:
         return len(self.directions) > 1
 
 
-def read_status(storage_url: str, study_name: str) -> StatusFacts:
+def read_status(storage_url: str, study_name: str, *, retry_s: float | None = None) -> StatusFacts:
     """The facts of study ``study_name``; the errors of :func:`automl.search.load_study` when
-    there is no such study or automl did not create it."""
+    there is no such study or automl did not create it. ``retry_s``: the storage's retry window."""
     if storage_kind(storage_url) == "journal_file":
         facts = journal_status(storage_url, study_name)
         if facts is not None:
             return facts
-    study, _spec = load_study(storage_url, study_name)
+    study, _spec = load_study(storage_url, study_name, retry_s=retry_s)
     return study_facts(study)
 
 

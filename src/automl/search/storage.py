@@ -8,6 +8,11 @@ URL                                         storage
 ``redis://[:pw@]host:port/db``, rediss://   ``JournalStorage`` on ``JournalRedisBackend``
 a path ending ``.log`` or ``.journal``      ``JournalStorage`` on ``JournalFileBackend``
 ==========================================  ==============================================
+
+Each storage object retries a lost connection for its own window (``retry_s``; see
+:mod:`automl.search.retry`), which whoever opens it chooses from the settings it has: a command
+:attr:`~automl.settings.Settings.storage_retry_s`, a worker process its far longer one. Nothing
+about it is set per process.
 """
 
 from __future__ import annotations
@@ -24,21 +29,27 @@ from automl.errors import SpecError, StorageError
 from automl.masking import mask_text, mask_url, percent_encode_hint, unencoded_separator
 from automl.search.journal_redis import BatchedJournalRedisBackend
 from automl.search.retry import RetryingStorage
+from automl.settings import Settings
 
-_cache: dict[str, BaseStorage] = {}
+_cache: dict[tuple[str, float], BaseStorage] = {}
 
 
-def make_storage(url: str, *, cached: bool = True) -> BaseStorage:
-    """Open (creating if needed) the storage at ``url``; one object per URL per process."""
-    if cached and url in _cache:
-        return _cache[url]
-    storage = _open(url)
+def make_storage(url: str, *, retry_s: float | None = None, cached: bool = True) -> BaseStorage:
+    """Open (creating if needed) the storage at ``url``, retrying a lost connection for
+    ``retry_s`` seconds (None: :attr:`Settings.storage_retry_s <automl.settings.Settings>`'
+    default); one object per URL and window per process, so a coordinator and a worker in one
+    process, each with its own window, each get their own."""
+    window = Settings.storage_retry_s if retry_s is None else retry_s
+    key = (url, window)
+    if cached and key in _cache:
+        return _cache[key]
+    storage = _open(url, window)
     if cached:
-        _cache[url] = storage
+        _cache[key] = storage
     return storage
 
 
-def _open(url: str) -> BaseStorage:
+def _open(url: str, window_s: float) -> BaseStorage:
     """The storage at ``url``, wrapped so that a dropped connection is retried (see retry.py).
 
     Opening is not retried: a storage that is unreachable at the start is a clear error now.
@@ -71,7 +82,7 @@ def _open(url: str) -> BaseStorage:
         raise StorageError(f"cannot open storage {mask_url(url)}: {detail}") from None
     # Optuna caches finished trials in front of an RDB storage; keep that, then add retries.
     return RetryingStorage(  # type: ignore[abstract]
-        optuna.storages.get_storage(inner), mask_url(url), mask=lambda text: mask_text(text, url)
+        optuna.storages.get_storage(inner), mask_url(url), mask=lambda text: mask_text(text, url), window_s=window_s
     )
 
 

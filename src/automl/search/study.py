@@ -42,14 +42,16 @@ def open_study(
     *,
     sampler: optuna.samplers.BaseSampler | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
+    retry_s: float | None = None,
 ) -> optuna.Study:
     """Create the study or load it for a resume, and store the resolved study file on it.
 
     ``sampler`` and ``pruner``: those built from ``spec`` already (by the checks before a run),
     used rather than built again; the sampler only where :func:`study_sampler` would build the
-    same one (a new study, or a sampler its trial count does not reseed)."""
+    same one (a new study, or a sampler its trial count does not reseed). ``retry_s``: how long
+    the study's storage retries a lost connection (:func:`make_storage`)."""
     pruner = pruner if pruner is not None else study_pruner(spec)
-    storage = make_storage(storage_url)
+    storage = make_storage(storage_url, retry_s=retry_s)
     try:
         existing = storage.get_study_id_from_name(spec.name)
     except KeyError:
@@ -132,13 +134,14 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def load_study(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySpec]:
-    """Re-open a study created by automl, with its pruner, from storage alone.
+def load_study(storage_url: str, study_name: str, *, retry_s: float | None = None) -> tuple[optuna.Study, StudySpec]:
+    """Re-open a study created by automl, with its pruner, from storage alone; its storage
+    retries a lost connection for ``retry_s`` (:func:`make_storage`).
 
     Only the coordinator samples, so the study comes back with a neutral sampler: a worker's
     ``tell`` must not run sampler hooks (the grid sampler would try to stop the study).
     """
-    storage = make_storage(storage_url)
+    storage = make_storage(storage_url, retry_s=retry_s)
     try:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:

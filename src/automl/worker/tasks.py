@@ -53,6 +53,8 @@ from automl.worker.notices import Notices
 from automl.worker.renewer import LeaseRenewer
 
 if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
     from automl.runner.trial import OpenedTrial
 
 log = logging.getLogger(__name__)
@@ -91,7 +93,7 @@ class TrialWorker:
         self._sleep = sleep
         from automl.runner.host import TrialHost
 
-        self.host = TrialHost()  # this process' caches between trials
+        self.host = TrialHost(storage_retry_s=settings.storage_retry_s)  # this process' caches between trials
 
     def deliver(self, study_name: Any, trial_number: Any, study_uid: Any, spec_digest: Any) -> str:
         """Train one trial once; return what happened (for the worker's log)."""
@@ -136,11 +138,15 @@ class TrialWorker:
             raise Skip("claimed by another delivery")
         return opened
 
-    def _study_exists(self, study_name: str) -> bool:
+    def _storage(self) -> BaseStorage:
+        """This worker's storage, retrying for its window (:attr:`WorkerSettings.storage_retry_s`)."""
         from automl.search.storage import make_storage
 
+        return make_storage(self.settings.storage_url, retry_s=self.settings.storage_retry_s)
+
+    def _study_exists(self, study_name: str) -> bool:
         try:
-            make_storage(self.settings.storage_url).get_study_id_from_name(study_name)
+            self._storage().get_study_id_from_name(study_name)
         except KeyError:
             return False
         return True
@@ -190,11 +196,10 @@ class TrialWorker:
 
     def _trial_state(self, study_name: str, number: int) -> str:
         """The trial's state name, read from the storage; UNKNOWN when it cannot be read."""
-        from automl.search.storage import make_storage
         from automl.search.study import trial_id
 
         try:
-            storage = make_storage(self.settings.storage_url)
+            storage = self._storage()
             return str(storage.get_trial(trial_id(storage, study_name, number)).state.name)
         except Exception:  # noqa: BLE001 - only a hint for the caller
             return "UNKNOWN"
@@ -221,15 +226,12 @@ class TrialWorker:
 
     def _unreachable(self) -> str | None:
         """Why the broker or the storage does not answer now; None when both do."""
-        from automl.search.storage import make_storage
-
         try:
             self.leases.ping()
         except Exception as exc:  # noqa: BLE001 - every error means "cannot reach"
             return f"broker {mask_url(self.settings.broker_url)}: {type(exc).__name__}"
         try:
-            storage = make_storage(self.settings.storage_url)
-            storage.inner.get_all_studies()  # type: ignore[attr-defined]  # one try, no retrying
+            self._storage().inner.get_all_studies()  # type: ignore[attr-defined]  # one try, no retrying
         except Exception as exc:  # noqa: BLE001 - every error means "cannot reach"
             return f"storage {mask_url(self.settings.storage_url)}: {type(exc).__name__}"
         return None
@@ -259,11 +261,8 @@ _worker: TrialWorker | None = None
 
 def configure(settings: WorkerSettings) -> None:
     """Called once by the worker process before it consumes."""
-    from automl.search import retry
-
     global _worker
     _worker = TrialWorker(settings)
-    retry.configure(settings.storage_retry_s)
 
 
 def register(app: Celery) -> None:
