@@ -129,6 +129,15 @@ def test_ask_without_waiting_makes_the_trial_study_ask_makes(local_url: str, stu
     assert [(t.number, t.state, set(t.params)) for t in stored] == [(0, TrialState.RUNNING, {"x"}), (1, TrialState.RUNNING, {"x"})]
 
 
+def test_trial_on_a_created_trial_reads_nothing_back(sqlite_url: str, study_name: str) -> None:
+    storage = make_storage(sqlite_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=1))
+    new_id = storage.create_new_trial(internals.study_id(study))
+    with statements() as seen:
+        trial = internals.trial_on(study, new_id)
+    assert trial.number == 0 and not [s for s in seen if "FROM trials" in s and "trial_id =" in s], seen
+
+
 def test_pareto_front_is_optunas_best_trials() -> None:
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         x = trial.suggest_float("x", 0, 1)

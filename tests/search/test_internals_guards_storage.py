@@ -14,6 +14,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.trial import TrialState
 
 from automl.search import internals, make_storage
+from tests.search.sql_count import statements
 from tests.search.test_internals_guards import moved, parameters
 
 
@@ -109,6 +110,10 @@ def test_write_params_writes_what_optuna_writes(local_url: str, study_name: str)
     assert make_storage(local_url, cached=False).get_trial(internals.trial_id(second)).params == {"x": 0.25, "y": 2.0}
     with pytest.raises(ValueError):  # another distribution for x: refused as Optuna refuses it
         internals.write_params(storage.inner, internals.trial_id(study.ask()), [("x", 5.0, FloatDistribution(4, 6, log=True))])  # type: ignore[attr-defined]
+    study.tell(second, 1.0)
+    with pytest.raises(UpdateFinishedTrialError):  # a finished trial takes no more params
+        internals.write_params(storage.inner, internals.trial_id(second), [("z", 1.5, FloatDistribution(1, 3))])  # type: ignore[attr-defined]
+    assert "z" not in make_storage(local_url, cached=False).get_trial(internals.trial_id(second)).params
 
 
 def test_set_intermediate_value_writes_what_optuna_writes(local_url: str, study_name: str) -> None:
@@ -118,6 +123,11 @@ def test_set_intermediate_value_writes_what_optuna_writes(local_url: str, study_
     for step, value in ((1, 0.5), (2, float("inf")), (1, 0.25)):
         internals.set_intermediate_value(storage.inner, tid, step, value)  # type: ignore[attr-defined]
     assert make_storage(local_url, cached=False).get_trial(tid).intermediate_values == {1: 0.25, 2: float("inf")}
+    optuna.load_study(study_name=study_name, storage=storage).tell(trial.number, 1.0)
+    with pytest.raises(UpdateFinishedTrialError):  # a finished trial takes no more reports
+        internals.set_intermediate_value(storage.inner, tid, 3, 0.1)  # type: ignore[attr-defined]
+    with pytest.raises(KeyError):  # nor does one that does not exist
+        internals.set_intermediate_value(storage.inner, tid + 1000, 1, 0.1)  # type: ignore[attr-defined]
 
 
 def test_count_states_rdb_running_numbers_rdb_and_trial_rows_rdb_match_optuna(sqlite_url: str, study_name: str) -> None:
@@ -173,3 +183,46 @@ def test_append_to_journal_is_read_back_as_optunas_own_writes(journal_url: str, 
     study.tell(trial, 1.0)
     with pytest.raises(UpdateFinishedTrialError):  # the read-back raises as set_trial_user_attr does
         internals.journal_user_attrs(journal, internals.trial_id(trial), {"late": 1})
+
+
+# --- create.py ------------------------------------------------------------------------------
+
+
+def test_creates_in_bulk_on_postgresql_alone(local_url: str) -> None:
+    assert not internals.creates_in_bulk(make_storage(local_url, cached=False))  # SQLite: no row lock
+
+
+@pytest.mark.integration
+def test_create_trials_numbers_as_optuna_and_fills_its_cache(postgres_url: str, study_name: str) -> None:
+    storage = make_storage(postgres_url, cached=False)
+    assert internals.creates_in_bulk(storage), moved("_CachedStorage's fields")
+    study = optuna.create_study(storage=storage, study_name=study_name)
+    first = study.ask()  # number 0, Optuna's own way
+    sid = internals.study_id(study)
+    with statements() as seen:
+        ids = internals.create_trials(storage.inner, sid, 3)  # type: ignore[attr-defined]
+    assert len(seen) == 3  # the study's row locked, the trials counted, one insert of three rows
+    later = study.ask()  # Optuna numbers on after them
+    again = make_storage(postgres_url, cached=False)
+    made = [again.get_trial(i) for i in ids]
+    assert [t.number for t in made] == [1, 2, 3] and later.number == 4 and first.number == 0
+    assert all(t.state == TrialState.RUNNING and not t.params for t in made)
+    with statements() as seen:  # the cache knows them: the Trial is built without a read
+        trial = internals.trial_on(study, ids[1])
+    assert trial.number == 2 and not seen
+    x = trial.suggest_float("x", 0, 1)
+    assert again.get_trial(ids[1]).params == {"x": x}
+
+
+def test_trials_by_id_rdb_reads_those_trials_and_no_other(sqlite_url: str, study_name: str) -> None:
+    expected = ["self", "study_id", "states", "included_trial_ids", "trial_id_greater_than"]
+    assert parameters(RDBStorage._get_trials) == expected, moved("RDBStorage._get_trials")
+    storage = make_storage(sqlite_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name)
+    trials = [study.ask() for _ in range(4)]
+    trials[1].set_user_attr("k", 1)
+    study.tell(trials[1], 0.5)
+    wanted = {internals.trial_id(trials[1]), internals.trial_id(trials[2])}
+    read = internals.trials_by_id_rdb(storage, internals.study_id(study), wanted)
+    assert sorted(t.number for t in read) == [1, 2]
+    assert read[0].user_attrs == {"k": 1} and read[0].value == 0.5 and read[1].state == TrialState.RUNNING

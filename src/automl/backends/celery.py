@@ -159,14 +159,12 @@ class CeleryBackend(Backend):
             announced = self._notices.take_events(list(self._flights.by_study()), max(0.01, block_s))
             events: list[TrialEvent] = []
             ours = [(uid, n) for uid, n in announced if n in self._in_flight and self._in_flight[n].study_uid == uid]
-            running = self._flights.running() if self._flights.worth_one_read(len(ours)) else set()
+            now = self._flights.trials([(self._in_flight[n].study_name, n) for _, n in ours])  # one read
             for uid, number in ours:
-                flight = self._in_flight[number]
-                if (flight.study_name, number) not in running:  # finished, most likely
-                    frozen = self._flights.trial(flight.study_name, number)
-                    if frozen.state.is_finished():
-                        events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))
-                        continue
+                frozen = now[(self._in_flight[number].study_name, number)]
+                if frozen.state.is_finished():  # the announcement's usual meaning
+                    events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))
+                    continue
                 lease = self._leases.status(uid, [number])[number]
                 if lease.state == LeaseState.LAPSED and lease.error:  # the worker gave it up, and said why
                     log.warning("trial %d lost (worker %s): %s", number, lease.owner, lease.error)

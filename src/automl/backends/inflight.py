@@ -41,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.backends.base import EventKind, TrialEvent
 from automl.errors import AutoMLError
 from automl.masking import mask_text, mask_url
-from automl.search.counts import running_numbers
+from automl.search.counts import running_numbers, trials_by_id
 from automl.worker.lease import LeaseState, LeaseStore
 from automl.worker.notices import Notices
 
@@ -106,13 +106,25 @@ class InFlight:
         if flight is not None:
             self._trial_ids.pop((flight.study_name, number), None)
 
-    def trial(self, study: str, number: int) -> FrozenTrial:
-        """The trial as the storage holds it now."""
+    def trials(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], FrozenTrial]:
+        """The trials ``(study, number)`` as the storage holds them now: one read per study
+        (:func:`~automl.search.counts.trials_by_id`), however many ended together."""
+        assert self._storage is not None
+        found: dict[tuple[str, int], FrozenTrial] = {}
+        for study in {s for s, _ in keys}:
+            ids = {self._trial_id(study, n) for s, n in keys if s == study}
+            for frozen in trials_by_id(self._storage, self._study_id(study), ids):
+                found[(study, frozen.number)] = frozen
+        return found
+
+    def _trial_id(self, study: str, number: int) -> int:
+        """The storage's id of a trial in flight, read once (Optuna's cache knows the ones
+        this process created)."""
         assert self._storage is not None
         key = (study, number)
         if key not in self._trial_ids:
             self._trial_ids[key] = self._storage.get_trial_id_from_study_id_trial_number(self._study_id(study), number)
-        return self._storage.get_trial(self._trial_ids[key])
+        return self._trial_ids[key]
 
     def _study_id(self, study: str) -> int:
         """The storage's id of a study in flight, read once (a study's id never changes)."""
@@ -121,31 +133,14 @@ class InFlight:
             self._study_ids[study] = self._storage.get_study_id_from_name(study)
         return self._study_ids[study]
 
-    def worth_one_read(self, announced: int) -> bool:
-        """Whether ``announced`` trials are cheaper to learn of through :meth:`running` (one read
-        of every trial in flight) than one by one: a trial's own read costs about what
-        sixteen trials cost in a read of many (measured on PostgreSQL)."""
-        return announced >= 2 and announced * 16 >= len(self.flights)
-
     def running(self) -> set[tuple[str, int]]:
-        """(study, number) of every trial still RUNNING in the studies in flight: the trials that
-        left that state are the ones to read (:meth:`trial`).
-
-        First the numbers alone, one query per study. Then, when enough trials ended that one
-        read of every unfinished trial whole costs less than reading the ended ones one by one
-        (:meth:`worth_one_read`), that read: Optuna's cache then serves the ended ones. With
-        few ended among many in flight (a large fleet read back every few seconds), only they
-        are read."""
+        """(study, number) of every trial still RUNNING in the studies in flight, from one query
+        of their numbers per study: the trials that left that state are the ones to read
+        (:meth:`trials`)."""
         assert self._storage is not None
         running: set[tuple[str, int]] = set()
         for study in {flight.study_name for flight in self.flights.values()}:
-            study_id = self._study_id(study)
-            numbers = running_numbers(self._storage, study_id)
-            ours = [n for n, f in self.flights.items() if f.study_name == study]
-            if self.worth_one_read(sum(n not in numbers for n in ours)):
-                whole = self._storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-                numbers = {t.number for t in whole}
-            running.update((study, n) for n in numbers)
+            running.update((study, n) for n in running_numbers(self._storage, self._study_id(study)))
         return running
 
     def lease_of(self, flight: Flight) -> float:
@@ -180,14 +175,14 @@ class InFlight:
         by_study = self.by_study()
         leases = {uid: self._leases.status(uid, numbers) for uid, numbers in by_study.items()}  # before the storage
         running = self.running()
+        ended = self.trials([(f.study_name, n) for n, f in self.flights.items() if (f.study_name, n) not in running])
         for uid, numbers in by_study.items():
             for number in numbers:
                 flight, lease = self.flights[number], leases[uid][number]
                 if lease.lease_s is not None:
                     flight.lease_s = lease.lease_s
                     self.longest_lease = max(self.longest_lease or 0.0, lease.lease_s)
-                # Finished, most likely, when not RUNNING: its own read (cached once finished) says how.
-                frozen = None if (flight.study_name, number) in running else self.trial(flight.study_name, number)
+                frozen = ended.get((flight.study_name, number))  # finished, most likely, when not RUNNING
                 state = TrialState.RUNNING if frozen is None else frozen.state
                 if frozen is not None and state.is_finished():
                     events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))

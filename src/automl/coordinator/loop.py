@@ -39,7 +39,15 @@ from automl.coordinator.retries import (
 from automl.errors import StudyFailedError, StudyInterrupted
 from automl.search.outcomes import best_of, front_of, improves, update_front
 from automl.search.samplers import grid_size
-from automl.search.study import SPEC_ATTR, UID_ATTR, ask_params, spec_digest, trial_by_number
+from automl.search.study import (
+    SPEC_ATTR,
+    UID_ATTR,
+    ask_params,
+    new_trials,
+    spec_digest,
+    trial_by_number,
+    trial_number_of,
+)
 from automl.settings import Settings
 from automl.studyfile.schema import Direction, StudySpec
 from automl.trial_attrs import FailKind
@@ -51,6 +59,11 @@ log = logging.getLogger(__name__)
 # 1,000 asks and sends (tens of seconds on a loaded PostgreSQL) while the trials that end
 # meanwhile wait to be heard: the fleet runs in waves.
 DISPATCH_PASS_S = 0.1
+
+# New trials are created this many at a time where the storage can (PostgreSQL: one
+# transaction for all, see automl.search.study.new_trials), at most one per slot; each gets
+# its params from the sampler only when it is dispatched or asked ahead.
+CREATE_AT_ONCE = 16
 
 
 class Coordinator:
@@ -77,6 +90,8 @@ class Coordinator:
         self._in_flight: dict[int, dict[str, object]] = {}
         self._withdrawn = False  # trials still queued at the timeout were withdrawn
         self._ready: deque[tuple[int, dict[str, object]]] = deque()  # asked ahead, not sent yet
+        self._blank: deque[int] = deque()  # ids of trials created ahead (RUNNING), params not drawn yet
+        self._create = max(1, min(CREATE_AT_ONCE, self._parallelism))
         self._ahead = backend.ask_ahead
         uid = study.user_attrs.get(UID_ATTR)
         self._study_uid = uid if isinstance(uid, str) else ""
@@ -107,7 +122,7 @@ class Coordinator:
                 self._check_stop()
                 if self.state.stopping == StopReason.TIMEOUT and not self._withdrawn:
                     self._withdraw_queued()
-                if self.state.stopping and self._ready:
+                if self.state.stopping and (self._ready or self._blank):
                     self._retire_ready()
                 pass_ends = time.monotonic() + DISPATCH_PASS_S
                 while self._may_dispatch() and time.monotonic() < pass_ends:
@@ -166,10 +181,13 @@ class Coordinator:
         # An enqueued (WAITING) trial first, as Optuna hands them out. The run knows how many
         # wait (counted at start, and as it enqueues retries): with none, no look for them.
         waiting = self.state.counts.get("WAITING", 0) > 0
-        number, params = ask_params(self.study, self.spec.space, waiting=waiting)
         if waiting:
             self._add_count("WAITING", -1)
-        return number, params
+            return ask_params(self.study, self.spec.space, waiting=True)
+        if not self._blank:
+            unassigned = self.state.n_trials - self.state.done - len(self._in_flight) - len(self._ready)
+            self._blank.extend(new_trials(self.study, min(self._create, unassigned)))
+        return ask_params(self.study, self.spec.space, waiting=False, new_id=self._blank.popleft())
 
     def _ask_ahead(self, pass_ends: float) -> None:
         """Ask the sampler for the next few trials now, while the workers train, so that a slot
@@ -185,10 +203,13 @@ class Coordinator:
             self._ready.append(self._ask())
 
     def _retire_ready(self) -> None:
-        """The run stops: trials asked ahead and never sent are failed, neither retried nor counted."""
+        """The run stops: trials asked or created ahead and never sent are failed, neither
+        retried nor counted."""
         reason = NOT_STARTED if self.state.stopping == StopReason.TIMEOUT else NOT_STARTED_STOPPED
         while self._ready:
             self._fail_unstarted(self._ready.popleft()[0], reason)
+        while self._blank:
+            self._fail_unstarted(trial_number_of(self.study, self._blank.popleft()), reason)
 
     def _collect(self, event: TrialEvent) -> None:
         number = event.trial_number
@@ -218,8 +239,11 @@ class Coordinator:
         try:
             self.backend.cancel_all()  # local workers checkpoint and stop as preempted
             self.retries.interrupted([*self._in_flight, *(n for n, _ in self._ready)])
+            for new_id in self._blank:  # no params yet: nothing to run again
+                self.retries.fail_unstarted(trial_number_of(self.study, new_id), NOT_STARTED_STOPPED)
             self._in_flight.clear()
             self._ready.clear()
+            self._blank.clear()
             self.state.running.clear()
         finally:
             signal.signal(signal.SIGINT, previous)

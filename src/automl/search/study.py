@@ -216,9 +216,25 @@ def ask(study: optuna.Study, *, waiting: bool) -> optuna.Trial:
     return study.ask() if waiting else internals.ask_without_waiting(study)
 
 
-def ask_params(study: optuna.Study, space: Mapping[str, BaseParam], *, waiting: bool) -> tuple[int, dict[str, Any]]:
-    """A new trial (:func:`ask`) and its params drawn from ``space``, written together."""
-    trial = ask(study, waiting=waiting)
+def new_trials(study: optuna.Study, k: int) -> list[int]:
+    """The ids of up to ``k`` new RUNNING trials, by number, for :func:`ask_params`: ``k`` in
+    one transaction where the storage can (PostgreSQL: :func:`automl.search.internals.create_trials`,
+    three statements for all instead of four each), else one."""
+    storage, sid = internals.study_storage(study), internals.study_id(study)
+    if k <= 1 or not internals.creates_in_bulk(storage):
+        return [storage.create_new_trial(sid)]
+    retry = getattr(storage, "retry", None)
+    if callable(retry):
+        return retry(internals.create_trials, getattr(storage, "inner", storage), sid, k)  # type: ignore[no-any-return]
+    return internals.create_trials(storage, sid, k)
+
+
+def ask_params(
+    study: optuna.Study, space: Mapping[str, BaseParam], *, waiting: bool, new_id: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    """A new trial (:func:`ask`, or the trial ``new_id`` made by :func:`new_trials`) and its
+    params drawn from ``space``, written together."""
+    trial = internals.trial_on(study, new_id) if new_id is not None else ask(study, waiting=waiting)
     at_once = getattr(internals.study_storage(study), "params_at_once", None)
     if at_once is None:
         return trial.number, suggest_params(space, trial)
@@ -230,3 +246,7 @@ def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
     storage = internals.study_storage(study)
     return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(internals.study_id(study), number))
 
+
+def trial_number_of(study: optuna.Study, trial_id: int) -> int:
+    """The number of the study's trial ``trial_id``."""
+    return internals.study_storage(study).get_trial_number_from_id(trial_id)

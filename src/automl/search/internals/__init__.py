@@ -16,11 +16,13 @@ Why each is worth it (statements or reads saved per trial) is written where it i
   enqueued trials, Optuna's Pareto rule.
 - :mod:`.cached`: Optuna's cache in front of an RDB storage.
 - :mod:`.rdb`: sessions and table models of the RDB storage; writes in one transaction.
+- :mod:`.create`: several new trials in one transaction on PostgreSQL.
 - :mod:`.rdb_queries`: what ``automl status`` asks an RDB storage's tables directly.
 - :mod:`.journal`: appends to a journal storage in one batch.
 """
 
 from automl.search.internals.cached import cache_backend, cache_of, created_trial, under_cache
+from automl.search.internals.create import create_trials, creates_in_bulk
 from automl.search.internals.journal import (
     append_to_journal,
     journal_of,
@@ -44,6 +46,7 @@ from automl.search.internals.rdb_queries import (
     fail_reason_rows_rdb,
     running_numbers_rdb,
     trial_rows_rdb,
+    trials_by_id_rdb,
 )
 from automl.search.internals.studies import (
     CHECKED_AGAINST,
@@ -53,6 +56,7 @@ from automl.search.internals.studies import (
     study_id,
     study_storage,
     trial_id,
+    trial_on,
 )
 
 __all__ = [
@@ -63,7 +67,9 @@ __all__ = [
     "cache_backend",
     "cache_of",
     "count_states_rdb",
+    "create_trials",
     "created_trial",
+    "creates_in_bulk",
     "fail_reason_rows_rdb",
     "forget_cached_trials",
     "journal_of",
@@ -81,7 +87,9 @@ __all__ = [
     "study_id",
     "study_storage",
     "trial_id",
+    "trial_on",
     "trial_rows_rdb",
+    "trials_by_id_rdb",
     "under_cache",
     "write_params",
     "write_user_attrs_rdb",

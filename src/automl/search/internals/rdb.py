@@ -11,6 +11,7 @@ from typing import Any
 
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, RDBStorage
+from optuna.trial import TrialState
 
 from automl.search.internals.cached import cache_backend, cache_of, under_cache
 from automl.search.internals.journal import journal_of, journal_params
@@ -62,8 +63,9 @@ def rdb_of(storage: BaseStorage) -> RDBStorage | None:
 
 
 def write_user_attrs_rdb(rdb: RDBStorage, trial_id: int, attrs: dict[str, Any]) -> None:
-    """Every attribute in one transaction: on PostgreSQL and SQLite the trial checked once and
-    one upsert (as Optuna writes one, JSON values); elsewhere one write each, uncommitted."""
+    """Every attribute in one transaction: on PostgreSQL and SQLite one upsert that writes only
+    while the trial runs (Optuna checks, then writes each: two statements per attribute; JSON
+    values as Optuna writes them); elsewhere one write each, uncommitted."""
     models = rdb_models()
     with rdb_session(rdb, ignore_integrity_error=True) as session:
         upsert = _upsert_attrs(rdb.engine.name, models.TrialUserAttributeModel, trial_id, attrs)
@@ -71,23 +73,56 @@ def write_user_attrs_rdb(rdb: RDBStorage, trial_id: int, attrs: dict[str, Any]) 
             for key, value in attrs.items():
                 set_trial_attr_without_commit(rdb, session, trial_id, key, value)
         else:
-            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            rdb.check_trial_is_updatable(trial_id, trial.state)
-            session.execute(upsert)
+            _execute_while_running(rdb, session, trial_id, upsert, len(attrs))
 
 
 def _upsert_attrs(dialect: str, model: Any, trial_id: int, attrs: dict[str, Any]) -> Any:
     rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+    insert = _dialect_insert(dialect)
+    if insert is None:
+        return None
+    statement = insert(model).from_select(list(rows[0]), _while_running(model, trial_id, rows))
+    return statement.on_conflict_do_update(
+        index_elements=[model.trial_id, model.key], set_={"value_json": statement.excluded.value_json}
+    )
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """The ``insert`` of SQLAlchemy's dialect with ``ON CONFLICT``, for PostgreSQL and SQLite."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     else:
         return None
-    statement = insert(model).values(rows)
-    return statement.on_conflict_do_update(
-        index_elements=[model.trial_id, model.key], set_={"value_json": statement.excluded.value_json}
-    )
+    return insert
+
+
+def _while_running(model: Any, trial_id: int, rows: list[dict[str, Any]]) -> Any:
+    """A ``SELECT`` of ``rows`` (literal values, typed as ``model``'s columns) that yields them
+    only while the trial is RUNNING: inserted from it, a write and Optuna's "is the trial
+    still updatable" check are one statement instead of a read and a write."""
+    from sqlalchemy import exists, literal, select, union_all
+
+    trial = rdb_models().TrialModel
+    running = exists().where(trial.trial_id == trial_id, trial.state == TrialState.RUNNING)
+    columns = model.__table__.columns
+    selects = [
+        select(*(literal(value, type_=columns[name].type).label(name) for name, value in row.items())).where(running)
+        for row in rows
+    ]
+    return selects[0] if len(selects) == 1 else union_all(*selects)
+
+
+def _execute_while_running(rdb: RDBStorage, session: Any, trial_id: int, statement: Any, expected: int) -> None:
+    """Run a write built on :func:`_while_running`; when it wrote nothing, the trial is missing
+    or finished, and Optuna's own check says so (KeyError, UpdateFinishedTrialError)."""
+    written = session.execute(statement.returning(statement.table.c.trial_id)).all()  # rowcount: -1 on psycopg
+    if len(written) >= expected:
+        return
+    trial = rdb_models().TrialModel.find_or_raise_by_id(trial_id, session)
+    rdb.check_trial_is_updatable(trial_id, trial.state)
+    raise RuntimeError(f"trial {trial_id}: {expected} rows to write, fewer written while it runs")  # pragma: no cover
 
 
 def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> None:
@@ -109,6 +144,7 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
                 storage.set_trial_param(trial_id, name, value, distribution)
         return
     from optuna.distributions import check_distribution_compatibility, distribution_to_json
+    from sqlalchemy import insert
 
     assert cache is not None and isinstance(rdb, RDBStorage)  # usable, above
     models = rdb_models()
@@ -116,15 +152,16 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
         known = cache.param_distributions(trial_id)
         with rdb_session(rdb, ignore_integrity_error=True) as session:
             if all(name in known for name, _, _ in params):  # the usual case: one INSERT for all
-                trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-                rdb.check_trial_is_updatable(trial_id, trial.state)
                 for name, _, distribution in params:
                     check_distribution_compatibility(known[name], distribution)
-                session.add_all([
-                    models.TrialParamModel(trial_id=trial_id, param_name=name, param_value=value,
-                                           distribution_json=distribution_to_json(distribution))
+                rows = [
+                    {"trial_id": trial_id, "param_name": name, "param_value": value,
+                     "distribution_json": distribution_to_json(distribution)}
                     for name, value, distribution in params
-                ])  # fmt: skip
+                ]  # fmt: skip
+                model = models.TrialParamModel
+                statement = insert(model).from_select(list(rows[0]), _while_running(model, trial_id, rows))
+                _execute_while_running(rdb, session, trial_id, statement, len(rows))
             else:  # a param seen for the first time: Optuna's own checks against the study
                 for param in params:
                     set_trial_param_without_commit(rdb, session, trial_id, param, known.get(param[0]))
@@ -133,9 +170,9 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
 
 
 def set_intermediate_value(storage: BaseStorage, trial_id: int, step: int, value: float) -> None:
-    """A trial's report for ``step``: on PostgreSQL and SQLite the trial's state is checked as
-    Optuna checks it, and the value written with one upsert (Optuna looks for the step's row
-    first: three statements per report); any other storage, Optuna's own call.
+    """A trial's report for ``step``: on PostgreSQL and SQLite one upsert that writes only while
+    the trial runs (Optuna reads the trial's state, looks for the step's row, then writes: three
+    statements per report); any other storage, Optuna's own call.
 
     ``storage`` is the storage under automl's retrying wrapper; the caller retries the call.
     """
@@ -144,20 +181,14 @@ def set_intermediate_value(storage: BaseStorage, trial_id: int, step: int, value
     if not isinstance(rdb, RDBStorage) or dialect not in ("postgresql", "sqlite"):
         storage.set_trial_intermediate_value(trial_id, step, value)
         return
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    models = rdb_models()
-    model = models.TrialIntermediateValueModel
+    insert = _dialect_insert(dialect)
+    model = rdb_models().TrialIntermediateValueModel
     stored, kind = model.intermediate_value_to_stored_repr(value)
     row = {"trial_id": trial_id, "step": step, "intermediate_value": stored, "intermediate_value_type": kind}
-    upsert = insert(model).values(row)
+    upsert = insert(model).from_select(list(row), _while_running(model, trial_id, [row]))
     upsert = upsert.on_conflict_do_update(
         index_elements=[model.trial_id, model.step],
         set_={"intermediate_value": stored, "intermediate_value_type": kind},
     )
     with rdb_session(rdb, ignore_integrity_error=True) as session:
-        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-        rdb.check_trial_is_updatable(trial_id, trial.state)
-        session.execute(upsert)
+        _execute_while_running(rdb, session, trial_id, upsert, 1)

@@ -58,9 +58,17 @@ def ask_without_waiting(study: optuna.Study) -> optuna.Trial:
     besides (fixed distributions, the heartbeat warning) automl never asks for. Checked
     against Optuna 5.1.0.
     """
-    forget_cached_trials(study)  # as ask does: the sampler syncs once per trial
+    return trial_on(study, study_storage(study).create_new_trial(study_id(study)))
+
+
+def trial_on(study: optuna.Study, new_id: int) -> optuna.Trial:
+    """The ``optuna.Trial`` that ``study.ask()`` hands out, on a trial this process has just
+    created (:func:`ask_without_waiting`, :func:`~automl.search.internals.create_trials`):
+    the study's per-thread copy of its trials dropped first, as ask does, so that the sampler
+    syncs once per trial; the new trial taken from Optuna's cache, not read back.
+    Relies on :func:`forget_cached_trials` and :func:`created_trial` (Optuna 5.1.0)."""
+    forget_cached_trials(study)
     storage, sid = study_storage(study), study_id(study)
-    new_id = storage.create_new_trial(sid)
     known = getattr(storage, "known", None)  # automl's RetryingStorage
     if known is None:
         return optuna.Trial(study, new_id)
