@@ -11,7 +11,7 @@ log-float, width log-int, dropout float, optimizer categorical). Nothing trains.
 number to a fake worker *process* (started before the clock, with its own storage object, as a
 real worker has), which re-opens the study with ``load_study`` and calls
 ``study.tell(number, value, skip_if_finished=True)`` with a pseudo-random value, as
-``automl.runner.trial.execute_trial`` does, and answers; ``submit`` returns only then, so the
+``automl.runner.execute.execute_trial`` does, and answers; ``submit`` returns only then, so the
 storage knows the outcome before the coordinator collects it, and ``wait`` returns ENDED
 events for every trial submitted since the last call. The worker runs in its own process so
 that its copy of the study (a journal storage replays the whole log) is not counted in the

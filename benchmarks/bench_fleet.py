@@ -290,7 +290,7 @@ def report_cost_s(storage_url: str, n_reports: int = 200) -> float:
     """Seconds per intermediate value as a worker reports it (automl's reporter, no pruner)."""
     import optuna
 
-    from automl.runner.trial import OptunaReporter
+    from automl.runner.execute import OptunaReporter
     from automl.search import make_storage
 
     study = optuna.create_study(storage=make_storage(storage_url, cached=False), study_name=f"report-cost-{os.getpid()}-{time.time_ns()}", pruner=optuna.pruners.NopPruner())

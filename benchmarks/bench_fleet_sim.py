@@ -21,7 +21,7 @@ broker, and N virtual workers: K = ceil(N / ``--threads-per-process``) processes
 (:mod:`fleet_sim_workers`) of up to 125 threads, each thread one worker slot that pops the
 Celery message from the queue's Redis list and calls the real
 :meth:`automl.worker.tasks.TrialWorker.deliver` (open, claim with ``SET NX`` + lease, lease
-renewer thread, :func:`automl.runner.trial.execute_trial` with its reports and tell, release,
+renewer thread, :func:`automl.runner.execute.execute_trial` with its reports and tell, release,
 announcement on the broker). The workers are started and ready before the coordinator starts.
 
 What differs from a real ``automl worker`` (see :mod:`fleet_sim_workers`):

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import automl.training.trial as trial_module
+import automl.training.crossval as crossval
 from automl.studyfile import StudySpec, parse_spec
 from automl.training import DataCache, Dataset, NullReporter, cross_validate, cv_splits
 from automl.training.models import stackable
@@ -79,11 +79,11 @@ def plain_loop(spec: StudySpec, dataset: Dataset) -> float:
 
 def built_in(spec: StudySpec, cache: DataCache, *, stacked: bool) -> float:
     """cross_validate on the stacked fast path, or forced onto the per-fold loop path."""
-    trial_module.stackable = stackable if stacked else (lambda *_: False)  # type: ignore[assignment]
+    crossval.stackable = stackable if stacked else (lambda *_: False)  # type: ignore[assignment]
     try:
         result = cross_validate(spec, PARAMS, NullReporter(), cache=cache)
     finally:
-        trial_module.stackable = stackable
+        crossval.stackable = stackable
     assert result.path == ("stacked" if stacked else "loop")
     return result.curve[-1]
 

@@ -97,7 +97,7 @@ def trainer_check(device: str, path: str, precision: str, epochs: int, cache: Da
     params: dict[str, Any] = {"lr": 1e-2, "width": 64, "depth": 2}
     if path == "loop":
         params["batch_norm"] = True  # batch norm keeps a model off the stacked path
-    # fp16 needs the grad scaler, which only the per-fold path has (training/trial.py).
+    # fp16 needs the grad scaler, which only the per-fold path has (training/crossval.py).
     expected = "loop" if path == "loop" or precision == "fp16" else "stacked"
     spec = study(device, precision, epochs=epochs)
     sync(device)

@@ -2,7 +2,7 @@
 
 Used by ``bench_status.py``. The study is created by :func:`automl.search.open_study` (so it
 carries ``automl:spec`` and ``automl:uid``), then N trials are added, shaped like the trials
-automl's workers write (``runner/trial.py``): four parameters (lr log-float, width log-int,
+automl's workers write (``runner/execute.py``): four parameters (lr log-float, width log-int,
 dropout float, optimizer categorical), ``host``/``slot``/``pid``, one intermediate value per
 epoch (10 epochs when complete, fewer when pruned or failed), the training facts of
 ``TrialResult.user_attrs`` (fold scores and curves of 3 folds, train loss, gradient health,

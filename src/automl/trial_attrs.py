@@ -17,7 +17,7 @@ from typing import Final
 RETRY_OF: Final = "retry_of"  # int: number of the first trial of the lineage
 ATTEMPT: Final = "attempt"  # int: how many times the lineage ran before (absent means 0)
 
-# Worker: written by the worker when it starts the trial (runner/trial.py).
+# Worker: written by the worker when it starts the trial (runner/execute.py).
 HOST: Final = "host"  # str: host name of the machine that trains the trial
 SLOT: Final = "slot"  # str: the worker's slot on that host ("cpu", "cuda:0", "inline", ...)
 PID: Final = "pid"  # int: id of the process that trains it (to find or stop it on that host)
@@ -31,7 +31,7 @@ TRACEBACK: Final = "traceback"  # str: last frames of an unexpected error, crede
 PRUNE_REASON: Final = "prune_reason"  # str: "pruned by the pruner", "diverged: ...", ...
 PRUNED_AT_EPOCH: Final = "pruned_at_epoch"  # int: the epoch in which a pruned trial stopped
 
-# Training facts: TrialResult.user_attrs() (training/trial.py); a pruned trial carries them too.
+# Training facts: TrialResult.user_attrs() (training/crossval.py); a pruned trial carries them too.
 FOLD_SCORES: Final = "fold_scores"  # list[float | None]: per fold, the score at the best epoch
 BEST_EPOCH: Final = "best_epoch"  # int: 1-based epoch of the best fold mean (0: no epoch ran)
 EPOCHS_RUN: Final = "epochs_run"  # int: epochs trained (early stopping may end a trial sooner)

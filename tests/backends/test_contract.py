@@ -344,7 +344,7 @@ def test_the_inline_backend_raises_what_escapes_the_worker_code_in_the_callers_t
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As when the trial trained in the caller's thread: the coordinator stops with the error.
-    from automl.runner import trial as runner
+    from automl.runner import execute as runner
 
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("the storage is gone for good")

@@ -46,7 +46,7 @@ def test_trackers_are_imported_only_when_named() -> None:
     code = textwrap.dedent(
         f"""
         import sys
-        import automl, automl.cli, automl.runner.trial, automl.tracking
+        import automl, automl.cli, automl.runner.execute, automl.tracking
         from automl.studyfile import parse_spec
         from automl.tracking import check_tracking, make_trackers
         text = {tiny_yaml("plain", "sqlite:///unused.db")!r}

@@ -114,7 +114,7 @@ class InlineBackend(Backend):
         run.thread.start()
 
     def _train(self, run: _Run) -> None:
-        from automl.runner.trial import ClaimLost, execute_trial
+        from automl.runner.execute import ClaimLost, execute_trial
 
         error: BaseException | None = None
         try:

@@ -163,8 +163,8 @@ def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str, st
     signal.signal(signal.SIGTERM, lambda *_: request_preemption())
 
     from automl.logs import configure_worker_logging
+    from automl.runner.execute import execute_trial
     from automl.runner.host import TrialHost
-    from automl.runner.trial import execute_trial
     from automl.search.storage import quiet_optuna
 
     configure_worker_logging()

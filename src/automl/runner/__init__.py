@@ -4,7 +4,7 @@ Every backend runs trials through :func:`execute_trial` (local processes, Celery
 inline backend); it knows nothing of queues, brokers or claims.
 """
 
+from automl.runner.execute import execute_trial, failure_reason
 from automl.runner.host import TrialHost
-from automl.runner.trial import execute_trial, failure_reason
 
 __all__ = ["TrialHost", "execute_trial", "failure_reason"]

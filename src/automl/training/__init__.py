@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from automl.studyfile.trainer_params import TrainParams
     from automl.training.checkpoint import Checkpoints, request_preemption
+    from automl.training.crossval import TrialResult, cross_validate
     from automl.training.data import DataCache, Dataset, infer_task, load_dataset
     from automl.training.final import FinalFit, fit_final, predict
     from automl.training.folds import cv_splits
     from automl.training.preprocess import Preprocessor
     from automl.training.reporter import NullReporter, Reporter
-    from automl.training.trial import TrialResult, cross_validate
 
 _WHERE = {
     "TrainParams": "automl.studyfile.trainer_params", "Checkpoints": "automl.training.checkpoint",
@@ -28,7 +28,7 @@ _WHERE = {
     "fit_final": "automl.training.final", "predict": "automl.training.final",
     "cv_splits": "automl.training.folds", "Preprocessor": "automl.training.preprocess",
     "NullReporter": "automl.training.reporter", "Reporter": "automl.training.reporter",
-    "TrialResult": "automl.training.trial", "cross_validate": "automl.training.trial",
+    "TrialResult": "automl.training.crossval", "cross_validate": "automl.training.crossval",
 }  # fmt: skip
 __all__ = [
     "Checkpoints", "DataCache", "Dataset", "FinalFit", "NullReporter", "Preprocessor", "Reporter", "TrainParams",

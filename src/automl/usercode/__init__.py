@@ -3,7 +3,7 @@
 
 :class:`TrialContext` is the public API a function gets; :mod:`.program` speaks a line
 protocol with a program. Both report to the same pruner, save to the same checkpoint store,
-and end in the same outcomes as the built-in trainer (see :mod:`automl.runner.trial`).
+and end in the same outcomes as the built-in trainer (see :mod:`automl.runner.execute`).
 """
 
 from typing import TYPE_CHECKING, Any

@@ -16,7 +16,7 @@ What one delivery does:
    study's timeout).
 3. Claim it (``SET NX``, :mod:`automl.worker.lease`) under an owner name unique to this
    delivery; skip when someone else has it, so a message delivered twice trains once.
-4. Train it with :func:`automl.runner.trial.execute_trial` while a thread renews the lease;
+4. Train it with :func:`automl.runner.execute.execute_trial` while a thread renews the lease;
    the runner reports per epoch and tells the storage; then this delivery releases its lease
    and announces the end on the broker (:mod:`automl.worker.notices`), so that the
    coordinator need not poll for it.
@@ -55,7 +55,7 @@ from automl.worker.renewer import LeaseRenewer
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
-    from automl.runner.trial import OpenedTrial
+    from automl.runner.execute import OpenedTrial
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class TrialWorker:
 
     def _take(self, study_name: str, number: int, study_uid: str, owner: str, digest: str | None) -> OpenedTrial:
         """Check the study and the trial, then claim it; raise Skip when there is nothing to do."""
-        from automl.runner.trial import open_trial
+        from automl.runner.execute import open_trial
 
         try:
             opened = open_trial(self.host, self.settings.storage_url, study_name, number, study_uid, digest)
@@ -160,7 +160,7 @@ class TrialWorker:
         _safe(self.notices.report_problem, study_uid, text)
 
     def _train(self, opened: OpenedTrial, study_uid: str, owner: str) -> str:
-        from automl.runner.trial import ClaimLost, execute_trial
+        from automl.runner.execute import ClaimLost, execute_trial
 
         settings = self.settings
         study_name, number = opened.study.study_name, opened.frozen.number

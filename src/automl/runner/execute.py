@@ -183,7 +183,7 @@ def execute_trial(
         reporter = OptunaReporter(trial, should_stop, spec.primary.name)
     work: Any
     if spec.own_code:  # train: the user's own function or program
-        from automl.usercode.trial import OwnTrial
+        from automl.usercode.own_trial import OwnTrial
 
         work = OwnTrial(spec, params, trial_number, attempt_of(frozen), reporter, saved, on_saved, host.functions)
     else:

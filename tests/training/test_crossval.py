@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-import automl.training.trial as trial_module
+import automl.training.crossval as crossval
 from automl.errors import DataError, SpecError, TrialPruned
 from automl.studyfile import Metric, Precision, Preprocess, Task
 from automl.training import DataCache, NullReporter, Preprocessor, TrialResult, cross_validate
@@ -149,7 +149,7 @@ def test_stacked_path_agrees_with_the_loop_path(
 ) -> None:
     spec = make_spec("sklearn:digits", folds=3, epochs=3, batch_size=100)
     fast = cross_validate(spec, params, NullReporter(), cache=cache)
-    monkeypatch.setattr(trial_module, "stackable", lambda *_: False)
+    monkeypatch.setattr(crossval, "stackable", lambda *_: False)
     slow = cross_validate(spec, params, NullReporter(), cache=cache)
     assert (fast.path, slow.path) == ("stacked", "loop")
     assert fast.curve == pytest.approx(slow.curve, abs=2e-3)
@@ -164,7 +164,7 @@ def test_stacked_path_with_dropout_is_close_but_not_identical(
 ) -> None:
     spec = make_spec("sklearn:digits", folds=3, epochs=4, batch_size=100)
     fast = cross_validate(spec, {"dropout": 0.3}, NullReporter(), cache=cache)
-    monkeypatch.setattr(trial_module, "stackable", lambda *_: False)
+    monkeypatch.setattr(crossval, "stackable", lambda *_: False)
     slow = cross_validate(spec, {"dropout": 0.3}, NullReporter(), cache=cache)
     assert abs(fast.value - slow.value) < 0.03  # different dropout masks, same model
 
