@@ -44,7 +44,7 @@ TRAIN_PATH: Final = "train_path"  # str: "stacked" (fold models batched) or "loo
 DEVICE: Final = "device"  # str: the torch device the trial trained on
 PRECISION: Final = "precision"  # str: "fp32", "bf16", ...
 
-# Checkpoints (worker/runner.py): where a trial's training stands in its checkpoint store.
+# Checkpoints (runner/execute.py): where a trial's training stands in its checkpoint store.
 CHECKPOINT_EPOCH: Final = "checkpoint_epoch"  # int: epoch of the trial's latest checkpoint
 RESUMED_FROM_EPOCH: Final = "resumed_from_epoch"  # int: epoch it resumed after (0: started fresh)
 
@@ -52,10 +52,11 @@ RESUMED_FROM_EPOCH: Final = "resumed_from_epoch"  # int: epoch it resumed after 
 USER_METRICS: Final = "user_metrics"  # dict[str, list[float | None]]: name -> value per reported step
 
 # Several objectives (a study whose objective is a list): Optuna refuses Trial.report there, so
-# the worker keeps every objective's value per reported step here (runner/vectors.py), and the
-# final metrics (objectives, and model costs a constraint names) of a complete or pruned trial.
-INTERMEDIATE_VALUES: Final = "intermediate_values"  # dict[str(step), dict[name, float | None]]
-METRICS: Final = "metrics"  # dict[name, float | None]: at the end (a pruned trial: its last step)
+# the worker keeps every objective's value per reported epoch here (runner/vectors.py; keyed as
+# Optuna keys its steps), and the final metrics (objectives, and model costs a constraint names)
+# of a complete or pruned trial.
+INTERMEDIATE_VALUES: Final = "intermediate_values"  # dict[str(epoch), dict[name, float | None]]
+METRICS: Final = "metrics"  # dict[name, float | None]: at the end (a pruned trial: its last epoch)
 
 # What TrialResult.user_attrs() writes, and every name automl writes on a trial.
 TRAINING_FACTS: Final = frozenset(

@@ -136,11 +136,11 @@ def test_report_holds_the_front_pruned_vectors_hypervolume_and_curves(study: tup
     assert "accuracy (maximize), params (minimize) on sklearn:digits" in page
     assert "constraints: params &lt;= 5000" in page and "Pareto front: 2 trials (#0, #1); 1 complete trial infeasible" in page
     traces = {t["name"]: t for t in _plot(page, "pareto")}
-    assert set(traces) == {"Pareto front", "complete", "infeasible", "pruned (last step)"}
+    assert set(traces) == {"Pareto front", "complete", "infeasible", "pruned (last epoch)"}
     front = traces["Pareto front"]
     assert front["customdata"] == [1, 0] and front["x"] == [0.8, 0.9] and front["y"] == [1000, 3000]
     assert traces["complete"]["customdata"] == [2] and traces["infeasible"]["customdata"] == [3]
-    pruned = traces["pruned (last step)"]  # #4 from its metrics, #5 from its last step
+    pruned = traces["pruned (last epoch)"]  # #4 from its metrics, #5 from its last epoch
     assert pruned["customdata"] == [4, 5] and pruned["x"] == [0.4, 0.35] and pruned["y"] == [4000, 4500]
     (hv,) = _plot(page, "hypervolume")
     assert hv["customdata"] == [0, 1, 2, 3] and hv["y"] == pytest.approx(HYPERVOLUMES)
@@ -154,7 +154,7 @@ def test_report_holds_the_front_pruned_vectors_hypervolume_and_curves(study: tup
     # The trial table: a column per objective and where each trial stands.
     table = page[page.index("<table class='sortable'"):]
     assert "<th>accuracy</th><th>params</th><th>front</th>" in table and table.count(">infeasible<") == 1
-    row = re.search(r"<tr><td class='num' data-v='5'>.*?</tr>", table)  # a pruned trial's last step, from the attribute
+    row = re.search(r"<tr><td class='num' data-v='5'>.*?</tr>", table)  # a pruned trial's last epoch, from the attribute
     assert row and re.findall(r"<td class='num' data-v='([^']*)'>", row.group(0))[:6] == ["5", "", "", "", "2", ""]
 
 
@@ -189,7 +189,7 @@ def test_three_objectives_get_a_scatter_matrix() -> None:
     fig = pareto_figure(s.get_trials(), objectives).figure
     assert fig is not None
     assert {t.type for t in fig.data} == {"splom"}
-    assert {t.name: list(t.customdata) for t in fig.data} == {"Pareto front": [1, 0], "complete": [2], "pruned (last step)": [3]}
+    assert {t.name: list(t.customdata) for t in fig.data} == {"Pareto front": [1, 0], "complete": [2], "pruned (last epoch)": [3]}
     assert [d["label"] for d in fig.data[0].dimensions] == ["accuracy", "params", "flops"]
     assert [t.number for t, _ in classify(s.get_trials(), objectives)["front"]] == [0, 1]
 
@@ -202,7 +202,7 @@ def test_an_empty_multi_objective_study_says_what_is_missing(sqlite_url: str, st
     out = tmp_path / "r.html"
     assert main(["report", "--storage", sqlite_url, "--study", study_name, "-o", str(out)]) == 0
     page = out.read_text()
-    assert "no feasible complete trial yet" in page and "no trial reported a step yet" in page
+    assert "no feasible complete trial yet" in page and "no trial reported an epoch yet" in page
     assert main(["status", "--storage", sqlite_url, "--study", study_name]) == 0
 
 

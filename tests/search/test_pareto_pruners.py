@@ -14,7 +14,7 @@ from automl.search.pareto_pruners import (
     ParetoRanking,
     ParetoSuccessiveHalving,
 )
-from automl.search.vectors import step_vectors_of
+from automl.search.vectors import epoch_vectors_of
 from automl.studyfile import parse_spec
 from automl.studyfile.schema import Bound
 from automl.trial_attrs import INTERMEDIATE_VALUES
@@ -159,7 +159,7 @@ def test_median_prunes_a_trial_ranked_below_the_median() -> None:
 def test_a_malformed_attribute_is_no_steps_and_never_prunes() -> None:
     bad = {"x": {}, "2": {"a": 1}, "3": 5}  # anyone who can write to the storage can write this
     trial = create_trial(state=TrialState.RUNNING, user_attrs={INTERMEDIATE_VALUES: bad})
-    assert step_vectors_of(trial) == {}
+    assert epoch_vectors_of(trial) == {}
     study = _study()
     _add(study, {1: (0.9, 1)})
     assert not ParetoSuccessiveHalving(RANKING, min_resource=1).prune(study, trial)

@@ -57,7 +57,7 @@ def test_one_objective_records_are_as_before(study_name: str, sqlite_url: str) -
     study = optuna.create_study(direction="maximize")
     pruned, _ = add_ended_trials(study)
     record = trial_record(study.trials[pruned], spec, sqlite_url)
-    assert not record.multi and record.values == {} and record.objective_steps == {}
+    assert not record.multi and record.values == {} and record.objective_epochs == {}
     assert record.step_series()["cv/score"] == {1: 0.4, 2: 0.45} and record.steps() == [1, 2]
 
 

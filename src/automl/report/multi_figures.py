@@ -1,6 +1,6 @@
 """The plots of the HTML report for a study with several objectives.
 
-Optuna keeps neither a value nor per-step values for such a study, so its history, parallel
+Optuna keeps neither a value nor intermediate values for such a study, so its history, parallel
 coordinates and slices are drawn for one objective at a time (``target=``), and the learning
 curves come from the ``intermediate_values`` attribute the worker writes, one panel per
 objective. The Pareto front and its hypervolume are in :mod:`automl.report.pareto_figures`.
@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from automl.report.figure import Figure, optuna_figure
 from automl.report.figures import fold_spread, gradient_health
-from automl.report.objectives import Objectives, objectives_of, sorted_front, step_vectors_of
+from automl.report.objectives import Objectives, epoch_vectors_of, objectives_of, sorted_front
 from automl.report.pareto_figures import hypervolume_figure, pareto_figure
 
 _STATE_COLOURS = {TrialState.COMPLETE: "#4e79a7", TrialState.PRUNED: "#f28e2b"}
@@ -62,28 +62,28 @@ def _history(study: optuna.Study, i: int, name: str) -> Callable[[], go.Figure]:
 
 
 def objective_curves(trials: list[FrozenTrial], objectives: Objectives) -> Figure:
-    """One panel per objective: each trial's value per step, complete trials in one colour,
+    """One panel per objective: each trial's value per epoch, complete trials in one colour,
     pruned ones in another (they stop early)."""
-    title = "Learning curves per objective (per step; pruned trials stop early)"
-    curves = [(t, steps) for t in trials if (steps := step_vectors_of(t)) and t.state in _STATE_COLOURS]
+    title = "Learning curves per objective (per epoch; pruned trials stop early)"
+    curves = [(t, epochs) for t in trials if (epochs := epoch_vectors_of(t)) and t.state in _STATE_COLOURS]
     if not curves:
-        return Figure("curves", title, None, "no trial reported a step yet")
+        return Figure("curves", title, None, "no trial reported an epoch yet")
     n = len(objectives.names)
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, subplot_titles=objectives.names, vertical_spacing=0.08)
     shown: set[TrialState] = set()
-    for t, steps in curves:
+    for t, epochs in curves:
         colour = _STATE_COLOURS[t.state]
         for row, objective in enumerate(objectives.names, start=1):
-            xs = [s for s, vector in steps.items() if vector.get(objective) is not None]
+            xs = [e for e, vector in epochs.items() if vector.get(objective) is not None]
             if not xs:
                 continue
             fig.add_trace(
-                go.Scatter(x=xs, y=[steps[s][objective] for s in xs], mode="lines+markers", name=t.state.name.lower(),
+                go.Scatter(x=xs, y=[epochs[e][objective] for e in xs], mode="lines+markers", name=t.state.name.lower(),
                            legendgroup=t.state.name, showlegend=t.state not in shown, line={"color": colour, "width": 1},
-                           marker={"size": 4}, hovertemplate=f"trial #{t.number}, step %{{x}}: %{{y:.6g}}<extra></extra>"),
+                           marker={"size": 4}, hovertemplate=f"trial #{t.number}, epoch %{{x}}: %{{y:.6g}}<extra></extra>"),
                 row=row, col=1,
             )  # fmt: skip
             shown.add(t.state)
-    fig.update_xaxes(title_text="step", row=n, col=1)
+    fig.update_xaxes(title_text="epoch", row=n, col=1)
     fig.update_layout(margin={"t": 40}, height=max(420, 260 * n))
     return Figure("curves", title, fig)

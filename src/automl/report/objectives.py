@@ -1,8 +1,8 @@
 """A study's objectives as the views show them, and the objective vectors of its trials.
 
 A study with several objectives has no single best trial: its best trials are the Pareto
-front (:func:`automl.search.outcomes.best_trials`), and Optuna keeps no per-step values for it,
-so the worker stores every objective's value per step in the user attribute
+front (:func:`automl.search.outcomes.best_trials`), and Optuna keeps no intermediate values for
+it, so the worker stores every objective's value per epoch in the user attribute
 ``intermediate_values`` and the last vector of a pruned trial in ``metrics``, read back by
 :mod:`automl.search.vectors`.
 """
@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.report.format import fmt_value
 from automl.search.outcomes import best_trials, directions_maximize
 from automl.search.trial_view import objective_names
-from automl.search.vectors import metrics_of, step_vectors_of
+from automl.search.vectors import epoch_vectors_of, metrics_of
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,10 @@ def fmt_objective(value: float | None) -> str:
 
 def last_vector(trial: FrozenTrial, objectives: Objectives) -> list[float | None] | None:
     """The trial's objective vector: its values when COMPLETE; else (a pruned trial) its
-    ``metrics``, or the last step of ``intermediate_values``; None when there is none."""
+    ``metrics``, or the last epoch of ``intermediate_values``; None when there is none."""
     if trial.state == TrialState.COMPLETE and trial.values is not None:
         return list(trial.values)
-    for named in (metrics_of(trial), next(reversed(step_vectors_of(trial).values()), {})):
+    for named in (metrics_of(trial), next(reversed(epoch_vectors_of(trial).values()), {})):
         if named and all(n in named for n in objectives.names):
             return [named[n] for n in objectives.names]
     return None

@@ -24,7 +24,7 @@ from automl.search.pareto import as_loss, dominates, hypervolume
 
 # (legend name, marker) per kind of point, drawn in this order (the front last, on top).
 _KINDS = {
-    "pruned": ("pruned (last step)", {"color": "#f28e2b", "symbol": "circle-open", "size": 8}),
+    "pruned": ("pruned (last epoch)", {"color": "#f28e2b", "symbol": "circle-open", "size": 8}),
     "infeasible": ("infeasible", {"color": "#9a9a9a", "symbol": "x", "size": 8}),
     "dominated": ("complete", {"color": "#4e79a7", "symbol": "circle", "size": 8, "opacity": 0.7}),
     "front": ("Pareto front", {"color": "#e15759", "symbol": "diamond", "size": 11}),

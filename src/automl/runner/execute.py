@@ -75,7 +75,7 @@ class OptunaReporter:
         self._trial = trial
         self._should_stop = should_stop
         self._name = name  # the objective's name, for a value reported as {name: value}
-        self.last: tuple[int, float] | None = None  # the latest step reported, and its value
+        self.last: tuple[int, float] | None = None  # the latest epoch reported, and its value
 
     def report(self, epoch: int, value: Any) -> None:
         if self._should_stop():
@@ -83,7 +83,7 @@ class OptunaReporter:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             value = as_record(value, [self._name])[self._name]
         if math.isfinite(value):  # Optuna refuses nan; divergence is reported by the engine
-            self._trial.report(value, step=epoch)
+            self._trial.report(value, step=epoch)  # Optuna's step: the epoch (your code's step)
             if self.last is None or epoch >= self.last[0]:
                 self.last = (epoch, float(value))
 

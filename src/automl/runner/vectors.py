@@ -1,11 +1,12 @@
 """Several objectives in a worker: what a trial reports, what the storage is told.
 
 Optuna refuses ``Trial.report`` on a multi-objective study, so :class:`VectorReporter` keeps
-every step's values by objective name in the user attribute ``intermediate_values`` (readable in
-optuna-dashboard as it is) and asks the study's Pareto pruner (:mod:`automl.search.pareto_pruners`),
-which reads the same attribute. At the end, :func:`values_to_tell` orders the final values as the
-study's objectives, and :func:`tell_constraints` gives Optuna 5's constraints API each bound's
-value, so samplers steer clear of infeasible regions and ``best_trials`` leaves them out.
+every epoch's values by objective name in the user attribute ``intermediate_values`` (keyed as
+Optuna keys its steps, readable in optuna-dashboard as it is) and asks the study's Pareto pruner
+(:mod:`automl.search.pareto_pruners`), which reads the same attribute. At the end,
+:func:`values_to_tell` orders the final values as the study's objectives, and
+:func:`tell_constraints` gives Optuna 5's constraints API each bound's value, so samplers steer
+clear of infeasible regions and ``best_trials`` leaves them out.
 """
 
 from __future__ import annotations
@@ -84,20 +85,20 @@ class VectorReporter:
     ) -> None:  # fmt: skip
         self._study, self._storage, self._frozen, self._spec = study, storage, frozen, spec
         self._should_stop, self._on_claim_lost = should_stop, on_claim_lost
-        self.steps: dict[int, dict[str, float | None]] = {}
+        self.by_epoch: dict[int, dict[str, float | None]] = {}
 
     def report(self, epoch: int, value: Any) -> None:
         if self._should_stop():
             raise self._on_claim_lost()
-        self.steps[int(epoch)] = stored(as_record(value, self._spec.objective_names))
+        self.by_epoch[int(epoch)] = stored(as_record(value, self._spec.objective_names))
         set_trial_user_attrs(self._storage, trial_id(self._frozen), {INTERMEDIATE_VALUES: self.attr()})
 
     def attr(self) -> dict[str, dict[str, float | None]]:
-        return {str(s): self.steps[s] for s in sorted(self.steps)}
+        return {str(e): self.by_epoch[e] for e in sorted(self.by_epoch)}
 
     def should_prune(self) -> bool:
         pruner = self._study.pruner
-        if isinstance(pruner, optuna.pruners.NopPruner) or not self.steps:
+        if isinstance(pruner, optuna.pruners.NopPruner) or not self.by_epoch:
             return False
         # The trial as the pruner must see it: what this process just wrote, no read-back.
         now = copy.copy(self._frozen)
@@ -106,4 +107,4 @@ class VectorReporter:
 
     @property
     def last(self) -> dict[str, float | None] | None:
-        return self.steps[max(self.steps)] if self.steps else None
+        return self.by_epoch[max(self.by_epoch)] if self.by_epoch else None

@@ -1,9 +1,11 @@
 """Pruners for studies with several objectives: successive halving, Hyperband, median/percentile.
 
 Optuna refuses ``Trial.report`` on a multi-objective study, so its pruners cannot serve one;
-the worker keeps each trial's values per step in the user attribute
-:data:`automl.trial_attrs.INTERMEDIATE_VALUES` (``{step: {objective: value}}``) and these pruners
-read it. They are Optuna pruners (``prune(study, trial)``), so they sit in ``study.pruner``.
+the worker keeps each trial's values per epoch in the user attribute
+:data:`automl.trial_attrs.INTERMEDIATE_VALUES` (``{epoch: {objective: value}}``) and these pruners
+read it. They are Optuna pruners (``prune(study, trial)``), so they sit in ``study.pruner`` and
+speak of steps, as Optuna's pruners and their settings (``n_warmup_steps``) do: a step here is an
+epoch the trial reported (your own code's step).
 
 * **Successive halving** (asynchronous, as Optuna's): rung ``r`` is at step
   ``min_resource * eta ** (min_early_stopping_rate + r)``. When a trial first reports at or past
@@ -36,7 +38,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.search.pareto import as_loss, in_top, ranks
-from automl.search.vectors import step_vectors_of
+from automl.search.vectors import epoch_vectors_of
 from automl.studyfile.schema import Bound
 
 Record = Mapping[str, float | None]  # one step's values by name
@@ -101,7 +103,7 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
         """Prune ``trial`` at the rungs it reached since its last report? ``max_resource``, when
         known (Hyperband's), is the full budget: a rung there or past it is not judged, since
         pruning a trial at its last step saves nothing and discards its finished result."""
-        mine = step_vectors_of(trial)
+        mine = epoch_vectors_of(trial)
         if not mine:
             return False
         step = max(mine)
@@ -111,7 +113,7 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
         def read() -> list[tuple[FrozenTrial, Mapping[int, Record]]]:
             nonlocal others
             if others is None:
-                others = [(t, step_vectors_of(t)) for t in read_trials() if t.number != trial.number]
+                others = [(t, epoch_vectors_of(t)) for t in read_trials() if t.number != trial.number]
             return others
 
         rung = 0
@@ -180,7 +182,7 @@ class ParetoHyperband(optuna.pruners.BasePruner):
 
         max_resource = self.max_resource
         if max_resource is None:
-            steps = [max(step_vectors_of(t), default=0) for t in read() if t.state == TrialState.COMPLETE]
+            steps = [max(epoch_vectors_of(t), default=0) for t in read() if t.state == TrialState.COMPLETE]
             max_resource = max(steps, default=0)
             if max_resource < self.min_resource:
                 return False  # as Optuna's: the first complete trial tells the largest budget
@@ -209,7 +211,7 @@ class ParetoPercentile(optuna.pruners.BasePruner):
         self.startup, self.warmup, self.interval, self.min_trials = n_startup_trials, n_warmup_steps, interval_steps, n_min_trials
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        mine = step_vectors_of(trial)
+        mine = epoch_vectors_of(trial)
         if not mine:
             return False
         step = max(mine)
@@ -220,7 +222,7 @@ class ParetoPercentile(optuna.pruners.BasePruner):
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(complete) < self.startup:
             return False
-        others = [r for t in complete for r in [step_vectors_of(t).get(step)] if r is not None]
+        others = [r for t in complete for r in [epoch_vectors_of(t).get(step)] if r is not None]
         if len(others) < self.min_trials:
             return False
         rank = self.ranking.ranks([*others, mine[step]])

@@ -41,7 +41,7 @@ from automl.search.attrs import (
     user_metrics_of,
 )
 from automl.search.outcomes import feasible
-from automl.search.vectors import step_vectors_of
+from automl.search.vectors import epoch_vectors_of
 from automl.trial_attrs import FailKind
 
 __all__ = ["TrialView", "objective_names"]
@@ -127,10 +127,11 @@ class TrialView:
     @cached_property
     def last_epoch(self) -> int | None:
         """The last epoch reported: Optuna's last step, or with several objectives (which Optuna
-        keeps no steps for) the last step of the ``intermediate_values`` attribute."""
+        keeps no intermediate values for) the last epoch of the ``intermediate_values``
+        attribute."""
         if not self.multi:
             return self.trial.last_step
-        return max(step_vectors_of(self.trial), default=None)
+        return max(epoch_vectors_of(self.trial), default=None)
 
     @property
     def feasible(self) -> bool:

@@ -1,8 +1,9 @@
 """The vectors of a study with several objectives, read back safely from a trial.
 
 Optuna refuses ``Trial.report`` on such a study, so the worker keeps every objective's value per
-step in the user attribute ``intermediate_values`` (``{str(step): {name: value}}``) and the final
-values of a complete trial, or the last vector of a pruned one, in ``metrics``
+epoch in the user attribute ``intermediate_values`` (``{str(epoch): {name: value}}``, keyed as
+Optuna keys its steps) and the final values of a complete trial, or the last vector of a pruned
+one, in ``metrics``
 (:mod:`automl.trial_attrs`). As :mod:`automl.search.attrs` does for the other attributes, a
 malformed value is logged and treated as absent. The pruners, the report and the trackers read
 them here.
@@ -21,28 +22,28 @@ from automl.trial_attrs import INTERMEDIATE_VALUES, METRICS
 log = logging.getLogger(__name__)
 
 
-def step_vectors_of(trial: FrozenTrial) -> dict[int, dict[str, float | None]]:
-    """``intermediate_values`` as step -> {objective name: value} (None: not finite), steps in
-    order; {} when absent or malformed."""
+def epoch_vectors_of(trial: FrozenTrial) -> dict[int, dict[str, float | None]]:
+    """``intermediate_values`` as epoch -> {objective name: value} (None: not finite), epochs in
+    order; {} when absent or malformed. (Your own code's steps are its epochs here.)"""
     raw = trial.user_attrs.get(INTERMEDIATE_VALUES)
     if raw is None:
         return {}
     out: dict[int, dict[str, float | None]] = {}
     ok = isinstance(raw, dict)
-    for step, vector in raw.items() if ok else ():
+    for epoch, vector in raw.items() if ok else ():
         parsed = _as_vector(vector)
-        if not (isinstance(step, str) and step.lstrip("-").isdigit()) or parsed is None:
+        if not (isinstance(epoch, str) and epoch.lstrip("-").isdigit()) or parsed is None:
             ok = False
             break
-        out[int(step)] = parsed
+        out[int(epoch)] = parsed
     if not ok:
-        log.warning("trial %d: ignoring its %s attribute (not steps of named numbers)", trial.number, INTERMEDIATE_VALUES)
+        log.warning("trial %d: ignoring its %s attribute (not epochs of named numbers)", trial.number, INTERMEDIATE_VALUES)
         return {}
     return dict(sorted(out.items()))
 
 
 def metrics_of(trial: FrozenTrial) -> dict[str, float | None]:
-    """``metrics``: the final values by name (a pruned trial: its last step); {} when absent."""
+    """``metrics``: the final values by name (a pruned trial: its last epoch); {} when absent."""
     raw = trial.user_attrs.get(METRICS)
     if raw is None:
         return {}

@@ -29,7 +29,7 @@ from automl.search.outcomes import best_of, front_of
 from automl.search.trial_view import TrialView
 from automl.studyfile import StudySpec
 from automl.studyfile.vocabulary import Direction
-from automl.tracking.objectives import objective_steps_of
+from automl.tracking.objectives import objective_epochs_of
 
 # Tags every run carries, so that a run leads back to its trial in the storage.
 TAG_STUDY = "automl.study"
@@ -70,10 +70,10 @@ class TrialRecord:
     reason: str | None = None  # why it was pruned or failed (see search.attrs.note_of)
     user_metrics: dict[str, list[float | None]] = field(default_factory=dict)  # TrialContext.log
     # Several objectives (``value`` is None then): their names in order, each one's final value
-    # (complete trials) and its value per step (the ``intermediate_values`` attribute).
+    # (complete trials) and its value per epoch (the ``intermediate_values`` attribute).
     objectives: tuple[str, ...] = ()
     values: dict[str, float | None] = field(default_factory=dict)
-    objective_steps: dict[str, dict[int, float | None]] = field(default_factory=dict)
+    objective_epochs: dict[str, dict[int, float | None]] = field(default_factory=dict)
 
     @property
     def run_name(self) -> str:
@@ -124,20 +124,21 @@ class TrialRecord:
         return series
 
     def step_series(self) -> dict[str, dict[int, float]]:
-        """Every series as step -> value (None left out): those of :meth:`epoch_series` (step =
-        epoch), and with several objectives each one's ``cv/<name>`` at the steps it was
-        reported (``intermediate_values``)."""
+        """Every series as the trackers' step -> value (None left out; their step is the epoch):
+        those of :meth:`epoch_series`, and with several objectives each one's ``cv/<name>`` at
+        the epochs it was reported (``intermediate_values``)."""
         series = {key: {epoch: v for epoch, v in enumerate(values, start=1) if v is not None}
                   for key, values in self.epoch_series().items()}  # fmt: skip
-        for name, steps in self.objective_steps.items():
-            series[f"cv/{metric_name(name)}"] = {step: v for step, v in steps.items() if v is not None}
-        return {key: steps for key, steps in series.items() if steps}
+        for name, by_epoch in self.objective_epochs.items():
+            series[f"cv/{metric_name(name)}"] = {epoch: v for epoch, v in by_epoch.items() if v is not None}
+        return {key: by_epoch for key, by_epoch in series.items() if by_epoch}
 
     def steps(self) -> list[int]:
-        """The steps any series has a value at, in order (epochs 1..N for one objective)."""
+        """The trackers' steps any series has a value at, in order: the epochs reported (1..N
+        for one objective)."""
         found = set(range(1, self.epochs + 1))
-        for steps in self.objective_steps.values():
-            found |= set(steps)
+        for by_epoch in self.objective_epochs.values():
+            found |= set(by_epoch)
         return sorted(found)
 
     def summary(self) -> dict[str, Any]:
@@ -188,7 +189,7 @@ def trial_record(frozen: FrozenTrial, spec: StudySpec, storage_url: str) -> Tria
         **view.fields(RECORD_FIELDS),
         objectives=tuple(view.names) if view.multi else (),
         values=view.values if view.multi else {},
-        objective_steps=objective_steps_of(frozen, view.names) if view.multi else {},
+        objective_epochs=objective_epochs_of(frozen, view.names) if view.multi else {},
     )
 
 

@@ -3,7 +3,7 @@
 Uses :class:`mlflow.MlflowClient` only (no fluent ``mlflow.start_run``), so a long-lived worker
 keeps no active-run state between trials. A trial's run holds its params, the per-epoch series
 (``cv/score``, ``cv/fold_<k>``, ``train/loss``, ``health/<stat>/<group>``) with the epoch as
-step, the final ``value`` (several objectives: ``cv/<name>`` per step and ``value/<name>``;
+step, the final ``value`` (several objectives: ``cv/<name>`` per epoch and ``value/<name>``;
 the parent run then holds the Pareto front: ``front_size``, tags ``automl.front_trials`` and
 ``front.<trial>``), its status (FINISHED complete, KILLED pruned, FAILED failed) and the
 ``automl.*`` tags that lead back to the trial in the Optuna storage.

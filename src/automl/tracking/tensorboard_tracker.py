@@ -5,7 +5,7 @@ A trial's folder holds its per-epoch scalars (``cv/score``, ``cv/fold_<k>``, ``t
 reason, host, slot, storage) and an HParams session (its params and state, metric
 ``hparam/value``), so the HParams tab compares the trials. The ``study`` folder holds the best
 trial's params and value when ``automl run`` ends. With several objectives: ``cv/<name>`` per
-step, HParams metrics ``hparam/<name>``, and the study folder's text ``automl/front`` is the
+epoch, HParams metrics ``hparam/<name>``, and the study folder's text ``automl/front`` is the
 Pareto front. Written with PyTorch's ``SummaryWriter``.
 """
 

@@ -67,13 +67,14 @@ def read_checkpoint(blob: CheckpointBlob) -> Any | None:
         return None
 
 
-def write_checkpoint(blob: CheckpointBlob, body: bytes, step: int) -> bool:
-    """Put ``body`` in the blob; False, with one warning, when the store refuses it: a failed
-    save must not fail the trial (the previous checkpoint stays)."""
+def write_checkpoint(blob: CheckpointBlob, body: bytes, epoch: int) -> bool:
+    """Put ``body``, saved after ``epoch`` (your own code: its last reported step), in the blob;
+    False, with one warning, when the store refuses it: a failed save must not fail the trial
+    (the previous checkpoint stays)."""
     try:
         blob.put(body)
     except Exception as exc:  # noqa: BLE001
-        log.warning("could not save the checkpoint of step %d: %s", step, " ".join(str(exc).split())[:300])
+        log.warning("could not save the checkpoint of epoch %d: %s", epoch, " ".join(str(exc).split())[:300])
         return False
     return True
 

@@ -11,8 +11,9 @@ Contract
 * A reporter may be slow (it may write to a remote storage) but must not raise for a transient
   problem it can retry itself.
 
-The worker adapts an Optuna trial to this protocol; :class:`NullReporter` serves export and
-benchmarks, where nothing is pruned.
+The worker adapts an Optuna trial to this protocol (the epoch is Optuna's ``step``);
+:class:`NullReporter` serves export and benchmarks, where nothing is pruned. Your own code
+reports through it too: the step it reports at is the epoch here.
 """
 
 from __future__ import annotations

@@ -75,6 +75,7 @@ class TrialContext:
         step = int(step)
         value = {str(k): float(v) for k, v in value.items()} if isinstance(value, Mapping) else float(value)
         self._reported[step] = value
+        # Your step is automl's epoch from here on (reporter, pruner, *_epoch attributes).
         self._reporter.report(step, value)
         if self._reporter.should_prune():
             raise TrialPruned("pruned by the pruner", step)

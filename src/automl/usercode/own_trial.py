@@ -1,9 +1,9 @@
 """One trial of your own code, function or program, as the worker runs it.
 
 :class:`OwnTrial` gives the runner what the built-in trainer gives it: a final value, the facts
-to store on the trial (the reported curve and its best step, what ``log`` recorded; the runner
+to store on the trial (the reported curve and its best epoch, what ``log`` recorded; the runner
 adds the duration), TrialPruned and TrialPreempted as outcomes, and the checkpoint's epoch when
-the trial resumed.
+the trial resumed. Your code reports its own steps; on the trial each step is an epoch.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class OwnTrial:
 
     @property
     def resumed_from_epoch(self) -> int:
+        """The step of the checkpoint your code resumed from (the trial records it as an epoch)."""
         return self._program.resumed_from_step if self._program else self._context.resumed_from_step  # type: ignore[union-attr]
 
     def run(self) -> OwnResult:

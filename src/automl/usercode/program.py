@@ -128,6 +128,7 @@ class ProgramTrial:
 
         def step(number: int, value: Reported) -> None:
             self.reported[number] = value
+            # The program's step is automl's epoch from here on (reporter, pruner, *_epoch attrs).
             self._reporter.report(number, value)
             if self._reporter.should_prune():
                 _stop(proc, self._grace_s)
