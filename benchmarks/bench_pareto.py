@@ -8,7 +8,9 @@ epochs trained:
 
 * ``automl pruned``: the real coordinator (``Coordinator`` + ``InlineBackend``, capacity 1:
   one trial at a time in this process, so every arm is sequential) on a throwaway SQLite file,
-  two objectives, TPE, the Pareto Hyperband pruner (min_resource 1, reduction_factor 3);
+  two objectives, TPE, the Pareto Hyperband pruner (min_resource 1, reduction_factor 3), or
+  with ``--pruner successive_halving`` the Pareto successive-halving pruner (plain MO-ASHA: every
+  trial in the most aggressive bracket) with the same options;
 * ``automl unpruned``: the same with ``pruner: {type: none}``;
 * ``optuna nsga2`` and ``optuna tpe``: plain Optuna, an in-memory study with
   ``directions=["maximize", "minimize"]`` and ``NSGAIISampler(seed=s)`` / ``TPESampler(seed=s)``,
@@ -32,6 +34,11 @@ log10(ref_cost), box down to the smallest model's cost). For a reading of why pr
 not, it also measures on the unpruned arm's full-length trials how much of the final front the
 top third at each Hyperband rung keeps. The last line is one JSON object with every figure.
 
+``--arms`` (a comma list, ``_`` for a space: ``automl_pruned,optuna_tpe``) runs only some
+arms; each arm is deterministic for its seed, so a run of the pruned arm alone can be compared
+with the figures of an earlier run of the others. "Reaches after" is printed only against arms
+that ran, and the rung check only when the unpruned arm ran.
+
 ``--epochs`` and ``--lr-low`` (the floor of the lr range; 1e-3 by default, the study file's)
 set longer trials and a space with more configurations that need many epochs. Besides the
 scikit-learn data sets by name, ``make_classification`` is a generated one (3,000 rows, 20
@@ -42,6 +49,8 @@ nothing can be downloaded. The JSON line keeps every seed's curve (``events_by_s
         --datasets digits,breast_cancer --flops breast_cancer      # 15 min on 2 cores
     flock /tmp/automl-bench.lock python benchmarks/bench_pareto.py --seeds 5 --budget-trials 40 \
         --epochs 27 --lr-low 1e-4 --datasets make_classification   # 21 min, loaded
+    flock /tmp/automl-bench.lock python benchmarks/bench_pareto.py --seeds 5 --budget-trials 30 \
+        --epochs 81 --lr-low 1e-4 --datasets digits --pruner successive_halving --arms automl_pruned
     python benchmarks/bench_pareto.py --quick
 """
 
@@ -64,6 +73,7 @@ import optuna
 import torch
 
 ARMS = ("automl pruned", "automl unpruned", "optuna nsga2", "optuna tpe")
+PRUNERS = ("hyperband", "successive_halving")
 REF_ACCURACY = 0.5
 SPACE_YAML = """\
   lr: {{low: {lr_low!r}, high: 3.0e-2, log: true}}
@@ -130,8 +140,8 @@ class Run:
 
 
 def spec_yaml(problem: Problem, name: str, storage: str, seed: int, sampler_seed: int, pruned: bool,
-              n_trials: int, min_resource: int) -> str:  # fmt: skip
-    pruner = (f"{{type: hyperband, min_resource: {min_resource}, reduction_factor: 3}}" if pruned
+              n_trials: int, min_resource: int, pruner_type: str = "hyperband") -> str:  # fmt: skip
+    pruner = (f"{{type: {pruner_type}, min_resource: {min_resource}, reduction_factor: 3}}" if pruned
               else "{type: none}")  # fmt: skip
     return f"""\
 name: {name}
@@ -236,7 +246,7 @@ def run_automl(problem: Problem, seed: int, pruned: bool, budget: int, folder: P
     while True:
         rounds += 1
         spec = parse_spec(spec_yaml(problem, name, url, seed, seed + 1000 * (rounds - 1), pruned, n_trials,
-                                    args.min_resource))  # fmt: skip
+                                    args.min_resource, args.pruner))  # fmt: skip
         Coordinator(spec, open_study(spec, url), InlineBackend(url, capacity=1)).run()
         study = optuna.load_study(study_name=name, storage=make_storage(url))
         ended = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
@@ -329,8 +339,17 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--min-resource", type=int, default=1)
     parser.add_argument("--lr-low", type=float, default=1e-3, help="the floor of the lr range (ceiling 3e-2)")
+    parser.add_argument("--pruner", choices=PRUNERS, default="hyperband", help="the pruned arm's pruner")
+    parser.add_argument("--arms", default=",".join(a.replace(" ", "_") for a in ARMS),
+                        help="arms to run, a comma list (default all four)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, 4 trials' budget, 4 epochs")
     args = parser.parse_args()
+    arms = [a.strip().replace("_", " ") for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        parser.error(f"--arms: unknown {', '.join(unknown) or '(none given)'}; choose from "
+                     f"{', '.join(a.replace(' ', '_') for a in ARMS)}")  # fmt: skip
+    arms = [a for a in ARMS if a in arms]
     if args.quick:
         args.seeds, args.budget_trials, args.epochs, args.datasets, args.flops = 1, 4, 4, "breast_cancer", ""
     torch.set_num_threads(1)
@@ -344,18 +363,22 @@ def main() -> int:
     seeds = list(range(args.seeds))
     out: dict[str, Any] = {"budget_epochs": budget, "budget_trials": args.budget_trials, "epochs": args.epochs,
                            "seeds": len(seeds), "min_resource": args.min_resource, "lr_low": args.lr_low,
-                           "generated": GENERATED, "problems": {}}  # fmt: skip
+                           "pruner": args.pruner, "arms": arms, "generated": GENERATED, "problems": {}}  # fmt: skip
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-pareto-") as tmp:
         for problem in problems:
             ref = reference(problem)
-            runs: dict[str, list[Run]] = {arm: [] for arm in ARMS}
+            runs: dict[str, list[Run]] = {arm: [] for arm in arms}
             for seed in seeds:  # arms interleaved seed by seed, so that load on the machine hits all alike
-                runs["automl pruned"].append(run_automl(problem, seed, True, budget, Path(tmp), args, ref))
-                runs["automl unpruned"].append(run_automl(problem, seed, False, budget, Path(tmp), args, ref))
-                runs["optuna nsga2"].append(run_optuna(problem, seed, "nsga2", budget, ref))
-                runs["optuna tpe"].append(run_optuna(problem, seed, "tpe", budget, ref))
-                line = "  ".join(f"{arm} {runs[arm][-1].hv_at(budget):.4f}" for arm in ARMS)
+                if "automl pruned" in runs:
+                    runs["automl pruned"].append(run_automl(problem, seed, True, budget, Path(tmp), args, ref))
+                if "automl unpruned" in runs:
+                    runs["automl unpruned"].append(run_automl(problem, seed, False, budget, Path(tmp), args, ref))
+                if "optuna nsga2" in runs:
+                    runs["optuna nsga2"].append(run_optuna(problem, seed, "nsga2", budget, ref))
+                if "optuna tpe" in runs:
+                    runs["optuna tpe"].append(run_optuna(problem, seed, "tpe", budget, ref))
+                line = "  ".join(f"{arm} {runs[arm][-1].hv_at(budget):.4f}" for arm in arms)
                 print(f"[{time.perf_counter() - started:6.0f} s] {problem.key} seed {seed}: {line}", file=sys.stderr)
             out["problems"][problem.key] = summarise(problem, runs, budget, ref, args)
     out["wall_s"] = round(time.perf_counter() - started, 1)
@@ -376,7 +399,7 @@ def rung_check(runs: list[Run], epochs: int, min_resource: int) -> dict[str, Any
 
     out: dict[str, Any] = {}
     rung = min_resource
-    while rung < epochs:
+    while runs and rung < epochs:
         kept, rhos = [], []
         for run in runs:
             full = [(c, cost) for c, cost in run.curves if len(c) >= epochs]
@@ -418,10 +441,10 @@ def summarise(problem: Problem, runs: dict[str, list[Run]], budget: int, ref: Re
             # every finished trial: (cumulative epochs, hv, hv on log cost), for any later reading
             "events_by_seed": [[[e, round(h, 6), round(g, 6)] for e, h, g in r.events] for r in rs],
         }
-    pruned = runs["automl pruned"]
+    pruned = runs.get("automl pruned", [])
     reach: dict[str, Any] = {}
     for log in (False, True):
-        for arm in ARMS[1:]:
+        for arm in [a for a in ARMS[1:] if a in runs and pruned]:
             target = arms[arm]["hv_log_final" if log else "hv_final"]
             hits = [r.epochs_to(target, log) for r in pruned]
             epochs = med(hits)
@@ -434,7 +457,7 @@ def summarise(problem: Problem, runs: dict[str, list[Run]], budget: int, ref: Re
     return {
         "reference": {"accuracy": REF_ACCURACY, problem.cost: ref.point[1], f"smallest_{problem.cost}": ref.smallest},
         "arms": arms, "pruned_reaches": reach,
-        "rungs_on_unpruned_trials": rung_check(runs["automl unpruned"], args.epochs, args.min_resource),
+        "rungs_on_unpruned_trials": rung_check(runs.get("automl unpruned", []), args.epochs, args.min_resource),
     }  # fmt: skip
 
 
@@ -457,8 +480,10 @@ def print_tables(out: dict[str, Any]) -> None:
                 print(f"{arm:<16} {a[k + 'quarter']:8.4f} {a[k + 'half']:8.4f} {a[k + 'final']:8.4f} {a['trials']:7.0f} "
                       f"{a['complete']:8.0f} {a['pruned']:7.0f} {a['wall_s']:7.1f}  {text}")  # fmt: skip
         rungs = figures["rungs_on_unpruned_trials"]
-        print("rungs, on the unpruned arm's full trials: " + "; ".join(
-            f"epoch {r}: front kept {v['front_kept_in_top_third']:.2f}, rho {v['spearman_rho']:.2f}" for r, v in rungs.items()))
+        if rungs:
+            print("rungs, on the unpruned arm's full trials: " + "; ".join(
+                f"epoch {r}: front kept {v['front_kept_in_top_third']:.2f}, rho {v['spearman_rho']:.2f}"
+                for r, v in rungs.items()))
 
 
 if __name__ == "__main__":
