@@ -61,7 +61,9 @@ def score(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(accuracy_score(y_true, y_pred))
 
 
-def run_automl(name: str, seed: int, budget_s: float, workdir: Path, single: bool = False) -> dict[str, Any]:
+def run_automl(
+    name: str, seed: int, budget_s: float, workdir: Path, single: bool = False
+) -> dict[str, Any]:
     metric = "rmse" if name in REGRESSION else "accuracy"
     tag = f"{name}-{seed}{'-single' if single else ''}"
     study = workdir / f"{tag}.yaml"
@@ -77,9 +79,18 @@ def run_automl(name: str, seed: int, budget_s: float, workdir: Path, single: boo
     wall = time.monotonic() - started
     out = workdir / f"{tag}-export"
     ensemble = ["--ensemble", "1"] if single else []
-    subprocess.run([*automl, "export", str(study), "-o", str(out), *ensemble], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [*automl, "export", str(study), "-o", str(out), *ensemble],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     metrics = json.loads((out / "metrics.json").read_text())
-    status = json.loads(subprocess.run([*automl, "status", str(study), "--json"], check=True, capture_output=True, text=True).stdout)
+    status = json.loads(
+        subprocess.run(
+            [*automl, "status", str(study), "--json"], check=True, capture_output=True, text=True
+        ).stdout
+    )
     trials = sum(status["counts"].values())
     return {"cv": metrics["cv"], "test": metrics["test"], "trials": trials, "wall_s": wall}
 
@@ -94,7 +105,11 @@ def run_sklearn(name: str, budget_s: float, data: tuple[np.ndarray, ...]) -> dic
 
     X, y, X_test, y_test = data
     regression = name in REGRESSION
-    estimator = MLPRegressor(max_iter=300, random_state=0) if regression else MLPClassifier(max_iter=300, random_state=0)
+    estimator = (
+        MLPRegressor(max_iter=300, random_state=0)
+        if regression
+        else MLPClassifier(max_iter=300, random_state=0)
+    )
     pipe = make_pipeline(StandardScaler(), estimator)
     prefix = pipe.steps[-1][0] + "__"
     space = {
@@ -104,7 +119,11 @@ def run_sklearn(name: str, budget_s: float, data: tuple[np.ndarray, ...]) -> dic
         prefix + "batch_size": [32, 64, 128],
         prefix + "activation": ["relu", "tanh"],
     }
-    cv = KFold(5, shuffle=True, random_state=0) if regression else StratifiedKFold(5, shuffle=True, random_state=0)
+    cv = (
+        KFold(5, shuffle=True, random_state=0)
+        if regression
+        else StratifiedKFold(5, shuffle=True, random_state=0)
+    )
     search = HalvingRandomSearchCV(
         pipe, space, n_candidates=96, factor=3, cv=cv, random_state=0, n_jobs=CORES,
         scoring="neg_root_mean_squared_error" if regression else "accuracy",
@@ -135,7 +154,9 @@ def run_optuna(name: str, budget_s: float, data: tuple[np.ndarray, ...]) -> dict
     regression = name in REGRESSION
     n_out = 1 if regression else int(y.max()) + 1
 
-    def fit(params: dict[str, Any], Xtr: np.ndarray, ytr: np.ndarray, epochs: int = 40) -> tuple[nn.Module, StandardScaler]:
+    def fit(
+        params: dict[str, Any], Xtr: np.ndarray, ytr: np.ndarray, epochs: int = 40
+    ) -> tuple[nn.Module, StandardScaler]:
         scaler = StandardScaler().fit(Xtr)
         layers: list[nn.Module] = []
         width, d_in = params["width"], Xtr.shape[1]
@@ -146,7 +167,9 @@ def run_optuna(name: str, budget_s: float, data: tuple[np.ndarray, ...]) -> dict
         target = torch.tensor(ytr, dtype=torch.float32 if regression else torch.long)
         loader = DataLoader(TensorDataset(torch.tensor(scaler.transform(Xtr), dtype=torch.float32), target),
                             batch_size=params["batch_size"], shuffle=True)  # fmt: skip
-        opt = torch.optim.Adam(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+        opt = torch.optim.Adam(
+            model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"]
+        )
         loss_fn: nn.Module = nn.MSELoss() if regression else nn.CrossEntropyLoss()
         for _ in range(epochs):
             model.train()
@@ -172,7 +195,11 @@ def run_optuna(name: str, budget_s: float, data: tuple[np.ndarray, ...]) -> dict
             "dropout": trial.suggest_float("dropout", 0.0, 0.4),
             "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
         }
-        cv = KFold(5, shuffle=True, random_state=0) if regression else StratifiedKFold(5, shuffle=True, random_state=0)
+        cv = (
+            KFold(5, shuffle=True, random_state=0)
+            if regression
+            else StratifiedKFold(5, shuffle=True, random_state=0)
+        )
         scores = []
         for fold, (tr, va) in enumerate(cv.split(X, y)):
             model, scaler = fit(params, X[tr], y[tr])
@@ -194,10 +221,16 @@ def run_optuna(name: str, budget_s: float, data: tuple[np.ndarray, ...]) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=180.0, help="seconds per method and data set")
-    parser.add_argument("--datasets", nargs="+", default=["digits", "breast_cancer", "wine", "diabetes"])
+    parser.add_argument(
+        "--budget", type=float, default=180.0, help="seconds per method and data set"
+    )
+    parser.add_argument(
+        "--datasets", nargs="+", default=["digits", "breast_cancer", "wine", "diabetes"]
+    )
     parser.add_argument("--splits", type=int, default=1, help="how many split seeds per data set")
-    parser.add_argument("--first-split", type=int, default=0, help="the first split seed (default 0)")
+    parser.add_argument(
+        "--first-split", type=int, default=0, help="the first split seed (default 0)"
+    )
     parser.add_argument("--methods", nargs="+", default=["automl", "sklearn", "optuna"],
                         choices=["automl", "automl-single", "sklearn", "optuna"])  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -209,13 +242,21 @@ def main() -> None:
                 data = split(name, seed)
                 for method in args.methods:
                     if method.startswith("automl"):
-                        row = run_automl(name, seed, args.budget, Path(tmp), single=method == "automl-single")
+                        row = run_automl(
+                            name, seed, args.budget, Path(tmp), single=method == "automl-single"
+                        )
                     elif method == "sklearn":
                         row = run_sklearn(name, args.budget, data)
                     else:
                         row = run_optuna(name, args.budget, data)
                     metric = "rmse" if name in REGRESSION else "accuracy"
-                    row = {"dataset": name, "split": seed, "method": method, "metric": metric, **row}
+                    row = {
+                        "dataset": name,
+                        "split": seed,
+                        "method": method,
+                        "metric": metric,
+                        **row,
+                    }
                     results.append(row)
                     print(f"{name:14s} split {seed} {method:13s} cv {row['cv']:.4f}  test {row['test']:.4f}  "
                           f"trials {row['trials']:4d}  wall {row['wall_s']:6.1f} s", flush=True)  # fmt: skip
@@ -231,7 +272,10 @@ def print_means(results: list[dict[str, Any]]) -> None:
         for method in dict.fromkeys(r["method"] for r in results):
             rows = [r for r in results if r["dataset"] == name and r["method"] == method]
             if rows:
-                mean = {k: float(np.mean([r[k] for r in rows])) for k in ("cv", "test", "trials", "wall_s")}
+                mean = {
+                    k: float(np.mean([r[k] for r in rows]))
+                    for k in ("cv", "test", "trials", "wall_s")
+                }
                 print(f"{name:14s} {method:13s} cv {mean['cv']:.4f}  test {mean['test']:.4f}  "
                       f"trials {mean['trials']:6.1f}  wall {mean['wall_s']:6.1f} s  ({len(rows)} splits)")  # fmt: skip
 

@@ -43,7 +43,11 @@ def _make_study(folder: Path) -> None:
     study = open_study(spec, spec.storage)
     dist = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
     for i in range(20):
-        study.add_trial(optuna.trial.create_trial(params={"lr": 1e-3 * (i + 1)}, distributions={"lr": dist}, value=i / 20))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr": 1e-3 * (i + 1)}, distributions={"lr": dist}, value=i / 20
+            )
+        )
 
 
 def _time(src: Path, args: list[str], folder: Path) -> float:
@@ -65,7 +69,20 @@ def main() -> None:
         trees = {"current": ROOT / "src"}
         if args.baseline:
             base = folder / "baseline"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.baseline], check=True)
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(ROOT),
+                    "worktree",
+                    "add",
+                    "-q",
+                    "--detach",
+                    str(base),
+                    args.baseline,
+                ],
+                check=True,
+            )
             trees["baseline " + args.baseline] = base / "src"
         try:
             times: dict[tuple[str, str], list[float]] = {}
@@ -75,10 +92,30 @@ def main() -> None:
                         times.setdefault((tree, name), []).append(_time(src, cmd, folder))
         finally:
             if args.baseline:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder / "baseline")], check=True)
-        print(f"{'command':<10} " + " ".join(f"{tree:>24}" for tree in trees) + "   (median s of " + str(args.repeats) + ")")
+                subprocess.run(
+                    [
+                        "git",
+                        "-C",
+                        str(ROOT),
+                        "worktree",
+                        "remove",
+                        "--force",
+                        str(folder / "baseline"),
+                    ],
+                    check=True,
+                )
+        print(
+            f"{'command':<10} "
+            + " ".join(f"{tree:>24}" for tree in trees)
+            + "   (median s of "
+            + str(args.repeats)
+            + ")"
+        )
         for name in COMMANDS:
-            print(f"{name:<10} " + " ".join(f"{statistics.median(times[(tree, name)]):>24.2f}" for tree in trees))
+            print(
+                f"{name:<10} "
+                + " ".join(f"{statistics.median(times[(tree, name)]):>24.2f}" for tree in trees)
+            )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_study(folder: Path, family: str, params: dict[str, Any], epochs: int, seed: int) -> tuple[Any, Any]:
+def make_study(
+    folder: Path, family: str, params: dict[str, Any], epochs: int, seed: int
+) -> tuple[Any, Any]:
     from automl.search.storage import make_storage
     from automl.search.study import SPEC_ATTR, stored_spec
     from automl.studyfile import StudySpec
@@ -45,7 +47,9 @@ def make_study(folder: Path, family: str, params: dict[str, Any], epochs: int, s
         "data": {"source": "sklearn:digits"}, "model": {"family": family},
         "trainer": {"epochs": epochs, "device": "cpu", "seed": seed}, "space": params,
     })  # fmt: skip
-    study = optuna.create_study(storage=make_storage(spec.storage), study_name=name, direction="maximize")
+    study = optuna.create_study(
+        storage=make_storage(spec.storage), study_name=name, direction="maximize"
+    )
     study.set_user_attr(SPEC_ATTR, stored_spec(spec))
     study.add_trial(optuna.trial.create_trial(value=0.0, user_attrs={"best_epoch": epochs}))
     return study, spec
@@ -58,8 +62,12 @@ def dynamic_ratio(folder: Path) -> float:
 
     model, preprocessor, info = load_export(folder)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated: that is one reason predict avoids it
-        dynamic = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        warnings.simplefilter(
+            "ignore"
+        )  # torch.ao.quantization is deprecated: that is one reason predict avoids it
+        dynamic = torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        )
     row = torch.zeros((1, *info["input_shape"]))
     dequantised, dyn = latencies_ms([model, dynamic], row)
     return dyn / dequantised
@@ -74,11 +82,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--mlp-epochs", type=int, default=30)
     parser.add_argument("--cnn-epochs", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for training (latency always uses 1)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for training (latency always uses 1)"
+    )
     args = parser.parse_args()
     quiet_optuna()
     torch.set_num_threads(args.threads)
-    families = {"mlp": (dict(MLP_START[0]), args.mlp_epochs), "cnn": (dict(CNN_START[0]), args.cnn_epochs)}
+    families = {
+        "mlp": (dict(MLP_START[0]), args.mlp_epochs),
+        "cnn": (dict(CNN_START[0]), args.cnn_epochs),
+    }
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -79,7 +79,17 @@ PARALLELISM = 8
 WINDOW = 1000
 WINDOW_STARTS = (1000, 10_000, 20_000, 50_000)
 STATUS_REPEATS = 3
-HEAVY_MODULES = ("torch", "sklearn", "pandas", "scipy", "matplotlib", "plotly", "mlflow", "wandb", "celery")
+HEAVY_MODULES = (
+    "torch",
+    "sklearn",
+    "pandas",
+    "scipy",
+    "matplotlib",
+    "plotly",
+    "mlflow",
+    "wandb",
+    "celery",
+)
 TARGET_STATUS_S = 5.0
 TARGET_PEAK_MB = 1024.0
 TARGET_FLAT_RATIO = 1.5
@@ -149,7 +159,9 @@ def _make_backend(url: str, study_name: str, capacity: int) -> Any:
             self._capacity = capacity
             self._ended: deque[int] = deque()
             self._conn, child = mp.get_context("spawn").Pipe()
-            self._proc = mp.get_context("spawn").Process(target=_worker_main, args=(child, url, study_name), daemon=True)
+            self._proc = mp.get_context("spawn").Process(
+                target=_worker_main, args=(child, url, study_name), daemon=True
+            )
             self._proc.start()
             if self._conn.recv() != "ready":  # before any clock: the worker has opened the study
                 raise RuntimeError("the fake worker did not start")
@@ -217,7 +229,9 @@ class Stamps:
                 f"stopped at {k} trials: {elapsed / 60:.1f} min elapsed, {projected / 60:.1f} min "
                 f"projected at {rate * 1000:.2f} ms/trial (budget {self.budget_s / 60:.0f} min)"
             )
-            state.n_trials = state.done + len(state.running)  # no more dispatches; in-flight trials end
+            state.n_trials = state.done + len(
+                state.running
+            )  # no more dispatches; in-flight trials end
 
     def window_ms(self, start: int, size: int = WINDOW) -> float | None:
         """Mean ms per trial over trials start..start+size-1 (0-based count of finished trials)."""
@@ -236,7 +250,11 @@ def child(args: argparse.Namespace) -> None:
 
     quiet_optuna()
     rss_start = rss_mb()
-    spec = parse_spec(SPEC_YAML.format(name=args.name, url=args.url, n_trials=args.trials, parallelism=PARALLELISM))
+    spec = parse_spec(
+        SPEC_YAML.format(
+            name=args.name, url=args.url, n_trials=args.trials, parallelism=PARALLELISM
+        )
+    )
     study = open_study(spec, args.url)
     backend = _make_backend(args.url, args.name, PARALLELISM)
     stamps = Stamps(args.trials, args.budget_min * 60)
@@ -250,7 +268,11 @@ def child(args: argparse.Namespace) -> None:
         profiler.dump_stats(args.profile)
     wall = time.perf_counter() - stamps.t0
     n = len(stamps.times)
-    windows = {f"{s}-{s + WINDOW - 1}": stamps.window_ms(s) for s in WINDOW_STARTS if s + WINDOW <= n - WINDOW}
+    windows = {
+        f"{s}-{s + WINDOW - 1}": stamps.window_ms(s)
+        for s in WINDOW_STARTS
+        if s + WINDOW <= n - WINDOW
+    }
     if n > WINDOW:
         windows[f"{n - WINDOW}-{n - 1}"] = stamps.window_ms(n - WINDOW)
     blocks = [round(stamps.window_ms(s) or 0.0, 4) for s in range(1, n - WINDOW + 1, WINDOW)]
@@ -310,7 +332,9 @@ def time_status(url: str, name: str) -> dict[str, Any]:
         f"    main(['status', '--storage', {url!r}, '--study', {name!r}])\n"
         f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    ).stdout
     result["status_heavy_modules_imported"] = [m for m in out.strip().split(",") if m]
     return result
 
@@ -335,7 +359,12 @@ def run_storage(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any
     print(f"[{kind}] {args.trials} trials, study {name} ...", flush=True)
     started = time.perf_counter()
     subprocess.run(cmd, check=True)
-    out: dict[str, Any] = {"storage": kind, "url": url, "study": name, **json.loads(result_file.read_text())}
+    out: dict[str, Any] = {
+        "storage": kind,
+        "url": url,
+        "study": name,
+        **json.loads(result_file.read_text()),
+    }
     out["child_wall_s"] = round(time.perf_counter() - started, 1)
     if path is not None and path.exists():
         out["storage_file_mb"] = round(path.stat().st_size / 2**20, 1)
@@ -344,7 +373,9 @@ def run_storage(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any
     if kind == "postgresql" and not args.keep:
         import optuna
 
-        optuna.delete_study(study_name=name, storage=url.replace("postgresql://", "postgresql+psycopg://"))
+        optuna.delete_study(
+            study_name=name, storage=url.replace("postgresql://", "postgresql+psycopg://")
+        )
     return out
 
 
@@ -353,10 +384,14 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 
 def report(results: list[dict[str, Any]], n_trials: int) -> None:
-    print(f"\ncoordinator at scale: {n_trials} instant trials requested, random sampler, parallelism {PARALLELISM}")
+    print(
+        f"\ncoordinator at scale: {n_trials} instant trials requested, random sampler, parallelism {PARALLELISM}"
+    )
     for r in results:
-        print(f"\n== {r['storage']} ({r['trials_done']} trials done, {r['wall_s']:.0f} s, "
-              f"mean {r['mean_ms_per_trial']:.2f} ms/trial; stopping: {r['stopping']})")
+        print(
+            f"\n== {r['storage']} ({r['trials_done']} trials done, {r['wall_s']:.0f} s, "
+            f"mean {r['mean_ms_per_trial']:.2f} ms/trial; stopping: {r['stopping']})"
+        )
         if r["stopped_early"]:
             print(f"   STOPPED EARLY: {r['stopped_early']}")
         print("   ms per trial (ask + dispatch + tell + collect), by trials done:")
@@ -365,19 +400,29 @@ def report(results: list[dict[str, Any]], n_trials: int) -> None:
         values = list(r["windows_ms"].values())
         ratio = values[-1] / values[0] if len(values) >= 2 and values[0] else None
         verdict = "-" if ratio is None else ("flat" if ratio <= TARGET_FLAT_RATIO else "GROWS")
-        print(f"   last window / first window: {_fmt(ratio)}x  (target: flat, <= {TARGET_FLAT_RATIO}x): {verdict}")
+        print(
+            f"   last window / first window: {_fmt(ratio)}x  (target: flat, <= {TARGET_FLAT_RATIO}x): {verdict}"
+        )
         for label in ("status", "status_json"):
             s = r[label]
             flag = "ok" if s["median_s"] <= TARGET_STATUS_S else "OVER"
-            print(f"   automl {label.replace('_', ' --'):<14} median {s['median_s']:6.2f} s (runs {s['runs_s']}), "
-                  f"peak RSS {s['peak_rss_mb']:.0f} MB, exit {s['exit_codes']}  (target <= {TARGET_STATUS_S:.0f} s: {flag})")
+            print(
+                f"   automl {label.replace('_', ' --'):<14} median {s['median_s']:6.2f} s (runs {s['runs_s']}), "
+                f"peak RSS {s['peak_rss_mb']:.0f} MB, exit {s['exit_codes']}  (target <= {TARGET_STATUS_S:.0f} s: {flag})"
+            )
         flag = "ok" if r["peak_rss_mb"] <= TARGET_PEAK_MB else "OVER"
-        print(f"   coordinator memory: peak (ru_maxrss) {r['peak_rss_mb']:.0f} MB (target <= {TARGET_PEAK_MB:.0f} MB: {flag}); "
-              f"RSS {r['rss_start_mb']:.0f} MB at start -> {r['rss_end_mb']:.0f} MB at end "
-              f"(+{r['rss_end_mb'] - r['rss_start_mb']:.0f} MB); every 10k: {r['rss_every_10k']}")
-        print(f"   fake worker peak RSS {_fmt(r['worker_peak_rss_mb'], '.0f')} MB; storage file {r.get('storage_file_mb', '-')} MB")
-        print(f"   heavy modules imported: coordinator {r['heavy_modules_imported'] or 'none'}, "
-              f"automl status {r['status_heavy_modules_imported'] or 'none'}")
+        print(
+            f"   coordinator memory: peak (ru_maxrss) {r['peak_rss_mb']:.0f} MB (target <= {TARGET_PEAK_MB:.0f} MB: {flag}); "
+            f"RSS {r['rss_start_mb']:.0f} MB at start -> {r['rss_end_mb']:.0f} MB at end "
+            f"(+{r['rss_end_mb'] - r['rss_start_mb']:.0f} MB); every 10k: {r['rss_every_10k']}"
+        )
+        print(
+            f"   fake worker peak RSS {_fmt(r['worker_peak_rss_mb'], '.0f')} MB; storage file {r.get('storage_file_mb', '-')} MB"
+        )
+        print(
+            f"   heavy modules imported: coordinator {r['heavy_modules_imported'] or 'none'}, "
+            f"automl status {r['status_heavy_modules_imported'] or 'none'}"
+        )
 
 
 def main() -> None:
@@ -385,10 +430,19 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=100_000)
     ap.add_argument("--storages", nargs="+", default=["sqlite", "journal-file"], choices=STORAGES)
     ap.add_argument("--out", default="/tmp/bench_coordinator.json")
-    ap.add_argument("--budget-min", type=float, default=15.0, help="stop a storage's run early past this (see above)")
+    ap.add_argument(
+        "--budget-min",
+        type=float,
+        default=15.0,
+        help="stop a storage's run early past this (see above)",
+    )
     ap.add_argument("--profile", metavar="FILE", help="cProfile the coordinator's run into FILE")
-    ap.add_argument("--dir", help="where the sqlite and journal files go (default: a new folder under /tmp)")
-    ap.add_argument("--keep", action="store_true", help="keep the study files and the PostgreSQL study")
+    ap.add_argument(
+        "--dir", help="where the sqlite and journal files go (default: a new folder under /tmp)"
+    )
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the study files and the PostgreSQL study"
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--name", help=argparse.SUPPRESS)
@@ -403,7 +457,9 @@ def main() -> None:
     try:
         for kind in args.storages:
             results.append(run_storage(kind, args, tmp))
-            Path(args.out).write_text(json.dumps({"trials": args.trials, "results": results}, indent=1))
+            Path(args.out).write_text(
+                json.dumps({"trials": args.trials, "results": results}, indent=1)
+            )
     finally:
         if args.keep:
             print(f"study files kept in {tmp}")

@@ -36,7 +36,9 @@ def main() -> None:
     from automl.training import fit_final, load_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["breast_cancer", "wine", "diabetes", "digits"])
+    parser.add_argument(
+        "--datasets", nargs="+", default=["breast_cancer", "wine", "diabetes", "digits"]
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=40, help="automl's default up to 5,000 rows")

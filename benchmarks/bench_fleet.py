@@ -272,16 +272,26 @@ def trial_figures(trials: list[Any], t0: float) -> dict[str, Any]:
     }
 
 
-ENDED_LINE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [A-Z]+/MainProcess\] trial (\d+) of (\S+) ended ")
-NOTICED_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO (\S+): trial (\d+) (COMPLETE|PRUNED|FAIL)", re.M)
+ENDED_LINE = re.compile(
+    r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [A-Z]+/MainProcess\] trial (\d+) of (\S+) ended "
+)
+NOTICED_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO (\S+): trial (\d+) (COMPLETE|PRUNED|FAIL)", re.M
+)
 
 
 def notice_latencies(worker_log: str, coordinator_log: str, study: str) -> list[float]:
     """Per trial: the worker's "trial N of STUDY ended" line to the coordinator's progress line
     for it (the coordinator has collected it: counted, and its slot is free to dispatch)."""
-    ended = {int(m.group(2)): stamp(m.group(1)) for m in ENDED_LINE.finditer(worker_log) if m.group(3) == study}
+    ended = {
+        int(m.group(2)): stamp(m.group(1))
+        for m in ENDED_LINE.finditer(worker_log)
+        if m.group(3) == study
+    }
     noticed = {
-        int(m.group(3)): stamp(m.group(1)) for m in NOTICED_LINE.finditer(coordinator_log) if m.group(2) == f"{study}"
+        int(m.group(3)): stamp(m.group(1))
+        for m in NOTICED_LINE.finditer(coordinator_log)
+        if m.group(2) == f"{study}"
     }
     return [noticed[n] - ended[n] for n in ended if n in noticed]
 
@@ -293,7 +303,11 @@ def report_cost_s(storage_url: str, n_reports: int = 200) -> float:
     from automl.runner.execute import OptunaReporter
     from automl.search import make_storage
 
-    study = optuna.create_study(storage=make_storage(storage_url, cached=False), study_name=f"report-cost-{os.getpid()}-{time.time_ns()}", pruner=optuna.pruners.NopPruner())
+    study = optuna.create_study(
+        storage=make_storage(storage_url, cached=False),
+        study_name=f"report-cost-{os.getpid()}-{time.time_ns()}",
+        pruner=optuna.pruners.NopPruner(),
+    )
     trial = study.ask()
     reporter = OptunaReporter(optuna.trial.Trial(study, trial._trial_id))
     started = time.perf_counter()
@@ -351,7 +365,9 @@ def fleet_env(broker: str) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=path, AUTOML_LOG_LEVEL="INFO", AUTOML_BROKER=broker)
 
 
-def write_study(path: Path, name: str, cell: Cell, broker: str, n_trials: int, trainer: str = "builtin") -> None:
+def write_study(
+    path: Path, name: str, cell: Cell, broker: str, n_trials: int, trainer: str = "builtin"
+) -> None:
     path.write_text((FUNCTION_YAML if trainer == "function" else STUDY_YAML).format(
         name=name, storage=cell.storage_url, broker=broker, queue=cell.queue, epochs=EPOCHS,
         n_trials=n_trials, parallelism=cell.workers,
@@ -438,7 +454,9 @@ def measure_automl(
     coordinator_cpu = children_cpu_s() - before[1]
     # The same command again finds the budget spent: its CPU is the start-up and exit alone.
     idle_before = children_cpu_s()
-    run_coordinator(study_file, fleet_env(services.broker.url), services.logs / f"{name}-again.log", 120)
+    run_coordinator(
+        study_file, fleet_env(services.broker.url), services.logs / f"{name}-again.log", 120
+    )
     idle_cpu = children_cpu_s() - idle_before
     trials = read_trials(cell.storage_url, name)
     result = {
@@ -447,7 +465,9 @@ def measure_automl(
         "wall_s": round(wall, 3),
         "cpu_s_per_trial": round(workers_cpu / cell.n_trials, 4),  # the worker processes'
         "coordinator_cpu_s": round(coordinator_cpu, 2),  # its start-up and exit included
-        "coordinator_cpu_ms_per_trial": round(1000 * max(0.0, coordinator_cpu - idle_cpu) / cell.n_trials, 2),
+        "coordinator_cpu_ms_per_trial": round(
+            1000 * max(0.0, coordinator_cpu - idle_cpu) / cell.n_trials, 2
+        ),
         "cores_busy": round((machine_busy_s() - before[2]) / wall, 2),
         **trial_figures(trials, t0),
     }
@@ -661,7 +681,7 @@ def run_cell(cell: Cell, services: Services, args: argparse.Namespace) -> dict[s
     sides = [*args.trainers, "optuna"]
     try:
         for rep in range(args.repeats):
-            order = sides[rep % len(sides):] + sides[: rep % len(sides)]  # each side first in turn
+            order = sides[rep % len(sides) :] + sides[: rep % len(sides)]  # each side first in turn
             for which in order:
                 if which == "optuna":
                     runs[which].append(measure_optuna(cell, services, rep, timeout_s))

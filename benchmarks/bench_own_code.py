@@ -96,8 +96,12 @@ def through_automl(form: str, trials: int, folder: Path) -> float:
     else:  # the program's own log lines, read with a pattern
         train = LOG_LINES_TRAIN.format(python=sys.executable, program=HERE / "own_code_model.py")
     study_file = folder / f"{_slug(form)}.yaml"
-    study_file.write_text(STUDY.format(name=_slug(form), storage=storage, train=train, trials=trials))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    study_file.write_text(
+        STUDY.format(name=_slug(form), storage=storage, train=train, trials=trials)
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
+    )
     subprocess.run([sys.executable, "-m", "automl", "run", str(study_file)], check=True, cwd=HERE,
                    env=env, capture_output=True)  # fmt: skip
     study = optuna.load_study(study_name=_slug(form), storage=optuna.storages.JournalStorage(
@@ -120,7 +124,9 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/bench_own_code.json")
     args = ap.parse_args()
     forms = ("function", "program", "program (log lines)")
-    runs: dict[str, list[float]] = {f"{side} {form}": [] for form in forms for side in ("direct", "automl")}
+    runs: dict[str, list[float]] = {
+        f"{side} {form}": [] for form in forms for side in ("direct", "automl")
+    }
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="automl-own-") as tmp:
             runs["direct function"].append(direct_function(args.trials))
@@ -128,15 +134,24 @@ def main() -> None:
             runs["direct program"].append(direct_program(args.trials))
             runs["automl program"].append(through_automl("program", args.trials, Path(tmp)))
             runs["direct program (log lines)"].append(direct_program(args.trials, log_lines=True))
-            runs["automl program (log lines)"].append(through_automl("program (log lines)", args.trials, Path(tmp)))
-        print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in runs.items()), flush=True)
+            runs["automl program (log lines)"].append(
+                through_automl("program (log lines)", args.trials, Path(tmp))
+            )
+        print(
+            f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in runs.items()),
+            flush=True,
+        )
     med: dict[str, Any] = {k: statistics.median(v) for k, v in runs.items()}
-    print(f"\nper trial, median of {args.repeats} runs of {args.trials} trials (0.1 s of work each):")
+    print(
+        f"\nper trial, median of {args.repeats} runs of {args.trials} trials (0.1 s of work each):"
+    )
     for form in forms:
         direct, auto = med[f"direct {form}"], med[f"automl {form}"]
         print(f"  {form:19}: direct {direct * 1000:6.1f} ms, through automl {auto * 1000:6.1f} ms, "
               f"overhead {(auto - direct) * 1000:6.1f} ms per trial")  # fmt: skip
-    Path(args.out).write_text(json.dumps({"runs": runs, "medians": med, "trials": args.trials}, indent=2))
+    Path(args.out).write_text(
+        json.dumps({"runs": runs, "medians": med, "trials": args.trials}, indent=2)
+    )
     print(f"JSON in {args.out}")
 
 

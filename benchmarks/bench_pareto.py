@@ -114,8 +114,12 @@ class Problem:
 class Run:
     """One arm on one seed: every finished trial in completion order, cut at the budget."""
 
-    events: list[tuple[int, float, float]] = field(default_factory=list)  # (cumulative epochs, hv, hv on log cost)
-    curves: list[tuple[list[float], float]] = field(default_factory=list)  # complete trials: (accuracy per epoch, cost)
+    events: list[tuple[int, float, float]] = field(
+        default_factory=list
+    )  # (cumulative epochs, hv, hv on log cost)
+    curves: list[tuple[list[float], float]] = field(
+        default_factory=list
+    )  # complete trials: (accuracy per epoch, cost)
     trials: int = 0
     complete: int = 0
     pruned: int = 0
@@ -191,14 +195,20 @@ def reference(problem: Problem) -> Reference:
     spec = parse_spec(spec_yaml(problem, "ref", "sqlite:///unused.db", 0, 0, False, 1, 1))
     data = load_dataset(spec.dataset, spec.primary.builtin.task)
     p = TrainParams.from_mapping(LARGEST, batch_size=spec.trainer.batch_size, model_params=True)
-    largest = model_costs(spec.cost_metrics, spec.model, p, LARGEST, data.input_shape, data.n_outputs)[problem.cost]
+    largest = model_costs(
+        spec.cost_metrics, spec.model, p, LARGEST, data.input_shape, data.n_outputs
+    )[problem.cost]
     q = TrainParams.from_mapping(SMALLEST, batch_size=spec.trainer.batch_size, model_params=True)
-    smallest = model_costs(spec.cost_metrics, spec.model, q, SMALLEST, data.input_shape, data.n_outputs)[problem.cost]
+    smallest = model_costs(
+        spec.cost_metrics, spec.model, q, SMALLEST, data.input_shape, data.n_outputs
+    )[problem.cost]
     ref_cost = 1.1 * largest
     return Reference([-REF_ACCURACY, ref_cost], (1.0 - REF_ACCURACY) * ref_cost, smallest)
 
 
-Finished = tuple[int, str, float, float, list[float]]  # epochs_run, state, accuracy, cost, accuracy per epoch
+Finished = tuple[
+    int, str, float, float, list[float]
+]  # epochs_run, state, accuracy, cost, accuracy per epoch
 
 
 def curve(finished: list[Finished], budget: int, ref: Reference) -> Run:
@@ -254,7 +264,11 @@ def run_automl(problem: Problem, seed: int, pruned: bool, budget: int, folder: P
         if used >= budget:
             break
         mean = max(1.0, used / max(1, len(ended)))
-        counted = sum(1 for t in ended if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+        counted = sum(
+            1
+            for t in ended
+            if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        )
         n_trials = counted + math.ceil((budget - used) / mean) + 1
     wall = time.perf_counter() - started
     ended.sort(key=lambda t: (t.datetime_complete, t.number))
@@ -265,7 +279,9 @@ def run_automl(problem: Problem, seed: int, pruned: bool, budget: int, folder: P
         accuracy = values[0] if values else metrics.get("accuracy", math.nan)
         cost = values[1] if values else metrics.get(problem.cost, math.nan)
         per_epoch = [float(v) for v in t.user_attrs.get("curve", [])]
-        finished.append((int(t.user_attrs.get("epochs_run", 0)), t.state.name, accuracy, cost, per_epoch))
+        finished.append(
+            (int(t.user_attrs.get("epochs_run", 0)), t.state.name, accuracy, cost, per_epoch)
+        )
     run = curve(finished, budget, ref)
     run.wall_s, run.rounds = wall, rounds
     return run
@@ -277,7 +293,11 @@ def run_optuna(problem: Problem, seed: int, sampler_name: str, budget: int, ref:
 
     spec = parse_spec(spec_yaml(problem, "plain", "sqlite:///unused.db", seed, seed, False, 1, 1))
     cache = DataCache()
-    sampler = optuna.samplers.NSGAIISampler(seed=seed) if sampler_name == "nsga2" else optuna.samplers.TPESampler(seed=seed)
+    sampler = (
+        optuna.samplers.NSGAIISampler(seed=seed)
+        if sampler_name == "nsga2"
+        else optuna.samplers.TPESampler(seed=seed)
+    )
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     used = [0]
 
@@ -301,7 +321,10 @@ def run_optuna(problem: Problem, seed: int, sampler_name: str, budget: int, ref:
     started = time.perf_counter()
     study.optimize(objective, n_trials=10 * math.ceil(budget / problem.epochs), callbacks=[stop])
     wall = time.perf_counter() - started
-    ended = sorted((t for t in study.trials if t.state.is_finished()), key=lambda t: (t.datetime_complete, t.number))
+    ended = sorted(
+        (t for t in study.trials if t.state.is_finished()),
+        key=lambda t: (t.datetime_complete, t.number),
+    )
     finished: list[Finished] = [
         (int(t.user_attrs["epochs_run"]), t.state.name, *(t.values or [math.nan, math.nan]), t.user_attrs["curve"])
         for t in ended
@@ -333,16 +356,26 @@ def fmt_epochs(value: float, budget: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--budget-trials", type=int, default=40, help="E = this many full trials' epochs")
-    parser.add_argument("--datasets", default="digits,breast_cancer", help="sklearn data sets, accuracy vs params")
+    parser.add_argument(
+        "--budget-trials", type=int, default=40, help="E = this many full trials' epochs"
+    )
+    parser.add_argument(
+        "--datasets", default="digits,breast_cancer", help="sklearn data sets, accuracy vs params"
+    )
     parser.add_argument("--flops", default="", help="data sets to run again with accuracy vs flops")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--min-resource", type=int, default=1)
-    parser.add_argument("--lr-low", type=float, default=1e-3, help="the floor of the lr range (ceiling 3e-2)")
-    parser.add_argument("--pruner", choices=PRUNERS, default="hyperband", help="the pruned arm's pruner")
+    parser.add_argument(
+        "--lr-low", type=float, default=1e-3, help="the floor of the lr range (ceiling 3e-2)"
+    )
+    parser.add_argument(
+        "--pruner", choices=PRUNERS, default="hyperband", help="the pruned arm's pruner"
+    )
     parser.add_argument("--arms", default=",".join(a.replace(" ", "_") for a in ARMS),
                         help="arms to run, a comma list (default all four)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, 4 trials' budget, 4 epochs")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 1 seed, 4 trials' budget, 4 epochs"
+    )
     args = parser.parse_args()
     arms = [a.strip().replace("_", " ") for a in args.arms.split(",") if a.strip()]
     unknown = [a for a in arms if a not in ARMS]
@@ -351,13 +384,21 @@ def main() -> int:
                      f"{', '.join(a.replace(' ', '_') for a in ARMS)}")  # fmt: skip
     arms = [a for a in ARMS if a in arms]
     if args.quick:
-        args.seeds, args.budget_trials, args.epochs, args.datasets, args.flops = 1, 4, 4, "breast_cancer", ""
+        args.seeds, args.budget_trials, args.epochs, args.datasets, args.flops = (
+            1,
+            4,
+            4,
+            "breast_cancer",
+            "",
+        )
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("automl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-    problems = [Problem(d, "params", args.epochs, args.lr_low) for d in args.datasets.split(",") if d]
+    problems = [
+        Problem(d, "params", args.epochs, args.lr_low) for d in args.datasets.split(",") if d
+    ]
     problems += [Problem(d, "flops", args.epochs, args.lr_low) for d in args.flops.split(",") if d]
     budget = args.budget_trials * args.epochs
     seeds = list(range(args.seeds))
@@ -369,17 +410,26 @@ def main() -> int:
         for problem in problems:
             ref = reference(problem)
             runs: dict[str, list[Run]] = {arm: [] for arm in arms}
-            for seed in seeds:  # arms interleaved seed by seed, so that load on the machine hits all alike
+            for (
+                seed
+            ) in seeds:  # arms interleaved seed by seed, so that load on the machine hits all alike
                 if "automl pruned" in runs:
-                    runs["automl pruned"].append(run_automl(problem, seed, True, budget, Path(tmp), args, ref))
+                    runs["automl pruned"].append(
+                        run_automl(problem, seed, True, budget, Path(tmp), args, ref)
+                    )
                 if "automl unpruned" in runs:
-                    runs["automl unpruned"].append(run_automl(problem, seed, False, budget, Path(tmp), args, ref))
+                    runs["automl unpruned"].append(
+                        run_automl(problem, seed, False, budget, Path(tmp), args, ref)
+                    )
                 if "optuna nsga2" in runs:
                     runs["optuna nsga2"].append(run_optuna(problem, seed, "nsga2", budget, ref))
                 if "optuna tpe" in runs:
                     runs["optuna tpe"].append(run_optuna(problem, seed, "tpe", budget, ref))
                 line = "  ".join(f"{arm} {runs[arm][-1].hv_at(budget):.4f}" for arm in arms)
-                print(f"[{time.perf_counter() - started:6.0f} s] {problem.key} seed {seed}: {line}", file=sys.stderr)
+                print(
+                    f"[{time.perf_counter() - started:6.0f} s] {problem.key} seed {seed}: {line}",
+                    file=sys.stderr,
+                )
             out["problems"][problem.key] = summarise(problem, runs, budget, ref, args)
     out["wall_s"] = round(time.perf_counter() - started, 1)
     print_tables(out)
@@ -412,7 +462,10 @@ def rung_check(runs: list[Run], epochs: int, min_resource: int) -> dict[str, Any
             kept.append(len(front & top) / len(front))
             rho = spearmanr([c[rung - 1] for c, _ in full], [max(c) for c, _ in full]).statistic
             rhos.append(float(rho))
-        out[str(rung)] = {"front_kept_in_top_third": round(med(kept), 3), "spearman_rho": round(med(rhos), 3)}
+        out[str(rung)] = {
+            "front_kept_in_top_third": round(med(kept), 3),
+            "spearman_rho": round(med(rhos), 3),
+        }
         rung *= 3
     return out
 
@@ -429,7 +482,9 @@ def summarise(problem: Problem, runs: dict[str, list[Run]], budget: int, ref: Re
             "hv_log_final": med([r.hv_at(budget, log=True) for r in rs]),
             "hv_log_half": med([r.hv_at(budget / 2, log=True) for r in rs]),
             "hv_log_quarter": med([r.hv_at(budget / 4, log=True) for r in rs]),
-            "best_accuracy": med([max((max(c) for c, _ in r.curves), default=math.nan) for r in rs]),
+            "best_accuracy": med(
+                [max((max(c) for c, _ in r.curves), default=math.nan) for r in rs]
+            ),
             "trials": med([r.trials for r in rs]),
             "complete": med([r.complete for r in rs]),
             "pruned": med([r.pruned for r in rs]),
@@ -481,9 +536,13 @@ def print_tables(out: dict[str, Any]) -> None:
                       f"{a['complete']:8.0f} {a['pruned']:7.0f} {a['wall_s']:7.1f}  {text}")  # fmt: skip
         rungs = figures["rungs_on_unpruned_trials"]
         if rungs:
-            print("rungs, on the unpruned arm's full trials: " + "; ".join(
-                f"epoch {r}: front kept {v['front_kept_in_top_third']:.2f}, rho {v['spearman_rho']:.2f}"
-                for r, v in rungs.items()))
+            print(
+                "rungs, on the unpruned arm's full trials: "
+                + "; ".join(
+                    f"epoch {r}: front kept {v['front_kept_in_top_third']:.2f}, rho {v['spearman_rho']:.2f}"
+                    for r, v in rungs.items()
+                )
+            )
 
 
 if __name__ == "__main__":

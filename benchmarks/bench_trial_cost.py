@@ -118,7 +118,9 @@ def storage_url(kind: str, folder: Path) -> str:
     }[kind]  # fmt: skip
 
 
-def make_study(kind: str, folder: Path, body: str, n: int, queue: str = "q", parallelism: int = 1) -> Any:
+def make_study(
+    kind: str, folder: Path, body: str, n: int, queue: str = "q", parallelism: int = 1
+) -> Any:
     from automl.search.study import open_study
     from automl.studyfile.load import parse_spec
 
@@ -198,7 +200,9 @@ def coordinator_cost(kind: str, folder: Path, n: int, workers: int) -> dict[str,
         while not stop.is_set():
             message = client.blpop([queue], timeout=0.2)
             if message:
-                job = TrialJob.from_wire(json.loads(base64.b64decode(json.loads(message[1])["body"]))[0])
+                job = TrialJob.from_wire(
+                    json.loads(base64.b64decode(json.loads(message[1])["body"]))[0]
+                )
                 assert job is not None
                 worker.deliver(job.study_name, job.trial_number, job.study_uid, job.spec_digest)
 
@@ -259,7 +263,9 @@ def main() -> int:
         print(f"repeat {repeat}: {json.dumps(runs[-1])}", flush=True)
     result = medians(runs)
     loop = plain_loop_ms()
-    print(f"\nmedians of {args.repeats} runs; the built-in trial's training as a plain loop: {loop} ms\n")
+    print(
+        f"\nmedians of {args.repeats} runs; the built-in trial's training as a plain loop: {loop} ms\n"
+    )
     print("| row | wall ms | CPU ms | SQL statements | Redis commands | trials/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for row, v in result.items():

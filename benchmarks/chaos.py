@@ -139,7 +139,9 @@ class RedisBroker:
             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
         ]  # fmt: skip
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_until(self._answers, 60, f"redis-server on port {self.port}")
 
     def _answers(self) -> bool:
@@ -175,7 +177,9 @@ class PostgresCluster:
     """A private PostgreSQL cluster (initdb, pg_ctl) run as the postgres user, on its own port."""
 
     def __init__(self, folder: Path) -> None:
-        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+        versions = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
+        )
         if not versions:
             raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
         self.bin = versions[-1].parent
@@ -192,9 +196,13 @@ class PostgresCluster:
     def _pg_ctl(self, program: str, *args: str) -> None:
         command = ["runuser", "-u", "postgres", "--", str(self.bin / program), *args]
         # Its own session: a Ctrl-C at the terminal must not reach the postmaster.
-        done = subprocess.run(command, capture_output=True, text=True, start_new_session=True, timeout=120)
+        done = subprocess.run(
+            command, capture_output=True, text=True, start_new_session=True, timeout=120
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"{program} {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+            raise RuntimeError(
+                f"{program} {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}"
+            )
 
     def init(self) -> None:
         self.sockets.mkdir(parents=True)
@@ -204,7 +212,19 @@ class PostgresCluster:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1"
-        self._pg_ctl("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
+        self._pg_ctl(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         self.started = self.running = True
 
     def stop(self) -> None:
@@ -228,16 +248,31 @@ class WorkerPool:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                self.command, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, start_new_session=True
+                self.command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=ROOT,
+                start_new_session=True,
             )
-        wait_until(lambda: self.text().count(" ready on queues ") >= self.n, 300, f"{self.n} worker processes ready")
+        wait_until(
+            lambda: self.text().count(" ready on queues ") >= self.n,
+            300,
+            f"{self.n} worker processes ready",
+        )
 
     def children(self) -> list[int]:
         """Live child processes of the supervisor (the per-slot worker processes)."""
         if self.proc is None or self.proc.poll() is not None:
             return []
-        out = subprocess.run(["ps", "--ppid", str(self.proc.pid), "-o", "pid=,stat="], capture_output=True, text=True).stdout
-        return [int(pid) for pid, stat in (line.split()[:2] for line in out.splitlines() if line.strip()) if not stat.startswith("Z")]
+        out = subprocess.run(
+            ["ps", "--ppid", str(self.proc.pid), "-o", "pid=,stat="], capture_output=True, text=True
+        ).stdout
+        return [
+            int(pid)
+            for pid, stat in (line.split()[:2] for line in out.splitlines() if line.strip())
+            if not stat.startswith("Z")
+        ]
 
     def stop(self) -> None:
         if self.proc is None:
@@ -267,15 +302,26 @@ class CoordinatorProcess:
         self._exit_seen = False
 
     def starts(self) -> int:
-        return self.log.read_text(errors="replace").count("sending trials to queue") if self.log.exists() else 0
+        return (
+            self.log.read_text(errors="replace").count("sending trials to queue")
+            if self.log.exists()
+            else 0
+        )
 
     def _start(self) -> None:
         self._exit_seen = False
         with self.log.open("ab") as out:
-            out.write(f"===== chaos.py: coordinator started at {time.monotonic() - self.t0:.1f} s\n".encode())
+            out.write(
+                f"===== chaos.py: coordinator started at {time.monotonic() - self.t0:.1f} s\n".encode()
+            )
             out.flush()
             self.proc = subprocess.Popen(
-                self.command, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, start_new_session=True
+                self.command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=ROOT,
+                start_new_session=True,
             )
 
     def start(self) -> None:
@@ -387,7 +433,12 @@ class Chaos(threading.Thread):
         self.rng = random.Random(args.seed)
 
     def run(self) -> None:
-        actions = {"W": self.kill_worker, "C": self.kill_coordinator, "B": self.broker_outage, "P": self.storage_outage}
+        actions = {
+            "W": self.kill_worker,
+            "C": self.kill_coordinator,
+            "B": self.broker_outage,
+            "P": self.storage_outage,
+        }
         for i, kind in enumerate(PLAN):
             threshold = round(self.n_trials * (0.05 + 0.80 * i / (len(PLAN) - 1)))
             if not self._wait_for_finished(threshold):
@@ -428,11 +479,18 @@ class Chaos(threading.Thread):
                 pid = int(trial.user_attrs["pid"])
                 os.kill(pid, signal.SIGKILL)
                 self.log.killed_worker_pids.append(pid)
-                self._record("kill -9 worker process", pid=pid, trial=trial.number, epochs=len(trial.intermediate_values))
+                self._record(
+                    "kill -9 worker process",
+                    pid=pid,
+                    trial=trial.number,
+                    epochs=len(trial.intermediate_values),
+                )
                 return
             self.stop.wait(0.3)
         if not self.stop.is_set():
-            raise RuntimeError("no RUNNING trial with an epoch reported on a live worker process within 120 s")
+            raise RuntimeError(
+                "no RUNNING trial with an epoch reported on a live worker process within 120 s"
+            )
 
     def _safe_trials(self) -> list[Any]:
         try:
@@ -449,7 +507,11 @@ class Chaos(threading.Thread):
         self._record("kill -9 coordinator, restarted", pid=pid)
         # Let it reach the broker again before anything else happens to the fleet.
         deadline = time.monotonic() + 120
-        while coordinator.starts() <= before and time.monotonic() < deadline and not self.stop.wait(0.5):
+        while (
+            coordinator.starts() <= before
+            and time.monotonic() < deadline
+            and not self.stop.wait(0.5)
+        ):
             pass
 
     def broker_outage(self) -> None:
@@ -462,7 +524,15 @@ class Chaos(threading.Thread):
         self._outage("storage", postgres.stop, postgres.start, self.args.storage_outage_s,
                      "pg_ctl stop -m fast", "pg_ctl start")  # fmt: skip
 
-    def _outage(self, what: str, stop: Callable[[], None], start: Callable[[], None], seconds: float, how_down: str, how_up: str) -> None:
+    def _outage(
+        self,
+        what: str,
+        stop: Callable[[], None],
+        start: Callable[[], None],
+        seconds: float,
+        how_down: str,
+        how_up: str,
+    ) -> None:
         """``what`` down for ``seconds`` (cut short only by Ctrl-C), and always up again."""
         self.log.outage = what
         stop()
@@ -486,7 +556,9 @@ def fleet_env(args: argparse.Namespace, broker: str, storage: str) -> dict[str, 
     )  # fmt: skip
 
 
-def write_study(path: Path, args: argparse.Namespace, broker: str, storage: str, checkpoints: Path) -> None:
+def write_study(
+    path: Path, args: argparse.Namespace, broker: str, storage: str, checkpoints: Path
+) -> None:
     path.write_text(STUDY_YAML.format(
         name=STUDY, storage=storage, broker=broker, queue=QUEUE, epochs=args.epochs,
         n_trials=args.trials, parallelism=args.parallelism, checkpoint_every=args.checkpoint_every,
@@ -512,7 +584,9 @@ def count_training_starts(worker_log: str, study: str) -> Counter[int] | None:
     return Counter(starts) if starts else None
 
 
-def measure(fleet: Fleet, chaos: ChaosLog, args: argparse.Namespace, worker_log: str) -> dict[str, Any]:
+def measure(
+    fleet: Fleet, chaos: ChaosLog, args: argparse.Namespace, worker_log: str
+) -> dict[str, Any]:
     """The figures, each with what it must be (None: for information)."""
     trials = fleet.reader.trials()
     states = Counter(t.state.name for t in trials)
@@ -526,40 +600,74 @@ def measure(fleet: Fleet, chaos: ChaosLog, args: argparse.Namespace, worker_log:
     starts = count_training_starts(worker_log, STUDY)
     twice = None if starts is None else sorted(n for n, k in starts.items() if k > 1)
     alive = fleet.workers.children()
+
     # Whole epochs a failed trial had reported beyond the last checkpoint of its lineage (its own,
     # or the one it resumed from): its retry trains them again.
     def saved(t: Any) -> int:
-        return max(int(t.user_attrs.get("checkpoint_epoch") or 0), int(t.user_attrs.get("resumed_from_epoch") or 0))
+        return max(
+            int(t.user_attrs.get("checkpoint_epoch") or 0),
+            int(t.user_attrs.get("resumed_from_epoch") or 0),
+        )
 
     thrown = {t.number: max(0, (t.last_step or 0) - saved(t)) for t in failed}
     figures: dict[str, dict[str, Any]] = {
-        "trials finished (COMPLETE+PRUNED)": {"value": states["COMPLETE"] + states["PRUNED"], "must": args.trials},
-        "trials left RUNNING or WAITING": {"value": states["RUNNING"] + states["WAITING"], "must": 0},
+        "trials finished (COMPLETE+PRUNED)": {
+            "value": states["COMPLETE"] + states["PRUNED"],
+            "must": args.trials,
+        },
+        "trials left RUNNING or WAITING": {
+            "value": states["RUNNING"] + states["WAITING"],
+            "must": 0,
+        },
         "trials trained twice": {"value": None if twice is None else len(twice), "must": 0},
         "worker processes alive at the end": {"value": len(alive), "must": args.workers},
         "trials lost whose worker was not killed": {"value": len(lost_unkilled), "must": 0},
         "chaos steps done": {"value": chaos.steps_done, "must": len(PLAN)},
-        "coordinator's last exit code": {"value": (fleet.coordinator.exit_codes or [None])[-1], "must": 0},
-        "epochs trained by failed trials": {"value": sum(len(t.intermediate_values) for t in failed), "must": None},
+        "coordinator's last exit code": {
+            "value": (fleet.coordinator.exit_codes or [None])[-1],
+            "must": 0,
+        },
+        "epochs trained by failed trials": {
+            "value": sum(len(t.intermediate_values) for t in failed),
+            "must": None,
+        },
         "epochs thrown away (not in a checkpoint)": {"value": sum(thrown.values()), "must": None},
-        "most epochs thrown away by one killed trial": {"value": max(thrown.values(), default=0), "must": None},
+        "most epochs thrown away by one killed trial": {
+            "value": max(thrown.values(), default=0),
+            "must": None,
+        },
         "retries resumed from a checkpoint": {
-            "value": sum(1 for t in trials if (t.user_attrs.get("resumed_from_epoch") or 0) > 0), "must": None,
+            "value": sum(1 for t in trials if (t.user_attrs.get("resumed_from_epoch") or 0) > 0),
+            "must": None,
         },
         "trials failed (any reason)": {"value": len(failed), "must": None},
-        "worker infrastructure failures logged": {"value": len(re.findall(r"infrastructure failure \d+ in a row", worker_log)), "must": None},
-        "worker processes that retired themselves": {"value": worker_log.count("stops taking work"), "must": None},
+        "worker infrastructure failures logged": {
+            "value": len(re.findall(r"infrastructure failure \d+ in a row", worker_log)),
+            "must": None,
+        },
+        "worker processes that retired themselves": {
+            "value": worker_log.count("stops taking work"),
+            "must": None,
+        },
     }
     if args.checkpoint_every.isdigit():  # at most one checkpoint interval per killed trial
-        figures["most epochs thrown away by one killed trial"]["must_at_most"] = int(args.checkpoint_every)
+        figures["most epochs thrown away by one killed trial"]["must_at_most"] = int(
+            args.checkpoint_every
+        )
     for figure in figures.values():
-        figure["ok"] = None if figure["must"] is None or figure["value"] is None else figure["value"] == figure["must"]
+        figure["ok"] = (
+            None
+            if figure["must"] is None or figure["value"] is None
+            else figure["value"] == figure["must"]
+        )
         if "must_at_most" in figure:
             figure["ok"] = figure["value"] <= figure["must_at_most"]
     return {
         "figures": figures,
         "states": dict(states),
-        "fail_reasons": dict(Counter(_reason_kind(t.user_attrs.get("fail_reason")) for t in failed)),
+        "fail_reasons": dict(
+            Counter(_reason_kind(t.user_attrs.get("fail_reason")) for t in failed)
+        ),
         "lost_whose_worker_was_not_killed": lost_unkilled,
         "trials_trained_twice": twice,
         "worker_pids_alive_at_end": alive,
@@ -582,32 +690,65 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"\n{'figure':<{width}}  {'value':>8}  {'must be':>8}  ok")
     for name, f in result["figures"].items():
         value = "n/a" if f["value"] is None else str(f["value"])
-        must = f"<= {f['must_at_most']}" if "must_at_most" in f else ("" if f["must"] is None else str(f["must"]))
+        must = (
+            f"<= {f['must_at_most']}"
+            if "must_at_most" in f
+            else ("" if f["must"] is None else str(f["must"]))
+        )
         ok = {True: "yes", False: "NO", None: ""}[f["ok"]]
         print(f"{name:<{width}}  {value:>8}  {must:>8}  {ok}")
-    print(f"\nwall time: {result['wall_s']:.0f} s in all, {result['run_wall_s']:.0f} s for the real run")
+    print(
+        f"\nwall time: {result['wall_s']:.0f} s in all, {result['run_wall_s']:.0f} s for the real run"
+    )
     print(f"coordinator exit codes: {result['coordinator_exit_codes']}")
     print(f"worker pids killed: {result['killed_worker_pids']}")
     for note in result["notes"]:
         print(f"note: {note}")
-    print(f"\n{json.dumps({k: v for k, v in result.items() if k != 'figures'}, indent=2, default=str)}")
+    print(
+        f"\n{json.dumps({k: v for k, v in result.items() if k != 'figures'}, indent=2, default=str)}"
+    )
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--trials", type=int, default=60, help="trials in the real study (default: 60)")
-    p.add_argument("--workers", type=int, default=4, help="worker processes, --concurrency (default: 4)")
+    p.add_argument(
+        "--workers", type=int, default=4, help="worker processes, --concurrency (default: 4)"
+    )
     p.add_argument("--parallelism", type=int, default=4, help="trials in flight (default: 4)")
-    p.add_argument("--epochs", type=int, default=15, help="epochs per trial, ~0.2 s each (default: 15)")
-    p.add_argument("--checkpoint-every", default="1", help="trainer.checkpoint_every: epochs, a duration, or none (default: 1)")
+    p.add_argument(
+        "--epochs", type=int, default=15, help="epochs per trial, ~0.2 s each (default: 15)"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        default="1",
+        help="trainer.checkpoint_every: epochs, a duration, or none (default: 1)",
+    )
     p.add_argument("--lease-s", type=float, default=5.0, help="the workers' --lease-s (default: 5)")
     p.add_argument("--broker-outage-s", type=float, default=40.0, help="(default: 40)")
     p.add_argument("--storage-outage-s", type=float, default=60.0, help="(default: 60)")
-    p.add_argument("--gap-s", type=float, default=3.0, help="at least this long between chaos steps (default: 3)")
-    p.add_argument("--deadline-s", type=float, default=1200.0, help="give up on the real run after this long (default: 1200)")
+    p.add_argument(
+        "--gap-s",
+        type=float,
+        default=3.0,
+        help="at least this long between chaos steps (default: 3)",
+    )
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=1200.0,
+        help="give up on the real run after this long (default: 1200)",
+    )
     p.add_argument("--seed", type=int, default=0, help="which running trial's worker to kill")
     p.add_argument("--logs", type=Path, help="folder for the logs (default: a new one under /tmp)")
-    p.add_argument("--out", type=Path, default=HERE / "chaos-result.json", help="the JSON result (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "chaos-result.json",
+        help="the JSON result (default: %(default)s)",
+    )
     return p.parse_args()
 
 
@@ -649,12 +790,17 @@ def main() -> int:
             env, logs / "workers.log", args.workers,
         )  # fmt: skip
         workers.start()
-        say(t0, f"{args.workers} worker processes ready (supervisor pid {workers.proc.pid if workers.proc else '?'})")
+        say(
+            t0,
+            f"{args.workers} worker processes ready (supervisor pid {workers.proc.pid if workers.proc else '?'})",
+        )
         command = [*automl_command(), "run", str(study_file), "--backend", "celery"]
         run_stale_study(command, env, logs / "stale-coordinator.log")
         reader = StudyReader(postgres.url)
         reader.delete_study()
-        notes.append(f"stale study: {STALE_TRIALS} trials run and deleted; {broker.claims()} of its claims left on the broker")
+        notes.append(
+            f"stale study: {STALE_TRIALS} trials run and deleted; {broker.claims()} of its claims left on the broker"
+        )
         say(t0, notes[-1])
         log_offset = len(workers.text())
 
@@ -662,7 +808,10 @@ def main() -> int:
         fleet = Fleet(broker, postgres, workers, coordinator, reader, t0)
         run_started = time.monotonic()
         coordinator.start()
-        say(t0, f"real run: {args.trials} trials, coordinator pid {coordinator.proc.pid if coordinator.proc else '?'}")
+        say(
+            t0,
+            f"real run: {args.trials} trials, coordinator pid {coordinator.proc.pid if coordinator.proc else '?'}",
+        )
         chaos = Chaos(fleet, args.trials, args)
         chaos.start()
         deadline = run_started + args.deadline_s
@@ -670,7 +819,9 @@ def main() -> int:
             time.sleep(0.5)
         run_wall_s = time.monotonic() - run_started
         if coordinator.poll() is None:
-            notes.append(f"the coordinator had not finished after --deadline-s {args.deadline_s:.0f} s; stopped it")
+            notes.append(
+                f"the coordinator had not finished after --deadline-s {args.deadline_s:.0f} s; stopped it"
+            )
             coordinator.stop()
         say(t0, f"coordinator exited {coordinator.exit_codes[-1]} after {run_wall_s:.0f} s")
         if coordinator.exit_codes[-1] != 0:
@@ -685,10 +836,16 @@ def main() -> int:
         worker_log = workers.text()[log_offset:]
         result = measure(fleet, chaos.log, args, worker_log)
         left = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.exists() else []
-        result["figures"]["checkpoints left at the end"] = {"value": len(left), "must": 0, "ok": not left}
+        result["figures"]["checkpoints left at the end"] = {
+            "value": len(left),
+            "must": 0,
+            "ok": not left,
+        }
         result["checkpoints_left"] = left
         if result["trials_trained_twice"] is None:
-            notes.append("the worker log has no 'training trial N of STUDY on SLOT' lines yet: trials trained twice not measured")
+            notes.append(
+                "the worker log has no 'training trial N of STUDY on SLOT' lines yet: trials trained twice not measured"
+            )
         notes.extend(f"chaos error: {e}" for e in chaos.log.errors)
         result.update(
             command=" ".join(["python", "benchmarks/chaos.py", *sys.argv[1:]]), n_trials=args.trials,

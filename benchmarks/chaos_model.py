@@ -22,7 +22,9 @@ class SlowMLP(nn.Module):
 
     def __init__(self, n_in: int, width: int, n_out: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, width), nn.ReLU(), nn.Linear(width, n_out))
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(n_in, width), nn.ReLU(), nn.Linear(width, n_out)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:

@@ -162,7 +162,9 @@ class VirtualWorker(threading.Thread):
             if job is None:
                 record["result"] = f"ignored: not a trial message: {args!r:.200}"
             else:
-                record["result"] = self.worker.deliver(job.study_name, job.trial_number, job.study_uid, job.spec_digest)
+                record["result"] = self.worker.deliver(
+                    job.study_name, job.trial_number, job.study_uid, job.spec_digest
+                )
         except Reject:  # kombu puts a rejected message back at the tail of the queue
             record["result"] = "requeued"
             self.consumer.lpush(key, payload)
@@ -191,7 +193,9 @@ def run_automl(config: dict[str, Any], work: Path, stop: threading.Event) -> Non
     threads = config["threads"]
     workers = [VirtualWorker(f"sim{config['index']}:{i}", config, stop) for i in range(threads)]
     # The storage the workers share: one per URL and retry window (a worker's, far longer than a command's).
-    size_pool(make_storage(config["storage"], retry_s=workers[0].worker.settings.storage_retry_s), threads)
+    size_pool(
+        make_storage(config["storage"], retry_s=workers[0].worker.settings.storage_retry_s), threads
+    )
     tasks.configure(workers[0].worker.settings)  # as a worker process is
     for w in workers:
         w.start()

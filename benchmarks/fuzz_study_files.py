@@ -38,7 +38,12 @@ def main() -> int:
     failure: dict[str, object] = {}
     started = time.monotonic()
 
-    @settings(max_examples=args.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=args.examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(study=mutated_study())
     def check(study: dict) -> None:  # type: ignore[type-arg]
         with tempfile.TemporaryDirectory() as tmp:

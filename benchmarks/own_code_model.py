@@ -26,13 +26,17 @@ def fit(params: dict[str, Any], trial: Any) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--log-lines", action="store_true", help="its own log lines instead of JSON lines")
+    parser.add_argument(
+        "--log-lines", action="store_true", help="its own log lines instead of JSON lines"
+    )
     args = parser.parse_args()
     value = 0.0
     for step in range(1, STEPS + 1):
         time.sleep(STEP_S)
         value += args.lr
-        for i in range(LOG_NOISE if args.log_lines else 0):  # lines that match nothing, as real logs have
+        for i in range(
+            LOG_NOISE if args.log_lines else 0
+        ):  # lines that match nothing, as real logs have
             print(f"step {step} batch {i}: lr {args.lr:.4f}, grad norm 1.23", flush=True)
         if args.log_lines:
             print(f"step {step}: train loss {1 / (1 + value):.6f}, total {value:.6f}", flush=True)

@@ -8,11 +8,15 @@ from torch import nn
 import automl
 
 
-def optuna_pruned(params: dict[str, object], input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
+def optuna_pruned(
+    params: dict[str, object], input_shape: tuple[int, ...], n_outputs: int
+) -> nn.Module:
     raise optuna.TrialPruned("this width does not fit")
 
 
-def automl_pruned(params: dict[str, object], input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
+def automl_pruned(
+    params: dict[str, object], input_shape: tuple[int, ...], n_outputs: int
+) -> nn.Module:
     raise automl.TrialPruned("pruned by the builder", 0)
 
 

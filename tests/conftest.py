@@ -106,7 +106,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if unmarked:
         raise pytest.UsageError(
             "tests that use PostgreSQL or Redis but are not marked integration:\n"
-            + "\n".join(unmarked) + f"\n{INTEGRATION_HINT}"
+            + "\n".join(unmarked)
+            + f"\n{INTEGRATION_HINT}"
         )
 
 
@@ -114,7 +115,9 @@ def require_integration(request: pytest.FixtureRequest) -> None:
     """For a service fixture: fail a test that reached it without the integration mark (one
     that asked for it with ``request.getfixturevalue``, which collection cannot see)."""
     if request.node.get_closest_marker("integration") is None:
-        pytest.fail(f"{request.node.nodeid} uses {request.fixturename} but is not marked integration: {INTEGRATION_HINT}")
+        pytest.fail(
+            f"{request.node.nodeid} uses {request.fixturename} but is not marked integration: {INTEGRATION_HINT}"
+        )
 
 
 @pytest.fixture
@@ -164,7 +167,10 @@ SERVICE_STORAGES = ("postgresql", "redis")
 
 
 @pytest.fixture(
-    params=[pytest.param(k, marks=pytest.mark.integration) if k in SERVICE_STORAGES else k for k in STORAGE_KINDS]
+    params=[
+        pytest.param(k, marks=pytest.mark.integration) if k in SERVICE_STORAGES else k
+        for k in STORAGE_KINDS
+    ]
 )
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every storage automl supports; the same tests run on each (PostgreSQL and Redis: integration)."""

@@ -55,7 +55,9 @@ def main() -> int:
     assert json.loads(os.environ["AUTOML_PARAMS"])["mode"] == args.mode
     print(f"trial {os.environ['AUTOML_TRIAL_NUMBER']} starts", flush=True)  # passed to the log
     if args.mode == "fail":
-        print("Traceback (most recent call last):\nValueError: the data loader broke", file=sys.stderr)
+        print(
+            "Traceback (most recent call last):\nValueError: the data loader broke", file=sys.stderr
+        )
         return 3
     if args.mode == "oom":
         print("RuntimeError: CUDA out of memory. Tried to allocate 20.00 GiB", file=sys.stderr)

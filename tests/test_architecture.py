@@ -31,8 +31,19 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"studyfile", "search", "coordinator"},
     "dashboard": set(),
     "cli": {
-        "studyfile", "training", "search", "auto", "usercode", "tracking", "runner", "worker",
-        "artifacts", "backends", "coordinator", "report", "dashboard",
+        "studyfile",
+        "training",
+        "search",
+        "auto",
+        "usercode",
+        "tracking",
+        "runner",
+        "worker",
+        "artifacts",
+        "backends",
+        "coordinator",
+        "report",
+        "dashboard",
     },  # fmt: skip
 }
 MAX_LINES = 300
@@ -50,10 +61,16 @@ def _imports(path: Path) -> list[tuple[str, list[str], int]]:
     """(module, names imported from it, line) for every automl import, lazy ones included."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "automl":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] == "automl"
+        ):
             found.append((node.module, [a.name for a in node.names], node.lineno))
         elif isinstance(node, ast.Import):
-            found += [(a.name, [], node.lineno) for a in node.names if a.name.split(".")[0] == "automl"]
+            found += [
+                (a.name, [], node.lineno) for a in node.names if a.name.split(".")[0] == "automl"
+            ]
     return found
 
 
@@ -61,7 +78,9 @@ def _target_room(module: str, names: list[str]) -> list[str]:
     parts = module.split(".")
     if len(parts) > 1:
         return [parts[1]]
-    return [n for n in names if (SRC / n).is_dir() or (SRC / f"{n}.py").is_file()]  # from automl import x
+    return [
+        n for n in names if (SRC / n).is_dir() or (SRC / f"{n}.py").is_file()
+    ]  # from automl import x
 
 
 def _sources() -> list[Path]:
@@ -70,7 +89,9 @@ def _sources() -> list[Path]:
 
 def test_every_room_is_in_the_table() -> None:
     rooms = {_room(p) for p in _sources()} - {"automl", "__main__"}
-    assert rooms == set(ALLOWED) | LEAVES, "a new package or leaf: add it to ALLOWED or LEAVES and ARCHITECTURE.md"
+    assert rooms == set(ALLOWED) | LEAVES, (
+        "a new package or leaf: add it to ALLOWED or LEAVES and ARCHITECTURE.md"
+    )
 
 
 def test_imports_follow_the_one_way_flow() -> None:
@@ -97,7 +118,9 @@ def test_no_private_name_crosses_a_package() -> None:
                 private = [n for n in names if n.startswith("_")]
                 private += [p for p in module.split(".") if p.startswith("_") and p != "__init__"]
                 if private:
-                    wrong.append(f"{path.relative_to(SRC)}:{line} imports {', '.join(private)} from {module}")
+                    wrong.append(
+                        f"{path.relative_to(SRC)}:{line} imports {', '.join(private)} from {module}"
+                    )
     assert not wrong, "\n".join(wrong)
 
 
@@ -120,22 +143,39 @@ def _optuna_reaches(path: Path, private: set[str]) -> list[str]:
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "optuna":
             hidden = [p for p in (node.module or "").split(".") if p.startswith("_")]
             hidden += [a.name for a in node.names if a.name.startswith("_")]
-            found += [f"{line} from {node.module} import {', '.join(a.name for a in node.names)}"] if hidden else []
+            found += (
+                [f"{line} from {node.module} import {', '.join(a.name for a in node.names)}"]
+                if hidden
+                else []
+            )
         elif isinstance(node, ast.Import):
-            found += [f"{line} import {a.name}" for a in node.names if a.name.split(".")[0] == "optuna" and "._" in a.name]
+            found += [
+                f"{line} import {a.name}"
+                for a in node.names
+                if a.name.split(".")[0] == "optuna" and "._" in a.name
+            ]
         elif isinstance(node, ast.Attribute) and node.attr in private:
             if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
                 found.append(f"{line} .{node.attr}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) > 1:
             name = node.args[1]
-            if node.func.id in ("getattr", "hasattr", "setattr", "delattr") and isinstance(name, ast.Constant) and name.value in private:
+            if (
+                node.func.id in ("getattr", "hasattr", "setattr", "delattr")
+                and isinstance(name, ast.Constant)
+                and name.value in private
+            ):
                 found.append(f"{line} {node.func.id}(..., {name.value!r})")
     return found
 
 
 def test_optunas_private_names_are_reached_only_behind_their_door() -> None:
     private = _optuna_private_names()
-    assert {"_storage", "_trial_id", "_rdb", "_create_scoped_session"} <= private  # the scan still finds them
+    assert {
+        "_storage",
+        "_trial_id",
+        "_rdb",
+        "_create_scoped_session",
+    } <= private  # the scan still finds them
     wrong = [
         f"{path.relative_to(SRC)}:{reach}"
         for path in _sources()
@@ -149,7 +189,11 @@ def test_optunas_private_names_are_reached_only_behind_their_door() -> None:
 
 
 def test_no_module_is_longer_than_one_reader_holds() -> None:
-    long = {str(p.relative_to(SRC)): n for p in _sources() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in _sources()
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert not long, f"modules over {MAX_LINES} lines (split them): {long}"
 
 
@@ -159,7 +203,9 @@ def test_architecture_md_names_every_room_and_its_imports() -> None:
         row = re.search(rf"^\| `{room}/` \|[^|]*\| ([^|]*) \|$", text, re.MULTILINE)
         assert row, f"ARCHITECTURE.md has no row for {room}/"
         written = set(re.findall(r"`(\w+)`", row.group(1)))
-        assert written == allowed, f"ARCHITECTURE.md says {room}/ may import {sorted(written)}; the rule is {sorted(allowed)}"
+        assert written == allowed, (
+            f"ARCHITECTURE.md says {room}/ may import {sorted(written)}; the rule is {sorted(allowed)}"
+        )
     for leaf in LEAVES:
         assert f"`{leaf}.py`" in text, f"ARCHITECTURE.md does not name the leaf {leaf}.py"
 

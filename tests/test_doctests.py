@@ -23,5 +23,7 @@ def test_some_modules_have_examples() -> None:
 @pytest.mark.parametrize("name", MODULES)
 def test_the_examples_of(name: str) -> None:
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=True)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=True
+    )
     assert result.failed == 0, f"{result.failed} of {name}'s examples failed (printed above)"

@@ -19,7 +19,9 @@ def postgres_url(request):
 
 @pytest.fixture
 def folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # the inner runs need no plugin: faster
+    monkeypatch.setenv(
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1"
+    )  # the inner runs need no plugin: faster
     pytester.makeini("[pytest]\nmarkers =\n    integration: services\n")
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(
@@ -29,7 +31,9 @@ def folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest
     return pytester
 
 
-def test_a_test_that_uses_a_service_without_the_mark_fails_at_collection(folder: pytest.Pytester) -> None:
+def test_a_test_that_uses_a_service_without_the_mark_fails_at_collection(
+    folder: pytest.Pytester,
+) -> None:
     folder.makepyfile(test_unmarked="def test_reads_postgres(postgres_url):\n    pass\n")
     result = folder.runpytest("-m", "not integration")  # the fast loop, which would skip past it
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -41,7 +45,9 @@ def test_a_test_that_uses_a_service_without_the_mark_fails_at_collection(folder:
     assert "test_marked" not in result.stderr.str(), "only the unmarked test is named"
 
 
-def test_marked_tests_pass_the_rule_and_the_fast_loop_leaves_them_out(folder: pytest.Pytester) -> None:
+def test_marked_tests_pass_the_rule_and_the_fast_loop_leaves_them_out(
+    folder: pytest.Pytester,
+) -> None:
     folder.runpytest("-m", "integration").assert_outcomes(passed=2)
     result = folder.runpytest("-m", "not integration")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED  # both deselected
@@ -50,10 +56,14 @@ def test_marked_tests_pass_the_rule_and_the_fast_loop_leaves_them_out(folder: py
 
 def test_a_service_asked_for_at_run_time_needs_the_mark_too(folder: pytest.Pytester) -> None:
     # request.getfixturevalue is invisible at collection: the fixture itself checks.
-    folder.makepyfile(test_late="def test_late(request):\n    request.getfixturevalue('postgres_url')\n")
+    folder.makepyfile(
+        test_late="def test_late(request):\n    request.getfixturevalue('postgres_url')\n"
+    )
     result = folder.runpytest("test_late.py")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*test_late.py::test_late uses postgres_url but is not marked integration*"])
+    result.stdout.fnmatch_lines(
+        ["*test_late.py::test_late uses postgres_url but is not marked integration*"]
+    )
 
 
 def test_an_unmarked_test_gets_the_short_timeout(request: pytest.FixtureRequest) -> None:

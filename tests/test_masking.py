@@ -24,7 +24,10 @@ HEAD, TAIL = "Abcd", "Wxyz9"
         ("redis://:Abcd#Wxyz9@host", "#"),
         ("rediss://:Abcd@Wxyz9@host:6380/0?ssl_cert_reqs=none", "@"),
         ("postgresql+psycopg://u:Abcd/Wxyz9@db/x?sslmode=require", "/"),
-        ("postgresql://u:Abcd@ss/Wxyz9@db/x", "@"),  # reads as host "ss" and a database "Wxyz9@db/x"
+        (
+            "postgresql://u:Abcd@ss/Wxyz9@db/x",
+            "@",
+        ),  # reads as host "ss" and a database "Wxyz9@db/x"
         ("postgresql://u:Abcd@ss?Wxyz9@db/x", "@"),  # "?Wxyz9@db/x" is no query parameter
         ("postgresql://u:1234/Wxyz9@db/x", "/"),  # host "u", port 1234 and a two-segment path
         ("postgresql://u:Abcd?x=1@db/x", "?"),  # ":Abcd" is no port, so there is no query yet
@@ -76,10 +79,16 @@ def test_urls_a_driver_reads_as_written_are_not_refused(url: str) -> None:
 
 
 def test_the_mask_of_a_url_keeps_what_is_not_the_password() -> None:
-    assert mask_url("postgresql://u:Abcd/Wxyz9@db/x?options=a@b") == "postgresql://u:***@db/x?options=a@b"
+    assert (
+        mask_url("postgresql://u:Abcd/Wxyz9@db/x?options=a@b")
+        == "postgresql://u:***@db/x?options=a@b"
+    )
     assert mask_url("postgresql://db:5432/my@db") == "postgresql://db:5432/my@db"
     assert mask_url("sqlite:////tmp/a@b/x.db") == "sqlite:////tmp/a@b/x.db"
-    assert mask_url("redis://:p1@h1:26379;redis://:p2@h2:26379") == "redis://:***@h1:26379;redis://:***@h2:26379"
+    assert (
+        mask_url("redis://:p1@h1:26379;redis://:p2@h2:26379")
+        == "redis://:***@h1:26379;redis://:***@h2:26379"
+    )
 
 
 def test_urls_in_free_text_are_masked_whatever_their_password_holds() -> None:
@@ -102,7 +111,9 @@ def test_every_piece_a_driver_could_echo_is_masked(separator: str) -> None:
 
 def test_the_percent_decoded_password_and_its_pieces_are_masked_too() -> None:
     url = f"redis://:{HEAD}%2F{TAIL}@host:6379/0"  # drivers decode it, and may echo it decoded
-    assert mask_text(f"auth {HEAD}/{TAIL} rejected; saw {TAIL}", url) == "auth *** rejected; saw ***"
+    assert (
+        mask_text(f"auth {HEAD}/{TAIL} rejected; saw {TAIL}", url) == "auth *** rejected; saw ***"
+    )
 
 
 def test_pieces_shorter_than_the_minimum_are_left_so_words_survive() -> None:
@@ -111,7 +122,9 @@ def test_pieces_shorter_than_the_minimum_are_left_so_words_survive() -> None:
     masked = mask_text("could not translate host name 'ss' to address; Wxyz9", url)
     assert masked == "could not translate host name 'ss' to address; ***"
     # A whole password is masked whatever its length.
-    assert mask_text('password "pw" rejected', "postgresql://u:pw@db/x") == 'password "***" rejected'
+    assert (
+        mask_text('password "pw" rejected', "postgresql://u:pw@db/x") == 'password "***" rejected'
+    )
 
 
 def test_a_query_secret_is_masked_in_pieces_too() -> None:

@@ -33,12 +33,18 @@ def _in_query(url: str) -> str:
 @pytest.mark.integration
 @pytest.mark.slow  # seven commands, each a process of its own
 @pytest.mark.parametrize("with_password", [_in_userinfo, _in_query], ids=["userinfo", "query"])
-def test_no_password_in_any_output_or_stored_attribute(tmp_path: Path, study_name: str, postgres_url: str, with_password) -> None:  # type: ignore[no-untyped-def]
+def test_no_password_in_any_output_or_stored_attribute(
+    tmp_path: Path, study_name: str, postgres_url: str, with_password
+) -> None:  # type: ignore[no-untyped-def]
     storage = with_password(postgres_url)
     assert SECRET in storage
     study_file = tmp_path / "s.yaml"
     study_file.write_text(tiny_yaml(study_name, "sqlite:///ignored.db", n_trials=2))
-    env = {**os.environ, "AUTOML_STORAGE": storage, "AUTOML_BROKER": f"redis://:{SECRET}@127.0.0.1:6379/0"}
+    env = {
+        **os.environ,
+        "AUTOML_STORAGE": storage,
+        "AUTOML_BROKER": f"redis://:{SECRET}@127.0.0.1:6379/0",
+    }
     outputs = []
     for args in (
         ["run", str(study_file)],
@@ -47,17 +53,40 @@ def test_no_password_in_any_output_or_stored_attribute(tmp_path: Path, study_nam
         ["validate", str(study_file), "--json"],
         ["report", str(study_file), "-o", str(tmp_path / "report.html")],
         ["export", str(study_file), "-o", str(tmp_path / "export")],
-        ["run", str(study_file), "--storage", storage.replace("127.0.0.1:5432", "127.0.0.1:1")],  # a failure message
+        [
+            "run",
+            str(study_file),
+            "--storage",
+            storage.replace("127.0.0.1:5432", "127.0.0.1:1"),
+        ],  # a failure message
     ):
-        result = subprocess.run([sys.executable, "-m", "automl", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "automl", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+        )
         outputs.append(result.stdout + result.stderr)
     assert "cannot open storage postgresql://postgres" in outputs[-1] and "***" in outputs[-1]
-    files = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".safetensors"]
+    files = [
+        p.read_text(errors="replace")
+        for p in tmp_path.rglob("*")
+        if p.is_file() and p.suffix != ".safetensors"
+    ]
     study, _ = load_study(postgres_url, study_name)
     sid = study._study_id  # noqa: SLF001
-    stored = [json.dumps(study.user_attrs, default=str), json.dumps(study._storage.get_study_system_attrs(sid), default=str)]  # noqa: SLF001
+    stored = [
+        json.dumps(study.user_attrs, default=str),
+        json.dumps(study._storage.get_study_system_attrs(sid), default=str),  # noqa: SLF001
+    ]
     for t in study.trials:
-        stored += [json.dumps(t.user_attrs, default=str), json.dumps(t.system_attrs, default=str), json.dumps(t.params)]
+        stored += [
+            json.dumps(t.user_attrs, default=str),
+            json.dumps(t.system_attrs, default=str),
+            json.dumps(t.params),
+        ]
     storage_obj = make_storage(postgres_url, cached=False)
     stored += [s.study_name for s in storage_obj.get_all_studies()]
     haystack = "\n".join(outputs + files + stored)
@@ -72,7 +101,10 @@ def test_no_password_in_any_output_or_stored_attribute(tmp_path: Path, study_nam
     [
         ("postgresql://u:p@ss@db:5432/x", "postgresql://u:***@db:5432/x"),  # "@" in the password
         ("postgresql://u:a@b@c@db/x?sslmode=require", "postgresql://u:***@db/x?sslmode=require"),
-        ("postgresql://u@db/x?sslmode=require&password=hunter2", "postgresql://u@db/x?sslmode=require&password=***"),
+        (
+            "postgresql://u@db/x?sslmode=require&password=hunter2",
+            "postgresql://u@db/x?sslmode=require&password=***",
+        ),
         ("redis://h:6379/1?password=hunter2", "redis://h:6379/1?password=***"),
         ("rediss://:tok@h:6380/0?ssl_cert_reqs=none", "rediss://:***@h:6380/0?ssl_cert_reqs=none"),
         ("sqlite:///x.db", "sqlite:///x.db"),
@@ -102,7 +134,12 @@ def test_every_url_stored_with_the_study_file_is_masked() -> None:
 def test_a_failure_reason_is_masked_before_it_is_stored(tmp_path: Path) -> None:
     study = optuna.create_study(storage=make_storage(str(tmp_path / "s.journal")))
     trial = study.ask()
-    assert fail_trial(study, study.trials[trial.number], f"worker failed: cannot reach redis://:{SECRET}@h:6379/0", FailKind.ERROR)
+    assert fail_trial(
+        study,
+        study.trials[trial.number],
+        f"worker failed: cannot reach redis://:{SECRET}@h:6379/0",
+        FailKind.ERROR,
+    )
     assert SECRET not in study.trials[0].user_attrs["fail_reason"]
 
 
@@ -127,11 +164,15 @@ def test_a_separator_in_a_password_is_refused_before_a_driver_can_print_part_of_
                           capture_output=True, text=True, timeout=120, env={**os.environ, **env})  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {field}") and encoded in lines[0], done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}") and encoded in lines[0], (
+        done.stderr
+    )
     assert "ss-word" not in done.stdout + done.stderr
 
 
-def test_a_lost_storage_error_is_masked_against_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lost_storage_error_is_masked_against_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """RetryingStorage's "lost the storage" error quotes the driver's last error: the pieces of
     the password in it are masked (storage.py hands it mask_text with the URL)."""
     from automl.errors import StorageError
@@ -146,8 +187,14 @@ def test_a_lost_storage_error_is_masked_against_the_password(monkeypatch: pytest
 
     monkeypatch.setattr(storage, "BatchedJournalRedisBackend", lambda url: Lost())
     monkeypatch.setattr(storage, "JournalStorage", lambda backend: backend)
-    opened = make_storage(f"redis://:Abcd%2FWxyz9@h:6379/0?password={SECRET}", retry_s=0.0, cached=False)
+    opened = make_storage(
+        f"redis://:Abcd%2FWxyz9@h:6379/0?password={SECRET}", retry_s=0.0, cached=False
+    )
     with pytest.raises(StorageError) as info:
         opened.get_all_studies()
     assert "unreachable" in info.value.message
-    assert "Wxyz9" not in info.value.message and "Abcd" not in info.value.message and SECRET not in info.value.message
+    assert (
+        "Wxyz9" not in info.value.message
+        and "Abcd" not in info.value.message
+        and SECRET not in info.value.message
+    )

@@ -9,7 +9,9 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.search import make_storage
 
 
-def wait_for_training(storage_url: str, study_name: str, timeout_s: float = 120.0) -> list[FrozenTrial]:
+def wait_for_training(
+    storage_url: str, study_name: str, timeout_s: float = 120.0
+) -> list[FrozenTrial]:
     """Block until some trial has reported an epoch; return the trials training then."""
     storage = make_storage(storage_url, cached=False)
     deadline = time.monotonic() + timeout_s
@@ -19,7 +21,9 @@ def wait_for_training(storage_url: str, study_name: str, timeout_s: float = 120.
         except KeyError:  # not created yet
             time.sleep(0.05)
             continue
-        training = [t for t in storage.get_all_trials(study_id, states=(TrialState.RUNNING,)) if t.last_step]
+        training = [
+            t for t in storage.get_all_trials(study_id, states=(TrialState.RUNNING,)) if t.last_step
+        ]
         if training:
             return training
         time.sleep(0.02)

@@ -99,7 +99,10 @@ def as_pruned(exc: BaseException, epoch: int) -> TrialPruned | None:
     """
     if isinstance(exc, TrialPruned):
         return exc
-    if any(cls.__name__ == "TrialPruned" and cls.__module__.startswith("optuna.") for cls in type(exc).__mro__):
+    if any(
+        cls.__name__ == "TrialPruned" and cls.__module__.startswith("optuna.")
+        for cls in type(exc).__mro__
+    ):
         return TrialPruned(str(exc) or "pruned by the pruner", epoch)
     return None
 

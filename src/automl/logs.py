@@ -9,4 +9,6 @@ import os
 def configure_worker_logging() -> None:
     """Warnings and above to stderr, one line each; AUTOML_LOG_LEVEL=INFO shows more."""
     level = os.environ.get("AUTOML_LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s"
+    )

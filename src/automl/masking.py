@@ -54,14 +54,18 @@ from urllib.parse import unquote
 
 # Query-string keys whose values are secrets: drivers accept a password there too
 # (postgresql://u@db/x?password=..., redis://h/1?password=...).
-_SECRET_KEYS = r"(?:password|passwd|pwd|sslpassword|secret|token|api_key|apikey|access_key|secret_key)"
+_SECRET_KEYS = (
+    r"(?:password|passwd|pwd|sslpassword|secret|token|api_key|apikey|access_key|secret_key)"
+)
 _QUERY_SECRET = re.compile(rf"([?&;]{_SECRET_KEYS}=)[^&;#\s]*", re.IGNORECASE)
 
 _SCHEME = re.compile(r"(?<![\w+.-])[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _NEXT_URL = re.compile(r";(?=[a-z][a-z0-9+.-]*://)", re.IGNORECASE)  # redis://h1;redis://h2
 _HOST = r"(?:\[[0-9a-z:.%_~-]*\]|[a-z0-9._~%-]+)"  # a bracketed IPv6 address, or a name / IPv4
 _PORT = r"(?::[0-9]+)?"
-_AFTER_AT = re.compile(rf"(?:{_HOST}?{_PORT})(?:,{_HOST}?{_PORT})*(?![a-z0-9._~%:\[\],@-])", re.IGNORECASE)
+_AFTER_AT = re.compile(
+    rf"(?:{_HOST}?{_PORT})(?:,{_HOST}?{_PORT})*(?![a-z0-9._~%:\[\],@-])", re.IGNORECASE
+)
 _CLEAN_AUTHORITY = re.compile(
     rf"[^@]*@{_HOST}?{_PORT}(?:,{_HOST}?{_PORT})*|{_HOST}{_PORT}(?:,{_HOST}{_PORT})*", re.IGNORECASE
 )
@@ -96,7 +100,11 @@ def _password_spans(text: str) -> Iterator[tuple[int, int]]:
     for n, scheme in enumerate(starts):
         limit = starts[n + 1].start() if n + 1 < len(starts) else len(text)
         space = re.search(r"\s", text[scheme.end() : limit])
-        rest = text[scheme.end() : scheme.end() + space.start()] if space else text[scheme.end() : limit]
+        rest = (
+            text[scheme.end() : scheme.end() + space.start()]
+            if space
+            else text[scheme.end() : limit]
+        )
         rest = _NEXT_URL.split(rest, maxsplit=1)[0]
         end = _userinfo_end(rest)
         colon = rest.find(":", 0, max(end, 0))
@@ -172,7 +180,9 @@ def _secrets_of(*urls: str) -> list[str]:
     for whole in found:
         for form in {whole, unquote(whole)}:
             secrets.add(form)
-            secrets.update(piece for piece in re.split(r"[@/?#:]", form) if len(piece) >= MIN_FRAGMENT)
+            secrets.update(
+                piece for piece in re.split(r"[@/?#:]", form) if len(piece) >= MIN_FRAGMENT
+            )
     return sorted((s for s in secrets if s and s != "***"), key=len, reverse=True)
 
 

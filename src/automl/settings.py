@@ -73,8 +73,12 @@ class Settings:
         that is not a number, or out of range."""
         defaults = cls()
         return cls(
-            storage_retry_s=_seconds(environ, STORAGE_RETRY_ENV, defaults.storage_retry_s, zero_ok=True),
-            broker_retry_s=_seconds(environ, BROKER_RETRY_ENV, defaults.broker_retry_s, zero_ok=True),
+            storage_retry_s=_seconds(
+                environ, STORAGE_RETRY_ENV, defaults.storage_retry_s, zero_ok=True
+            ),
+            broker_retry_s=_seconds(
+                environ, BROKER_RETRY_ENV, defaults.broker_retry_s, zero_ok=True
+            ),
             lease_s=_seconds(environ, LEASE_ENV, defaults.lease_s, zero_ok=False),
         )
 

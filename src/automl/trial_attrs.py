@@ -26,7 +26,9 @@ PID: Final = "pid"  # int: id of the process that trains it (to find or stop it 
 # fails a trial whose worker was lost, timed out or interrupted: search/study.py fail_trial).
 DURATION_S: Final = "duration_s"  # float: seconds it took (training writes; worker overwrites)
 FAIL_REASON: Final = "fail_reason"  # str: one line, why the trial failed (worker or coordinator)
-FAIL_KIND: Final = "fail_kind"  # str: a FailKind value, what policy reads (fail_reason is for people)
+FAIL_KIND: Final = (
+    "fail_kind"  # str: a FailKind value, what policy reads (fail_reason is for people)
+)
 TRACEBACK: Final = "traceback"  # str: last frames of an unexpected error, credentials masked
 PRUNE_REASON: Final = "prune_reason"  # str: "pruned by the pruner", "diverged: ...", ...
 PRUNED_AT_EPOCH: Final = "pruned_at_epoch"  # int: the epoch in which a pruned trial stopped
@@ -49,7 +51,9 @@ CHECKPOINT_EPOCH: Final = "checkpoint_epoch"  # int: epoch of the trial's latest
 RESUMED_FROM_EPOCH: Final = "resumed_from_epoch"  # int: epoch it resumed after (0: started fresh)
 
 # Your own training code (usercode/): what TrialContext.log(**metrics) recorded, per report.
-USER_METRICS: Final = "user_metrics"  # dict[str, list[float | None]]: name -> value per reported step
+USER_METRICS: Final = (
+    "user_metrics"  # dict[str, list[float | None]]: name -> value per reported step
+)
 
 # Several objectives (a study whose objective is a list): Optuna refuses Trial.report there, so
 # the worker keeps every objective's value per reported epoch here (runner/vectors.py; keyed as
@@ -77,7 +81,9 @@ class FailKind(str, Enum):
     PREEMPTED = "preempted"  # its worker was told to stop and checkpointed: runs again, not counted
     LOST = "lost"  # its worker vanished (process died, lease expired): retried up to trial_retries
     INTERRUPTED = "interrupted"  # Ctrl-C, or its coordinator died: runs again, not counted
-    NOT_STARTED = "not_started"  # withdrawn before any worker started it: neither retried nor counted
+    NOT_STARTED = (
+        "not_started"  # withdrawn before any worker started it: neither retried nor counted
+    )
     ERROR = "error"  # the trial itself failed (an exception, a score that is not finite)
 
     def __str__(self) -> str:

@@ -34,7 +34,10 @@ search: {{sampler: {{type: random}}, pruner: {{type: none}}}}
 """
 ACCURACY = "{metric: accuracy}"
 ACCURACY_AND_PARAMS = "[{metric: accuracy}, {metric: params}]"
-DISTRIBUTIONS = {"lr": FloatDistribution(1e-3, 3e-2, log=True), "width": CategoricalDistribution([32, 64])}
+DISTRIBUTIONS = {
+    "lr": FloatDistribution(1e-3, 3e-2, log=True),
+    "width": CategoricalDistribution([32, 64]),
+}
 
 
 def make_study(
@@ -42,10 +45,14 @@ def make_study(
 ) -> tuple[optuna.Study, StudySpec]:
     spec = parse_spec(DIGITS.format(name=name, storage=storage, objective=objective, family=family))
     study = optuna.create_study(
-        storage=make_storage(storage), study_name=name, directions=[o.direction.value for o in spec.objectives]  # type: ignore[union-attr]
+        storage=make_storage(storage),
+        study_name=name,
+        directions=[o.direction.value for o in spec.objectives],  # type: ignore[union-attr]
     )
     if spec.multi:
-        with warnings.catch_warnings():  # experimental in Optuna; what automl's open_study calls too
+        with (
+            warnings.catch_warnings()
+        ):  # experimental in Optuna; what automl's open_study calls too
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(spec.objective_names)
     study.set_user_attr(SPEC_ATTR, stored_spec(spec))

@@ -11,7 +11,9 @@ from automl.errors import StudyFailedError, UsageError
 from tests.artifacts.helpers import ACCURACY_AND_PARAMS, add_trial, make_study
 
 
-def test_one_objective_exports_the_best_trial_and_the_first_on_a_tie(journal_url: str, study_name: str) -> None:
+def test_one_objective_exports_the_best_trial_and_the_first_on_a_tie(
+    journal_url: str, study_name: str
+) -> None:
     study, spec = make_study(journal_url, study_name)
     with pytest.raises(StudyFailedError, match="no complete trial"):
         trial_to_export(study, spec)
@@ -22,14 +24,20 @@ def test_one_objective_exports_the_best_trial_and_the_first_on_a_tie(journal_url
     assert primary_value(trial_to_export(study, spec), spec) == 0.95
 
 
-def test_several_objectives_export_the_front_member_best_on_the_first_quality_metric(journal_url: str, study_name: str) -> None:
+def test_several_objectives_export_the_front_member_best_on_the_first_quality_metric(
+    journal_url: str, study_name: str
+) -> None:
     study, spec = make_study(journal_url, study_name, objective=ACCURACY_AND_PARAMS)
     assert spec.multi and spec.primary.name == "accuracy"
     add_trial(study, [0.90, 1_000])  # on the front: the smallest
-    add_trial(study, [0.99, 90_000], constraints={"params.max": 40_000.0})  # most accurate, but infeasible
+    add_trial(
+        study, [0.99, 90_000], constraints={"params.max": 40_000.0}
+    )  # most accurate, but infeasible
     add_trial(study, [0.95, 50_000])  # dominated by the next one
     chosen = add_trial(study, [0.97, 20_000])  # the front's most accurate
-    add_trial(study, [0.97, 20_000])  # the same values, later: on the front too, but the tie goes to the first
+    add_trial(
+        study, [0.97, 20_000]
+    )  # the same values, later: on the front too, but the tie goes to the first
     add_trial(study, [0.93, 5_000])
     trial = trial_to_export(study, spec)
     assert trial.number == chosen
@@ -38,8 +46,12 @@ def test_several_objectives_export_the_front_member_best_on_the_first_quality_me
     assert isinstance(objective_values(trial, spec)["params"], int)
 
 
-def test_the_primary_objective_is_the_first_that_is_not_a_cost(journal_url: str, study_name: str) -> None:
-    study, spec = make_study(journal_url, study_name, objective="[{metric: params}, {metric: log_loss}]")
+def test_the_primary_objective_is_the_first_that_is_not_a_cost(
+    journal_url: str, study_name: str
+) -> None:
+    study, spec = make_study(
+        journal_url, study_name, objective="[{metric: params}, {metric: log_loss}]"
+    )
     assert spec.primary.name == "log_loss"  # minimised
     add_trial(study, [500, 0.30])
     low = add_trial(study, [9_000, 0.10])
@@ -49,17 +61,25 @@ def test_the_primary_objective_is_the_first_that_is_not_a_cost(journal_url: str,
 
 
 @pytest.mark.parametrize("state", [TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING])
-def test_a_trial_that_did_not_complete_is_refused_naming_the_flag(journal_url: str, study_name: str, state: TrialState) -> None:
+def test_a_trial_that_did_not_complete_is_refused_naming_the_flag(
+    journal_url: str, study_name: str, state: TrialState
+) -> None:
     study, spec = make_study(journal_url, study_name, objective=ACCURACY_AND_PARAMS)
     add_trial(study, [0.9, 100])
     number = add_trial(study, None, state=state)
-    with pytest.raises(UsageError, match=rf"^--trial: trial {number} is {state.name}, not COMPLETE"):
+    with pytest.raises(
+        UsageError, match=rf"^--trial: trial {number} is {state.name}, not COMPLETE"
+    ):
         trial_to_export(study, spec, number)
-    with pytest.raises(UsageError, match=r"^--trial: study .* has no trial 7 \(its trials are 0 to 1\)"):
+    with pytest.raises(
+        UsageError, match=r"^--trial: study .* has no trial 7 \(its trials are 0 to 1\)"
+    ):
         trial_to_export(study, spec, 7)
 
 
-def test_any_complete_trial_may_be_named_even_off_the_front(journal_url: str, study_name: str) -> None:
+def test_any_complete_trial_may_be_named_even_off_the_front(
+    journal_url: str, study_name: str
+) -> None:
     study, spec = make_study(journal_url, study_name, objective=ACCURACY_AND_PARAMS)
     add_trial(study, [0.97, 100])
     worse = add_trial(study, [0.90, 900])

@@ -36,7 +36,12 @@ def _params(net: nn.Module) -> int:
     [
         ("mlp", {"width": 32, "depth": 3, "batch_norm": True}, [32, 32, 32], [16, 16, 16]),
         ("mlp", {"width": 10, "depth": 1}, [10], [5]),
-        ("cnn", {"width": 16, "depth": 2, "channels": 8, "batch_norm": True}, [8, 16, 16], [4, 8, 8]),
+        (
+            "cnn",
+            {"width": 16, "depth": 2, "channels": 8, "batch_norm": True},
+            [8, 16, 16],
+            [4, 8, 8],
+        ),
     ],
 )
 def test_pruning_removes_units_and_a_model_built_with_the_widths_computes_the_same(
@@ -57,12 +62,16 @@ def test_pruning_removes_units_and_a_model_built_with_the_widths_computes_the_sa
 def test_the_units_with_the_smallest_weight_norms_leave() -> None:
     net: Any = _net("mlp", width=4, depth=1)[0]
     with torch.no_grad():
-        net.layers[0].linear.weight.mul_(torch.tensor([[1.0], [0.01], [3.0], [0.02]]))  # units 1 and 3 are weak
+        net.layers[0].linear.weight.mul_(
+            torch.tensor([[1.0], [0.01], [3.0], [0.02]])
+        )  # units 1 and 3 are weak
     kept_rows = net.layers[0].linear.weight[[0, 2]].clone()
     kept_cols = net.out.weight[:, [0, 2]].clone()
     assert importance(prunable_layers(net)[0]).argsort()[:2].sort().values.tolist() == [1, 3]
     prune(net, 0.5)
-    assert torch.equal(net.layers[0].linear.weight, kept_rows) and torch.equal(net.out.weight, kept_cols)
+    assert torch.equal(net.layers[0].linear.weight, kept_rows) and torch.equal(
+        net.out.weight, kept_cols
+    )
 
 
 def test_a_layer_keeps_at_least_one_unit_and_bad_fractions_or_widths_are_refused() -> None:

@@ -32,7 +32,9 @@ search:
 
 
 @pytest.mark.slow
-def test_export_then_predict_reproduces_the_test_metric_on_digits(sqlite_url: str, study_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_then_predict_reproduces_the_test_metric_on_digits(
+    sqlite_url: str, study_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -40,7 +42,10 @@ def test_export_then_predict_reproduces_the_test_metric_on_digits(sqlite_url: st
     study = open_study(spec, sqlite_url)
     Coordinator(spec, study, InlineBackend(sqlite_url)).run()
     out = tmp_path / "model"
-    assert main(["export", "--storage", sqlite_url, "--study", study_name, "-o", str(out), "--json"]) == 0
+    assert (
+        main(["export", "--storage", sqlite_url, "--study", study_name, "-o", str(out), "--json"])
+        == 0
+    )
     exported = json.loads(capsys.readouterr().out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"] == pytest.approx(exported["test_score"])
@@ -49,7 +54,9 @@ def test_export_then_predict_reproduces_the_test_metric_on_digits(sqlite_url: st
     assert json.loads((out / "model.json").read_text())["ensemble"] == 5
     # The same held-out rows that export scored (same seed and stratification as the study).
     digits = load_digits()
-    _, X_test, _, y_test = train_test_split(digits.images, digits.target, test_size=0.2, random_state=0, stratify=digits.target)
+    _, X_test, _, y_test = train_test_split(
+        digits.images, digits.target, test_size=0.2, random_state=0, stratify=digits.target
+    )
     np.savez(tmp_path / "test.npz", X=X_test, y=y_test)
     preds = tmp_path / "preds.csv"
     assert main(["predict", str(out), str(tmp_path / "test.npz"), "-o", str(preds), "--json"]) == 0
@@ -58,22 +65,59 @@ def test_export_then_predict_reproduces_the_test_metric_on_digits(sqlite_url: st
     lines = preds.read_text().splitlines()
     assert len(lines) == 1 + len(y_test) and lines[0].startswith("prediction,p_0")
     # One model on request, and a member count that cannot be.
-    assert main(["export", "--storage", sqlite_url, "--study", study_name, "-o", str(tmp_path / "one"), "--ensemble", "1"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--storage",
+                sqlite_url,
+                "--study",
+                study_name,
+                "-o",
+                str(tmp_path / "one"),
+                "--ensemble",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "one" / "metrics.json").read_text())["ensemble"] == 1
     capsys.readouterr()
-    assert main(["export", "--storage", sqlite_url, "--study", study_name, "-o", str(tmp_path / "none"), "--ensemble", "0"]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--storage",
+                sqlite_url,
+                "--study",
+                study_name,
+                "-o",
+                str(tmp_path / "none"),
+                "--ensemble",
+                "0",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
-    assert err == "error: --ensemble must be at least 1, but got 0" and not (tmp_path / "none").exists()
+    assert (
+        err == "error: --ensemble must be at least 1, but got 0"
+        and not (tmp_path / "none").exists()
+    )
 
 
 @pytest.mark.slow  # a study, an export and a prediction, each for real
-def test_predict_on_a_csv_with_categorical_columns(sqlite_url: str, study_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_on_a_csv_with_categorical_columns(
+    sqlite_url: str, study_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = np.random.default_rng(0)
     n = 240
     colour = rng.choice(["red", "green", "blue"], n)
     x = rng.normal(size=n)
     label = np.where((colour == "red") ^ (x > 0), "yes", "no")
-    rows = ["x,colour,label"] + [f"{a:.4f},{c},{lab}" for a, c, lab in zip(x, colour, label, strict=True)]
+    rows = ["x,colour,label"] + [
+        f"{a:.4f},{c},{lab}" for a, c, lab in zip(x, colour, label, strict=True)
+    ]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
     study_file = tmp_path / "s.yaml"
     study_file.write_text(
@@ -83,17 +127,49 @@ def test_predict_on_a_csv_with_categorical_columns(sqlite_url: str, study_name: 
     )
     assert main(["run", str(study_file)]) == 0
     assert main(["export", str(study_file), "-o", str(tmp_path / "m")]) == 0
-    new = ["colour,x,label", "red,1.0,no", "blue,-1.0,no", "purple,0.5,yes"]  # columns reordered; an unseen colour
+    new = [
+        "colour,x,label",
+        "red,1.0,no",
+        "blue,-1.0,no",
+        "purple,0.5,yes",
+    ]  # columns reordered; an unseen colour
     (tmp_path / "new.csv").write_text("\n".join(new) + "\n")
     capsys.readouterr()
-    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "m"),
+                str(tmp_path / "new.csv"),
+                "-o",
+                str(tmp_path / "p.csv"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 3 and summary["score"] is not None
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == "prediction,p_no,p_yes"
     # No pickle anywhere in an export; a python: builder it names is imported only on request.
     assert not [p.name for p in (tmp_path / "m").iterdir() if p.suffix in (".pkl", ".pickle")]
     info = json.loads((tmp_path / "m" / "model.json").read_text())
-    (tmp_path / "m" / "model.json").write_text(json.dumps(info | {"family": "python:tests.slow_model:build"}))
-    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "q.csv")]) == 2
+    (tmp_path / "m" / "model.json").write_text(
+        json.dumps(info | {"family": "python:tests.slow_model:build"})
+    )
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "m"),
+                str(tmp_path / "new.csv"),
+                "-o",
+                str(tmp_path / "q.csv"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "'tests.slow_model'" in err and "--trust-code" in err and not (tmp_path / "q.csv").exists()
+    assert (
+        "'tests.slow_model'" in err and "--trust-code" in err and not (tmp_path / "q.csv").exists()
+    )

@@ -27,7 +27,13 @@ def test_image_data_gets_a_cnn_and_its_space() -> None:
     assert spec.execution.parallelism == 4
     assert spec.trainer.early_stopping is not None
     assert len(spec.search.enqueue) == 2
-    assert {c.field for c in choices} >= {"model.family", "space", "trainer.epochs", "search.pruner", "execution.parallelism"}
+    assert {c.field for c in choices} >= {
+        "model.family",
+        "space",
+        "trainer.epochs",
+        "search.pruner",
+        "execution.parallelism",
+    }
     assert all(c.why for c in choices)
 
 
@@ -39,9 +45,13 @@ def test_flat_data_gets_an_mlp_without_batch_norm() -> None:
 
 
 def test_a_space_that_names_mlp_parameters_gets_an_mlp_even_on_images() -> None:
-    spec, choices = complete_spec(parse_spec(MINIMAL + "space: {width: {low: 32, high: 64}}\n"), IMAGES, cpu_count=2)
+    spec, choices = complete_spec(
+        parse_spec(MINIMAL + "space: {width: {low: 32, high: 64}}\n"), IMAGES, cpu_count=2
+    )
     assert spec.model.family == "mlp"
-    assert {c.field: c.why for c in choices}["model.family"] == "the space names width, an mlp parameter"
+    assert {c.field: c.why for c in choices}[
+        "model.family"
+    ] == "the space names width, an mlp parameter"
 
 
 def test_regression_has_no_label_smoothing() -> None:
@@ -51,9 +61,14 @@ def test_regression_has_no_label_smoothing() -> None:
 
 
 def test_whatever_the_file_says_is_kept() -> None:
-    text = MINIMAL + "model: {family: mlp}\ntrainer: {epochs: 7}\nspace: {lr: 0.01}\nexecution: {parallelism: 1}\n"
+    text = (
+        MINIMAL
+        + "model: {family: mlp}\ntrainer: {epochs: 7}\nspace: {lr: 0.01}\nexecution: {parallelism: 1}\n"
+    )
     spec, choices = complete_spec(parse_spec(text), IMAGES, cpu_count=8)
-    assert spec.model.family == "mlp" and spec.trainer.epochs == 7 and spec.execution.parallelism == 1
+    assert (
+        spec.model.family == "mlp" and spec.trainer.epochs == 7 and spec.execution.parallelism == 1
+    )
     assert spec.trainer.early_stopping is None  # the trainer section is the user's
     assert isinstance(spec.space["lr"], FixedParam) and list(spec.space) == ["lr"]
     assert not spec.search.enqueue  # start points only come with the default space
@@ -68,7 +83,9 @@ def test_flags_count_as_given_and_leave_the_rest_to_the_defaults() -> None:
 
 
 @pytest.mark.slow  # automl validate reads the digits data twice, to resolve and to check
-def test_validate_says_what_was_chosen_and_why(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_validate_says_what_was_chosen_and_why(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "m.yaml"
     path.write_text(MINIMAL)
     assert main(["validate", str(path)]) == 0
@@ -90,6 +107,9 @@ def test_small_data_repeats_its_k_fold_cv_unless_the_file_says_otherwise() -> No
         assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}
     seeded = MINIMAL.replace("sklearn:digits}", "sklearn:digits, cv: {seed: 3}}")
     spec, _ = complete_spec(parse_spec(seeded), TABLE, cpu_count=2)
-    assert (spec.data.cv.repeats, spec.data.cv.seed) == (SMALL_REPEATS, 3)  # a seed alone is no scheme
+    assert (spec.data.cv.repeats, spec.data.cv.seed) == (
+        SMALL_REPEATS,
+        3,
+    )  # a seed alone is no scheme
     spec, choices = complete_spec(parse_spec(MINIMAL), IMAGES, cpu_count=2)  # 1437 rows
     assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}

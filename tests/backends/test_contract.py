@@ -80,7 +80,9 @@ class Kit:
     make: Callable[[int], Backend]  # capacity -> a backend, not started
     parallel: bool  # ``capacity`` trials train side by side (inline trains one at a time)
     owns_workers: bool  # cancel_all itself stops the training (else the workers stop on their own)
-    cancelled_state: str  # what cancel_all leaves in the storage: "RUNNING", or "preempted" (FAIL so)
+    cancelled_state: (
+        str  # what cancel_all leaves in the storage: "RUNNING", or "preempted" (FAIL so)
+    )
     lost_reason: str = ""  # the reason of LOST when its worker is killed
     lost_within_s: float = 0.0
     end_within_s: float = 60.0  # how long a quick trial may take to be reported, start-up included
@@ -89,7 +91,9 @@ class Kit:
 
     def study(self, epochs: int, tag: str) -> Study:
         name = f"contract-{tag}-{os.urandom(4).hex()}"
-        return Study(parse_spec(study_yaml(name, self.storage_url, epochs, self.execution)), self.storage_url)
+        return Study(
+            parse_spec(study_yaml(name, self.storage_url, epochs, self.execution)), self.storage_url
+        )
 
     def backend(self, capacity: int) -> Backend:
         made = self.make(capacity)
@@ -115,11 +119,17 @@ class Kit:
         pytest.param("celery", marks=[pytest.mark.integration, pytest.mark.slow]),
     ]
 )
-def kit(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kit]:
-    monkeypatch.setenv("SLOW_MODEL_SLEEP_S", str(SLEEP_S))  # read by the workers when they build the model
+def kit(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Kit]:
+    monkeypatch.setenv(
+        "SLOW_MODEL_SLEEP_S", str(SLEEP_S)
+    )  # read by the workers when they build the model
     kind = request.param
     if kind == "inline":
-        url = str(tmp_path / "study.journal")  # the fastest storage (tests/coordinator runs inline on SQLite)
+        url = str(
+            tmp_path / "study.journal"
+        )  # the fastest storage (tests/coordinator runs inline on SQLite)
         made = Kit(kind, url, lambda capacity: InlineBackend(url, capacity), parallel=False, owns_workers=True,
                    cancelled_state="RUNNING", end_within_s=30)  # fmt: skip
     elif kind == "local":
@@ -171,7 +181,9 @@ def collect(backend: Backend, numbers: list[int], within_s: float) -> list[Trial
     events: list[TrialEvent] = []
     deadline = time.monotonic() + within_s
     while {e.trial_number for e in events} < set(numbers):
-        assert time.monotonic() < deadline, f"no event for trials {sorted(set(numbers) - {e.trial_number for e in events})} within {within_s:.0f} s"
+        assert time.monotonic() < deadline, (
+            f"no event for trials {sorted(set(numbers) - {e.trial_number for e in events})} within {within_s:.0f} s"
+        )
         events += backend.wait(timeout_s=0.5)
     return events
 
@@ -181,7 +193,9 @@ def training(study: Study, number: int, within_s: float = 90.0) -> FrozenTrial:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         trial = study.trial(number)
-        assert trial.state == TrialState.RUNNING, f"trial {number} ended ({trial.state.name}) before the test got to it"
+        assert trial.state == TrialState.RUNNING, (
+            f"trial {number} ended ({trial.state.name}) before the test got to it"
+        )
         if PID in trial.user_attrs and trial.last_step:
             return trial
         time.sleep(0.05)
@@ -213,9 +227,15 @@ def test_a_submitted_trial_ends_and_wait_reports_it_once(kit: Kit) -> None:
         "one event, ENDED, for the one trial submitted"
     )
     told = quick.trial(job.trial_number)
-    assert told.state == TrialState.COMPLETE, f"the worker told the storage: {told.user_attrs.get(FAIL_REASON)}"
-    assert sorted(told.intermediate_values) == list(range(1, QUICK_EPOCHS + 1)), "one report per epoch"
-    assert (told.user_attrs[PID] == os.getpid()) == (kit.kind == "inline"), "trained where the backend runs trials"
+    assert told.state == TrialState.COMPLETE, (
+        f"the worker told the storage: {told.user_attrs.get(FAIL_REASON)}"
+    )
+    assert sorted(told.intermediate_values) == list(range(1, QUICK_EPOCHS + 1)), (
+        "one report per epoch"
+    )
+    assert (told.user_attrs[PID] == os.getpid()) == (kit.kind == "inline"), (
+        "trained where the backend runs trials"
+    )
     started = time.monotonic()
     assert backend.wait(timeout_s=2.0) == [], "an ended trial is not reported again"
     assert time.monotonic() - started < 1.0, "with nothing in flight, wait returns at once"
@@ -230,20 +250,26 @@ def test_never_more_than_capacity_trials_train_at_once(kit: Kit) -> None:
     ended: list[int] = []
     deadline = time.monotonic() + kit.end_within_s + 30
     while len(ended) < total:
-        while len(submitted) - len(ended) < capacity and len(submitted) < total:  # as the coordinator
+        while (
+            len(submitted) - len(ended) < capacity and len(submitted) < total
+        ):  # as the coordinator
             job = quick.job()
             backend.submit(job)
             submitted.append(job.trial_number)
         assert time.monotonic() < deadline, f"only trials {ended} of {submitted} ended"
         for event in backend.wait(timeout_s=0.5):
-            assert event.kind == EventKind.ENDED, f"trial {event.trial_number} {event.kind.value}: {event.reason}"
+            assert event.kind == EventKind.ENDED, (
+                f"trial {event.trial_number} {event.kind.value}: {event.reason}"
+            )
             assert event.trial_number in submitted and event.trial_number not in ended, (
                 f"trial {event.trial_number} reported twice, or never submitted"
             )
             ended.append(event.trial_number)
     assert sorted(ended) == sorted(submitted)
     trials = [quick.trial(n) for n in submitted]
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * total, [t.user_attrs.get(FAIL_REASON) for t in trials]
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * total, [
+        t.user_attrs.get(FAIL_REASON) for t in trials
+    ]
     most = max_overlap(trials)
     assert most <= capacity, f"{most} trials trained at once on a backend of capacity {capacity}"
     if kit.parallel:  # a capacity it does not use is no capacity
@@ -260,7 +286,9 @@ def test_wait_returns_within_its_timeout_while_a_trial_trains(kit: Kit) -> None:
         events = backend.wait(timeout_s=timeout_s)
         took = time.monotonic() - started
         assert events == [], "the trial still trains: nothing to report"
-        assert took <= timeout_s + MARGIN_S, f"wait({timeout_s}) took {took:.2f} s while a trial trained"
+        assert took <= timeout_s + MARGIN_S, (
+            f"wait({timeout_s}) took {took:.2f} s while a trial trained"
+        )
     assert long.trial(job.trial_number).state == TrialState.RUNNING
     assert backend.cancel_all() == [job.trial_number]
 
@@ -269,7 +297,9 @@ def test_cancel_all_stops_a_training_trial(kit: Kit) -> None:
     backend, long, job = kit.one_trial(LONG_EPOCHS, "cancel")
     training(long, job.trial_number)
     started = time.monotonic()
-    assert backend.cancel_all() == [job.trial_number], "cancel_all returns the numbers of the trials it stopped"
+    assert backend.cancel_all() == [job.trial_number], (
+        "cancel_all returns the numbers of the trials it stopped"
+    )
     assert time.monotonic() - started < 15, "a trial stops at its next epoch, not at its end"
     cancelled = long.trial(job.trial_number)
     if kit.cancelled_state == PREEMPTED:  # its worker checkpointed it and recorded it stopped
@@ -281,7 +311,9 @@ def test_cancel_all_stops_a_training_trial(kit: Kit) -> None:
     assert backend.wait(timeout_s=0.5) == [], "no event follows for a cancelled trial"
     if kit.owns_workers:
         time.sleep(0.5)  # several epochs' worth
-        assert long.trial(job.trial_number).last_step == cancelled.last_step, "it trained on after cancel_all returned"
+        assert long.trial(job.trial_number).last_step == cancelled.last_step, (
+            "it trained on after cancel_all returned"
+        )
         return
     # A worker the backend does not own stops once the coordinator failed the trial: its only
     # worker process is then free for the next trial, long before the cancelled one would end.
@@ -292,7 +324,10 @@ def test_cancel_all_stops_a_training_trial(kit: Kit) -> None:
     next_job = quick.job()
     after.submit(next_job)
     [event] = collect(after, [next_job.trial_number], within_s=30)
-    assert event.kind == EventKind.ENDED and quick.trial(next_job.trial_number).state == TrialState.COMPLETE
+    assert (
+        event.kind == EventKind.ENDED
+        and quick.trial(next_job.trial_number).state == TrialState.COMPLETE
+    )
 
 
 def test_close_twice_is_harmless(kit: Kit) -> None:
@@ -310,11 +345,13 @@ def test_close_twice_is_harmless(kit: Kit) -> None:
     if kit.kind == "local":
         import multiprocessing
 
-        assert not [p for p in multiprocessing.active_children() if p.name.startswith("automl-worker")], (
-            "close left worker processes behind"
-        )
+        assert not [
+            p for p in multiprocessing.active_children() if p.name.startswith("automl-worker")
+        ], "close left worker processes behind"
     if kit.kind == "inline":
-        assert not [t for t in threading.enumerate() if t.name.startswith("automl-inline")], "close left its thread"
+        assert not [t for t in threading.enumerate() if t.name.startswith("automl-inline")], (
+            "close left its thread"
+        )
 
 
 def test_a_worker_killed_mid_trial_is_reported_lost(kit: Kit) -> None:
@@ -326,17 +363,24 @@ def test_a_worker_killed_mid_trial_is_reported_lost(kit: Kit) -> None:
     killed_at = time.monotonic()
     events = collect(backend, [job.trial_number], within_s=kit.lost_within_s + 1)
     noticed_s = time.monotonic() - killed_at
-    assert [(e.kind, e.trial_number, e.reason) for e in events] == [(EventKind.LOST, job.trial_number, kit.lost_reason)]
+    assert [(e.kind, e.trial_number, e.reason) for e in events] == [
+        (EventKind.LOST, job.trial_number, kit.lost_reason)
+    ]
     assert noticed_s <= kit.lost_within_s, f"the dead worker was noticed after {noticed_s:.1f} s"
     lost = long.trial(job.trial_number)
     assert lost.state == TrialState.RUNNING, "the coordinator, not the backend, fails a lost trial"
-    assert fail_trial(long.study, lost, events[0].reason or "", FailKind.LOST)  # as the coordinator does
+    assert fail_trial(
+        long.study, lost, events[0].reason or "", FailKind.LOST
+    )  # as the coordinator does
     # The backend runs trials again: a new worker process took the dead one's place.
     quick = kit.study(QUICK_EPOCHS, "after-kill")
     next_job = quick.job()
     backend.submit(next_job)
     [event] = collect(backend, [next_job.trial_number], kit.end_within_s)
-    assert event.kind == EventKind.ENDED and quick.trial(next_job.trial_number).state == TrialState.COMPLETE
+    assert (
+        event.kind == EventKind.ENDED
+        and quick.trial(next_job.trial_number).state == TrialState.COMPLETE
+    )
     assert quick.trial(next_job.trial_number).user_attrs[PID] != victim.user_attrs[PID]
 
 
@@ -359,4 +403,3 @@ def test_the_inline_backend_raises_what_escapes_the_worker_code_in_the_callers_t
     with pytest.raises(RuntimeError, match="the storage is gone for good"):
         collect(backend, [job.trial_number], within_s=10)
     backend.close()
-

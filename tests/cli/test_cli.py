@@ -56,11 +56,15 @@ def test_every_command_has_its_own_help(capsys: pytest.CaptureFixture[str], comm
 
 
 @pytest.mark.slow  # automl in a process of its own (tests/studyfile/test_corpus.py checks the same in-process)
-def test_malformed_study_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_malformed_study_exits_2_with_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text(tiny_yaml("bad", "sqlite:///made.db").replace("n_trials: 4", "n_trials: lots"))
-    result = subprocess.run([*AUTOML, "run", str(bad)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [*AUTOML, "run", str(bad)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
@@ -90,7 +94,9 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert info.value.code == 2
 
 
-def test_validate_prints_the_space_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_prints_the_space_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path, _ = write_study(tmp_path, "v")
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
@@ -99,7 +105,9 @@ def test_validate_prints_the_space_and_writes_nothing(tmp_path: Path, capsys: py
 
 
 @pytest.mark.slow  # worker processes, then Optuna's CLI in a process of its own
-def test_run_then_status_then_optuna_cli_reads_the_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_then_status_then_optuna_cli_reads_the_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path, url = write_study(tmp_path, "cli-run", n_trials=3, parallelism=2)
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
@@ -125,14 +133,19 @@ def test_run_then_status_then_optuna_cli_reads_the_results(tmp_path: Path, capsy
 def test_flags_override_the_file(tmp_path: Path) -> None:
     path, _ = write_study(tmp_path, "flags", n_trials=5)
     other = tmp_path / "other.journal"
-    assert main(["run", str(path), "--n-trials", "2", "--storage", str(other), "--parallelism", "1"]) == 0
+    assert (
+        main(["run", str(path), "--n-trials", "2", "--storage", str(other), "--parallelism", "1"])
+        == 0
+    )
     study, spec = load_study(str(other), "flags")
     assert len(study.trials) == 2 and spec.search.n_trials == 2
     assert not (tmp_path / "study.db").exists()
 
 
 @pytest.mark.slow  # a real run on a worker process
-def test_storage_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_storage_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path, _ = write_study(tmp_path, "envstore", n_trials=1)
     journal = tmp_path / "env.journal"
     monkeypatch.setenv("AUTOML_STORAGE", str(journal))
@@ -144,7 +157,11 @@ def test_storage_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.
 def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_path: Path) -> None:
     path, url = write_study(tmp_path, "ctrlc", n_trials=3, parallelism=2, epochs=200, pruner="none")
     proc = subprocess.Popen(
-        [*AUTOML, "run", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*AUTOML, "run", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         _wait_for_running_trial(url, "ctrlc", proc)
@@ -172,7 +189,9 @@ def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_pa
     assert retried == {t.number for t in failed}
     assert all(t.user_attrs.get("attempt", 0) == 0 for t in study.trials)  # Ctrl-C uses up no retry
     assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    assert all(t.user_attrs["resumed_from_epoch"] == 0 for t in study.trials if t.state in COUNTED_STATES)
+    assert all(
+        t.user_attrs["resumed_from_epoch"] == 0 for t in study.trials if t.state in COUNTED_STATES
+    )
     assert not list((tmp_path / "automl-checkpoints").iterdir())  # gone once their trials ended
 
 
@@ -207,8 +226,12 @@ def test_unreachable_storage_exits_1_quickly_without_the_password(tmp_path: Path
     assert time.monotonic() - started < 60
 
 
-@pytest.mark.parametrize("reason", ["cannot read [/data/x.csv]", "[link=https://evil.example]click[/link]", "a [bold]b"])
-def test_status_shows_text_from_trials_as_text_not_markup(tmp_path: Path, reason: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "reason", ["cannot read [/data/x.csv]", "[link=https://evil.example]click[/link]", "a [bold]b"]
+)
+def test_status_shows_text_from_trials_as_text_not_markup(
+    tmp_path: Path, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from automl.search import open_study
     from automl.search.study import fail_trial
     from automl.studyfile import parse_spec
@@ -234,10 +257,22 @@ space: {{optimizer: {{choices: ['[adamw]', sgd]}}}}
     assert "optimizer=[adamw]" in out
 
 
-def test_validate_takes_the_flags_run_takes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_takes_the_flags_run_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path, _ = write_study(tmp_path, "flags-v", n_trials=5)
     journal = str(tmp_path / "other.journal")
-    args = ["--n-trials", "7", "--parallelism", "3", "--timeout", "2m", "--storage", journal, "--json"]
+    args = [
+        "--n-trials",
+        "7",
+        "--parallelism",
+        "3",
+        "--timeout",
+        "2m",
+        "--storage",
+        journal,
+        "--json",
+    ]
     assert main(["validate", str(path), *args]) == 0
     study = json.loads(capsys.readouterr().out)["study"]
     assert study["search"]["n_trials"] == 7 and study["search"]["timeout"] == 120

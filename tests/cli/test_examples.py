@@ -18,7 +18,9 @@ QUICKSTART = Path(__file__).parents[2] / "studies" / "quickstart.yaml"
 
 
 @pytest.mark.slow
-def test_quickstart_runs_to_completion_and_prints_the_best_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_quickstart_runs_to_completion_and_prints_the_best_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"sqlite:///{tmp_path / 'quickstart.db'}"
     assert main(["run", str(QUICKSTART), "--storage", url]) == 0
     out = capsys.readouterr().out
@@ -80,7 +82,19 @@ def test_the_own_code_examples_run_from_the_repository_root(tmp_path: Path, exam
 def test_the_pareto_example_ends_with_a_feasible_front(tmp_path: Path) -> None:
     """studies/digits_pareto.yaml: accuracy against params under a bound, pruned by Hyperband."""
     url = f"sqlite:///{tmp_path / 'pareto.db'}"
-    assert main(["run", str(ROOT / "studies" / "digits_pareto.yaml"), "--storage", url, "--n-trials", "10"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(ROOT / "studies" / "digits_pareto.yaml"),
+                "--storage",
+                url,
+                "--n-trials",
+                "10",
+            ]
+        )
+        == 0
+    )
     study, spec = load_study(url, "digits-pareto")
     assert spec.multi and study.metric_names == ["accuracy", "params"]
     assert len([t for t in study.trials if t.state in COUNTED_STATES]) == 10
@@ -95,10 +109,17 @@ def _dashboard_trials(url: str, name: str) -> list[Any]:
     from optuna_dashboard import wsgi
 
     app = wsgi(make_storage(url, cached=False))
-    study = next(s for s in _call(app, "/api/studies")["study_summaries"] if s["study_name"] == name)
+    study = next(
+        s for s in _call(app, "/api/studies")["study_summaries"] if s["study_name"] == name
+    )
     detail = _call(app, f"/api/studies/{study['study_id']}")
-    assert detail["objective_names"] == ["accuracy", "params"] and detail["directions"] == ["maximize", "minimize"]
-    assert {t["number"] for t in detail["best_trials"]} == {t.number for t in load_study(url, name)[0].best_trials}
+    assert detail["objective_names"] == ["accuracy", "params"] and detail["directions"] == [
+        "maximize",
+        "minimize",
+    ]
+    assert {t["number"] for t in detail["best_trials"]} == {
+        t.number for t in load_study(url, name)[0].best_trials
+    }
     return detail["trials"]  # type: ignore[no-any-return]
 
 

@@ -15,7 +15,9 @@ from tests.conftest import tiny_yaml
 
 
 def _args(path: Path, **flags: object) -> argparse.Namespace:
-    values: dict[str, object] = dict(backend=None, parallelism=None, n_trials=None, timeout=None, storage=None)
+    values: dict[str, object] = dict(
+        backend=None, parallelism=None, n_trials=None, timeout=None, storage=None
+    )
     return argparse.Namespace(spec=str(path), **(values | flags))
 
 
@@ -24,7 +26,9 @@ def test_the_check_builds_what_run_uses(tmp_path: Path) -> None:
     path.write_text(tiny_yaml("checked", f"sqlite:///{tmp_path}/s.db", sampler="random"))
     checked = check_run(_args(path, n_trials=3))
     assert checked.spec.search.n_trials == 3 and checked.dataset is not None and checked.choices
-    study = open_study(checked.spec, checked.spec.storage, sampler=checked.sampler, pruner=checked.pruner)
+    study = open_study(
+        checked.spec, checked.spec.storage, sampler=checked.sampler, pruner=checked.pruner
+    )
     assert study.sampler is checked.sampler and study.pruner is checked.pruner
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     again = check_run(_args(path, n_trials=3))  # a seeded sampler on a resume starts a new stream

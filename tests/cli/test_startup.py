@@ -17,7 +17,9 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_help_imports_no_command_and_nothing_heavy() -> None:
-    loaded = _modules_after("import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])")
+    loaded = _modules_after(
+        "import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])"
+    )
     heavy = {m for m in loaded if m.split(".")[0] in ("torch", "optuna", "celery", "sklearn")}
     commands = {m for m in loaded if m.startswith("automl.cli.")}
     assert not heavy, f"automl --help imported {sorted(heavy)[:5]}"
@@ -26,7 +28,9 @@ def test_help_imports_no_command_and_nothing_heavy() -> None:
 
 @pytest.mark.slow  # a fresh interpreter that imports the status command and Optuna
 def test_status_imports_neither_torch_nor_celery_nor_the_coordinator() -> None:
-    loaded = _modules_after("import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['status', '--help'])")
+    loaded = _modules_after(
+        "import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['status', '--help'])"
+    )
     assert "automl.cli.status" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("torch", "celery", "plotly")}
     assert not {m for m in loaded if m.startswith(("automl.coordinator", "automl.report.progress"))}

@@ -36,7 +36,9 @@ def spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _refused(capsys: pytest.CaptureFixture[str], argv: list[str], field: str, separator: str) -> None:
+def _refused(
+    capsys: pytest.CaptureFixture[str], argv: list[str], field: str, separator: str
+) -> None:
     code = main(argv)
     out = capsys.readouterr()
     shown = out.out + out.err
@@ -46,12 +48,16 @@ def _refused(capsys: pytest.CaptureFixture[str], argv: list[str], field: str, se
     assert lines[0].startswith(f"error: {field}: "), lines[0]
     assert f"unencoded {separator!r}" in lines[0] and ENCODED[separator] in lines[0], lines[0]
     assert HEAD not in shown and TAIL not in shown, shown
-    assert not list(Path.cwd().glob("*.journal")) and not list(Path.cwd().glob("*.db")), "written before refusing"
+    assert not list(Path.cwd().glob("*.journal")) and not list(Path.cwd().glob("*.db")), (
+        "written before refusing"
+    )
 
 
 @pytest.mark.parametrize("separator", ["@", "/", "?", "#"])
 @pytest.mark.parametrize("url", [_postgres, _redis], ids=["postgresql", "redis"])
-def test_validate_refuses_each_separator(capsys: pytest.CaptureFixture[str], spec: Path, url, separator: str) -> None:  # type: ignore[no-untyped-def]
+def test_validate_refuses_each_separator(
+    capsys: pytest.CaptureFixture[str], spec: Path, url, separator: str
+) -> None:  # type: ignore[no-untyped-def]
     _refused(capsys, ["validate", str(spec), "--storage", url(separator)], "storage", separator)
 
 
@@ -60,7 +66,11 @@ def test_validate_refuses_each_separator(capsys: pytest.CaptureFixture[str], spe
     [("flag", "/"), ("study file", "?"), ("environment", "#"), ("flag", "@")],
 )  # fmt: skip
 def test_run_refuses_a_storage_url_from_the_flag_the_file_or_the_environment(
-    capsys: pytest.CaptureFixture[str], spec: Path, monkeypatch: pytest.MonkeyPatch, how: str, separator: str
+    capsys: pytest.CaptureFixture[str],
+    spec: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    separator: str,
 ) -> None:
     url = _postgres(separator) if separator in "/#" else _redis(separator)
     argv = ["run", str(spec)]
@@ -75,12 +85,18 @@ def test_run_refuses_a_storage_url_from_the_flag_the_file_or_the_environment(
 
 @pytest.mark.parametrize(("how", "separator"), [("environment", "/"), ("study file", "#")])
 def test_run_refuses_a_broker_url_before_it_opens_the_storage(
-    capsys: pytest.CaptureFixture[str], spec: Path, monkeypatch: pytest.MonkeyPatch, how: str, separator: str
+    capsys: pytest.CaptureFixture[str],
+    spec: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    separator: str,
 ) -> None:
     if how == "environment":
         monkeypatch.setenv(BROKER_ENV, _redis(separator))
     else:
-        text = spec.read_text().replace("execution: {", f"execution: {{broker: '{_redis(separator)}', ")
+        text = spec.read_text().replace(
+            "execution: {", f"execution: {{broker: '{_redis(separator)}', "
+        )
         spec.write_text(text)
     _refused(capsys, ["run", str(spec), "--backend", "celery"], "execution.broker", separator)
 
@@ -98,9 +114,14 @@ def test_commands_that_read_a_study_refuse_the_storage_flag(
     assert not Path("r.html").exists() and not Path("out").exists()
 
 
-@pytest.mark.parametrize("command", [["status", "--study", "s"], ["report", "--study", "s"], ["dashboard"]])
+@pytest.mark.parametrize(
+    "command", [["status", "--study", "s"], ["report", "--study", "s"], ["dashboard"]]
+)
 def test_commands_that_read_a_study_refuse_the_storage_environment(
-    capsys: pytest.CaptureFixture[str], spec: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+    capsys: pytest.CaptureFixture[str],
+    spec: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
 ) -> None:
     monkeypatch.setenv(STORAGE_ENV, _redis("/"))
     _refused(capsys, command, "storage", "/")
@@ -132,8 +153,12 @@ def test_worker_refuses_its_broker_and_storage_urls(
     _refused(capsys, ["worker", *argv], field, separator)
 
 
-def test_a_url_a_driver_reads_as_written_is_not_refused(capsys: pytest.CaptureFixture[str], spec: Path) -> None:
+def test_a_url_a_driver_reads_as_written_is_not_refused(
+    capsys: pytest.CaptureFixture[str], spec: Path
+) -> None:
     """The same command with the "@" in the query string: it gets as far as the connection."""
-    code = main(["status", "--storage", "postgresql://u:pw@127.0.0.1:1/x?options=-c%20a@b", "--study", "s"])
+    code = main(
+        ["status", "--storage", "postgresql://u:pw@127.0.0.1:1/x?options=-c%20a@b", "--study", "s"]
+    )
     out = capsys.readouterr()
     assert code == 1 and "cannot open storage postgresql://u:***@127.0.0.1:1/x" in out.err, out.err

@@ -32,7 +32,9 @@ def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=COUNTED_STATES)
 
 
-def test_runs_to_exactly_n_trials_and_stores_everything(storage_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_runs_to_exactly_n_trials_and_stores_everything(
+    storage_url: str, make_spec: Callable[..., StudySpec]
+) -> None:
     spec = make_spec(storage_url, n_trials=4, parallelism=2)
     study, state = run_study(spec, capacity=2)
     trials = study.get_trials()
@@ -51,13 +53,17 @@ def test_runs_to_exactly_n_trials_and_stores_everything(storage_url: str, make_s
     assert len(again.trials) == 4
 
 
-def test_conditional_parameters_reach_the_storage(storage_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_conditional_parameters_reach_the_storage(
+    storage_url: str, make_spec: Callable[..., StudySpec]
+) -> None:
     study, _ = run_study(make_spec(storage_url, n_trials=6, sampler="random"))
     for t in study.trials:
         assert ("momentum" in t.params) == (t.params["optimizer"] == "sgd")
 
 
-def test_resume_continues_and_never_exceeds_the_budget(journal_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_resume_continues_and_never_exceeds_the_budget(
+    journal_url: str, make_spec: Callable[..., StudySpec]
+) -> None:
     study, _ = run_study(make_spec(journal_url, n_trials=2))
     assert [t.number for t in study.trials] == [0, 1]
     study, _ = run_study(make_spec(journal_url, n_trials=5))
@@ -81,11 +87,17 @@ def test_enqueued_points_run_first_and_only_once(journal_url: str, study_name: s
     assert sum(t.params.get("lr") == 0.05 for t in study.trials) == 1
 
 
-def test_timeout_stops_dispatching_and_lets_running_trials_end(journal_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_timeout_stops_dispatching_and_lets_running_trials_end(
+    journal_url: str, make_spec: Callable[..., StudySpec]
+) -> None:
     ticks = iter([0.0, 0.0])  # the start and the first loop; then the clock is past the timeout
     study, state = run_study(
         make_spec(journal_url, n_trials=10, parallelism=2).model_copy(
-            update={"search": make_spec(journal_url).search.model_copy(update={"timeout": 60.0, "n_trials": 10})}
+            update={
+                "search": make_spec(journal_url).search.model_copy(
+                    update={"timeout": 60.0, "n_trials": 10}
+                )
+            }
         ),
         capacity=2,
         clock=lambda: next(ticks, 1000.0),
@@ -121,9 +133,13 @@ SAMPLERS = {
 
 
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
-def test_every_sampler_drives_a_study(journal_url: str, make_spec: Callable[..., StudySpec], sampler: str) -> None:
+def test_every_sampler_drives_a_study(
+    journal_url: str, make_spec: Callable[..., StudySpec], sampler: str
+) -> None:
     study, _ = run_study(make_spec(journal_url, n_trials=3, sampler=sampler, epochs=2))
-    assert isinstance(study.sampler, SAMPLERS[sampler]), f"the study asked {type(study.sampler).__name__}"
+    assert isinstance(study.sampler, SAMPLERS[sampler]), (
+        f"the study asked {type(study.sampler).__name__}"
+    )
     assert len(counted(study)) == 3
     points = {tuple(sorted(t.params.items())) for t in study.trials}
     assert len(points) == 3, f"the {sampler} sampler gave the same point twice: {points}"
@@ -141,7 +157,9 @@ PRUNERS = {
 
 
 @pytest.mark.parametrize("pruner", sorted(PRUNERS))
-def test_every_pruner_drives_a_study_and_stops_the_worse_trial(journal_url: str, study_name: str, pruner: str) -> None:
+def test_every_pruner_drives_a_study_and_stops_the_worse_trial(
+    journal_url: str, study_name: str, pruner: str
+) -> None:
     # tests/own_code.py reports a curve set by lr alone (lr * 1, 3, 6, 10, 15 at steps 1..5):
     # two trials each better than all before, then one worse at every step. Each pruner stops
     # that one early, and only that one; without a pruner it runs to its end.
@@ -158,17 +176,25 @@ search:
 """)
     study, _ = run_study(spec)
     first, better, worse = study.trials
-    assert [first.state, better.state] == [TrialState.COMPLETE] * 2, "a trial better than all before is never pruned"
+    assert [first.state, better.state] == [TrialState.COMPLETE] * 2, (
+        "a trial better than all before is never pruned"
+    )
     assert worse.params["lr"] == 0.1
     if pruner == "none":
         assert worse.state == TrialState.COMPLETE and len(worse.intermediate_values) == 5
         return
-    assert worse.state == TrialState.PRUNED, f"the {pruner} pruner let a trial worse at every step run to its end"
+    assert worse.state == TrialState.PRUNED, (
+        f"the {pruner} pruner let a trial worse at every step run to its end"
+    )
     assert worse.user_attrs["prune_reason"] == "pruned by the pruner"
-    assert worse.user_attrs["pruned_at_epoch"] == max(worse.intermediate_values) < 5, "stopped before its last step"
+    assert worse.user_attrs["pruned_at_epoch"] == max(worse.intermediate_values) < 5, (
+        "stopped before its last step"
+    )
 
 
-def test_a_pruner_that_always_prunes_prunes(journal_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_a_pruner_that_always_prunes_prunes(
+    journal_url: str, make_spec: Callable[..., StudySpec]
+) -> None:
     spec = make_spec(journal_url, n_trials=2)
     text = spec.model_dump(mode="json")
     text["search"]["pruner"] = {"type": "threshold", "lower": 2.0}  # accuracy is never >= 2
@@ -192,15 +218,19 @@ def test_failing_trials_stop_the_study_with_their_reason(
     sys.modules.pop("broken_builder", None)
     from tests.conftest import tiny_yaml
 
-    text = tiny_yaml(study_name, journal_url, n_trials=10).replace(
-        "trainer:", "model: {family: 'python:broken_builder:build'}\ntrainer:"
-    ).replace("  n_trials: 10", "  n_trials: 10\n  max_failed_trials: 3")
+    text = (
+        tiny_yaml(study_name, journal_url, n_trials=10)
+        .replace("trainer:", "model: {family: 'python:broken_builder:build'}\ntrainer:")
+        .replace("  n_trials: 10", "  n_trials: 10\n  max_failed_trials: 3")
+    )
     with pytest.raises(StudyFailedError, match="this builder is broken on purpose") as info:
         run_study(parse_spec(text))
     assert "max_failed_trials = 3" in info.value.one_line()
     study, _ = load_study(journal_url, study_name)
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
-    assert "ValueError: this builder is broken on purpose" in study.trials[0].user_attrs["fail_reason"]
+    assert (
+        "ValueError: this builder is broken on purpose" in study.trials[0].user_attrs["fail_reason"]
+    )
 
 
 def test_stop_reasons_are_values_with_the_words_users_see() -> None:

@@ -57,7 +57,9 @@ class SlowSends(Backend):
         pass
 
 
-def test_a_long_pass_of_sends_stops_to_collect(journal_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_a_long_pass_of_sends_stops_to_collect(
+    journal_url: str, make_spec: Callable[..., StudySpec]
+) -> None:
     spec = make_spec(journal_url, n_trials=40, parallelism=40, sampler="random")
     study = open_study(spec, spec.storage)
     send_s = loop.DISPATCH_PASS_S / 4  # a pass holds about 4 sends
@@ -70,7 +72,9 @@ def test_a_long_pass_of_sends_stops_to_collect(journal_url: str, make_spec: Call
     # 40 free slots at the start: the first pass ends after about DISPATCH_PASS_S of sends, not
     # after all 40, and the coordinator collects before it sends the rest.
     assert 1 <= first_wait <= 10, backend.log[:20]
-    longest_run = max(len(run) for run in "".join("s" if e == "send" else " " for e in backend.log).split())
+    longest_run = max(
+        len(run) for run in "".join("s" if e == "send" else " " for e in backend.log).split()
+    )
     assert longest_run <= 10
 
 

@@ -36,14 +36,18 @@ def test_out_of_memory_fails_the_trial_without_retry_and_the_study_goes_on(
     (tmp_path / "oom_builder.py").write_text(textwrap.dedent(BUILDER))
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("oom_builder", None)
-    text = tiny_yaml(study_name, journal_url, n_trials=3).replace(
-        "trainer:", "model: {family: 'python:oom_builder:build'}\ntrainer:"
-    ).replace("  width: {low: 8, high: 64, log: true}\n", "")
+    text = (
+        tiny_yaml(study_name, journal_url, n_trials=3)
+        .replace("trainer:", "model: {family: 'python:oom_builder:build'}\ntrainer:")
+        .replace("  width: {low: 8, high: 64, log: true}\n", "")
+    )
     spec = parse_spec(text)
     study = open_study(spec, journal_url)
     Coordinator(spec, study, InlineBackend(journal_url)).run()
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL
     assert trials[0].user_attrs["fail_reason"] == "out of memory"
-    assert not [t for t in trials if t.user_attrs.get("retry_of") == 0]  # same settings, same OOM: no retry
+    assert not [
+        t for t in trials if t.user_attrs.get("retry_of") == 0
+    ]  # same settings, same OOM: no retry
     assert len([t for t in trials if t.state in COUNTED_STATES]) == 3

@@ -21,7 +21,9 @@ from automl.studyfile import StudySpec
 pytestmark = pytest.mark.slow
 
 
-def test_study_on_two_worker_processes(storage_url: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_study_on_two_worker_processes(
+    storage_url: str, make_spec: Callable[..., StudySpec]
+) -> None:
     spec = make_spec(storage_url, n_trials=4, parallelism=2)
     study = open_study(spec, storage_url)
     Coordinator(spec, study, LocalBackend(storage_url, n_workers=2, threads_per_worker=1)).run()
@@ -33,7 +35,9 @@ def test_study_on_two_worker_processes(storage_url: str, make_spec: Callable[...
     assert os.getpid() not in pids  # trained in the worker processes
 
 
-def _kill_first_running_trial(storage_url: str, study_name: str, killed: list[int], stop: threading.Event) -> None:
+def _kill_first_running_trial(
+    storage_url: str, study_name: str, killed: list[int], stop: threading.Event
+) -> None:
     """Wait until a trial runs in a worker process, then SIGKILL that process."""
     storage = make_storage(storage_url, cached=False)
     study_id = storage.get_study_id_from_name(study_name)
@@ -54,7 +58,9 @@ def test_killed_worker_process_is_failed_and_retried_with_the_same_params(
     study = open_study(spec, sqlite_url)
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(target=_kill_first_running_trial, args=(sqlite_url, spec.name, killed, stop))
+    killer = threading.Thread(
+        target=_kill_first_running_trial, args=(sqlite_url, spec.name, killed, stop)
+    )
     killer.start()
     try:
         Coordinator(spec, study, LocalBackend(sqlite_url, n_workers=2, threads_per_worker=1)).run()

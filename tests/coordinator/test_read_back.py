@@ -35,14 +35,18 @@ def _waiting(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(states=(TrialState.WAITING,))
 
 
-def test_a_trial_that_completed_while_declared_lost_is_not_run_again(postgres: str, make_spec: Callable[..., StudySpec]) -> None:
+def test_a_trial_that_completed_while_declared_lost_is_not_run_again(
+    postgres: str, make_spec: Callable[..., StudySpec]
+) -> None:
     spec = make_spec(postgres)
     study = open_study(spec, postgres)
     trial = study.ask()
     seen_running = trial_by_number(study, trial.number)  # what the coordinator read
     study.tell(trial, 0.9)  # ... and then the worker told the storage
     assert not fail_trial(study, seen_running, "worker lost: lease expired", FailKind.LOST)
-    after = _coordinator(spec, study).retries.fail_and_retry(seen_running, "worker lost: lease expired", FailKind.LOST, limit=2)
+    after = _coordinator(spec, study).retries.fail_and_retry(
+        seen_running, "worker lost: lease expired", FailKind.LOST, limit=2
+    )
     assert after.state == TrialState.COMPLETE and after.value == 0.9
     assert not _waiting(study)  # no retry enqueued
 
@@ -53,7 +57,10 @@ def test_a_trial_that_completed_while_declared_lost_is_not_run_again(postgres: s
      ({"attempt": 2}, None), ({"retry_of": "abc"}, 1), ({"retry_of": 10**9}, 1)],
 )  # fmt: skip
 def test_untrusted_lineage_attributes_are_treated_as_absent(
-    postgres: str, make_spec: Callable[..., StudySpec], attrs: dict[str, Any], expected_attempt: int | None
+    postgres: str,
+    make_spec: Callable[..., StudySpec],
+    attrs: dict[str, Any],
+    expected_attempt: int | None,
 ) -> None:
     spec = make_spec(postgres, retries=2)
     study = open_study(spec, postgres)
@@ -61,7 +68,9 @@ def test_untrusted_lineage_attributes_are_treated_as_absent(
     for key, value in attrs.items():  # as optuna-dashboard's API would write them
         study._storage.set_trial_user_attr(trial._trial_id, key, value)  # noqa: SLF001
     frozen = trial_by_number(study, trial.number)
-    after = _coordinator(spec, study).retries.fail_and_retry(frozen, "worker lost: lease expired", FailKind.LOST, limit=2)
+    after = _coordinator(spec, study).retries.fail_and_retry(
+        frozen, "worker lost: lease expired", FailKind.LOST, limit=2
+    )
     assert after.state == TrialState.FAIL
     retries = _waiting(study)
     if expected_attempt is None:

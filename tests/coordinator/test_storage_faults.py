@@ -34,7 +34,9 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.kill()
 
 
-def test_study_survives_the_storage_going_away_and_coming_back(redis_server: RedisServer, study_name: str) -> None:
+def test_study_survives_the_storage_going_away_and_coming_back(
+    redis_server: RedisServer, study_name: str
+) -> None:
     spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=30, pruner="none"))
     settings = Settings(storage_retry_s=60)  # the coordinator's window, and its inline trials'
     study = open_study(spec, redis_server.url, retry_s=settings.storage_retry_s)
@@ -50,7 +52,9 @@ def test_study_survives_the_storage_going_away_and_coming_back(redis_server: Red
 
     thread = threading.Thread(target=outage_mid_trial)
     thread.start()
-    Coordinator(spec, study, InlineBackend(redis_server.url, settings=settings), settings=settings).run()
+    Coordinator(
+        spec, study, InlineBackend(redis_server.url, settings=settings), settings=settings
+    ).run()
     thread.join()
     assert outage and outage[0] >= 3
     trials = make_storage(redis_server.url, cached=False).get_all_trials(study._study_id)  # noqa: SLF001
@@ -58,8 +62,12 @@ def test_study_survives_the_storage_going_away_and_coming_back(redis_server: Red
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
-def test_a_storage_that_stays_away_gives_one_clear_error(redis_server: RedisServer, study_name: str) -> None:
-    spec = parse_spec(tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=300, pruner="none"))
+def test_a_storage_that_stays_away_gives_one_clear_error(
+    redis_server: RedisServer, study_name: str
+) -> None:
+    spec = parse_spec(
+        tiny_yaml(study_name, redis_server.url, n_trials=4, epochs=300, pruner="none")
+    )
     settings = Settings(storage_retry_s=2)
     study = open_study(spec, redis_server.url, retry_s=settings.storage_retry_s)
 
@@ -70,8 +78,12 @@ def test_a_storage_that_stays_away_gives_one_clear_error(redis_server: RedisServ
     threading.Thread(target=kill_mid_trial, daemon=True).start()
     started = time.monotonic()
     with pytest.raises(StorageError) as info:
-        Coordinator(spec, study, InlineBackend(redis_server.url, settings=settings), settings=settings).run()
+        Coordinator(
+            spec, study, InlineBackend(redis_server.url, settings=settings), settings=settings
+        ).run()
     line = info.value.one_line()
-    assert re.search(r"lost the storage redis://127.0.0.1:\d+/0 and it did not come back within 2 s", line)
+    assert re.search(
+        r"lost the storage redis://127.0.0.1:\d+/0 and it did not come back within 2 s", line
+    )
     assert "run the same command again" in line
     assert time.monotonic() - started < 30

@@ -56,16 +56,22 @@ def test_dashboard_needs_the_token_and_its_api_lists_trials(
     status, body = _get(f"{dashboard}/api/studies?token=a-long-enough-test-token")
     assert status == 200
     summary = next(s for s in json.loads(body)["study_summaries"] if s["study_name"] == spec.name)
-    status, body = _get(f"{dashboard}/api/studies/{summary['study_id']}?token=a-long-enough-test-token")
+    status, body = _get(
+        f"{dashboard}/api/studies/{summary['study_id']}?token=a-long-enough-test-token"
+    )
     trials = json.loads(body)["trials"]
     assert len(trials) == len(study.trials)
     assert any(t["intermediate_values"] for t in trials)
     # And in a real browser, the single-page app renders the study.
-    dom = rendered_dom(f"{dashboard}/dashboard/studies/{summary['study_id']}?token=a-long-enough-test-token", 10000)
+    dom = rendered_dom(
+        f"{dashboard}/dashboard/studies/{summary['study_id']}?token=a-long-enough-test-token", 10000
+    )
     assert spec.name in dom
 
 
-def test_dashboard_refuses_to_bind_beyond_loopback_without_a_token(capsys: pytest.CaptureFixture[str]) -> None:
+def test_dashboard_refuses_to_bind_beyond_loopback_without_a_token(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["dashboard", "--storage", "sqlite:///unused.db", "--host", "0.0.0.0"]) == 2
     assert "needs --token" in capsys.readouterr().err
     assert not Path("unused.db").exists()

@@ -21,7 +21,9 @@ def inner(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
     return [b"studies"]
 
 
-def call(app: Any, host: str = "127.0.0.1:8080", query: str = "", scheme: str = "http") -> tuple[str, dict[str, str], bytes]:
+def call(
+    app: Any, host: str = "127.0.0.1:8080", query: str = "", scheme: str = "http"
+) -> tuple[str, dict[str, str], bytes]:
     environ: dict[str, Any] = {"PATH_INFO": "/api/studies", "QUERY_STRING": query, "HTTP_HOST": host,
                                "wsgi.input": BytesIO(), "wsgi.url_scheme": scheme}  # fmt: skip
     setup_testing_defaults(environ)
@@ -39,7 +41,9 @@ def test_on_loopback_requests_that_name_this_machine_pass(host: str) -> None:
     assert call(require_local_host(inner, "127.0.0.1"), host)[0] == "200 OK"
 
 
-@pytest.mark.parametrize("host", ["evil.example:8080", "evil.example", "127.0.0.1.evil.example", ""])
+@pytest.mark.parametrize(
+    "host", ["evil.example:8080", "evil.example", "127.0.0.1.evil.example", ""]
+)
 def test_a_page_rebinding_its_name_to_loopback_is_refused(host: str) -> None:
     status, _, body = call(require_local_host(inner, "127.0.0.1"), host)
     assert status.startswith("403") and b"studies" not in body
@@ -56,11 +60,15 @@ def test_the_token_never_reaches_the_request_log(caplog: pytest.LogCaptureFixtur
     handler = _QuietHandler.__new__(_QuietHandler)
     handler.client_address = ("127.0.0.1", 5555)
     with caplog.at_level(logging.DEBUG, logger="automl.dashboard.server"):
-        handler.log_message('"%s" %s %s', f"GET /api/studies?token={TOKEN}&x=1 HTTP/1.1", "200", "-")
+        handler.log_message(
+            '"%s" %s %s', f"GET /api/studies?token={TOKEN}&x=1 HTTP/1.1", "200", "-"
+        )
     assert TOKEN not in caplog.text and "token=***" in caplog.text
 
 
-def test_a_token_from_the_environment_is_not_printed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+def test_a_token_from_the_environment_is_not_printed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
     import automl.cli.dashboard as cli
     from automl.cli import main
 

@@ -73,17 +73,26 @@ def _text(dom: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
 
 
-def test_the_dashboard_shows_the_pareto_front_card(dashboard: str, study: tuple[StudySpec, optuna.Study]) -> None:
+def test_the_dashboard_shows_the_pareto_front_card(
+    dashboard: str, study: tuple[StudySpec, optuna.Study]
+) -> None:
     spec, _ = study
     with urllib.request.urlopen(f"{dashboard}/api/studies", timeout=30) as response:
-        summary = next(s for s in json.loads(response.read())["study_summaries"] if s["study_name"] == spec.name)
+        summary = next(
+            s
+            for s in json.loads(response.read())["study_summaries"]
+            if s["study_name"] == spec.name
+        )
     assert summary["directions"] == ["maximize", "minimize"]
     text = _text(rendered_dom(f"{dashboard}/dashboard/studies/{summary['study_id']}", 12000))
     assert spec.name in text
     assert "Pareto Front" in text
     assert "Objective X: accuracy" in text and "Objective Y: params" in text
     # Its best-trials card lists the front members by their values.
-    assert "Trial 0 Objective Values = [0.9, 3000]" in text and "Trial 1 Objective Values = [0.8, 1000]" in text
+    assert (
+        "Trial 0 Objective Values = [0.9, 3000]" in text
+        and "Trial 1 Objective Values = [0.8, 1000]" in text
+    )
 
 
 def test_optuna_best_trials_lists_the_front(study: tuple[StudySpec, optuna.Study]) -> None:

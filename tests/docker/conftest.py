@@ -44,10 +44,15 @@ LEASE_S = 5  # AUTOML_LEASE_S for the workers: a killed one is noticed within se
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    unmarked = [i.nodeid for i in items if i.path.is_relative_to(HERE) and i.get_closest_marker("docker") is None]
+    unmarked = [
+        i.nodeid
+        for i in items
+        if i.path.is_relative_to(HERE) and i.get_closest_marker("docker") is None
+    ]
     if unmarked:
         raise pytest.UsageError(
-            "tests under tests/docker/ that are not marked docker:\n  " + "\n  ".join(unmarked)
+            "tests under tests/docker/ that are not marked docker:\n  "
+            + "\n  ".join(unmarked)
             + "\nmark the module: pytestmark = [pytest.mark.docker, pytest.mark.slow]"
         )
 
@@ -81,24 +86,32 @@ def docker_daemon() -> Iterator[None]:
     """A Docker daemon that answers: this machine's, or one started here (and stopped after)."""
     missing = [t for t in ("docker", "docker-compose", "debootstrap") if shutil.which(t) is None]
     if missing:
-        skip_or_fail(f"{', '.join(missing)} not installed (apt-get install -y docker.io docker-compose debootstrap)")
+        skip_or_fail(
+            f"{', '.join(missing)} not installed (apt-get install -y docker.io docker-compose debootstrap)"
+        )
     if _daemon_answers():
         yield
         return
     if shutil.which("dockerd") is None:
-        skip_or_fail("the Docker daemon is not running, and dockerd is not on PATH (apt-get install -y docker.io)")
+        skip_or_fail(
+            "the Docker daemon is not running, and dockerd is not on PATH (apt-get install -y docker.io)"
+        )
     if os.geteuid() != 0:
         skip_or_fail("the Docker daemon is not running, and starting dockerd needs root")
     CACHE.mkdir(parents=True, exist_ok=True)
     log_path = CACHE / "dockerd.log"
     with open(log_path, "ab") as log:
-        daemon = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        daemon = subprocess.Popen(
+            ["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     deadline = time.monotonic() + 60
     while not _daemon_answers():
         if daemon.poll() is not None or time.monotonic() > deadline:
             daemon.kill()
             tail = log_path.read_text(errors="replace")[-1500:]
-            skip_or_fail(f"dockerd did not start (exit {daemon.poll()}); the end of {log_path}:\n{tail}")
+            skip_or_fail(
+                f"dockerd did not start (exit {daemon.poll()}); the end of {log_path}:\n{tail}"
+            )
         time.sleep(0.5)
     try:
         yield
@@ -130,9 +143,17 @@ def images(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> dic
         skip_or_fail("building the stand-in images needs root (debootstrap, chroot)")
     took: dict[str, float] = {}
     started = time.monotonic()
-    built = run(["bash", str(HERE / "build-standins.sh")], timeout_s=1500, env=os.environ | {"PYTHON": sys.executable})
+    built = run(
+        ["bash", str(HERE / "build-standins.sh")],
+        timeout_s=1500,
+        env=os.environ | {"PYTHON": sys.executable},
+    )
     took["stand-ins"] = time.monotonic() - started
-    ready = [line.removeprefix("build-standins: ready: ") for line in built.stderr.splitlines() if "ready: " in line]
+    ready = [
+        line.removeprefix("build-standins: ready: ")
+        for line in built.stderr.splitlines()
+        if "ready: " in line
+    ]
 
     # The wheels, as on a connected machine, for the base image's Python.
     base = re.search(r"^ARG BASE_IMAGE=(\S+)", (ROOT / "workers/Dockerfile").read_text(), re.M)
@@ -185,7 +206,9 @@ class Stack:
     postgres_port: int
     dashboard_port: int
 
-    def compose(self, *args: str, timeout_s: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, timeout_s: float = 600, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "-p", PROJECT, *args],
                    timeout_s=timeout_s, env=self.env, check=check)  # fmt: skip
 
@@ -208,14 +231,25 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(images: dict[str, float], request: pytest.FixtureRequest) -> Stack:
     """redis, postgres, dashboard and two CPU workers, up; ``docker-compose down -v`` after."""
-    ports = {"AUTOML_REDIS_PORT": _free_port(), "AUTOML_POSTGRES_PORT": _free_port(), "AUTOML_DASHBOARD_PORT": _free_port()}
+    ports = {
+        "AUTOML_REDIS_PORT": _free_port(),
+        "AUTOML_POSTGRES_PORT": _free_port(),
+        "AUTOML_DASHBOARD_PORT": _free_port(),
+    }
     env = os.environ | {k: str(v) for k, v in ports.items()} | {
         "REDIS_PASSWORD": secrets.token_hex(12), "POSTGRES_PASSWORD": secrets.token_hex(12),
         "DASHBOARD_TOKEN": secrets.token_urlsafe(18), "AUTOML_LEASE_S": str(LEASE_S),
     }  # fmt: skip
-    stack = Stack(env, ports["AUTOML_REDIS_PORT"], ports["AUTOML_POSTGRES_PORT"], ports["AUTOML_DASHBOARD_PORT"])
+    stack = Stack(
+        env,
+        ports["AUTOML_REDIS_PORT"],
+        ports["AUTOML_POSTGRES_PORT"],
+        ports["AUTOML_DASHBOARD_PORT"],
+    )
     stack.compose("down", "-v", "--remove-orphans", check=False)  # what an interrupted run left
-    request.addfinalizer(lambda: stack.compose("down", "-v", "--remove-orphans", "-t", "5", check=False))
+    request.addfinalizer(
+        lambda: stack.compose("down", "-v", "--remove-orphans", "-t", "5", check=False)
+    )
     stack.compose("--profile", "cpu", "up", "-d", "--no-build", "--scale", "worker-cpu=2")
     deadline = time.monotonic() + 120
     while True:  # the dashboard answers once postgres is up and it has started
@@ -225,7 +259,10 @@ def stack(images: dict[str, float], request: pytest.FixtureRequest) -> Stack:
             break  # 401: up, and asking for the token
         except OSError:
             if time.monotonic() > deadline:
-                pytest.fail("the dashboard did not answer within 120 s:\n" + stack.compose("logs", "--no-color").stdout[-4000:])
+                pytest.fail(
+                    "the dashboard did not answer within 120 s:\n"
+                    + stack.compose("logs", "--no-color").stdout[-4000:]
+                )
             time.sleep(1)
     assert len(stack.workers()) == 2
     return stack

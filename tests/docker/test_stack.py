@@ -53,10 +53,16 @@ execution: {{parallelism: 2, trial_retries: 2, checkpoints: {checkpoints}}}
 """
 
 
-def write_study(tmp_path: Path, epochs: int = 3, rows: int = 200, n_trials: int = N_TRIALS) -> tuple[str, Path]:
+def write_study(
+    tmp_path: Path, epochs: int = 3, rows: int = 200, n_trials: int = N_TRIALS
+) -> tuple[str, Path]:
     name = f"docker-{uuid.uuid4().hex[:8]}"
     path = tmp_path / f"{name}.yaml"
-    path.write_text(STUDY.format(name=name, rows=rows, epochs=epochs, n_trials=n_trials, checkpoints=CHECKPOINTS))
+    path.write_text(
+        STUDY.format(
+            name=name, rows=rows, epochs=epochs, n_trials=n_trials, checkpoints=CHECKPOINTS
+        )
+    )
     path.chmod(0o644)  # the coordinator container reads it as its own user
     return name, path
 
@@ -71,13 +77,20 @@ def trials(stack: Stack, name: str) -> list[FrozenTrial]:
         storage.engine.dispose()
 
 
-def assert_exact_budget(stack: Stack, name: str, n_trials: int = N_TRIALS, epochs: int = 3) -> list[FrozenTrial]:
+def assert_exact_budget(
+    stack: Stack, name: str, n_trials: int = N_TRIALS, epochs: int = 3
+) -> list[FrozenTrial]:
     done = trials(stack, name)
     counted = [t for t in done if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(counted) == n_trials, [(t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in done]
+    assert len(counted) == n_trials, [
+        (t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in done
+    ]
     assert not [t for t in done if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     for t in counted:
-        assert len(t.intermediate_values) == epochs, (t.number, t.intermediate_values)  # every epoch, once
+        assert len(t.intermediate_values) == epochs, (
+            t.number,
+            t.intermediate_values,
+        )  # every epoch, once
     return done
 
 
@@ -99,8 +112,13 @@ def finish(proc: subprocess.Popen[str], timeout_s: float = 600) -> str:
     return out
 
 
-def wait_for(stack: Stack, name: str, ready: Callable[[list[FrozenTrial]], bool], what: str,
-             timeout_s: float = 180) -> list[FrozenTrial]:
+def wait_for(
+    stack: Stack,
+    name: str,
+    ready: Callable[[list[FrozenTrial]], bool],
+    what: str,
+    timeout_s: float = 180,
+) -> list[FrozenTrial]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -123,10 +141,14 @@ def trained_once(stack: Stack, name: str) -> None:
 def test_the_dashboard_answers_with_the_token_only(stack: Stack) -> None:
     base, token = f"http://127.0.0.1:{stack.dashboard_port}", stack.env["DASHBOARD_TOKEN"]
     # The token in the address sets a cookie that the dashboard's own redirects carry on.
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
     with browser.open(f"{base}/?token={token}", timeout=10) as answer:
         assert answer.status == 200
-    api = urllib.request.Request(f"{base}/api/studies", headers={"Authorization": f"Bearer {token}"})
+    api = urllib.request.Request(
+        f"{base}/api/studies", headers={"Authorization": f"Bearer {token}"}
+    )
     with urllib.request.urlopen(api, timeout=10) as answer:
         assert answer.status == 200 and "study_summaries" in json.load(answer)
     for url in (f"{base}/", f"{base}/?token=not-the-token-0123456789", f"{base}/api/studies"):
@@ -139,13 +161,19 @@ def test_a_study_from_the_coordinator_service(stack: Stack, tmp_path: Path) -> N
     name, study = write_study(tmp_path)
     inside = f"studies/{study.name}"
     stack.env["STUDY"] = inside  # the coordinator service's command names ${STUDY}
-    stack.compose("--profile", "run", "run", "--rm", "-v", f"{study}:/opt/automl/{inside}:ro", "coordinator")
+    stack.compose(
+        "--profile", "run", "run", "--rm", "-v", f"{study}:/opt/automl/{inside}:ro", "coordinator"
+    )
     done = assert_exact_budget(stack, name)
-    assert {t.user_attrs["host"] for t in done} <= {w[:12] for w in stack.workers()}  # the two workers
+    assert {t.user_attrs["host"] for t in done} <= {
+        w[:12] for w in stack.workers()
+    }  # the two workers
     trained_once(stack, name)
 
 
-def test_a_study_from_this_machine_through_the_published_ports(stack: Stack, tmp_path: Path) -> None:
+def test_a_study_from_this_machine_through_the_published_ports(
+    stack: Stack, tmp_path: Path
+) -> None:
     name, study = write_study(tmp_path)
     out = finish(host_run(stack, study))
     assert f"127.0.0.1:{stack.postgres_port}" in out and stack.env["POSTGRES_PASSWORD"] not in out
@@ -153,20 +181,28 @@ def test_a_study_from_this_machine_through_the_published_ports(stack: Stack, tmp
     trained_once(stack, name)
 
 
-def test_redis_restarted_mid_study_loses_nothing_and_trains_nothing_twice(stack: Stack, tmp_path: Path) -> None:
+def test_redis_restarted_mid_study_loses_nothing_and_trains_nothing_twice(
+    stack: Stack, tmp_path: Path
+) -> None:
     name, study = write_study(tmp_path, epochs=10, rows=1000)
     proc = host_run(stack, study)
     # Both workers training (their claims and the queued messages live in redis only).
     wait_for(stack, name, lambda running: sum(bool(t.intermediate_values) for t in running) == 2,
              "two trials training at once")  # fmt: skip
-    stack.compose("restart", "-t", "10", "redis")  # SIGTERM: redis writes its append-only file and stops
+    stack.compose(
+        "restart", "-t", "10", "redis"
+    )  # SIGTERM: redis writes its append-only file and stops
     finish(proc)
     done = assert_exact_budget(stack, name, epochs=10)
-    assert not [t for t in done if t.state == TrialState.FAIL], [(t.number, t.user_attrs.get("fail_reason")) for t in done]
+    assert not [t for t in done if t.state == TrialState.FAIL], [
+        (t.number, t.user_attrs.get("fail_reason")) for t in done
+    ]
     trained_once(stack, name)
 
 
-def test_a_killed_worker_container_resumes_its_trial_on_the_other(stack: Stack, tmp_path: Path) -> None:
+def test_a_killed_worker_container_resumes_its_trial_on_the_other(
+    stack: Stack, tmp_path: Path
+) -> None:
     name, study = write_study(tmp_path, epochs=20, rows=1000, n_trials=2)
     proc = host_run(stack, study)
     running = wait_for(stack, name, lambda rs: any(t.user_attrs.get("checkpoint_epoch", 0) >= 2 for t in rs),
@@ -179,7 +215,9 @@ def test_a_killed_worker_container_resumes_its_trial_on_the_other(stack: Stack, 
     done = trials(stack, name)
     assert_exact_budget(stack, name, n_trials=2, epochs=20)
     lost = next(t for t in done if t.number == victim.number)
-    assert lost.state == TrialState.FAIL and "worker lost" in lost.user_attrs.get("fail_reason", ""), lost.user_attrs
+    assert lost.state == TrialState.FAIL and "worker lost" in lost.user_attrs.get(
+        "fail_reason", ""
+    ), lost.user_attrs
     retry = next(t for t in done if t.user_attrs.get("retry_of") == victim.number)
     assert retry.state == TrialState.COMPLETE, out[-2000:]
     assert retry.user_attrs["resumed_from_epoch"] >= 2  # from the checkpoint on the shared volume

@@ -38,20 +38,33 @@ def queue() -> str:
     return f"q-{uuid.uuid4().hex[:10]}"
 
 
-def celery_yaml(name: str, storage: str, queue: str, broker: str | None = None, slow: bool = False, **overrides: object) -> str:
+def celery_yaml(
+    name: str,
+    storage: str,
+    queue: str,
+    broker: str | None = None,
+    slow: bool = False,
+    **overrides: object,
+) -> str:
     """A tiny study (tests/conftest.py) that runs on the celery backend, on ``queue``."""
     execution = f"execution: {{backend: celery, queue: {queue}, "
     if broker:
         execution += f"broker: '{broker}', "
     # No early stopping (automl adds it when left out): a trial runs exactly its epochs, so
     # the tests can size how long one trains.
-    text = tiny_yaml(name, storage, **overrides).replace("batch_size: 64}", "batch_size: 64, early_stopping: null}")
+    text = tiny_yaml(name, storage, **overrides).replace(
+        "batch_size: 64}", "batch_size: 64, early_stopping: null}"
+    )
     if slow:  # trials that last as long on any machine: tests/slow_model.py
-        text = text.replace("trainer:", "model: {family: 'python:tests.slow_model:build'}\ntrainer:")
+        text = text.replace(
+            "trainer:", "model: {family: 'python:tests.slow_model:build'}\ntrainer:"
+        )
     return text.replace("execution: {", execution)
 
 
-def celery_spec(name: str, storage: str, queue: str, broker: str, slow: bool = False, **overrides: object) -> StudySpec:
+def celery_spec(
+    name: str, storage: str, queue: str, broker: str, slow: bool = False, **overrides: object
+) -> StudySpec:
     return parse_spec(celery_yaml(name, storage, queue, broker, slow, **overrides))
 
 
@@ -62,15 +75,23 @@ class WorkerPool:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, storage: str, broker: str, queue: str, concurrency: int = 2, *extra: str) -> WorkerPool:
+    def start(
+        self, storage: str, broker: str, queue: str, concurrency: int = 2, *extra: str
+    ) -> WorkerPool:
         command = [
             *AUTOML, "worker", "--broker", broker, "--storage", storage, "--queues", queue,
             "--gpus", "all", "--concurrency", str(concurrency), "--lease-s", str(LEASE_S), *extra,
         ]  # fmt: skip
         env = dict(os.environ, AUTOML_LOG_LEVEL="INFO")
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.wait_for(lambda text: text.count(" ready on queues ") >= concurrency, 90, f"{concurrency} worker processes ready")
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        self.wait_for(
+            lambda text: text.count(" ready on queues ") >= concurrency,
+            90,
+            f"{concurrency} worker processes ready",
+        )
         return self
 
     def text(self) -> str:
@@ -106,7 +127,9 @@ def workers(tmp_path: Path) -> Iterator[WorkerPool]:
         pool.stop()
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.1) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -124,8 +147,12 @@ def run_in_thread(
     def run() -> None:
         try:
             backend = create_backend(spec, storage_url, settings)
-            retry_s = (settings or Settings()).storage_retry_s  # the coordinator's window, as automl run opens it
-            Coordinator(spec, open_study(spec, storage_url, retry_s=retry_s), backend, settings=settings).run()
+            retry_s = (
+                settings or Settings()
+            ).storage_retry_s  # the coordinator's window, as automl run opens it
+            Coordinator(
+                spec, open_study(spec, storage_url, retry_s=retry_s), backend, settings=settings
+            ).run()
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             errors.append(exc)
 
@@ -141,7 +168,9 @@ def finish(thread: threading.Thread, errors: list[BaseException], timeout_s: flo
         raise errors[0]
 
 
-def when_checkpointed(url: str, name: str, epoch: int, then: Callable[[Any], None]) -> threading.Thread:
+def when_checkpointed(
+    url: str, name: str, epoch: int, then: Callable[[Any], None]
+) -> threading.Thread:
     """From a thread: once trial 0 of study ``name`` has checkpointed ``epoch``, call
     ``then(trial)`` with that trial as the storage holds it."""
     import optuna

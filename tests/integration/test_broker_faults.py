@@ -23,14 +23,27 @@ pytestmark = pytest.mark.integration
 
 
 def test_broker_restart_mid_study_loses_no_trial_and_trains_none_twice(
-    tmp_path: Path, study_name: str, queue: str, workers: WorkerPool, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    study_name: str,
+    queue: str,
+    workers: WorkerPool,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     broker = RedisServer(tmp_path, persist=False)  # a restart loses every queued message
     broker.start()
     storage_url = str(tmp_path / "study.journal")
     # One worker process, two trials in flight: one trains, one waits in the queue.
-    spec = celery_spec(study_name, storage_url, queue, broker.url, n_trials=4, parallelism=2, epochs=150, pruner="none")
+    spec = celery_spec(
+        study_name,
+        storage_url,
+        queue,
+        broker.url,
+        n_trials=4,
+        parallelism=2,
+        epochs=150,
+        pruner="none",
+    )
     workers.start(storage_url, broker.url, queue, concurrency=1)
     study = open_study(spec, storage_url)
 
@@ -57,24 +70,39 @@ def test_broker_restart_mid_study_loses_no_trial_and_trains_none_twice(
         if t.state == TrialState.COMPLETE:
             assert len(t.intermediate_values) == 150  # trained once, start to end
     # The queued trial's message was lost and sent again; the training one kept its claim.
-    resent = [int(r.getMessage().split()[1].rstrip(":")) for r in caplog.records if "sending it again" in r.getMessage()]
+    resent = [
+        int(r.getMessage().split()[1].rstrip(":"))
+        for r in caplog.records
+        if "sending it again" in r.getMessage()
+    ]
     assert resent and not set(resent) & set(training), (resent, training)
 
 
-def test_broker_that_stays_away_gives_one_clear_error(tmp_path: Path, study_name: str, queue: str) -> None:
+def test_broker_that_stays_away_gives_one_clear_error(
+    tmp_path: Path, study_name: str, queue: str
+) -> None:
     broker = RedisServer(tmp_path, persist=False)
     broker.start()
     storage_url = str(tmp_path / "study.journal")
     spec = celery_spec(study_name, storage_url, queue, broker.url, n_trials=2)
     study = open_study(spec, storage_url)
-    threading.Timer(1.0, broker.kill).start()  # no worker: the trials wait in the queue, then it goes
+    threading.Timer(
+        1.0, broker.kill
+    ).start()  # no worker: the trials wait in the queue, then it goes
     started = time.monotonic()
-    with pytest.raises(AutoMLError, match=r"lost the broker redis://127.0.0.1:\d+/0 and it did not come back within 2 s"):
-        Coordinator(spec, study, create_backend(spec, storage_url, Settings(broker_retry_s=2))).run()
+    with pytest.raises(
+        AutoMLError,
+        match=r"lost the broker redis://127.0.0.1:\d+/0 and it did not come back within 2 s",
+    ):
+        Coordinator(
+            spec, study, create_backend(spec, storage_url, Settings(broker_retry_s=2))
+        ).run()
     assert time.monotonic() - started < 60
 
 
-def test_unreachable_broker_at_start_is_one_clear_error(tmp_path: Path, study_name: str, queue: str) -> None:
+def test_unreachable_broker_at_start_is_one_clear_error(
+    tmp_path: Path, study_name: str, queue: str
+) -> None:
     broker = RedisServer(tmp_path, persist=False)  # picks a free port, never started
     storage_url = str(tmp_path / "study.journal")
     spec = celery_spec(study_name, storage_url, queue, broker.url, n_trials=1)

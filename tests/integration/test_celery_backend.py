@@ -31,7 +31,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("storage", ["postgres_url", "journal_redis_url"])
 def test_study_of_12_trials_on_two_workers(
-    storage: str, request: pytest.FixtureRequest, broker_url: str, queue: str, study_name: str, workers: WorkerPool
+    storage: str,
+    request: pytest.FixtureRequest,
+    broker_url: str,
+    queue: str,
+    study_name: str,
+    workers: WorkerPool,
 ) -> None:
     storage_url = request.getfixturevalue(storage)
     spec = celery_spec(study_name, storage_url, queue, broker_url, n_trials=12, parallelism=2)
@@ -44,7 +49,9 @@ def test_study_of_12_trials_on_two_workers(
     assert os.getpid() not in {t.user_attrs["pid"] for t in trials}  # trained in the workers
 
 
-def _kill_first_running_trial(storage_url: str, study_name: str, killed: list[tuple[int, datetime]], stop: threading.Event) -> None:
+def _kill_first_running_trial(
+    storage_url: str, study_name: str, killed: list[tuple[int, datetime]], stop: threading.Event
+) -> None:
     """Wait until a worker process has trained a few epochs of a trial, then SIGKILL it."""
     storage = make_storage(storage_url, cached=False)
     study_id = storage.get_study_id_from_name(study_name)
@@ -61,12 +68,23 @@ def test_killed_worker_trial_is_failed_and_retried(
     postgres_url: str, broker_url: str, queue: str, study_name: str, workers: WorkerPool
 ) -> None:
     # Long enough trials that the killer finds one mid-training.
-    spec = celery_spec(study_name, postgres_url, queue, broker_url, n_trials=4, parallelism=2, epochs=150, pruner="none")
+    spec = celery_spec(
+        study_name,
+        postgres_url,
+        queue,
+        broker_url,
+        n_trials=4,
+        parallelism=2,
+        epochs=150,
+        pruner="none",
+    )
     workers.start(postgres_url, broker_url, queue, concurrency=2)
     study = open_study(spec, postgres_url)
     killed: list[tuple[int, datetime]] = []
     stop = threading.Event()
-    killer = threading.Thread(target=_kill_first_running_trial, args=(postgres_url, spec.name, killed, stop))
+    killer = threading.Thread(
+        target=_kill_first_running_trial, args=(postgres_url, spec.name, killed, stop)
+    )
     killer.start()
     started = time.monotonic()
     try:
@@ -120,8 +138,14 @@ def test_a_message_delivered_twice_trains_once(
     # shape coordinators sent before it was versioned (read still, for trials already queued).
     app.send_task(TASK_NAME, args=[TrialJob(study_name, number, uid).to_wire()], queue=queue)
     app.send_task(TASK_NAME, args=[study_name, number, uid], queue=queue)
-    wait_until(lambda: _trial(postgres_url, study_name, number).state.is_finished(), 60, "the trial to finish")
-    workers.wait_for(lambda text: text.count("automl.run_trial[") >= 4, 30, "both deliveries handled")
+    wait_until(
+        lambda: _trial(postgres_url, study_name, number).state.is_finished(),
+        60,
+        "the trial to finish",
+    )
+    workers.wait_for(
+        lambda text: text.count("automl.run_trial[") >= 4, 30, "both deliveries handled"
+    )
     trial = _trial(postgres_url, study_name, number)
     assert trial.state == TrialState.COMPLETE
     assert len(trial.intermediate_values) == 40  # one value per epoch, written once
@@ -141,7 +165,9 @@ def test_a_pickled_message_is_refused(
     uid = _uid(spec, postgres_url)
     app = create_app(broker_url, [queue])
     # A well-formed Celery message for the real task, only serialised with pickle.
-    message = app.amqp.as_task_v2(str(uuid.uuid4()), TASK_NAME, args=[study_name, pickled, uid], kwargs={})
+    message = app.amqp.as_task_v2(
+        str(uuid.uuid4()), TASK_NAME, args=[study_name, pickled, uid], kwargs={}
+    )
     with Connection(broker_url) as conn:
         Producer(conn).publish(
             message.body, exchange="", routing_key=queue, serializer="pickle",
@@ -149,7 +175,15 @@ def test_a_pickled_message_is_refused(
         )  # fmt: skip
     # One worker process, one queue: once the JSON message sent after it ran, the pickled one was seen.
     app.send_task(TASK_NAME, args=[study_name, plain, uid], queue=queue)
-    wait_until(lambda: _trial(postgres_url, study_name, plain).state.is_finished(), 60, "the JSON message's trial")
+    wait_until(
+        lambda: _trial(postgres_url, study_name, plain).state.is_finished(),
+        60,
+        "the JSON message's trial",
+    )
     refused = _trial(postgres_url, study_name, pickled)
-    assert refused.state == TrialState.RUNNING and "pid" not in refused.user_attrs and not refused.intermediate_values
+    assert (
+        refused.state == TrialState.RUNNING
+        and "pid" not in refused.user_attrs
+        and not refused.intermediate_values
+    )
     assert "Refusing to deserialize untrusted content of type pickle" in workers.text()

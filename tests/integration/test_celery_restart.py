@@ -19,12 +19,27 @@ pytestmark = pytest.mark.integration
 
 
 def test_killed_coordinator_resumes_with_the_exact_count(
-    tmp_path: Path, postgres_url: str, broker_url: str, queue: str, study_name: str, workers: WorkerPool
+    tmp_path: Path,
+    postgres_url: str,
+    broker_url: str,
+    queue: str,
+    study_name: str,
+    workers: WorkerPool,
 ) -> None:
     n_trials = 3
     path = tmp_path / "study.yaml"
     # No broker in the file: the CLI takes it from AUTOML_BROKER, as users are told to.
-    path.write_text(celery_yaml(study_name, postgres_url, queue, n_trials=n_trials, parallelism=2, epochs=1000, pruner="none"))
+    path.write_text(
+        celery_yaml(
+            study_name,
+            postgres_url,
+            queue,
+            n_trials=n_trials,
+            parallelism=2,
+            epochs=1000,
+            pruner="none",
+        )
+    )
     env = dict(os.environ, AUTOML_BROKER=broker_url)
     workers.start(postgres_url, broker_url, queue, concurrency=2)
     storage = make_storage(postgres_url, cached=False)
@@ -41,20 +56,32 @@ def test_killed_coordinator_resumes_with_the_exact_count(
         # coordinator's restart by a wide margin on a fast or a busy machine alike, so the new
         # coordinator must adopt them; the third trial is dispatched after the restart.
         now = trials()
-        return sum(t.state == TrialState.RUNNING and 2 <= (t.last_step or 0) <= 300 for t in now) == 2
+        return (
+            sum(t.state == TrialState.RUNNING and 2 <= (t.last_step or 0) <= 300 for t in now) == 2
+        )
 
     with (tmp_path / "first.log").open("wb") as log:
-        first = subprocess.Popen([*AUTOML, "run", str(path), "--backend", "celery"], env=env, stdout=log, stderr=log)
+        first = subprocess.Popen(
+            [*AUTOML, "run", str(path), "--backend", "celery"], env=env, stdout=log, stderr=log
+        )
     try:
         wait_until(both_training, 120, "two trials training", every_s=0.05)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
     # The coordinator asks a trial ahead (RUNNING, never sent): the new one fails it as orphaned.
-    training_at_kill = {t.number for t in trials() if t.state == TrialState.RUNNING and t.last_step is not None}
+    training_at_kill = {
+        t.number for t in trials() if t.state == TrialState.RUNNING and t.last_step is not None
+    }
     assert len(training_at_kill) == 2
 
-    second = subprocess.run([*AUTOML, "run", str(path), "--backend", "celery"], env=env, capture_output=True, text=True, timeout=180)
+    second = subprocess.run(
+        [*AUTOML, "run", str(path), "--backend", "celery"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert second.returncode == 0, second.stderr[-3000:]
 
     final = trials()

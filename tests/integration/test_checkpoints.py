@@ -37,17 +37,33 @@ CHECKPOINTS = "checkpoint_every: 1, early_stopping: null"
 def _local_spec(name: str, storage: str) -> StudySpec:
     text = tiny_yaml(name, storage, epochs=EPOCHS, n_trials=1, pruner="none", retries=1)
     text = text.replace("batch_size: 64}", f"batch_size: 64, {CHECKPOINTS}}}")
-    return parse_spec(text.replace("trainer:", "model: {family: 'python:tests.slow_model:build'}\ntrainer:"))
+    return parse_spec(
+        text.replace("trainer:", "model: {family: 'python:tests.slow_model:build'}\ntrainer:")
+    )
 
 
-def _celery_spec(name: str, storage: str, queue: str, broker: str, folder: Path, retries: int) -> StudySpec:
-    text = celery_yaml(name, storage, queue, broker, slow=True, epochs=EPOCHS, n_trials=1, pruner="none", retries=retries)
+def _celery_spec(
+    name: str, storage: str, queue: str, broker: str, folder: Path, retries: int
+) -> StudySpec:
+    text = celery_yaml(
+        name,
+        storage,
+        queue,
+        broker,
+        slow=True,
+        epochs=EPOCHS,
+        n_trials=1,
+        pruner="none",
+        retries=retries,
+    )
     text = text.replace("early_stopping: null}", f"{CHECKPOINTS}}}")
     return parse_spec(text.replace("execution: {", f"execution: {{checkpoints: '{folder}', "))
 
 
 def _trials(storage_url: str, name: str) -> list[FrozenTrial]:
-    return optuna.load_study(study_name=name, storage=make_storage(storage_url, cached=False)).trials
+    return optuna.load_study(
+        study_name=name, storage=make_storage(storage_url, cached=False)
+    ).trials
 
 
 def _run(spec: StudySpec, storage_url: str, timeout_s: float = 240) -> None:
@@ -55,16 +71,23 @@ def _run(spec: StudySpec, storage_url: str, timeout_s: float = 240) -> None:
     finish(thread, errors, timeout_s)
 
 
-def _assert_resumed_exactly(killed: list[FrozenTrial], reference: FrozenTrial, *, reason: str) -> FrozenTrial:
+def _assert_resumed_exactly(
+    killed: list[FrozenTrial], reference: FrozenTrial, *, reason: str
+) -> FrozenTrial:
     first, retry = killed
     assert first.state == TrialState.FAIL and reason in first.user_attrs["fail_reason"]
     saved = first.user_attrs["checkpoint_epoch"]
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == first.number
     assert retry.params == first.params == reference.params
     assert retry.user_attrs["resumed_from_epoch"] == saved >= 3
-    assert sorted(retry.intermediate_values) == list(range(1, EPOCHS + 1))  # the whole curve, carried over
+    assert sorted(retry.intermediate_values) == list(
+        range(1, EPOCHS + 1)
+    )  # the whole curve, carried over
     assert retry.user_attrs["fold_scores"] == reference.user_attrs["fold_scores"]
-    assert retry.value == reference.value and retry.user_attrs["curve"] == reference.user_attrs["curve"]
+    assert (
+        retry.value == reference.value
+        and retry.user_attrs["curve"] == reference.user_attrs["curve"]
+    )
     assert reference.user_attrs["resumed_from_epoch"] == 0
     return retry
 
@@ -92,7 +115,9 @@ def _kill_9(trial: FrozenTrial) -> None:
 @pytest.mark.slow  # an uninterrupted reference study, then the struck one
 def test_local_worker_killed_mid_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     url = str(tmp_path / "study.journal")
-    reference, trials = _reference_and_struck(url, "killed", lambda name: _local_spec(name, url), _kill_9)
+    reference, trials = _reference_and_struck(
+        url, "killed", lambda name: _local_spec(name, url), _kill_9
+    )
     _assert_resumed_exactly(trials, reference, reason="worker lost")
     assert not list((tmp_path / "automl-checkpoints").iterdir())  # removed when the retry ended
 
@@ -105,7 +130,10 @@ def test_celery_worker_killed_mid_trial_resumes_from_its_checkpoint(
     folder = tmp_path / "shared-checkpoints"
     workers.start(url, broker_url, queue, concurrency=1)
     reference, trials = _reference_and_struck(
-        url, study_name, lambda name: _celery_spec(name, url, queue, broker_url, folder, retries=1), _kill_9
+        url,
+        study_name,
+        lambda name: _celery_spec(name, url, queue, broker_url, folder, retries=1),
+        _kill_9,
     )
     _assert_resumed_exactly(trials, reference, reason="worker lost")
     assert not list(folder.iterdir())
@@ -127,7 +155,10 @@ def test_sigterm_preempts_the_trial_which_resumes_without_using_a_retry(
 
     # trial_retries: 0, so the run goes on only because preemption is not counted as a retry.
     reference, trials = _reference_and_struck(
-        url, study_name, lambda name: _celery_spec(name, url, queue, broker_url, folder, retries=0), preempt_then_restart
+        url,
+        study_name,
+        lambda name: _celery_spec(name, url, queue, broker_url, folder, retries=0),
+        preempt_then_restart,
     )
     retry = _assert_resumed_exactly(trials, reference, reason="preempted")
     assert trials[0].user_attrs["fail_reason"] == "preempted"

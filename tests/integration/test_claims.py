@@ -18,7 +18,9 @@ def store(broker_url: str) -> LeaseStore:
     return LeaseStore.from_url(broker_url)
 
 
-def test_only_the_owner_renews_releases_or_drops_a_claim(store: LeaseStore, broker_url: str) -> None:
+def test_only_the_owner_renews_releases_or_drops_a_claim(
+    store: LeaseStore, broker_url: str
+) -> None:
     uid, live, late = uuid.uuid4().hex, new_owner("cpu:0"), new_owner("cpu:1")
     assert live != late
     assert store.claim(uid, 3, live, lease_s=30)
@@ -28,7 +30,12 @@ def test_only_the_owner_renews_releases_or_drops_a_claim(store: LeaseStore, brok
     assert not store.release(uid, 3, late, 30, error="worker failed: StorageError")
     assert not store.renew(uid, 3, late, 30)
     status = store.status(uid, [3])[3]
-    assert (status.state, status.owner, status.error, status.lease_s) == (LeaseState.LIVE, live, None, 30)
+    assert (status.state, status.owner, status.error, status.lease_s) == (
+        LeaseState.LIVE,
+        live,
+        None,
+        30,
+    )
     # The owner's own operations work.
     assert store.renew(uid, 3, live, 30)
     assert store.release(uid, 3, live, 30, error="worker failed: boom")
@@ -58,7 +65,14 @@ def test_claims_are_per_study_uid(store: LeaseStore) -> None:
 
 def test_a_claim_written_by_someone_else_is_read_safely(store: LeaseStore, broker_url: str) -> None:
     uid = uuid.uuid4().hex
-    redis.Redis.from_url(broker_url).set(claim_key(uid, 1), json.dumps({"owner": 7, "lease_s": -1, "error": ["x"]}))
+    redis.Redis.from_url(broker_url).set(
+        claim_key(uid, 1), json.dumps({"owner": 7, "lease_s": -1, "error": ["x"]})
+    )
     status = store.status(uid, [1])[1]
-    assert (status.state, status.owner, status.lease_s, status.error) == (LeaseState.LAPSED, None, None, None)
+    assert (status.state, status.owner, status.lease_s, status.error) == (
+        LeaseState.LAPSED,
+        None,
+        None,
+        None,
+    )
     assert not store.renew(uid, 1, new_owner("cpu:0"), 30)

@@ -14,7 +14,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = {"REDIS_PASSWORD": "redis-secret", "POSTGRES_PASSWORD": "pg-secret", "DASHBOARD_TOKEN": "dashboard-token-0123456789"}
+SECRETS = {
+    "REDIS_PASSWORD": "redis-secret",
+    "POSTGRES_PASSWORD": "pg-secret",
+    "DASHBOARD_TOKEN": "dashboard-token-0123456789",
+}
 
 
 def _interpolate(value: Any) -> Any:
@@ -48,7 +52,9 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_services_are_there(services: dict[str, Any]) -> None:
-    assert {"redis", "postgres", "dashboard", "worker", "worker-cpu", "coordinator"} <= set(services)
+    assert {"redis", "postgres", "dashboard", "worker", "worker-cpu", "coordinator"} <= set(
+        services
+    )
 
 
 def test_plain_up_starts_what_every_host_can_run(services: dict[str, Any]) -> None:
@@ -86,7 +92,9 @@ def test_the_cpu_worker_is_the_same_image_without_a_gpu(services: dict[str, Any]
 
 
 @pytest.mark.parametrize("service", ["worker", "worker-cpu", "coordinator"])
-def test_workers_and_coordinator_share_the_checkpoint_volume(compose: dict[str, Any], services: dict[str, Any], service: str) -> None:
+def test_workers_and_coordinator_share_the_checkpoint_volume(
+    compose: dict[str, Any], services: dict[str, Any], service: str
+) -> None:
     assert "checkpoints:/var/lib/automl/checkpoints" in services[service]["volumes"]
     assert "checkpoints" in compose["volumes"]
     # The image creates the mount point for its user, so that a fresh volume is writable.
@@ -94,27 +102,44 @@ def test_workers_and_coordinator_share_the_checkpoint_volume(compose: dict[str, 
 
 
 def test_ports_are_on_loopback_with_todays_defaults(services: dict[str, Any]) -> None:
-    expected = {"redis": "127.0.0.1:6379:6379", "postgres": "127.0.0.1:5432:5432", "dashboard": "127.0.0.1:8080:8080"}
+    expected = {
+        "redis": "127.0.0.1:6379:6379",
+        "postgres": "127.0.0.1:5432:5432",
+        "dashboard": "127.0.0.1:8080:8080",
+    }
     for name, service in services.items():
         assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), name
-    assert {name: services[name]["ports"] for name in expected} == {k: [v] for k, v in expected.items()}
+    assert {name: services[name]["ports"] for name in expected} == {
+        k: [v] for k, v in expected.items()
+    }
 
 
 def test_the_port_variables_move_the_published_ports(compose: dict[str, Any]) -> None:
-    for name, variable in (("redis", "AUTOML_REDIS_PORT"), ("postgres", "AUTOML_POSTGRES_PORT"), ("dashboard", "AUTOML_DASHBOARD_PORT")):
+    for name, variable in (
+        ("redis", "AUTOML_REDIS_PORT"),
+        ("postgres", "AUTOML_POSTGRES_PORT"),
+        ("dashboard", "AUTOML_DASHBOARD_PORT"),
+    ):
         assert f"${{{variable}:-" in compose["services"][name]["ports"][0], name
 
 
 def test_the_image_builds_from_a_wheel_folder_without_an_index() -> None:
     dockerfile = (ROOT / "workers" / "Dockerfile").read_text()
     assert re.search(r"^ARG BASE_IMAGE=pytorch/pytorch:\S+", dockerfile, re.M)
-    assert re.search(r"^ARG WHEELS=", dockerfile, re.M) and "--no-index --find-links /tmp/wheels" in dockerfile
+    assert (
+        re.search(r"^ARG WHEELS=", dockerfile, re.M)
+        and "--no-index --find-links /tmp/wheels" in dockerfile
+    )
     assert os.access(ROOT / "workers" / "download-wheels.sh", os.X_OK)
-    assert (ROOT / "workers" / "wheels" / ".gitignore").is_file()  # the default folder, never committed
+    assert (
+        ROOT / "workers" / "wheels" / ".gitignore"
+    ).is_file()  # the default folder, never committed
 
 
 @pytest.mark.parametrize("service", ["worker", "worker-cpu", "coordinator"])
-def test_urls_name_the_services_and_their_credentials(services: dict[str, Any], service: str) -> None:
+def test_urls_name_the_services_and_their_credentials(
+    services: dict[str, Any], service: str
+) -> None:
     env = services[service]["environment"]
     broker = urlsplit(env["AUTOML_BROKER"])
     assert broker.scheme == "redis" and broker.hostname == "redis"
@@ -131,10 +156,20 @@ def test_urls_name_the_services_and_their_credentials(services: dict[str, Any], 
 
 def test_the_dashboard_reads_the_workers_storage(services: dict[str, Any]) -> None:
     dashboard = services["dashboard"]
-    command = " ".join(dashboard["command"]) if isinstance(dashboard["command"], list) else dashboard["command"]
+    command = (
+        " ".join(dashboard["command"])
+        if isinstance(dashboard["command"], list)
+        else dashboard["command"]
+    )
     assert command.startswith("automl dashboard")
-    assert dashboard["environment"]["AUTOML_STORAGE"] == services["worker"]["environment"]["AUTOML_STORAGE"]
-    assert dashboard["environment"]["AUTOML_STORAGE"] == services["worker-cpu"]["environment"]["AUTOML_STORAGE"]
+    assert (
+        dashboard["environment"]["AUTOML_STORAGE"]
+        == services["worker"]["environment"]["AUTOML_STORAGE"]
+    )
+    assert (
+        dashboard["environment"]["AUTOML_STORAGE"]
+        == services["worker-cpu"]["environment"]["AUTOML_STORAGE"]
+    )
     # No password on a command line (ps, docker inspect show it): only in the environment.
     assert SECRETS["POSTGRES_PASSWORD"] not in command and "POSTGRES_PASSWORD" not in command
     assert dashboard["environment"]["AUTOML_DASHBOARD_TOKEN"]

@@ -29,7 +29,9 @@ FORMS = {"function": FUNCTION, "program": PROGRAM}
 OUTCOMES = "[{mode: complete, lr: 0.5}, {mode: fail, lr: 0.5}, {mode: oom, lr: 0.5}, {mode: prune, lr: 0.5}]"
 
 
-def own_spec(name: str, storage: str, train: str, enqueue: str, *, n_trials: int, execution: str = "") -> StudySpec:
+def own_spec(
+    name: str, storage: str, train: str, enqueue: str, *, n_trials: int, execution: str = ""
+) -> StudySpec:
     return parse_spec(f"""
 name: {name}
 storage: {storage}
@@ -63,7 +65,10 @@ def _check_outcomes(trials: list[FrozenTrial], form: str) -> None:
     complete = t["complete"]
     assert complete.state == TrialState.COMPLETE and complete.value == 0.5 * (1 + 2 + 3 + 4 + 5)
     assert sorted(complete.intermediate_values) == [1, 2, 3, 4, 5]
-    assert complete.user_attrs["curve"] == [0.5, 1.5, 3.0, 5.0, 7.5] and complete.user_attrs["best_epoch"] == 5
+    assert (
+        complete.user_attrs["curve"] == [0.5, 1.5, 3.0, 5.0, 7.5]
+        and complete.user_attrs["best_epoch"] == 5
+    )
     if form == "function":  # TrialContext.log
         assert complete.user_attrs["user_metrics"] == {"double": [1.0, 3.0, 6.0, 10.0, 15.0]}
     fail = t["fail"]
@@ -74,10 +79,14 @@ def _check_outcomes(trials: list[FrozenTrial], form: str) -> None:
     oom = t["oom"]
     assert oom.state == TrialState.FAIL and oom.user_attrs["fail_reason"] == "out of memory"
     retried = {x.user_attrs.get("retry_of") for x in trials}
-    assert fail.number not in retried and oom.number not in retried  # failures of the code are not retried
+    assert (
+        fail.number not in retried and oom.number not in retried
+    )  # failures of the code are not retried
     prune = t["prune"]
     assert prune.state == TrialState.PRUNED and prune.intermediate_values == {1: 100.0}
-    assert prune.user_attrs["duration_s"] < 20  # stopped at the pruner's word, not after its 60 s sleep
+    assert (
+        prune.user_attrs["duration_s"] < 20
+    )  # stopped at the pruner's word, not after its 60 s sleep
 
 
 def _run(spec: StudySpec, url: str, timeout_s: float = 240) -> None:
@@ -86,12 +95,16 @@ def _run(spec: StudySpec, url: str, timeout_s: float = 240) -> None:
 
 
 def _kill_when_checkpointed(url: str, name: str, epoch: int) -> threading.Thread:
-    return when_checkpointed(url, name, epoch, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
+    return when_checkpointed(
+        url, name, epoch, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL)
+    )
 
 
 def _check_resumed(trials: list[FrozenTrial]) -> None:
     first, retry = trials[:2]
-    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"].startswith("worker lost")
+    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"].startswith(
+        "worker lost"
+    )
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == first.number
     assert retry.user_attrs["resumed_from_epoch"] == first.user_attrs["checkpoint_epoch"] >= 3
     assert sorted(retry.intermediate_values) == list(range(1, 11))  # carried over, then continued
@@ -111,7 +124,9 @@ def test_local_backend_runs_each_outcome(tmp_path: Path, form: str) -> None:
 
 @pytest.mark.slow  # a worker killed mid-trial, and the retry
 @pytest.mark.parametrize("form", FORMS)
-def test_local_worker_killed_mid_trial_resumes_from_the_codes_checkpoint(tmp_path: Path, form: str) -> None:
+def test_local_worker_killed_mid_trial_resumes_from_the_codes_checkpoint(
+    tmp_path: Path, form: str
+) -> None:
     url = str(tmp_path / "study.journal")
     killer = _kill_when_checkpointed(url, "own", 3)
     try:
@@ -129,14 +144,26 @@ def test_celery_workers_run_each_outcome_and_resume_after_kill(
 ) -> None:
     url = str(tmp_path / "study.journal")
     folder = tmp_path / "shared-checkpoints"
-    execution = f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: '{folder}'"
+    execution = (
+        f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: '{folder}'"
+    )
     workers.start(url, broker_url, queue, concurrency=1)
     _run(own_spec(study_name, url, FORMS[form], OUTCOMES, n_trials=2, execution=execution), url)
     _check_outcomes(_trials(url, study_name), form)
 
     killer = _kill_when_checkpointed(url, f"{study_name}-k", 3)
     try:
-        _run(own_spec(f"{study_name}-k", url, FORMS[form], "[{mode: slow, lr: 0.1}]", n_trials=1, execution=execution), url)
+        _run(
+            own_spec(
+                f"{study_name}-k",
+                url,
+                FORMS[form],
+                "[{mode: slow, lr: 0.1}]",
+                n_trials=1,
+                execution=execution,
+            ),
+            url,
+        )
     finally:
         killer.join()
     _check_resumed(_trials(url, f"{study_name}-k"))

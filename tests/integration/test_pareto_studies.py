@@ -32,7 +32,15 @@ FORMS = {
 POINTS = "[{quality: 1.0, cost: 1}, {quality: 0.2, cost: 5}, {quality: 2.0, cost: 9}, {quality: 1.5, cost: 2}]"
 
 
-def own_spec(name: str, storage: str, train: str, enqueue: str, n_trials: int, sleep: float = 0.0, execution: str = "") -> StudySpec:
+def own_spec(
+    name: str,
+    storage: str,
+    train: str,
+    enqueue: str,
+    n_trials: int,
+    sleep: float = 0.0,
+    execution: str = "",
+) -> StudySpec:
     return parse_spec(f"""
 name: {name}
 storage: {storage}
@@ -63,21 +71,32 @@ def _run(spec: StudySpec, url: str, timeout_s: float = 240) -> None:
 
 def _check_own_front(study: optuna.Study) -> None:
     trials = study.trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.PRUNED, TrialState.COMPLETE]
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.PRUNED,
+        TrialState.COMPLETE,
+    ]
     assert study.metric_names == ["score", "cost"]
     assert trials[0].values == [36.0, 1.0] and trials[3].values == [1.5 * 36, 2.0]
-    assert sorted(trials[0].user_attrs["intermediate_values"], key=int) == [str(s) for s in range(1, 9)]
+    assert sorted(trials[0].user_attrs["intermediate_values"], key=int) == [
+        str(s) for s in range(1, 9)
+    ]
     assert trials[0].user_attrs["intermediate_values"]["8"] == {"score": 36.0, "cost": 1.0}
     for pruned in trials[1:3]:  # stopped at the first rung, their last vector kept
         assert list(pruned.user_attrs["intermediate_values"]) == ["1"]
         assert pruned.user_attrs["metrics"] == pruned.user_attrs["intermediate_values"]["1"]
-    assert trials[2].constraints == {"cost.max": 1.0} and trials[0].constraints == {"cost.max": -7.0}
+    assert trials[2].constraints == {"cost.max": 1.0} and trials[0].constraints == {
+        "cost.max": -7.0
+    }
     assert [t.number for t in study.best_trials] == [0, 3]
 
 
 def _check_resumed(study: optuna.Study, quality: float) -> None:
     first, retry = study.trials[:2]
-    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"].startswith("worker lost")
+    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"].startswith(
+        "worker lost"
+    )
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == first.number
     assert retry.user_attrs["resumed_from_epoch"] == first.user_attrs["checkpoint_epoch"] >= 3
     steps = retry.user_attrs["intermediate_values"]
@@ -86,19 +105,28 @@ def _check_resumed(study: optuna.Study, quality: float) -> None:
 
 
 def _kill_when_checkpointed(url: str, name: str, step: int) -> object:
-    return when_checkpointed(url, name, step, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
+    return when_checkpointed(
+        url, name, step, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL)
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("form", FORMS)
-def test_own_code_with_two_objectives_prunes_and_resumes_on_the_local_backend(tmp_path: Path, form: str) -> None:
+def test_own_code_with_two_objectives_prunes_and_resumes_on_the_local_backend(
+    tmp_path: Path, form: str
+) -> None:
     url = str(tmp_path / "study.journal")
     _run(own_spec("pareto", url, FORMS[form], POINTS, n_trials=4), url)
     _check_own_front(_study(url, "pareto"))
 
     killer = _kill_when_checkpointed(url, "pareto-k", 3)
     try:
-        _run(own_spec("pareto-k", url, FORMS[form], "[{quality: 0.5, cost: 2}]", n_trials=1, sleep=0.3), url)
+        _run(
+            own_spec(
+                "pareto-k", url, FORMS[form], "[{quality: 0.5, cost: 2}]", n_trials=1, sleep=0.3
+            ),
+            url,
+        )
     finally:
         killer.join()  # type: ignore[attr-defined]
     _check_resumed(_study(url, "pareto-k"), 0.5)
@@ -117,7 +145,15 @@ def test_own_code_with_two_objectives_on_celery_workers(
 
     killer = _kill_when_checkpointed(url, f"{study_name}-k", 3)
     try:
-        spec = own_spec(f"{study_name}-k", url, FORMS[form], "[{quality: 0.5, cost: 2}]", n_trials=1, sleep=0.3, execution=execution)
+        spec = own_spec(
+            f"{study_name}-k",
+            url,
+            FORMS[form],
+            "[{quality: 0.5, cost: 2}]",
+            n_trials=1,
+            sleep=0.3,
+            execution=execution,
+        )
         _run(spec, url)
     finally:
         killer.join()  # type: ignore[attr-defined]
@@ -158,7 +194,9 @@ def _check_built_in(study: optuna.Study, n_trials: int) -> None:
     for t in trials:
         params, flops = _mlp_costs(t.params["width"])
         vectors = t.user_attrs["intermediate_values"]
-        assert all(v["params"] == params and v["flops"] == flops for v in vectors.values())  # known from epoch 1
+        assert all(
+            v["params"] == params and v["flops"] == flops for v in vectors.values()
+        )  # known from epoch 1
         assert t.constraints == {"params.max": params - 3000}
         if t.state == TrialState.COMPLETE:
             best = vectors[str(t.user_attrs["best_epoch"])]
@@ -173,20 +211,31 @@ def _check_built_in(study: optuna.Study, n_trials: int) -> None:
 @pytest.mark.slow
 def test_built_in_trainer_with_three_objectives_on_the_local_backend(tmp_path: Path) -> None:
     url = str(tmp_path / "study.journal")
-    spec = parse_spec(BUILT_IN.format(name="bi", storage=url, model="", epochs=4, n_trials=8, execution=""))
+    spec = parse_spec(
+        BUILT_IN.format(name="bi", storage=url, model="", epochs=4, n_trials=8, execution="")
+    )
     _run(spec, url)
     _check_built_in(_study(url, "bi"), 8)
 
 
 @pytest.mark.integration
 def test_built_in_trainer_with_several_objectives_on_celery_resumes_its_vectors(
-    tmp_path: Path, broker_url: str, queue: str, study_name: str, workers: WorkerPool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    broker_url: str,
+    queue: str,
+    study_name: str,
+    workers: WorkerPool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SLOW_MODEL_SLEEP_S", "0.05")  # for the workers: the kill lands mid-trial
     url = str(tmp_path / "study.journal")
     execution = f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: '{tmp_path / 'ckpt'}'"
     workers.start(url, broker_url, queue, concurrency=2)
-    spec = parse_spec(BUILT_IN.format(name=study_name, storage=url, model="", epochs=4, n_trials=6, execution=execution))
+    spec = parse_spec(
+        BUILT_IN.format(
+            name=study_name, storage=url, model="", epochs=4, n_trials=6, execution=execution
+        )
+    )
     _run(spec, url)
     _check_built_in(_study(url, study_name), 6)
 

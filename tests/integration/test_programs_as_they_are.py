@@ -65,7 +65,9 @@ STYLES: dict[str, dict[str, Any]] = {
 }
 
 
-def spec_for(style: str, name: str, storage: str, enqueue: str, n_trials: int, execution: str = "") -> StudySpec:
+def spec_for(
+    style: str, name: str, storage: str, enqueue: str, n_trials: int, execution: str = ""
+) -> StudySpec:
     s = STYLES[style]
     return parse_spec(f"""
 name: {name}
@@ -97,38 +99,51 @@ def _expected(style: str, lr: float) -> float:
 def _run_outcomes(style: str, url: str, name: str, execution: str = "") -> None:
     # The bad trial takes 0.3 s a step: event files (hydra) are read every 0.5 s while the
     # program runs, and one that has exited has nothing left to prune.
-    spec = spec_for(style, name, url, "[{lr: 1.0, sleep: 0.0}, {lr: 0.001, sleep: 0.3}]", 2, execution)
+    spec = spec_for(
+        style, name, url, "[{lr: 1.0, sleep: 0.0}, {lr: 0.001, sleep: 0.3}]", 2, execution
+    )
     thread, errors = run_in_thread(spec, url)
     finish(thread, errors, 240)
     good, bad = _study(url, name).trials
     assert good.state == TrialState.COMPLETE, good.user_attrs
     assert good.value == pytest.approx(_expected(style, 1.0), rel=1e-5)
     assert sorted(good.intermediate_values) == list(range(1, STEPS + 1))
-    assert bad.state == TrialState.PRUNED and list(bad.intermediate_values) == [1]  # at its first value
+    assert bad.state == TrialState.PRUNED and list(bad.intermediate_values) == [
+        1
+    ]  # at its first value
 
 
 def _run_killed(style: str, url: str, name: str, argv_log: Path, execution: str = "") -> None:
     spec = spec_for(style, name, url, "[{lr: 0.5, sleep: 0.3}]", 1, execution)
-    killer = when_checkpointed(url, name, 3, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL))
+    killer = when_checkpointed(
+        url, name, 3, lambda trial: os.kill(trial.user_attrs["pid"], signal.SIGKILL)
+    )
     try:
         thread, errors = run_in_thread(spec, url)
         finish(thread, errors, 240)
     finally:
         killer.join()
     first, retry = _study(url, name).trials[:2]
-    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"].startswith("worker lost")
+    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"].startswith(
+        "worker lost"
+    )
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == first.number
     assert retry.user_attrs["resumed_from_epoch"] == first.user_attrs["checkpoint_epoch"] >= 3
     assert retry.value == pytest.approx(_expected(style, 0.5), rel=1e-5)  # its state came back
     assert max(retry.intermediate_values) == STEPS
     runs = [json.loads(line) for line in argv_log.read_text().splitlines()]
     resume = STYLES[style]["resume"]
-    assert [resume in argv for argv in runs[-2:]] == [False, True]  # the retry went on from its folder
+    assert [resume in argv for argv in runs[-2:]] == [
+        False,
+        True,
+    ]  # the retry went on from its folder
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("style", STYLES)
-def test_each_style_on_the_local_backend(tmp_path: Path, style: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_style_on_the_local_backend(
+    tmp_path: Path, style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     argv_log = tmp_path / "argv.log"
     monkeypatch.setenv("PROGRAM_ARGV_LOG", str(argv_log))
     url = str(tmp_path / "study.journal")

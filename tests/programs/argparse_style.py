@@ -33,7 +33,10 @@ def main() -> int:
         pause(args.sleep)
         total += args.learning_rate * epoch * (2.0 if args.tied else 1.0)
         save(folder, epoch, total)
-        print(f"epoch {epoch} | train_loss {1 / (1 + total):.4f} | val_acc={total / (1 + total):.6f}", flush=True)
+        print(
+            f"epoch {epoch} | train_loss {1 / (1 + total):.4f} | val_acc={total / (1 + total):.6f}",
+            flush=True,
+        )
     print("done", flush=True)
     return 0
 

@@ -14,7 +14,13 @@ from common import load, log_argv, pause, save  # noqa: E402
 
 def main() -> int:
     log_argv()
-    cfg = {"optimizer.lr": "0.001", "trainer.max_steps": "6", "checkpoint": "ckpt", "logdir": "tb", "sleep": "0"}
+    cfg = {
+        "optimizer.lr": "0.001",
+        "trainer.max_steps": "6",
+        "checkpoint": "ckpt",
+        "logdir": "tb",
+        "sleep": "0",
+    }
     resume = False
     for arg in sys.argv[1:]:
         key, _, value = arg.partition("=")

@@ -40,4 +40,7 @@ while iter_num < max_iters:
     pause(sleep)
     total += learning_rate * iter_num * (0.5 if bias else 1.0)
     save(folder, iter_num, total)
-    print(f"step {iter_num}: train loss {1 / (1 + total):.4f}, val loss {1 / (1 + total):.6f}", flush=True)
+    print(
+        f"step {iter_num}: train loss {1 / (1 + total):.4f}, val loss {1 / (1 + total):.6f}",
+        flush=True,
+    )

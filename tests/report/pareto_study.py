@@ -52,7 +52,9 @@ def _steps(*vectors: tuple[float, float]) -> dict[str, dict[str, float]]:
     return {str(i): {"accuracy": a, "params": p} for i, (a, p) in enumerate(vectors, start=1)}
 
 
-def _complete(values: list[float], lr: float, width: int, curve: list[tuple[float, float]], **attrs: object) -> optuna.trial.FrozenTrial:
+def _complete(
+    values: list[float], lr: float, width: int, curve: list[tuple[float, float]], **attrs: object
+) -> optuna.trial.FrozenTrial:
     return create_trial(
         values=values, params={"lr": lr, "width": width}, distributions=_DISTS,
         constraints={"params.max": values[1] - 5000},
@@ -63,8 +65,12 @@ def _complete(values: list[float], lr: float, width: int, curve: list[tuple[floa
 
 def add_pareto_trials(study: optuna.Study) -> None:
     """The trials listed above, in that order (so they complete in that order)."""
-    study.add_trial(_complete([0.9, 3000], 0.01, 30, [(0.5, 3000), (0.9, 3000)], fold_scores=[0.88, 0.92]))
-    study.add_trial(_complete([0.8, 1000], 0.02, 10, [(0.6, 1000), (0.8, 1000)], fold_scores=[0.79, 0.81]))
+    study.add_trial(
+        _complete([0.9, 3000], 0.01, 30, [(0.5, 3000), (0.9, 3000)], fold_scores=[0.88, 0.92])
+    )
+    study.add_trial(
+        _complete([0.8, 1000], 0.02, 10, [(0.6, 1000), (0.8, 1000)], fold_scores=[0.79, 0.81])
+    )
     study.add_trial(_complete([0.7, 2000], 0.03, 20, [(0.7, 2000)]))
     study.add_trial(_complete([0.95, 8000], 0.04, 64, [(0.9, 8000), (0.95, 8000)]))
     study.add_trial(create_trial(

@@ -20,11 +20,20 @@ def trial(number: int = 0, **kwargs: Any) -> FrozenTrial:
     return t
 
 
-TABLES = {name: keys for name, keys in vars(columns).items() if name.isupper() and isinstance(keys, tuple)}
+TABLES = {
+    name: keys for name, keys in vars(columns).items() if name.isupper() and isinstance(keys, tuple)
+}
 
 
 def test_every_table_names_known_columns_and_fields() -> None:
-    assert {"SUMMARY", "SUMMARY_FRONT", "STATUS_RUNNING", "STATUS_FRONT", "REPORT", "REPORT_FRONT"} <= set(TABLES)
+    assert {
+        "SUMMARY",
+        "SUMMARY_FRONT",
+        "STATUS_RUNNING",
+        "STATUS_FRONT",
+        "REPORT",
+        "REPORT_FRONT",
+    } <= set(TABLES)
     view = TrialView(trial(value=1.0), ["value"])
     for name, keys in TABLES.items():
         if name.endswith("_FIELDS"):  # automl status --json: fields of the view
@@ -37,13 +46,21 @@ def test_every_table_names_known_columns_and_fields() -> None:
 
 def test_objectives_spell_out_one_column_each() -> None:
     cols = columns.columns_of(columns.SUMMARY_FRONT, ["accuracy", "params"])
-    assert [c.header for c in cols] == ["trial", "accuracy", "params", "best epoch", "hyperparameters"]
+    assert [c.header for c in cols] == [
+        "trial",
+        "accuracy",
+        "params",
+        "best epoch",
+        "hyperparameters",
+    ]
     view = TrialView(trial(values=[0.95, 3000.0]), ["accuracy", "params"])
     assert [c.text(view, "-") for c in cols[1:3]] == ["0.9500", "3000"]
 
 
 def test_a_missing_value_is_the_tables_blank() -> None:
-    view = TrialView(trial(state=TrialState.PRUNED, user_attrs={"prune_reason": "diverged"}), ["value"])
+    view = TrialView(
+        trial(state=TrialState.PRUNED, user_attrs={"prune_reason": "diverged"}), ["value"]
+    )
     cols = {c.header: c for c in columns.columns_of(columns.REPORT, ["value"])}
     assert cols["best epoch"].text(view, "") == "" and cols["best epoch"].text(view, "-") == "-"
     assert cols["value"].text(view, "") == "-" and cols["reason"].text(view, "") == "diverged"
@@ -56,4 +73,7 @@ def test_a_missing_value_is_the_tables_blank() -> None:
 def test_the_best_line_is_the_same_everywhere() -> None:
     view = TrialView(trial(value=0.5, user_attrs={"best_epoch": 4}), ["accuracy"])
     assert columns.best_line(view, 20, "accuracy") == "best accuracy 0.5000 (trial 0, epoch 4): "
-    assert columns.best_line(TrialView(trial(value=0.5), ["v"]), 20) == "best 0.5000 (trial 0, epoch ?): "
+    assert (
+        columns.best_line(TrialView(trial(value=0.5), ["v"]), 20)
+        == "best 0.5000 (trial 0, epoch ?): "
+    )

@@ -29,7 +29,9 @@ def test_report_shows_every_plot_and_the_trial_table_in_a_browser(
     out = tmp_path / "report.html"
     assert main(["report", "--storage", spec.storage, "--study", spec.name, "-o", str(out)]) == 0
     page = out.read_text()
-    assert not re.search(r"<script[^>]*\bsrc=", page) and "<link" not in page  # self-contained, opens offline
+    assert (
+        not re.search(r"<script[^>]*\bsrc=", page) and "<link" not in page
+    )  # self-contained, opens offline
     dom = rendered_dom(out.as_uri())
     for key in ("history", "curves", "parallel", "slices", "folds", "health"):
         section = re.search(rf"<section id=\"{key}\">(.*?)</section>", dom, re.S)
@@ -42,7 +44,9 @@ def test_report_shows_every_plot_and_the_trial_table_in_a_browser(
     assert spec.name in dom
 
 
-def test_report_of_an_empty_study_says_what_is_missing(sqlite_url: str, make_spec: Callable[..., StudySpec], tmp_path: Path) -> None:
+def test_report_of_an_empty_study_says_what_is_missing(
+    sqlite_url: str, make_spec: Callable[..., StudySpec], tmp_path: Path
+) -> None:
     spec = make_spec(sqlite_url)
     open_study(spec, sqlite_url)
     out = tmp_path / "r.html"

@@ -39,11 +39,16 @@ def study(sqlite_url: str, study_name: str) -> tuple[StudySpec, optuna.Study]:
     return pareto_study(study_name, sqlite_url)
 
 
-def test_status_json_shows_the_front_with_values_by_name(study: tuple[StudySpec, optuna.Study], capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_json_shows_the_front_with_values_by_name(
+    study: tuple[StudySpec, optuna.Study], capsys: pytest.CaptureFixture[str]
+) -> None:
     spec, s = study
     assert main(["status", "--storage", spec.storage, "--study", spec.name, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["directions"] == ["maximize", "minimize"] and info["metric_names"] == ["accuracy", "params"]
+    assert info["directions"] == ["maximize", "minimize"] and info["metric_names"] == [
+        "accuracy",
+        "params",
+    ]
     assert info["best"] is None and info["direction"] is None
     assert [t["number"] for t in info["front"]] == FRONT
     assert info["front"][0]["values"] == {"accuracy": 0.9, "params": 3000.0}
@@ -57,20 +62,30 @@ def test_status_json_shows_the_front_with_values_by_name(study: tuple[StudySpec,
 
 
 def test_status_prints_the_front_as_a_table(
-    study: tuple[StudySpec, optuna.Study], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    study: tuple[StudySpec, optuna.Study],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     spec, _ = study
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["status", "--storage", spec.storage, "--study", spec.name]) == 0
     out = capsys.readouterr().out
-    assert f"{spec.name} (accuracy maximize, params minimize): complete 4, fail 1, pruned 2, running 1" in out
+    assert (
+        f"{spec.name} (accuracy maximize, params minimize): complete 4, fail 1, pruned 2, running 1"
+        in out
+    )
     assert "Pareto front (2 trials)" in out and "best" not in out
     rows = [line for line in out.splitlines() if re.match(r"^│\s+[01] │", line)]
-    assert [[c.strip() for c in r.split("│")[1:4]] for r in rows] == [["0", "0.9000", "3000"], ["1", "0.8000", "1000"]]
+    assert [[c.strip() for c in r.split("│")[1:4]] for r in rows] == [
+        ["0", "0.9000", "3000"],
+        ["1", "0.8000", "1000"],
+    ]
     assert "lr=0.01, width=30" in rows[0] and "failed 1x: out of memory" in out
 
 
-def test_one_objective_status_keeps_its_keys(sqlite_url: str, study_name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_objective_status_keeps_its_keys(
+    sqlite_url: str, study_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = parse_spec(tiny_yaml(study_name, sqlite_url))
     s = open_study(spec, sqlite_url)
     s.add_trial(create_trial(value=0.8, params={}, distributions={}))
@@ -80,7 +95,9 @@ def test_one_objective_status_keeps_its_keys(sqlite_url: str, study_name: str, c
     assert info["direction"] == "maximize" and info["best"]["value"] == 0.8
 
 
-def test_the_run_summary_and_closing_lines_show_the_front(study: tuple[StudySpec, optuna.Study]) -> None:
+def test_the_run_summary_and_closing_lines_show_the_front(
+    study: tuple[StudySpec, optuna.Study],
+) -> None:
     _, s = study
     console = Console(record=True, width=140)
     console.print(summary_table(s))
@@ -95,17 +112,29 @@ def test_the_run_summary_and_closing_lines_show_the_front(study: tuple[StudySpec
     assert front_lines(s, k=1)[-1] == "  and 1 more (automl status)"
 
 
-def test_plain_progress_names_the_front(study: tuple[StudySpec, optuna.Study], caplog: pytest.LogCaptureFixture) -> None:
+def test_plain_progress_names_the_front(
+    study: tuple[StudySpec, optuna.Study], caplog: pytest.LogCaptureFixture
+) -> None:
     _, s = study
     trials = s.get_trials(deepcopy=False)
-    state = RunState(n_trials=8, timeout_s=None, counts={"COMPLETE": 4, "PRUNED": 2}, front=[trials[0], trials[1]])
+    state = RunState(
+        n_trials=8,
+        timeout_s=None,
+        counts={"COMPLETE": 4, "PRUNED": 2},
+        front=[trials[0], trials[1]],
+    )
     with caplog.at_level(logging.INFO, logger="automl.progress"):
         PlainProgress("pareto", ["accuracy", "params"]).update(state, trials[3])
         PlainProgress("pareto").update(state, trials[1])  # names from the trial's metrics attribute
         PlainProgress("pareto").update(state, trials[4])
     first, second, pruned = caplog.messages
-    assert "trial 3 COMPLETE accuracy 0.9500, params 8000 (infeasible: breaks a constraint)" in first
-    assert "Pareto front: 2 trials; #0: accuracy 0.9000, params 3000; #1: accuracy 0.8000, params 1000" in first
+    assert (
+        "trial 3 COMPLETE accuracy 0.9500, params 8000 (infeasible: breaks a constraint)" in first
+    )
+    assert (
+        "Pareto front: 2 trials; #0: accuracy 0.9000, params 3000; #1: accuracy 0.8000, params 1000"
+        in first
+    )
     assert "trial 1 COMPLETE accuracy 0.8000, params 1000 |" in second
     assert "trial 4 PRUNED - (pruned by the pruner)" in pruned
 
@@ -128,43 +157,79 @@ def _decoded(value: Any) -> Any:
     return value
 
 
-def test_report_holds_the_front_pruned_vectors_hypervolume_and_curves(study: tuple[StudySpec, optuna.Study], tmp_path: Path) -> None:
+def test_report_holds_the_front_pruned_vectors_hypervolume_and_curves(
+    study: tuple[StudySpec, optuna.Study], tmp_path: Path
+) -> None:
     spec, s = study
     out = tmp_path / "report.html"
     assert main(["report", "--storage", spec.storage, "--study", spec.name, "-o", str(out)]) == 0
     page = out.read_text()
     assert "accuracy (maximize), params (minimize) on sklearn:digits" in page
-    assert "constraints: params &lt;= 5000" in page and "Pareto front: 2 trials (#0, #1); 1 complete trial infeasible" in page
+    assert (
+        "constraints: params &lt;= 5000" in page
+        and "Pareto front: 2 trials (#0, #1); 1 complete trial infeasible" in page
+    )
     traces = {t["name"]: t for t in _plot(page, "pareto")}
     assert set(traces) == {"Pareto front", "complete", "infeasible", "pruned (last epoch)"}
     front = traces["Pareto front"]
     assert front["customdata"] == [1, 0] and front["x"] == [0.8, 0.9] and front["y"] == [1000, 3000]
     assert traces["complete"]["customdata"] == [2] and traces["infeasible"]["customdata"] == [3]
     pruned = traces["pruned (last epoch)"]  # #4 from its metrics, #5 from its last epoch
-    assert pruned["customdata"] == [4, 5] and pruned["x"] == [0.4, 0.35] and pruned["y"] == [4000, 4500]
+    assert (
+        pruned["customdata"] == [4, 5]
+        and pruned["x"] == [0.4, 0.35]
+        and pruned["y"] == [4000, 4500]
+    )
     (hv,) = _plot(page, "hypervolume")
     assert hv["customdata"] == [0, 1, 2, 3] and hv["y"] == pytest.approx(HYPERVOLUMES)
     assert "10% of its range further: accuracy 0.6800, params 3200" in page
     curves = _plot(page, "curves")
     by_trial = {(t["hovertemplate"].split(",")[0], t.get("yaxis", "y")): t for t in curves}
-    assert by_trial[("trial #5", "y")]["y"] == [0.2, 0.35] and by_trial[("trial #5", "y2")]["y"] == [4500, 4500]
+    assert by_trial[("trial #5", "y")]["y"] == [0.2, 0.35] and by_trial[("trial #5", "y2")][
+        "y"
+    ] == [4500, 4500]
     assert by_trial[("trial #0", "y")]["x"] == [1, 2]
     for key in ("history-1", "history-2", "importances", "parallel", "slices", "folds"):
         assert f'id="plot-{key}"' in page, key
     # The trial table: a column per objective and where each trial stands.
-    table = page[page.index("<table class='sortable'"):]
-    assert "<th>accuracy</th><th>params</th><th>front</th>" in table and table.count(">infeasible<") == 1
-    row = re.search(r"<tr><td class='num' data-v='5'>.*?</tr>", table)  # a pruned trial's last epoch, from the attribute
-    assert row and re.findall(r"<td class='num' data-v='([^']*)'>", row.group(0))[:6] == ["5", "", "", "", "2", ""]
+    table = page[page.index("<table class='sortable'") :]
+    assert (
+        "<th>accuracy</th><th>params</th><th>front</th>" in table
+        and table.count(">infeasible<") == 1
+    )
+    row = re.search(
+        r"<tr><td class='num' data-v='5'>.*?</tr>", table
+    )  # a pruned trial's last epoch, from the attribute
+    assert row and re.findall(r"<td class='num' data-v='([^']*)'>", row.group(0))[:6] == [
+        "5",
+        "",
+        "",
+        "",
+        "2",
+        "",
+    ]
 
 
 @pytest.mark.slow  # headless Chromium
-def test_report_plots_are_drawn_in_a_browser(study: tuple[StudySpec, optuna.Study], tmp_path: Path) -> None:
+def test_report_plots_are_drawn_in_a_browser(
+    study: tuple[StudySpec, optuna.Study], tmp_path: Path
+) -> None:
     spec, _ = study
     out = tmp_path / "report.html"
-    assert main(["report", "--storage", spec.storage, "--study", spec.name, "-o", str(out), "-q"]) == 0
+    assert (
+        main(["report", "--storage", spec.storage, "--study", spec.name, "-o", str(out), "-q"]) == 0
+    )
     dom = rendered_dom(out.as_uri())
-    for key in ("pareto", "hypervolume", "history-1", "history-2", "curves", "parallel", "slices", "folds"):
+    for key in (
+        "pareto",
+        "hypervolume",
+        "history-1",
+        "history-2",
+        "curves",
+        "parallel",
+        "slices",
+        "folds",
+    ):
         section = re.search(rf"<section id=\"{key}\">(.*?)</section>", dom, re.S)
         assert section and "main-svg" in section.group(1), f"plot {key} was not drawn"
 
@@ -189,12 +254,18 @@ def test_three_objectives_get_a_scatter_matrix() -> None:
     fig = pareto_figure(s.get_trials(), objectives).figure
     assert fig is not None
     assert {t.type for t in fig.data} == {"splom"}
-    assert {t.name: list(t.customdata) for t in fig.data} == {"Pareto front": [1, 0], "complete": [2], "pruned (last epoch)": [3]}
+    assert {t.name: list(t.customdata) for t in fig.data} == {
+        "Pareto front": [1, 0],
+        "complete": [2],
+        "pruned (last epoch)": [3],
+    }
     assert [d["label"] for d in fig.data[0].dimensions] == ["accuracy", "params", "flops"]
     assert [t.number for t, _ in classify(s.get_trials(), objectives)["front"]] == [0, 1]
 
 
-def test_an_empty_multi_objective_study_says_what_is_missing(sqlite_url: str, study_name: str, tmp_path: Path) -> None:
+def test_an_empty_multi_objective_study_says_what_is_missing(
+    sqlite_url: str, study_name: str, tmp_path: Path
+) -> None:
     from tests.report.pareto_study import pareto_spec
 
     spec = pareto_spec(study_name, sqlite_url)
@@ -206,7 +277,9 @@ def test_an_empty_multi_objective_study_says_what_is_missing(sqlite_url: str, st
     assert main(["status", "--storage", sqlite_url, "--study", study_name]) == 0
 
 
-@pytest.mark.parametrize("module", [automl.report.objectives, automl.report.pareto_figures, automl.tracking.objectives])
+@pytest.mark.parametrize(
+    "module", [automl.report.objectives, automl.report.pareto_figures, automl.tracking.objectives]
+)
 def test_doctests(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.attempted and not result.failed
@@ -228,7 +301,11 @@ search: {{sampler: {{type: random, seed: 0}}, pruner: {{type: none}}, n_trials: 
 
 @pytest.mark.slow  # starts worker processes and trains
 def test_automl_run_ends_with_the_front(
-    sqlite_url: str, study_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str,
+    study_name: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     path = tmp_path / "s.yaml"
@@ -239,5 +316,7 @@ def test_automl_run_ends_with_the_front(
     head = f"Pareto front of accuracy (maximize), params (minimize): {len(front)} trial{'s' if len(front) != 1 else ''}"
     assert head in out and f"study {study_name}: Pareto front (" in out
     members = re.findall(r"^  trial (\d+): accuracy [\d.]+, params \d+; lr=", out, re.M)
-    assert len(members) == min(3, len(front)) and {int(m) for m in members} <= {t.number for t in front}
+    assert len(members) == min(3, len(front)) and {int(m) for m in members} <= {
+        t.number for t in front
+    }
     assert "stopped: n_trials reached" in out and "best accuracy" not in out

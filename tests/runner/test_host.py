@@ -27,7 +27,9 @@ def _trial(storage: str) -> tuple[str, int]:
     return spec.name, ask(study, waiting=False).number
 
 
-def test_a_host_keeps_the_study_and_the_function_between_trials_and_another_starts_empty(tmp_path: Path) -> None:
+def test_a_host_keeps_the_study_and_the_function_between_trials_and_another_starts_empty(
+    tmp_path: Path,
+) -> None:
     storage = f"sqlite:///{tmp_path}/h.db"
     host, fresh = TrialHost(), TrialHost()
     name, first = _trial(storage)
@@ -39,5 +41,7 @@ def test_a_host_keeps_the_study_and_the_function_between_trials_and_another_star
     _, second = _trial(storage)
     assert execute_trial(host, storage, name, second) == TrialState.COMPLETE
     assert host.functions["python:tests.own_code:fit"] is function  # imported once for this host
-    assert host.studies.keys() == studies.keys() and all(host.studies[k][1] is studies[k][1] for k in studies)
+    assert host.studies.keys() == studies.keys() and all(
+        host.studies[k][1] is studies[k][1] for k in studies
+    )
     assert fresh.functions == {} and fresh.studies == {} and fresh.by_digest == {}  # nothing shared

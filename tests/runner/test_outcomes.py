@@ -53,4 +53,7 @@ def test_automls_trial_pruned_from_a_builder_prunes_the_trial(tmp_path: Path) ->
 def test_any_other_error_from_a_builder_fails_the_trial_with_one_line(tmp_path: Path) -> None:
     frozen = _run(tmp_path, "broken")
     assert frozen.state == TrialState.FAIL
-    assert frozen.user_attrs[FAIL_REASON] == "model.family: python:tests.builders:broken raised ValueError: no such layer"
+    assert (
+        frozen.user_attrs[FAIL_REASON]
+        == "model.family: python:tests.builders:broken raised ValueError: no such layer"
+    )

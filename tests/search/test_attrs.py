@@ -207,7 +207,10 @@ def _failed(**attrs: Any) -> FrozenTrial:
     ("attrs", "kind"),
     [
         ({"fail_kind": "preempted", "fail_reason": "anything at all"}, "preempted"),
-        ({"fail_kind": "lost", "fail_reason": "preempted"}, "lost"),  # the kind decides, not the words
+        (
+            {"fail_kind": "lost", "fail_reason": "preempted"},
+            "lost",
+        ),  # the kind decides, not the words
         ({"fail_reason": "preempted"}, "preempted"),  # trials written before fail_kind
         ({"fail_reason": "interrupted: its coordinator stopped while it ran"}, "interrupted"),
         ({"fail_reason": "worker lost: lease expired"}, "lost"),
@@ -218,7 +221,9 @@ def _failed(**attrs: Any) -> FrozenTrial:
         ({}, "error"),
     ],
 )
-def test_fail_kind_of_reads_the_kind_or_the_words_of_older_trials(attrs: dict[str, Any], kind: str) -> None:
+def test_fail_kind_of_reads_the_kind_or_the_words_of_older_trials(
+    attrs: dict[str, Any], kind: str
+) -> None:
     from automl.search.attrs import fail_kind_of
 
     assert fail_kind_of(_failed(**attrs)) == trial_attrs.FailKind(kind)

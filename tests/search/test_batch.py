@@ -15,7 +15,12 @@ def test_attributes_land_in_one_write(storage_url: str, study_name: str) -> None
     assert one_write_supported(storage)  # the installed Optuna still has the helpers it uses
     study = optuna.create_study(storage=storage, study_name=study_name)
     trial = study.ask()
-    facts = {"fold_scores": [0.5, 0.25], "health": {"grad": {"norm": [1.0, None]}}, "device": "cpu", "epochs_run": 3}
+    facts = {
+        "fold_scores": [0.5, 0.25],
+        "health": {"grad": {"norm": [1.0, None]}},
+        "device": "cpu",
+        "epochs_run": 3,
+    }
     set_trial_user_attrs(storage, trial._trial_id, facts)
     set_trial_user_attrs(storage, trial._trial_id, {"epochs_run": 4})  # an update replaces
     stored = make_storage(storage_url, cached=False)

@@ -30,7 +30,13 @@ def test_counts_by_state_match_the_trials(storage_url: str, study_name: str) -> 
         assert rdb_of(study._storage) is not None  # the counting query is the path taken
     plain = Counter(t.state.name for t in study.get_trials(deepcopy=False))
     assert counts_by_state(study) == dict(plain)
-    assert counts_by_state(study) == {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1, "RUNNING": 1, "WAITING": 1}
+    assert counts_by_state(study) == {
+        "COMPLETE": 3,
+        "PRUNED": 1,
+        "FAIL": 1,
+        "RUNNING": 1,
+        "WAITING": 1,
+    }
 
 
 def test_running_numbers_are_the_running_trials(storage_url: str, study_name: str) -> None:
@@ -51,7 +57,9 @@ def test_an_empty_study_counts_nothing(storage_url: str, study_name: str) -> Non
     assert counts_by_state(study) == {}
 
 
-def test_ask_without_waiting_creates_a_trial_and_leaves_the_queue(storage_url: str, study_name: str) -> None:
+def test_ask_without_waiting_creates_a_trial_and_leaves_the_queue(
+    storage_url: str, study_name: str
+) -> None:
     study = optuna.create_study(storage=make_storage(storage_url), study_name=study_name)
     study.enqueue_trial({"x": 0.5})
     fresh = ask(study, waiting=False)

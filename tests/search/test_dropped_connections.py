@@ -16,12 +16,16 @@ pytestmark = pytest.mark.integration
 
 
 def _drop_connections(postgres_url: str, application: str) -> int:
-    engine = sqlalchemy.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = sqlalchemy.create_engine(
+        postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    )
     try:
         with engine.begin() as conn:
             return len(
                 conn.execute(
-                    sqlalchemy.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :a"),
+                    sqlalchemy.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :a"
+                    ),
                     {"a": application},
                 ).all()
             )
@@ -41,6 +45,11 @@ def test_the_storage_goes_on_after_the_server_drops_its_connections(postgres_url
 
     trial = study.ask()  # the first statement on a dropped connection fails; the call is run again
     study.tell(trial, 2.0)
-    trials = optuna.load_study(study_name=name, storage=make_storage(postgres_url, cached=False)).trials
-    assert [(t.state, t.value) for t in trials] == [(TrialState.COMPLETE, 1.0), (TrialState.COMPLETE, 2.0)]
+    trials = optuna.load_study(
+        study_name=name, storage=make_storage(postgres_url, cached=False)
+    ).trials
+    assert [(t.state, t.value) for t in trials] == [
+        (TrialState.COMPLETE, 1.0),
+        (TrialState.COMPLETE, 2.0),
+    ]
     optuna.delete_study(study_name=name, storage=make_storage(postgres_url, cached=False))

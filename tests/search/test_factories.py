@@ -41,7 +41,9 @@ def test_every_sampler_name(name: str) -> None:
 def test_sampler_options_are_passed_and_checked() -> None:
     tpe = build_sampler(SamplerSpec(type="tpe", n_startup_trials=7, seed=1), {})
     assert tpe._n_startup_trials == 7  # noqa: SLF001
-    with pytest.raises(SpecError, match=r"search.sampler.n_startup: not an option of the tpe sampler"):
+    with pytest.raises(
+        SpecError, match=r"search.sampler.n_startup: not an option of the tpe sampler"
+    ):
         build_sampler(SamplerSpec(type="tpe", n_startup=3), {})
 
 

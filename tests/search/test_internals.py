@@ -30,15 +30,24 @@ def test_a_created_trial_is_known_without_a_read(storage_url: str, study_name: s
         assert seen == []  # served from Optuna's cache: if this fails, Optuna moved it
 
 
-def test_ask_writes_what_optuna_ask_writes_and_reads_nothing_back(storage_url: str, study_name: str) -> None:
+def test_ask_writes_what_optuna_ask_writes_and_reads_nothing_back(
+    storage_url: str, study_name: str
+) -> None:
     storage = make_storage(storage_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=1))
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=1)
+    )
     study.ask()  # trial 0 by Optuna's own path
     with statements() as seen:
         trial = ask(study, waiting=False)
         x = trial.suggest_float("x", 0.0, 1.0)
     stored = make_storage(storage_url, cached=False).get_trial(trial_id(trial))
-    assert (trial.number, stored.number, stored.params, stored.state) == (1, 1, {"x": x}, TrialState.RUNNING)
+    assert (trial.number, stored.number, stored.params, stored.state) == (
+        1,
+        1,
+        {"x": x},
+        TrialState.RUNNING,
+    )
     assert not any(s.lstrip().startswith("SELECT trial_values") for s in seen)  # no get_trial of it
 
 
@@ -50,8 +59,14 @@ def test_finish_trial_writes_the_outcome_once(storage_url: str, study_name: str)
     assert not finish_trial(storage, trial_id(done), TrialState.FAIL, None)  # finished: it stands
     assert finish_trial(storage, trial_id(pruned), TrialState.PRUNED, [0.5])
     again = make_storage(storage_url, cached=False)
-    assert (again.get_trial(trial_id(done)).state, again.get_trial(trial_id(done)).value) == (TrialState.COMPLETE, 0.75)
-    assert (again.get_trial(trial_id(pruned)).state, again.get_trial(trial_id(pruned)).value) == (TrialState.PRUNED, 0.5)
+    assert (again.get_trial(trial_id(done)).state, again.get_trial(trial_id(done)).value) == (
+        TrialState.COMPLETE,
+        0.75,
+    )
+    assert (again.get_trial(trial_id(pruned)).state, again.get_trial(trial_id(pruned)).value) == (
+        TrialState.PRUNED,
+        0.5,
+    )
     assert [t.number for t in study.best_trials] == [done.number]
 
 
@@ -76,12 +91,16 @@ def test_attributes_take_one_statement_on_an_rdb(sqlite_url: str, study_name: st
     assert sum(s.lstrip().upper().startswith("INSERT") for s in seen) == 1
 
 
-def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(storage_url: str, study_name: str) -> None:
+def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(
+    storage_url: str, study_name: str
+) -> None:
     from automl.search.study import ask_params
     from automl.studyfile.load import parse_spec
 
     storage = make_storage(storage_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=3))
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=3)
+    )
     space = parse_spec(
         "name: s\nstorage: x.journal\nobjective: {metric: accuracy}\ntrain: python:m:f\n"
         "space: {lr: {low: 0.001, high: 0.1, log: true}, width: {low: 8, high: 64}, opt: {choices: [adam, sgd]}}\n"
@@ -98,17 +117,23 @@ def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(storage_url:
         assert inserts == 1  # one statement for all, which writes only while the trial runs
     trial = ask(study, waiting=False)
     with pytest.raises(ValueError), storage.params_at_once(trial_id(trial)):
-        trial.suggest_float("lr", 1.0, 2.0, log=False)  # another distribution for lr: refused at the write
+        trial.suggest_float(
+            "lr", 1.0, 2.0, log=False
+        )  # another distribution for lr: refused at the write
 
 
-def test_a_report_is_written_like_optunas_and_refused_once_finished(storage_url: str, study_name: str) -> None:
+def test_a_report_is_written_like_optunas_and_refused_once_finished(
+    storage_url: str, study_name: str
+) -> None:
     storage = make_storage(storage_url, cached=False)
     study = optuna.create_study(storage=storage, study_name=study_name)
     trial = study.ask()
     with statements() as seen:
         trial.report(0.5, 1)
     trial.report(float("inf"), 2)
-    storage.set_trial_intermediate_value(trial_id(trial), 1, 0.25)  # a step again: replaced, as in Optuna
+    storage.set_trial_intermediate_value(
+        trial_id(trial), 1, 0.25
+    )  # a step again: replaced, as in Optuna
     stored = make_storage(storage_url, cached=False).get_trial(trial_id(trial))
     assert stored.intermediate_values == {1: 0.25, 2: float("inf")}
     if storage_url.startswith(("sqlite", "postgresql")):

@@ -61,7 +61,11 @@ def touches() -> dict[str, str]:
 def test_every_touch_names_the_release_it_was_checked_against_and_has_a_guard() -> None:
     found = touches()
     assert len(found) >= 15, f"touches found: {sorted(found)}"
-    undated = [n for n, doc in found.items() if f"Optuna {internals.CHECKED_AGAINST}" not in " ".join(doc.split())]
+    undated = [
+        n
+        for n, doc in found.items()
+        if f"Optuna {internals.CHECKED_AGAINST}" not in " ".join(doc.split())
+    ]
     assert not undated, f"say 'Optuna {internals.CHECKED_AGAINST}' in the docstring of {undated}"
     from tests.search import test_internals_guards_storage as storage_guards
 
@@ -79,7 +83,9 @@ def test_the_pin_is_the_minor_the_internals_were_checked_against() -> None:
         f"the pin {pin[0]} is not the one minor the internals were checked against ({internals.CHECKED_AGAINST})"
     )
     installed = tuple(int(p) for p in optuna.__version__.split(".")[:2])
-    assert installed == checked, moved(f"the whole of Optuna {optuna.__version__}: run these guards, then raise the pin")
+    assert installed == checked, moved(
+        f"the whole of Optuna {optuna.__version__}: run these guards, then raise the pin"
+    )
 
 
 # --- studies.py ----------------------------------------------------------------------------
@@ -94,7 +100,9 @@ def test_study_storage_is_the_storage_the_study_uses() -> None:
 def test_study_id_is_the_storage_id_of_the_study() -> None:
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage, study_name="guard")
-    assert internals.study_id(study) == storage.get_study_id_from_name("guard"), moved("Study._study_id")
+    assert internals.study_id(study) == storage.get_study_id_from_name("guard"), moved(
+        "Study._study_id"
+    )
 
 
 def test_trial_id_of_a_live_and_a_frozen_trial() -> None:
@@ -104,20 +112,28 @@ def test_trial_id_of_a_live_and_a_frozen_trial() -> None:
     trial = study.ask()
     expected = storage.get_trial_id_from_study_id_trial_number(internals.study_id(study), 1)
     assert internals.trial_id(trial) == expected, moved("Trial._trial_id")
-    assert internals.trial_id(storage.get_trial(expected)) == expected, moved("FrozenTrial._trial_id")
+    assert internals.trial_id(storage.get_trial(expected)) == expected, moved(
+        "FrozenTrial._trial_id"
+    )
 
 
 def test_forget_cached_trials_clears_what_get_trials_serves_in_optimize() -> None:
     study = optuna.create_study()
-    assert hasattr(study._thread_local, "cached_all_trials"), moved("Study._thread_local.cached_all_trials")
+    assert hasattr(study._thread_local, "cached_all_trials"), moved(
+        "Study._thread_local.cached_all_trials"
+    )
     source = inspect.getsource(optuna.Study)
-    assert "self._thread_local.cached_all_trials = None" in source, moved("Study.ask's reset of cached_all_trials")
+    assert "self._thread_local.cached_all_trials = None" in source, moved(
+        "Study.ask's reset of cached_all_trials"
+    )
     study._thread_local.cached_all_trials = []
     internals.forget_cached_trials(study)
     assert study._thread_local.cached_all_trials is None
 
 
-def test_ask_without_waiting_makes_the_trial_study_ask_makes(local_url: str, study_name: str) -> None:
+def test_ask_without_waiting_makes_the_trial_study_ask_makes(
+    local_url: str, study_name: str
+) -> None:
     plain = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     study = optuna.create_study(storage=make_storage(local_url, cached=False), study_name=study_name,
                                 sampler=optuna.samplers.RandomSampler(seed=1))  # fmt: skip
@@ -126,16 +142,23 @@ def test_ask_without_waiting_makes_the_trial_study_ask_makes(local_url: str, stu
         assert mine.number == theirs.number
         assert mine.suggest_float("x", 0, 1) == theirs.suggest_float("x", 0, 1)
     stored = make_storage(local_url, cached=False).get_all_trials(internals.study_id(study))
-    assert [(t.number, t.state, set(t.params)) for t in stored] == [(0, TrialState.RUNNING, {"x"}), (1, TrialState.RUNNING, {"x"})]
+    assert [(t.number, t.state, set(t.params)) for t in stored] == [
+        (0, TrialState.RUNNING, {"x"}),
+        (1, TrialState.RUNNING, {"x"}),
+    ]
 
 
 def test_trial_on_a_created_trial_reads_nothing_back(sqlite_url: str, study_name: str) -> None:
     storage = make_storage(sqlite_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=1))
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=1)
+    )
     new_id = storage.create_new_trial(internals.study_id(study))
     with statements() as seen:
         trial = internals.trial_on(study, new_id)
-    assert trial.number == 0 and not [s for s in seen if "FROM trials" in s and "trial_id =" in s], seen
+    assert trial.number == 0 and not [
+        s for s in seen if "FROM trials" in s and "trial_id =" in s
+    ], seen
 
 
 def test_pareto_front_is_optunas_best_trials() -> None:
@@ -144,13 +167,17 @@ def test_pareto_front_is_optunas_best_trials() -> None:
         trial.set_constraint("x_at_most_0.8", x - 0.8)  # feasible when <= 0
         return x, trial.suggest_float("y", 0, 1)
 
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+    )
     study.optimize(objective, n_trials=40)
     trials, best = study.get_trials(), sorted(t.number for t in study.best_trials)
     unconstrained = internals.pareto_front(trials, study.directions, constrained=False)
     assert sorted(t.number for t in unconstrained) != best  # the constraints decide here
     front = internals.pareto_front(trials, study.directions, constrained=True)
-    assert sorted(t.number for t in front) == best, moved("optuna.study._multi_objective._get_pareto_front_trials_by_trials")
+    assert sorted(t.number for t in front) == best, moved(
+        "optuna.study._multi_objective._get_pareto_front_trials_by_trials"
+    )
 
 
 # --- cached.py -----------------------------------------------------------------------------
@@ -159,7 +186,9 @@ def test_pareto_front_is_optunas_best_trials() -> None:
 def test_under_cache_is_the_rdb_storage_under_optunas_cache(sqlite_url: str) -> None:
     rdb = RDBStorage(sqlite_url)
     cached = optuna.storages.get_storage(rdb)
-    assert type(cached).__name__ == "_CachedStorage", moved("optuna.storages._cached_storage._CachedStorage")
+    assert type(cached).__name__ == "_CachedStorage", moved(
+        "optuna.storages._cached_storage._CachedStorage"
+    )
     assert internals.under_cache(cached) is rdb, moved("_CachedStorage._backend")
     assert internals.under_cache(rdb) is None
     assert internals.cache_backend(make_storage(sqlite_url, cached=False)) is not None
@@ -170,9 +199,11 @@ def test_cache_of_a_trial_the_cache_created(sqlite_url: str, study_name: str) ->
     trial = optuna.create_study(storage=storage, study_name=study_name).ask()
     trial.suggest_float("x", 0, 1)
     cache = internals.cache_of(storage.inner, internals.trial_id(trial))  # type: ignore[attr-defined]
-    assert cache is not None, moved("_CachedStorage._lock, _trial_id_to_study_id_and_number or _studies")
-    assert cache.param_distributions(internals.trial_id(trial)) == {"x": FloatDistribution(0, 1)}, moved(
-        "_CachedStorage._studies[id].param_distribution"
+    assert cache is not None, moved(
+        "_CachedStorage._lock, _trial_id_to_study_id_and_number or _studies"
+    )
+    assert cache.param_distributions(internals.trial_id(trial)) == {"x": FloatDistribution(0, 1)}, (
+        moved("_CachedStorage._studies[id].param_distribution")
     )
 
 
@@ -183,4 +214,6 @@ def test_created_trial_is_served_without_a_read(sqlite_url: str, study_name: str
     with statements() as seen:
         frozen = internals.created_trial(storage, internals.study_id(study), new_id)
     assert (frozen.number, frozen.state) == (0, TrialState.RUNNING)
-    assert seen == [], moved("_CachedStorage._trial_id_to_study_id_and_number or _studies[id].trials")
+    assert seen == [], moved(
+        "_CachedStorage._trial_id_to_study_id_and_number or _studies[id].trials"
+    )

@@ -46,9 +46,10 @@ def test_rdb_models_have_every_model_and_column_automl_uses() -> None:
 def test_rdb_session_commits_and_raises_as_optunas_writes() -> None:
     from optuna.storages._rdb import storage as rdb_storage
 
-    assert parameters(rdb_storage._create_scoped_session) == ["scoped_session", "ignore_integrity_error"], moved(
-        "optuna.storages._rdb.storage._create_scoped_session"
-    )
+    assert parameters(rdb_storage._create_scoped_session) == [
+        "scoped_session",
+        "ignore_integrity_error",
+    ], moved("optuna.storages._rdb.storage._create_scoped_session")
 
 
 def test_rdb_session_writes_a_row(sqlite_url: str, study_name: str) -> None:
@@ -58,29 +59,49 @@ def test_rdb_session_writes_a_row(sqlite_url: str, study_name: str) -> None:
     assert rdb is not None
     with internals.rdb_session(rdb, ignore_integrity_error=True) as session:
         internals.set_trial_attr_without_commit(rdb, session, internals.trial_id(trial), "k", [1])
-    assert make_storage(sqlite_url, cached=False).get_trial(internals.trial_id(trial)).user_attrs == {"k": [1]}
+    assert make_storage(sqlite_url, cached=False).get_trial(
+        internals.trial_id(trial)
+    ).user_attrs == {"k": [1]}
 
 
 def test_set_trial_attr_without_commit_has_optunas_signature() -> None:
     expected = ["self", "session", "model_cls", "trial_id", "key", "value"]
-    assert parameters(RDBStorage._set_trial_attr_without_commit) == expected, moved("RDBStorage._set_trial_attr_without_commit")
+    assert parameters(RDBStorage._set_trial_attr_without_commit) == expected, moved(
+        "RDBStorage._set_trial_attr_without_commit"
+    )
 
 
-def test_set_trial_param_without_commit_checks_against_the_study(sqlite_url: str, study_name: str) -> None:
-    expected = ["self", "session", "trial_id", "param_name", "param_value_internal", "distribution", "previous_distribution"]
-    assert parameters(RDBStorage._set_trial_param_without_commit) == expected, moved("RDBStorage._set_trial_param_without_commit")
+def test_set_trial_param_without_commit_checks_against_the_study(
+    sqlite_url: str, study_name: str
+) -> None:
+    expected = [
+        "self",
+        "session",
+        "trial_id",
+        "param_name",
+        "param_value_internal",
+        "distribution",
+        "previous_distribution",
+    ]
+    assert parameters(RDBStorage._set_trial_param_without_commit) == expected, moved(
+        "RDBStorage._set_trial_param_without_commit"
+    )
     storage = make_storage(sqlite_url, cached=False)
     trial = optuna.create_study(storage=storage, study_name=study_name).ask()
     rdb, tid = internals.rdb_of(storage), internals.trial_id(trial)
     assert rdb is not None
     with internals.rdb_session(rdb, ignore_integrity_error=True) as session:
-        internals.set_trial_param_without_commit(rdb, session, tid, ("x", 0.5, FloatDistribution(0, 1)), None)
+        internals.set_trial_param_without_commit(
+            rdb, session, tid, ("x", 0.5, FloatDistribution(0, 1)), None
+        )
     assert make_storage(sqlite_url, cached=False).get_trial(tid).params == {"x": 0.5}
 
 
 def test_rdb_of_finds_the_rdb_storage(local_url: str) -> None:
     storage = make_storage(local_url, cached=False)
-    assert (internals.rdb_of(storage) is not None) == local_url.startswith("sqlite"), moved("RDBStorage's helpers")
+    assert (internals.rdb_of(storage) is not None) == local_url.startswith("sqlite"), moved(
+        "RDBStorage's helpers"
+    )
 
 
 def test_write_user_attrs_rdb_writes_what_optuna_writes(sqlite_url: str, study_name: str) -> None:
@@ -94,7 +115,10 @@ def test_write_user_attrs_rdb_writes_what_optuna_writes(sqlite_url: str, study_n
     for key, value in attrs.items():
         theirs.set_user_attr(key, value)
     again = make_storage(sqlite_url, cached=False)
-    assert again.get_trial(internals.trial_id(mine)).user_attrs == again.get_trial(internals.trial_id(theirs)).user_attrs
+    assert (
+        again.get_trial(internals.trial_id(mine)).user_attrs
+        == again.get_trial(internals.trial_id(theirs)).user_attrs
+    )
     study.tell(mine, 1.0)
     with pytest.raises(UpdateFinishedTrialError):
         internals.write_user_attrs_rdb(rdb, internals.trial_id(mine), {"late": 1})
@@ -105,15 +129,30 @@ def test_write_params_writes_what_optuna_writes(local_url: str, study_name: str)
     study = optuna.create_study(storage=storage, study_name=study_name)
     first, second = study.ask(), study.ask()
     first.suggest_float("x", 0, 1)  # the study knows x: the one-INSERT path on an RDB
-    params: list[internals.Param] = [("x", 0.25, FloatDistribution(0, 1)), ("y", 2.0, FloatDistribution(1, 3))]
+    params: list[internals.Param] = [
+        ("x", 0.25, FloatDistribution(0, 1)),
+        ("y", 2.0, FloatDistribution(1, 3)),
+    ]
     internals.write_params(storage.inner, internals.trial_id(second), params)  # type: ignore[attr-defined]
-    assert make_storage(local_url, cached=False).get_trial(internals.trial_id(second)).params == {"x": 0.25, "y": 2.0}
+    assert make_storage(local_url, cached=False).get_trial(internals.trial_id(second)).params == {
+        "x": 0.25,
+        "y": 2.0,
+    }
     with pytest.raises(ValueError):  # another distribution for x: refused as Optuna refuses it
-        internals.write_params(storage.inner, internals.trial_id(study.ask()), [("x", 5.0, FloatDistribution(4, 6, log=True))])  # type: ignore[attr-defined]
+        internals.write_params(
+            storage.inner,
+            internals.trial_id(study.ask()),
+            [("x", 5.0, FloatDistribution(4, 6, log=True))],
+        )  # type: ignore[attr-defined]
     study.tell(second, 1.0)
     with pytest.raises(UpdateFinishedTrialError):  # a finished trial takes no more params
-        internals.write_params(storage.inner, internals.trial_id(second), [("z", 1.5, FloatDistribution(1, 3))])  # type: ignore[attr-defined]
-    assert "z" not in make_storage(local_url, cached=False).get_trial(internals.trial_id(second)).params
+        internals.write_params(
+            storage.inner, internals.trial_id(second), [("z", 1.5, FloatDistribution(1, 3))]
+        )  # type: ignore[attr-defined]
+    assert (
+        "z"
+        not in make_storage(local_url, cached=False).get_trial(internals.trial_id(second)).params
+    )
 
 
 def test_set_intermediate_value_writes_what_optuna_writes(local_url: str, study_name: str) -> None:
@@ -122,7 +161,10 @@ def test_set_intermediate_value_writes_what_optuna_writes(local_url: str, study_
     tid = internals.trial_id(trial)
     for step, value in ((1, 0.5), (2, float("inf")), (1, 0.25)):
         internals.set_intermediate_value(storage.inner, tid, step, value)  # type: ignore[attr-defined]
-    assert make_storage(local_url, cached=False).get_trial(tid).intermediate_values == {1: 0.25, 2: float("inf")}
+    assert make_storage(local_url, cached=False).get_trial(tid).intermediate_values == {
+        1: 0.25,
+        2: float("inf"),
+    }
     optuna.load_study(study_name=study_name, storage=storage).tell(trial.number, 1.0)
     with pytest.raises(UpdateFinishedTrialError):  # a finished trial takes no more reports
         internals.set_intermediate_value(storage.inner, tid, 3, 0.1)  # type: ignore[attr-defined]
@@ -130,26 +172,38 @@ def test_set_intermediate_value_writes_what_optuna_writes(local_url: str, study_
         internals.set_intermediate_value(storage.inner, tid + 1000, 1, 0.1)  # type: ignore[attr-defined]
 
 
-def test_count_states_rdb_running_numbers_rdb_and_trial_rows_rdb_match_optuna(sqlite_url: str, study_name: str) -> None:
+def test_count_states_rdb_running_numbers_rdb_and_trial_rows_rdb_match_optuna(
+    sqlite_url: str, study_name: str
+) -> None:
     storage = make_storage(sqlite_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name, directions=["minimize", "maximize"])
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, directions=["minimize", "maximize"]
+    )
     done, _running, failed = study.ask(), study.ask(), study.ask()
     study.tell(done, [1.0, 2.0])
     failed.set_user_attr("fail_reason", "boom")
     study.tell(failed, state=TrialState.FAIL)
     sid = internals.study_id(study)
-    assert dict(internals.count_states_rdb(storage, sid)) == {TrialState.COMPLETE: 1, TrialState.RUNNING: 1, TrialState.FAIL: 1}
+    assert dict(internals.count_states_rdb(storage, sid)) == {
+        TrialState.COMPLETE: 1,
+        TrialState.RUNNING: 1,
+        TrialState.FAIL: 1,
+    }
     assert internals.running_numbers_rdb(storage, sid) == {1}
     assert internals.fail_reason_rows_rdb(storage, sid, "fail_reason") == [(2, json.dumps("boom"))]
     rows = {r[1]: r for r in internals.trial_rows_rdb(storage, sid)}
     assert (rows[0][2], rows[0][3], rows[1][3]) == (TrialState.COMPLETE, [(0, 1.0), (1, 2.0)], None)
 
 
-def test_fail_reason_rows_rdb_for_a_failed_trial_without_a_reason(sqlite_url: str, study_name: str) -> None:
+def test_fail_reason_rows_rdb_for_a_failed_trial_without_a_reason(
+    sqlite_url: str, study_name: str
+) -> None:
     storage = make_storage(sqlite_url, cached=False)
     study = optuna.create_study(storage=storage, study_name=study_name)
     study.tell(study.ask(), state=TrialState.FAIL)
-    assert internals.fail_reason_rows_rdb(storage, internals.study_id(study), "fail_reason") == [(0, None)]
+    assert internals.fail_reason_rows_rdb(storage, internals.study_id(study), "fail_reason") == [
+        (0, None)
+    ]
 
 
 # --- journal.py ----------------------------------------------------------------------------
@@ -157,7 +211,9 @@ def test_fail_reason_rows_rdb_for_a_failed_trial_without_a_reason(sqlite_url: st
 
 def test_journal_operations_has_the_op_codes_automl_appends() -> None:
     ops = internals.journal_operations()
-    assert (ops.SET_TRIAL_PARAM, ops.SET_TRIAL_USER_ATTR) == (5, 8), moved("optuna.storages.journal._storage.JournalOperation")
+    assert (ops.SET_TRIAL_PARAM, ops.SET_TRIAL_USER_ATTR) == (5, 8), moved(
+        "optuna.storages.journal._storage.JournalOperation"
+    )
 
 
 def test_journal_of_finds_the_journal_storage(local_url: str) -> None:
@@ -168,20 +224,33 @@ def test_journal_of_finds_the_journal_storage(local_url: str) -> None:
     )
 
 
-def test_append_to_journal_is_read_back_as_optunas_own_writes(journal_url: str, study_name: str) -> None:
+def test_append_to_journal_is_read_back_as_optunas_own_writes(
+    journal_url: str, study_name: str
+) -> None:
     storage = make_storage(journal_url, cached=False)
     study = optuna.create_study(storage=storage, study_name=study_name)
     trial = study.ask()
     journal = internals.journal_of(storage)
     assert isinstance(journal, JournalStorage)
-    assert isinstance(journal._replay_result.worker_id, str), moved("JournalStorage._replay_result.worker_id")
+    assert isinstance(journal._replay_result.worker_id, str), moved(
+        "JournalStorage._replay_result.worker_id"
+    )
     internals.journal_user_attrs(journal, internals.trial_id(trial), {"a": 1, "b": [2]})
-    internals.journal_params(journal, internals.trial_id(trial), [("x", 0.5, FloatDistribution(0, 1))])
+    internals.journal_params(
+        journal, internals.trial_id(trial), [("x", 0.5, FloatDistribution(0, 1))]
+    )
     fresh = make_storage(journal_url, cached=False).get_trial(internals.trial_id(trial))
-    assert (fresh.user_attrs, fresh.params) == ({"a": 1, "b": [2]}, {"x": 0.5}), moved("the journal's entries")
-    assert journal.get_trial(internals.trial_id(trial)).user_attrs == {"a": 1, "b": [2]}  # read back: applied here too
+    assert (fresh.user_attrs, fresh.params) == ({"a": 1, "b": [2]}, {"x": 0.5}), moved(
+        "the journal's entries"
+    )
+    assert journal.get_trial(internals.trial_id(trial)).user_attrs == {
+        "a": 1,
+        "b": [2],
+    }  # read back: applied here too
     study.tell(trial, 1.0)
-    with pytest.raises(UpdateFinishedTrialError):  # the read-back raises as set_trial_user_attr does
+    with pytest.raises(
+        UpdateFinishedTrialError
+    ):  # the read-back raises as set_trial_user_attr does
         internals.journal_user_attrs(journal, internals.trial_id(trial), {"late": 1})
 
 
@@ -189,11 +258,15 @@ def test_append_to_journal_is_read_back_as_optunas_own_writes(journal_url: str, 
 
 
 def test_creates_in_bulk_on_postgresql_alone(local_url: str) -> None:
-    assert not internals.creates_in_bulk(make_storage(local_url, cached=False))  # SQLite: no row lock
+    assert not internals.creates_in_bulk(
+        make_storage(local_url, cached=False)
+    )  # SQLite: no row lock
 
 
 @pytest.mark.integration
-def test_create_trials_numbers_as_optuna_and_fills_its_cache(postgres_url: str, study_name: str) -> None:
+def test_create_trials_numbers_as_optuna_and_fills_its_cache(
+    postgres_url: str, study_name: str
+) -> None:
     storage = make_storage(postgres_url, cached=False)
     assert internals.creates_in_bulk(storage), moved("_CachedStorage's fields")
     study = optuna.create_study(storage=storage, study_name=study_name)
@@ -225,4 +298,8 @@ def test_trials_by_id_rdb_reads_those_trials_and_no_other(sqlite_url: str, study
     wanted = {internals.trial_id(trials[1]), internals.trial_id(trials[2])}
     read = internals.trials_by_id_rdb(storage, internals.study_id(study), wanted)
     assert sorted(t.number for t in read) == [1, 2]
-    assert read[0].user_attrs == {"k": 1} and read[0].value == 0.5 and read[1].state == TrialState.RUNNING
+    assert (
+        read[0].user_attrs == {"k": 1}
+        and read[0].value == 0.5
+        and read[1].state == TrialState.RUNNING
+    )

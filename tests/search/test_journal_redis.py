@@ -42,7 +42,9 @@ def test_each_reads_what_the_other_wrote(journal_redis_url: str, study_name: str
     assert fresh_ours == fresh_optunas and len(fresh_ours) == 6
 
 
-def test_one_round_trip_per_read_and_per_append(journal_redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_round_trip_per_read_and_per_append(
+    journal_redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     backend = BatchedJournalRedisBackend(journal_redis_url, prefix="rt")
     sent: list[str] = []
     send = backend._client.execute_command

@@ -16,11 +16,15 @@ def test_best_of_agrees_with_optunas_best_trial_on_ties(tmp_path: Path, directio
     study = optuna.create_study(direction=direction, storage=f"sqlite:///{tmp_path}/s.db")
     for value in (0.5, 0.9, 0.1, 0.9, 0.1):  # ties at either end
         study.add_trial(optuna.trial.create_trial(value=value))
-    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, intermediate_values={1: 5.0}))
+    study.add_trial(
+        optuna.trial.create_trial(state=TrialState.PRUNED, intermediate_values={1: 5.0})
+    )
     study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
     expected = study.best_trial
     assert expected.number == (1 if direction == "maximize" else 2)  # the first to reach it
-    assert best_of(reversed(study.trials), maximize=direction == "maximize").number == expected.number
+    assert (
+        best_of(reversed(study.trials), maximize=direction == "maximize").number == expected.number
+    )
     assert best_trial(study).number == expected.number
 
 

@@ -15,7 +15,9 @@ points = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, m
 
 
 def _dominates(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
-    return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
+        x < y for x, y in zip(a, b, strict=True)
+    )
 
 
 @given(points)
@@ -28,7 +30,9 @@ def test_fronts_match_brute_force_peeling(pts: list[tuple[int, int]]) -> None:
         expected.append(front)
         left -= set(front)
     assert fronts(pts) == expected
-    assert [ranks(pts)[i] for i in range(len(pts))] == [next(r for r, f in enumerate(expected) if i in f) for i in range(len(pts))]
+    assert [ranks(pts)[i] for i in range(len(pts))] == [
+        next(r for r, f in enumerate(expected) if i in f) for i in range(len(pts))
+    ]
 
 
 @given(points, st.integers(1, 14))
@@ -69,7 +73,9 @@ def _box_union_volume(pts: list[tuple[float, ...]], ref: tuple[float, ...]) -> f
     return total
 
 
-@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=7))
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=7)
+)
 @settings(max_examples=150, deadline=None)
 def test_hypervolume_equals_the_union_of_boxes(pts: list[tuple[float, float, float]]) -> None:
     ref = (1.1, 1.2, 1.3)

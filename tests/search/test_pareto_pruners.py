@@ -27,17 +27,25 @@ def _study() -> optuna.Study:
     return optuna.create_study(directions=["maximize", "minimize"])
 
 
-def _add(study: optuna.Study, curve: dict[int, tuple[float, float]], state: TrialState = TrialState.COMPLETE) -> FrozenTrial:
+def _add(
+    study: optuna.Study,
+    curve: dict[int, tuple[float, float]],
+    state: TrialState = TrialState.COMPLETE,
+) -> FrozenTrial:
     steps = {str(s): {"accuracy": a, "params": p} for s, (a, p) in curve.items()}
     last = curve[max(curve)] if curve else None
     values = list(last) if state == TrialState.COMPLETE and last else None
-    study.add_trial(create_trial(state=state, values=values, user_attrs={INTERMEDIATE_VALUES: steps}))
+    study.add_trial(
+        create_trial(state=state, values=values, user_attrs={INTERMEDIATE_VALUES: steps})
+    )
     return study.trials[-1]
 
 
 def _at(trial: FrozenTrial, curve: dict[int, tuple[float, float]]) -> FrozenTrial:
     """The trial as its worker sees it after reporting ``curve``."""
-    trial.user_attrs = {INTERMEDIATE_VALUES: {str(s): {"accuracy": a, "params": p} for s, (a, p) in curve.items()}}
+    trial.user_attrs = {
+        INTERMEDIATE_VALUES: {str(s): {"accuracy": a, "params": p} for s, (a, p) in curve.items()}
+    }
     return trial
 
 
@@ -88,7 +96,9 @@ def test_a_broken_constraint_ranks_behind_every_kept_one() -> None:
     assert ranking.violation({"accuracy": 0.99, "params": 60}) == 10
 
 
-def _running_in(study: optuna.Study, pruner: ParetoHyperband, bracket: int, budgets: list[int]) -> FrozenTrial:
+def _running_in(
+    study: optuna.Study, pruner: ParetoHyperband, bracket: int, budgets: list[int]
+) -> FrozenTrial:
     """A new running trial of ``study`` that Hyperband puts in ``bracket`` (others are failed)."""
     while True:
         trial = _add(study, {}, TrialState.RUNNING)
@@ -97,7 +107,13 @@ def _running_in(study: optuna.Study, pruner: ParetoHyperband, bracket: int, budg
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # noqa: SLF001
 
 
-def _fill_brackets(study: optuna.Study, pruner: ParetoHyperband, budgets: list[int], curve: dict[int, tuple[float, float]], brackets: int) -> None:
+def _fill_brackets(
+    study: optuna.Study,
+    pruner: ParetoHyperband,
+    budgets: list[int],
+    curve: dict[int, tuple[float, float]],
+    brackets: int,
+) -> None:
     """Complete trials with ``curve`` until each of the first ``brackets`` brackets holds five:
     a bracket's trials are drawn by a hash of the study's random name, so a fixed count of
     trials would now and then leave one empty (and a lone trial at a rung is never pruned)."""
@@ -185,7 +201,9 @@ def test_the_study_file_picks_a_pareto_pruner(pruner: str, cls: type) -> None:
 
 
 def test_hyperband_takes_the_epochs_as_its_largest_budget() -> None:
-    built = study_pruner(parse_spec(BASE + "search: {pruner: {type: hyperband, min_resource: 1}}\n"))
+    built = study_pruner(
+        parse_spec(BASE + "search: {pruner: {type: hyperband, min_resource: 1}}\n")
+    )
     assert isinstance(built, ParetoHyperband) and built.max_resource == 9
 
 

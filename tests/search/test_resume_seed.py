@@ -41,4 +41,6 @@ def test_the_same_resume_is_reproducible(tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / f'{copy}.db'}"
         runs.append(_points(url, "random", 2) + _points(url, "random", 2))
     assert runs[0] == runs[1]
-    assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'a.db'}").trials) == 4
+    assert (
+        len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'a.db'}").trials) == 4
+    )

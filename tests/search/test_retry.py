@@ -20,7 +20,9 @@ def _wrapped(inner: BaseException) -> StorageInternalError:
 
 
 def test_a_lost_connection_is_transient_even_when_wrapped() -> None:
-    lost = sqlalchemy.exc.OperationalError("COMMIT", {}, Exception("the database system is shutting down"))
+    lost = sqlalchemy.exc.OperationalError(
+        "COMMIT", {}, Exception("the database system is shutting down")
+    )
     assert is_transient(lost)
     assert is_transient(_wrapped(lost))
     assert is_transient(ConnectionError("reset"))

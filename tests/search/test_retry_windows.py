@@ -71,13 +71,18 @@ def test_two_storages_of_one_url_retry_each_for_its_own_window(
 
 
 def test_a_coordinator_and_a_worker_in_one_process_keep_their_own_windows(
-    journal_url: str, make_spec: Callable[..., StudySpec], clock: Clock, monkeypatch: pytest.MonkeyPatch
+    journal_url: str,
+    make_spec: Callable[..., StudySpec],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Once a worker process' configure() and a coordinator's run() each set a process-wide
     # window (the run put its own back after); now neither touches the other's storages.
     monkeypatch.setattr(tasks, "_worker", None)
     worker_window, coordinator_window = 1800.0, 7.0
-    tasks.configure(tasks.WorkerSettings(journal_url, "redis://127.0.0.1:1/0", "cpu:0", 30.0, 3, worker_window))
+    tasks.configure(
+        tasks.WorkerSettings(journal_url, "redis://127.0.0.1:1/0", "cpu:0", 30.0, 3, worker_window)
+    )
     worker = tasks._worker  # noqa: SLF001
     assert worker is not None and worker.host.storage_retry_s == worker_window
 
@@ -100,6 +105,8 @@ def test_a_coordinator_and_a_worker_in_one_process_keep_their_own_windows(
     assert _waited(coordinators, clock, monkeypatch)[0] == pytest.approx(coordinator_window)
     assert _waited(commands, clock, monkeypatch)[0] == pytest.approx(Settings.storage_retry_s)
 
-    tasks.configure(tasks.WorkerSettings(journal_url, "redis://127.0.0.1:1/0", "cpu:1", 30.0, 3, 60.0))
+    tasks.configure(
+        tasks.WorkerSettings(journal_url, "redis://127.0.0.1:1/0", "cpu:1", 30.0, 3, 60.0)
+    )
     assert internals.study_storage(study).window_s == coordinator_window  # type: ignore[attr-defined]
     assert make_storage(journal_url).window_s == Settings.storage_retry_s  # type: ignore[attr-defined]

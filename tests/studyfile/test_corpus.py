@@ -36,7 +36,9 @@ def test_the_corpus_is_large() -> None:
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
 @pytest.mark.parametrize("command", ["run", "validate"])
-def test_malformed_file_exits_2_with_one_line(path: Path, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_malformed_file_exits_2_with_one_line(
+    path: Path, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     expect = path.read_text().splitlines()[0].removeprefix("# expect: ").strip()
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli([command, str(path)])
@@ -54,7 +56,10 @@ VALID = {
     "objective": {"metric": "accuracy"},
     "data": {"source": "sklearn:iris", "cv": {"folds": 3}},
     "trainer": {"epochs": 2},
-    "space": {"lr": {"low": 0.001, "high": 0.1, "log": True}, "optimizer": {"choices": ["adamw", "sgd"]}},
+    "space": {
+        "lr": {"low": 0.001, "high": 0.1, "log": True},
+        "optimizer": {"choices": ["adamw", "sgd"]},
+    },
     "search": {"n_trials": 2},
 }
 
@@ -93,7 +98,9 @@ def mutated_study(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
     return data
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(study=mutated_study())
 def test_any_study_file_validates_or_gets_one_line(study: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     path = tmp_path / "fuzz.yaml"

@@ -33,7 +33,13 @@ def test_every_example_study_file_validates(path: Path) -> None:
 
 def test_examples_exist() -> None:
     names = {p.name for p in STUDIES}
-    assert {"quickstart.yaml", "digits_mlp.yaml", "digits_cnn.yaml", "breast_cancer_mlp.yaml", "diabetes_regression.yaml"} <= names
+    assert {
+        "quickstart.yaml",
+        "digits_mlp.yaml",
+        "digits_cnn.yaml",
+        "breast_cancer_mlp.yaml",
+        "diabetes_regression.yaml",
+    } <= names
 
 
 def test_defaults_and_inferred_direction() -> None:
@@ -83,7 +89,9 @@ def test_timeout_units() -> None:
 def test_relative_data_paths_are_anchored_at_the_study_file(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     file = tmp_path / "sub" / "s.yaml"
-    file.write_text(BASE.replace("sklearn:digits", "csv:data/x.csv") .replace("{source", "{target: y, source"))
+    file.write_text(
+        BASE.replace("sklearn:digits", "csv:data/x.csv").replace("{source", "{target: y, source")
+    )
     spec = load_spec(file)
     assert spec.data.source == f"csv:{tmp_path / 'sub' / 'data' / 'x.csv'}"
 
@@ -96,20 +104,46 @@ BAD = [
     (BASE + "space: {lr: {low: 0.0, high: 0.1, log: true}}", "space.lr: a log range needs low > 0"),
     (BASE + "space: {optimizer: {choices: []}}", "space.optimizer.choices:"),
     (BASE + "space: {optimizer: {choices: [adam, adam]}}", "listed twice"),
-    (BASE + "space: {optimizer: {choices: [adam, lion]}}", "space.optimizer: 'lion' is not a known optimizer"),
-    (BASE + "space: {learning_rate: 0.1}", "space.learning_rate: unknown parameter for the built-in trainer"),
+    (
+        BASE + "space: {optimizer: {choices: [adam, lion]}}",
+        "space.optimizer: 'lion' is not a known optimizer",
+    ),
+    (
+        BASE + "space: {learning_rate: 0.1}",
+        "space.learning_rate: unknown parameter for the built-in trainer",
+    ),
     (BASE + "space: {lrr: 0.1}", "did you mean 'lr'?"),
-    (BASE + "space: {momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}}", "space.momentum.when.optimizer: parameter 'optimizer' is not defined"),
-    (BASE + "space: {momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}, optimizer: {choices: [sgd]}}", "must be defined above 'momentum'"),
-    (BASE + "space: {optimizer: {choices: [adam]}, momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}}", "'optimizer' can never be 'sgd'"),
+    (
+        BASE + "space: {momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}}",
+        "space.momentum.when.optimizer: parameter 'optimizer' is not defined",
+    ),
+    (
+        BASE
+        + "space: {momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}, optimizer: {choices: [sgd]}}",
+        "must be defined above 'momentum'",
+    ),
+    (
+        BASE
+        + "space: {optimizer: {choices: [adam]}, momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}}",
+        "'optimizer' can never be 'sgd'",
+    ),
     (BASE + "search: {timeout: soon}", "search.timeout: 'soon' is not a duration"),
     (BASE + "search: {n_trials: -1}", "search.n_trials:"),
     (BASE + "search: {sampler: {type: bayes}}", "search.sampler.type: 'bayes' is not allowed"),
-    (BASE + "search: {enqueue: [{lr: 0.1}]}", "search.enqueue.0.lr: is not a parameter of the space"),
-    (BASE + "space: {lr: {low: 0.001, high: 0.01}}\nsearch: {enqueue: [{lr: 0.1}]}", "search.enqueue.0.lr: 0.1 is outside the space"),
+    (
+        BASE + "search: {enqueue: [{lr: 0.1}]}",
+        "search.enqueue.0.lr: is not a parameter of the space",
+    ),
+    (
+        BASE + "space: {lr: {low: 0.001, high: 0.01}}\nsearch: {enqueue: [{lr: 0.1}]}",
+        "search.enqueue.0.lr: 0.1 is outside the space",
+    ),
     (BASE + "data: {source: sklearn:mnist}", "data"),
     (BASE.replace("accuracy", "rmse"), "rmse is for regression"),
-    (BASE.replace("{metric: accuracy}", "{metric: accuracy, direction: minimize}"), "direction must be maximize"),
+    (
+        BASE.replace("{metric: accuracy}", "{metric: accuracy, direction: minimize}"),
+        "direction must be maximize",
+    ),
     (BASE + "execution: {parallelism: 0}", "execution.parallelism:"),
     (BASE + "trainer: {device: tpu}", "trainer.device: unknown device 'tpu'"),
     ("name: a\nname: b\n", "duplicate key 'name'"),
@@ -134,15 +168,26 @@ def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
 
 
 def test_user_builder_allows_any_parameter_name() -> None:
-    spec = spec_with("model: {family: 'python:mypkg.models:build'}\nspace: {hidden: {low: 1, high: 3}}")
+    spec = spec_with(
+        "model: {family: 'python:mypkg.models:build'}\nspace: {hidden: {low: 1, high: 3}}"
+    )
     assert "hidden" in spec.space
 
 
 @pytest.mark.parametrize(
     ("written", "epochs", "seconds"),
-    [("60s", None, 60.0), ("5m", None, 300.0), (1, 1, None), ("3", 3, None), ("none", None, None), ("1h30m", None, 5400.0)],
+    [
+        ("60s", None, 60.0),
+        ("5m", None, 300.0),
+        (1, 1, None),
+        ("3", 3, None),
+        ("none", None, None),
+        ("1h30m", None, 5400.0),
+    ],
 )
-def test_checkpoint_every_is_a_duration_a_number_of_epochs_or_none(written: object, epochs: int | None, seconds: float | None) -> None:
+def test_checkpoint_every_is_a_duration_a_number_of_epochs_or_none(
+    written: object, epochs: int | None, seconds: float | None
+) -> None:
     trainer = spec_with(f"trainer: {{checkpoint_every: {written}}}").trainer
     assert (trainer.checkpoint_epochs, trainer.checkpoint_seconds) == (epochs, seconds)
 
@@ -170,7 +215,9 @@ space: {lr: {low: 0.001, high: 0.1, log: true}, anything: {choices: [a, b]}}
 def test_a_study_of_your_own_code_takes_any_metric_and_parameter_names() -> None:
     spec = parse_spec(OWN)
     assert spec.own_code and spec.objective.name == "val_loss" and spec.data is None
-    command = parse_spec(OWN.replace("train: python:pkg.mod:fit", "train: {command: [python, t.py], timeout: 2h}"))
+    command = parse_spec(
+        OWN.replace("train: python:pkg.mod:fit", "train: {command: [python, t.py], timeout: 2h}")
+    )
     assert command.train.command == ["python", "t.py"] and command.train.timeout == 7200  # type: ignore[union-attr]
     assert parse_spec(as_mapping(spec) and OWN) == spec
 
@@ -179,12 +226,24 @@ def test_a_study_of_your_own_code_takes_any_metric_and_parameter_names() -> None
     ("change", "expected"),
     [
         (("direction: minimize", ""), "objective.direction: say maximize or minimize"),
-        (("train: python:pkg.mod:fit", "train: pkg.mod:fit"), "write python:package.module:function"),
-        (("train: python:pkg.mod:fit", "train: python:pkg.mod:fit\ndata: {source: sklearn:iris}"), "leave data out"),
+        (
+            ("train: python:pkg.mod:fit", "train: pkg.mod:fit"),
+            "write python:package.module:function",
+        ),
+        (
+            (
+                "train: python:pkg.mod:fit",
+                "train: python:pkg.mod:fit\ndata: {source: sklearn:iris}",
+            ),
+            "leave data out",
+        ),
         (("train: python:pkg.mod:fit", "train: {command: []}"), "train.command"),
         (("train: python:pkg.mod:fit", "train: {command: [x], timeout: 0}"), "train.timeout"),
         (("train: python:pkg.mod:fit\n", ""), "data: say what to train on"),
-        (("train: python:pkg.mod:fit", "data: {source: sklearn:iris}"), "is not a metric of the built-in trainer"),
+        (
+            ("train: python:pkg.mod:fit", "data: {source: sklearn:iris}"),
+            "is not a metric of the built-in trainer",
+        ),
     ],
 )
 def test_bad_own_code_sections_name_the_field(change: tuple[str, str], expected: str) -> None:
@@ -193,9 +252,20 @@ def test_bad_own_code_sections_name_the_field(change: tuple[str, str], expected:
     assert expected in info.value.one_line()
 
 
-@pytest.mark.parametrize(("written", "path"), [("objective: {metric: 3}", "objective.metric: "), ("train: 5", "train: write python:")])
+@pytest.mark.parametrize(
+    ("written", "path"),
+    [("objective: {metric: 3}", "objective.metric: "), ("train: 5", "train: write python:")],
+)
 def test_union_members_never_show_in_an_error_path(written: str, path: str) -> None:
-    text = "name: s\n" + written + ("\ndata: {source: sklearn:iris}\n" if "objective" in written else "\nobjective: {metric: x, direction: maximize}\n")
+    text = (
+        "name: s\n"
+        + written
+        + (
+            "\ndata: {source: sklearn:iris}\n"
+            if "objective" in written
+            else "\nobjective: {metric: x, direction: maximize}\n"
+        )
+    )
     with pytest.raises(SpecError) as info:
         parse_spec(text)
     line = info.value.one_line()

@@ -52,12 +52,27 @@ def test_complete_params_adds_fixed_values_and_drops_inactive(space) -> None:  #
     full = complete_params(space, sampled)
     assert full["activation"] == "gelu"
     assert "momentum" not in full
-    assert complete_params(space, {**sampled, "optimizer": "sgd", "nesterov": True})["momentum"] == 0.7
+    assert (
+        complete_params(space, {**sampled, "optimizer": "sgd", "nesterov": True})["momentum"] == 0.7
+    )
 
 
 def test_bool_condition_does_not_match_int() -> None:
     spec = parse_spec(
-        SPEC.replace("activation: gelu", "batch_norm: {choices: [true, false]}\n  warmup_epochs: {low: 1, high: 3, when: {batch_norm: true}}")
+        SPEC.replace(
+            "activation: gelu",
+            "batch_norm: {choices: [true, false]}\n  warmup_epochs: {low: 1, high: 3, when: {batch_norm: true}}",
+        )
     )
-    full = complete_params(spec.space, {"lr": 0.1, "depth": 1, "dropout": 0.0, "optimizer": "adamw", "batch_norm": False, "warmup_epochs": 2})
+    full = complete_params(
+        spec.space,
+        {
+            "lr": 0.1,
+            "depth": 1,
+            "dropout": 0.0,
+            "optimizer": "adamw",
+            "batch_norm": False,
+            "warmup_epochs": 2,
+        },
+    )
     assert "warmup_epochs" not in full

@@ -20,9 +20,20 @@ def test_the_views_are_the_fields() -> None:
     names = [f.name for f in dataclasses.fields(TrainParams)]
     assert list(tp.TRAINER_PARAMS) == names
     assert set(tp.KINDS) == set(names)
-    assert set(tp.TRAINER_CHOICES) | set(tp.TRAINER_DOMAINS) | {"batch_norm", "nesterov"} == set(names)
+    assert set(tp.TRAINER_CHOICES) | set(tp.TRAINER_DOMAINS) | {"batch_norm", "nesterov"} == set(
+        names
+    )
     assert not set(tp.TRAINER_CHOICES) & set(tp.TRAINER_DOMAINS)
-    assert {"dropout", "depth", "width", "activation", "batch_norm", "init", "channels", "kernel_size"} == tp.MODEL_PARAMS
+    assert {
+        "dropout",
+        "depth",
+        "width",
+        "activation",
+        "batch_norm",
+        "init",
+        "channels",
+        "kernel_size",
+    } == tp.MODEL_PARAMS
 
 
 def test_every_default_is_a_value_the_trainer_takes() -> None:
@@ -44,14 +55,23 @@ def test_every_name_set_in_a_study_file_reaches_the_trainer(name: str) -> None:
     spec = parse_spec(
         f"name: s\nobjective: {{metric: accuracy}}\ndata: {{source: sklearn:iris}}\nspace: {{{name}: {value}}}\n"
     )
-    assert getattr(TrainParams.from_mapping({name: spec.space[name].value}, batch_size=8), name) == value  # type: ignore[union-attr]
+    assert (
+        getattr(TrainParams.from_mapping({name: spec.space[name].value}, batch_size=8), name)
+        == value
+    )  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [(n, v) for n, (low, high, low_ok) in tp.TRAINER_DOMAINS.items() for v in ([high] if high < tp.INF else []) + ([] if low_ok else [low]) + [low - 1]],
+    [
+        (n, v)
+        for n, (low, high, low_ok) in tp.TRAINER_DOMAINS.items()
+        for v in ([high] if high < tp.INF else []) + ([] if low_ok else [low]) + [low - 1]
+    ],
 )
-def test_values_outside_a_domain_are_refused_at_load_and_by_the_trainer(name: str, value: float) -> None:
+def test_values_outside_a_domain_are_refused_at_load_and_by_the_trainer(
+    name: str, value: float
+) -> None:
     text = f"name: s\nobjective: {{metric: accuracy}}\ndata: {{source: sklearn:iris}}\nspace: {{{name}: {value}}}\n"
     with pytest.raises(SpecError, match=rf"^space\.{name}: .* is outside what {name} can be"):
         parse_spec(text)
@@ -60,13 +80,29 @@ def test_values_outside_a_domain_are_refused_at_load_and_by_the_trainer(name: st
 
 
 def test_readme_documents_exactly_the_vocabulary() -> None:
-    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| ([^|]+) \| ([^|]+) \|", README.read_text(), re.MULTILINE)
-    table = {name: (kind, default.strip(), values.strip()) for name, kind, default, values in rows if name in tp.KINDS or kind in ("float", "int", "str", "bool")}
-    assert list(table) == list(tp.TRAINER_PARAMS), "README's parameter table is not TrainParams' fields, in order"
+    rows = re.findall(
+        r"^\| `(\w+)` \| (\w+) \| ([^|]+) \| ([^|]+) \|", README.read_text(), re.MULTILINE
+    )
+    table = {
+        name: (kind, default.strip(), values.strip())
+        for name, kind, default, values in rows
+        if name in tp.KINDS or kind in ("float", "int", "str", "bool")
+    }
+    assert list(table) == list(tp.TRAINER_PARAMS), (
+        "README's parameter table is not TrainParams' fields, in order"
+    )
     for field in dataclasses.fields(TrainParams):
         kind, default, values = table[field.name]
         assert kind == tp.KINDS[field.name].__name__, field.name
-        expected = "none" if field.default is None else str(field.default).lower() if isinstance(field.default, bool) else f"{field.default:g}" if isinstance(field.default, float) else str(field.default)
+        expected = (
+            "none"
+            if field.default is None
+            else str(field.default).lower()
+            if isinstance(field.default, bool)
+            else f"{field.default:g}"
+            if isinstance(field.default, float)
+            else str(field.default)
+        )
         assert default == expected, field.name
         if field.name in tp.TRAINER_CHOICES:
             assert values == ", ".join(tp.TRAINER_CHOICES[field.name]), field.name

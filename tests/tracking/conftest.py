@@ -32,7 +32,9 @@ from tests.conftest import tiny_yaml
 def needs(module: str) -> pytest.MarkDecorator:
     """Skip where ``module`` is not installed, without importing it at collection (MLflow and
     W&B take seconds to import: only the tests that run pay for it)."""
-    return pytest.mark.skipif(importlib.util.find_spec(module) is None, reason=f"{module} is not installed")
+    return pytest.mark.skipif(
+        importlib.util.find_spec(module) is None, reason=f"{module} is not installed"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +43,13 @@ def _offline_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
-    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+    for var in (
+        "WANDB_DIR",
+        "WANDB_CACHE_DIR",
+        "WANDB_CONFIG_DIR",
+        "WANDB_DATA_DIR",
+        "WANDB_ARTIFACT_DIR",
+    ):
         monkeypatch.setenv(var, str(home))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -56,7 +64,9 @@ def tracked_spec(study_name: str, sqlite_url: str) -> Callable[..., StudySpec]:
     """The tiny study of tests/conftest.py with a ``tracking:`` section, checked as `automl run` does."""
 
     def make(tracking: str, **overrides: object) -> StudySpec:
-        return check_tracking(parse_spec(tiny_yaml(study_name, sqlite_url, **overrides) + f"tracking: {tracking}\n"))
+        return check_tracking(
+            parse_spec(tiny_yaml(study_name, sqlite_url, **overrides) + f"tracking: {tracking}\n")
+        )
 
     return make
 
@@ -76,7 +86,10 @@ def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def add_ended_trials(study: optuna.Study) -> tuple[int, int]:
     """A pruned trial (at epoch 2) and a failed one, as a worker leaves them in the storage."""
-    dists = {"lr": FloatDistribution(1e-3, 1e-1, log=True), "optimizer": CategoricalDistribution(["adamw", "sgd"])}
+    dists = {
+        "lr": FloatDistribution(1e-3, 1e-1, log=True),
+        "optimizer": CategoricalDistribution(["adamw", "sgd"]),
+    }
     health = {"groups": ["layers.0.linear", "out"], "grad_norm": [[0.5, 0.25], [0.4, 0.2]],
               "weight_norm": [[1.0, 2.0], [1.1, 2.1]], "update_ratio": [[0.01, 0.02], [0.01, 0.02]],
               "max_grad_norm": [0.6, 0.5]}  # fmt: skip

@@ -26,7 +26,10 @@ SECTIONS = {"mlflow": '{mlflow: {tracking_uri: "sqlite:///m.db"}}', "wandb": "{w
 
 @pytest.mark.parametrize("tracker", sorted(TRACKER_MODULES))
 def test_a_tracker_that_is_not_installed_exits_2_with_the_install_hint(
-    tracker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tracker: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setitem(sys.modules, TRACKER_MODULES[tracker], None)  # `import` now fails
     monkeypatch.chdir(tmp_path)
@@ -63,7 +66,9 @@ def test_trackers_are_imported_only_when_named() -> None:
 
 
 @pytest.mark.slow  # checking the tracking section imports MLflow and W&B: seconds
-def test_relative_paths_are_taken_from_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_paths_are_taken_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     text = tiny_yaml("rel", "sqlite:///s.db") + textwrap.dedent(
         """
@@ -74,18 +79,33 @@ def test_relative_paths_are_taken_from_the_current_directory(tmp_path: Path, mon
         """
     )
     tracking = check_tracking(parse_spec(text)).tracking
-    assert tracking.mlflow is not None and tracking.mlflow.tracking_uri == f"sqlite:///{tmp_path}/track/mlflow.db"
+    assert (
+        tracking.mlflow is not None
+        and tracking.mlflow.tracking_uri == f"sqlite:///{tmp_path}/track/mlflow.db"
+    )
     assert tracking.wandb is not None and tracking.wandb.dir == str(tmp_path / "wb")
-    assert tracking.tensorboard is not None and tracking.tensorboard.log_dir == str(tmp_path / "runs")
+    assert tracking.tensorboard is not None and tracking.tensorboard.log_dir == str(
+        tmp_path / "runs"
+    )
     for uri, want in [("file:./mlruns", f"file://{tmp_path}/mlruns"), ("mlruns", str(tmp_path / "mlruns")),
                       ("http://mlflow:5000", "http://mlflow:5000"), ("sqlite:////abs/m.db", "sqlite:////abs/m.db")]:  # fmt: skip
-        spec = check_tracking(parse_spec(tiny_yaml("rel", "sqlite:///s.db") + f'tracking: {{mlflow: {{tracking_uri: "{uri}"}}}}\n'))
+        spec = check_tracking(
+            parse_spec(
+                tiny_yaml("rel", "sqlite:///s.db")
+                + f'tracking: {{mlflow: {{tracking_uri: "{uri}"}}}}\n'
+            )
+        )
         assert spec.tracking.mlflow is not None and spec.tracking.mlflow.tracking_uri == want
 
 
-@pytest.mark.parametrize("tracker", ["tensorboard", pytest.param("mlflow", marks=pytest.mark.slow)])  # MLflow: seconds to import
+@pytest.mark.parametrize(
+    "tracker", ["tensorboard", pytest.param("mlflow", marks=pytest.mark.slow)]
+)  # MLflow: seconds to import
 def test_a_broken_tracker_costs_one_warning_and_no_trial(
-    tracker: str, tracked_spec: Callable[..., StudySpec], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tracker: str,
+    tracked_spec: Callable[..., StudySpec],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     blocker = tmp_path / "a-file"  # a folder is wanted where a file is: every write fails
     blocker.write_text("not a folder")
@@ -96,8 +116,18 @@ def test_a_broken_tracker_costs_one_warning_and_no_trial(
         study = run_tracked(spec)
     trials = study.get_trials()
     assert len([t for t in trials if t.state in COUNTED_STATES]) == 4 == len(trials)
-    warnings = [r for r in caplog.records if r.name.startswith("automl.tracking") and r.levelno >= logging.WARNING]
+    warnings = [
+        r
+        for r in caplog.records
+        if r.name.startswith("automl.tracking") and r.levelno >= logging.WARNING
+    ]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
-    assert warnings[0].getMessage().startswith(f"{tracker} could not log trial 0 of study {spec.name}")
-    later = [r for r in caplog.records if r.name.startswith("automl.tracking") and r.levelno == logging.DEBUG]
+    assert (
+        warnings[0].getMessage().startswith(f"{tracker} could not log trial 0 of study {spec.name}")
+    )
+    later = [
+        r
+        for r in caplog.records
+        if r.name.startswith("automl.tracking") and r.levelno == logging.DEBUG
+    ]
     assert len(later) == 4  # three more trials and the study summary, at debug level

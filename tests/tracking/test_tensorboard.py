@@ -50,7 +50,9 @@ def test_every_trial_is_a_run_folder_with_scalars_text_and_hparams(
     study = run_tracked(spec)
     root = tmp_path / "tb" / spec.name
     trials = finished(study)
-    assert sorted(p.name for p in root.iterdir()) == sorted([f"trial-{t.number}" for t in trials] + ["study"])
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        [f"trial-{t.number}" for t in trials] + ["study"]
+    )
     for t in trials:
         acc = _load(root / f"trial-{t.number}")
         curve = t.user_attrs["curve"]
@@ -59,23 +61,31 @@ def test_every_trial_is_a_run_folder_with_scalars_text_and_hparams(
         assert _values(acc, "cv/fold_1") == pytest.approx(t.user_attrs["fold_curves"][0], rel=1e-6)
         health = t.user_attrs["health"]
         last = health["groups"][-1]
-        assert _values(acc, f"health/weight_norm/{last}") == pytest.approx([e[-1] for e in health["weight_norm"]], rel=1e-6)
+        assert _values(acc, f"health/weight_norm/{last}") == pytest.approx(
+            [e[-1] for e in health["weight_norm"]], rel=1e-6
+        )
         text = _text(acc, "automl/trial/text_summary")
         assert f"| state | {t.state.name} |" in text and "| slot | inline |" in text
         assert f"| automl.storage | {spec.storage} |" in text
         hp = _hparams(acc)
         assert hp["state"] == t.state.name
-        assert hp["lr"] == pytest.approx(t.params["lr"]) and hp["optimizer"] == t.params["optimizer"]
+        assert (
+            hp["lr"] == pytest.approx(t.params["lr"]) and hp["optimizer"] == t.params["optimizer"]
+        )
         if t.state == TrialState.COMPLETE:
             assert close(_values(acc, "hparam/value")[0], t.value)
 
     study_run = _load(root / "study")
     assert close(_values(study_run, "hparam/value")[0], study.best_value)
     assert _hparams(study_run)["lr"] == pytest.approx(study.best_trial.params["lr"])
-    assert f"| best_trial | {study.best_trial.number} |" in _text(study_run, "automl/study/text_summary")
+    assert f"| best_trial | {study.best_trial.number} |" in _text(
+        study_run, "automl/study/text_summary"
+    )
 
 
-def test_pruned_and_failed_trials_show_their_state(tracked_spec: Callable[..., StudySpec], tmp_path: Path) -> None:
+def test_pruned_and_failed_trials_show_their_state(
+    tracked_spec: Callable[..., StudySpec], tmp_path: Path
+) -> None:
     spec = tracked_spec(f'{{tensorboard: {{log_dir: "{tmp_path / "tb"}"}}}}')
     study = optuna.create_study(direction="maximize")
     pruned, failed = add_ended_trials(study)

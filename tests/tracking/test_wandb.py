@@ -43,7 +43,9 @@ def test_every_trial_is_an_offline_run_in_the_study_group(
         curve = t.user_attrs["curve"]
         assert [row["epoch"] for row in run.history] == list(range(1, len(curve) + 1))
         assert [row["cv/score"] for row in run.history] == pytest.approx(curve)
-        assert [row["cv/fold_2"] for row in run.history] == pytest.approx(t.user_attrs["fold_curves"][1])
+        assert [row["cv/fold_2"] for row in run.history] == pytest.approx(
+            t.user_attrs["fold_curves"][1]
+        )
         group = t.user_attrs["health"]["groups"][0]
         assert [row[f"health/grad_norm/{group}"] for row in run.history] == pytest.approx(
             [e[0] for e in t.user_attrs["health"]["grad_norm"]]
@@ -62,7 +64,9 @@ def test_every_trial_is_an_offline_run_in_the_study_group(
     assert summary.config["best_params"] == study.best_trial.params
 
 
-def test_pruned_and_failed_trials_show_their_state(tracked_spec: Callable[..., StudySpec], tmp_path: Path) -> None:
+def test_pruned_and_failed_trials_show_their_state(
+    tracked_spec: Callable[..., StudySpec], tmp_path: Path
+) -> None:
     spec = tracked_spec(f'{{wandb: {{project: tests, dir: "{tmp_path / "wb"}"}}}}')
     study = optuna.create_study(direction="maximize")
     pruned, failed = add_ended_trials(study)
@@ -73,5 +77,7 @@ def test_pruned_and_failed_trials_show_their_state(tracked_spec: Callable[..., S
     assert p.summary["state"] == "PRUNED" and p.summary["pruned_at_epoch"] == 2 and p.exit_code == 0
     assert p.summary["reason"] == "pruned by the pruner" and "pruned" in p.run.tags
     assert [row["cv/score"] for row in p.history] == pytest.approx([0.4, 0.45])
-    assert f.summary["state"] == "FAIL" and f.summary["reason"] == "out of memory" and f.exit_code == 1
+    assert (
+        f.summary["state"] == "FAIL" and f.summary["reason"] == "out of memory" and f.exit_code == 1
+    )
     assert f.run.project == "tests" and f.history == []

@@ -15,7 +15,14 @@ from tests.training.helpers import make_spec
 
 # Dropout draws from torch's global RNG, momentum and a schedule carry state across epochs,
 # early stopping keeps a reference: everything a resume has to restore.
-PARAMS = {"lr": 0.05, "dropout": 0.3, "optimizer": "adamw", "schedule": "cosine", "depth": 2, "width": 16}
+PARAMS = {
+    "lr": 0.05,
+    "dropout": 0.3,
+    "optimizer": "adamw",
+    "schedule": "cosine",
+    "depth": 2,
+    "width": 16,
+}
 PATHS = {"stacked": {}, "loop": {"batch_norm": True}}
 
 
@@ -84,11 +91,17 @@ def test_a_corrupt_checkpoint_means_a_fresh_start_with_one_warning(
     spec = make_spec("sklearn:wine", epochs=4)
     whole = cross_validate(spec, PARAMS, NullReporter())
     with pytest.raises(Crash):
-        cross_validate(spec, PARAMS, CrashAfter(3), checkpoints=Checkpoints(slot(tmp_path), every_epochs=1))
+        cross_validate(
+            spec, PARAMS, CrashAfter(3), checkpoints=Checkpoints(slot(tmp_path), every_epochs=1)
+        )
     file = tmp_path / "ckpt" / "s-trial-0.ckpt"
     blob = file.read_bytes()
     file.write_bytes(
-        {"truncate": blob[: len(blob) // 2], "flip": blob[:-10] + bytes(10), "foreign": b"PK\x03\x04 not ours"}[damage]
+        {
+            "truncate": blob[: len(blob) // 2],
+            "flip": blob[:-10] + bytes(10),
+            "foreign": b"PK\x03\x04 not ours",
+        }[damage]
     )
     with pytest.raises(CorruptCheckpoint):
         slot(tmp_path).get()
@@ -102,13 +115,17 @@ def test_a_corrupt_checkpoint_means_a_fresh_start_with_one_warning(
 def test_a_checkpoint_of_other_params_is_not_used(tmp_path: Path) -> None:
     spec = make_spec(epochs=4)
     with pytest.raises(Crash):
-        cross_validate(spec, PARAMS, CrashAfter(3), checkpoints=Checkpoints(slot(tmp_path), every_epochs=1))
+        cross_validate(
+            spec, PARAMS, CrashAfter(3), checkpoints=Checkpoints(slot(tmp_path), every_epochs=1)
+        )
     ckpt = Checkpoints(slot(tmp_path), every_epochs=1)
     cross_validate(spec, PARAMS | {"lr": 0.01}, NullReporter(), checkpoints=ckpt)
     assert ckpt.resumed_from_epoch == 0
 
 
-def test_preemption_saves_at_once_and_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preemption_saves_at_once_and_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     class PreemptAt(NullReporter):
         def report(self, epoch: int, value: float) -> None:
             super().report(epoch, value)
@@ -127,7 +144,9 @@ def test_the_store_replaces_a_checkpoint_whole_and_removes_it(tmp_path: Path) ->
     s.put(b"one")
     s.put(b"two")
     assert s.get() == b"two"
-    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == ["s-trial-0.ckpt"]  # no partial file left
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == [
+        "s-trial-0.ckpt"
+    ]  # no partial file left
     partial = tmp_path / "ckpt" / ".s-trial-0.ckpt.partial"
     partial.write_bytes(b"a writer killed mid-write left this")
     s.remove()

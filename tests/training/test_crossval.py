@@ -170,7 +170,9 @@ def test_stacked_path_with_dropout_is_close_but_not_identical(
 
 
 def test_user_attrs_are_json_safe_and_compact(cache: DataCache) -> None:
-    result = cross_validate(make_spec(epochs=100, folds=5), {"lr": 0.01}, NullReporter(), cache=cache)
+    result = cross_validate(
+        make_spec(epochs=100, folds=5), {"lr": 0.01}, NullReporter(), cache=cache
+    )
     attrs = result.user_attrs()
     text = json.dumps(attrs, allow_nan=False)
     assert len(text) < 50_000
@@ -291,10 +293,16 @@ def test_more_folds_than_regression_rows() -> None:
 
 
 def test_repeated_cv_scores_every_fold_of_every_repeat(cache: DataCache) -> None:
-    once = cross_validate(make_spec("sklearn:wine", folds=3, epochs=3), {"lr": 0.01}, NullReporter(), cache=cache)
-    spec = make_spec("sklearn:wine", folds=3, epochs=3, data={"cv": {"folds": 3, "repeats": 2, "seed": 0}})
+    once = cross_validate(
+        make_spec("sklearn:wine", folds=3, epochs=3), {"lr": 0.01}, NullReporter(), cache=cache
+    )
+    spec = make_spec(
+        "sklearn:wine", folds=3, epochs=3, data={"cv": {"folds": 3, "repeats": 2, "seed": 0}}
+    )
     twice = cross_validate(spec, {"lr": 0.01}, NullReporter(), cache=cache)
     assert len(twice.fold_scores) == len(twice.fold_curves) == 6
-    assert twice.curve == pytest.approx([float(np.mean(c)) for c in zip(*twice.fold_curves, strict=True)])
+    assert twice.curve == pytest.approx(
+        [float(np.mean(c)) for c in zip(*twice.fold_curves, strict=True)]
+    )
     # The first repeat holds the same folds, models and batches as a single k-fold run.
     assert np.allclose(twice.fold_curves[:3], once.fold_curves, atol=1e-6)

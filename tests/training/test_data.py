@@ -246,5 +246,9 @@ def test_repeated_cv_partitions_the_rows_once_per_repeat_with_new_shuffles() -> 
     assert not any(np.array_equal(a[1], b[1]) for a, b in zip(splits[:3], splits[3:], strict=True))
     # One repeat is exactly the plain shuffled stratified k-fold of earlier studies.
     plain = DataSpec(source="sklearn:iris", cv={"folds": 3})
-    expected = StratifiedKFold(3, shuffle=True, random_state=0).split(dataset.X_train, dataset.y_train)
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(cv_splits(dataset, plain), expected, strict=True))
+    expected = StratifiedKFold(3, shuffle=True, random_state=0).split(
+        dataset.X_train, dataset.y_train
+    )
+    assert all(
+        np.array_equal(a[1], b[1]) for a, b in zip(cv_splits(dataset, plain), expected, strict=True)
+    )

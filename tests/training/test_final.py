@@ -56,7 +56,9 @@ def test_an_ensemble_averages_seeded_members_and_is_scored_as_one(cache: DataCac
     assert np.mean(proba.argmax(1) == dataset.y_test) == fit.test_score
     # Member 0 trains as a single fit does (same seed, same batches), here on the batched path.
     single = fit_final(spec, {"lr": 0.01, "width": 32}, 8, dataset)
-    assert np.allclose(each[0], predict(single.model, single.preprocessor, dataset.X_test), atol=1e-3)
+    assert np.allclose(
+        each[0], predict(single.model, single.preprocessor, dataset.X_test), atol=1e-3
+    )
 
 
 def test_a_regression_ensemble_averages_values(cache: DataCache) -> None:

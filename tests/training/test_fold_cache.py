@@ -33,7 +33,10 @@ def test_folds_are_built_once_per_data_and_reused_without_changing_a_score() -> 
 
     cached = [cross_validate(spec, {"lr": 0.01}, NullReporter(), cache=DataCache()).fold_scores]
     shared = DataCache()
-    twice = [cross_validate(spec, {"lr": 0.01}, NullReporter(), cache=shared).fold_scores for _ in range(2)]
+    twice = [
+        cross_validate(spec, {"lr": 0.01}, NullReporter(), cache=shared).fold_scores
+        for _ in range(2)
+    ]
     plain = cross_validate(spec, {"lr": 0.01}, NullReporter()).fold_scores
     assert cached[0] == twice[0] == twice[1] == plain
 

@@ -81,7 +81,9 @@ def test_weight_decay_and_l1_skip_biases() -> None:
 
 def test_l1_shrinks_weights(cache: DataCache) -> None:
     plain = cross_validate(make_spec(epochs=3), {"lr": 0.01}, NullReporter(), cache=cache)
-    sparse = cross_validate(make_spec(epochs=3), {"lr": 0.01, "l1": 0.05}, NullReporter(), cache=cache)
+    sparse = cross_validate(
+        make_spec(epochs=3), {"lr": 0.01, "l1": 0.05}, NullReporter(), cache=cache
+    )
     first = [plain.health["weight_norm"][-1][0], sparse.health["weight_norm"][-1][0]]
     assert first[1] < first[0]
 

@@ -98,7 +98,9 @@ def test_images_keep_their_shape() -> None:
 
 @pytest.mark.parametrize("kind", list(Preprocess))
 @pytest.mark.parametrize("categorical", [{}, {3: ("a", "b", "c")}])
-def test_a_saved_preprocessor_transforms_exactly_as_the_fitted_one(kind: Preprocess, categorical: dict) -> None:  # type: ignore[type-arg]
+def test_a_saved_preprocessor_transforms_exactly_as_the_fitted_one(
+    kind: Preprocess, categorical: dict
+) -> None:  # type: ignore[type-arg]
     """Export saves preprocessing as numbers (no pickle); what comes back is the same transform."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 4)).astype(np.float32)
@@ -113,4 +115,6 @@ def test_a_saved_preprocessor_transforms_exactly_as_the_fitted_one(kind: Preproc
     new[:, 3] = rng.integers(0, 4, 20)  # code 3: a category never seen
     new[1, 1] = new[2, 3] = np.nan
     assert np.allclose(saved.transform(new), fitted.transform(new), atol=1e-5)
-    assert saved.inverse_target(np.array([0.5])) == pytest.approx(fitted.inverse_target(np.array([0.5])))
+    assert saved.inverse_target(np.array([0.5])) == pytest.approx(
+        fitted.inverse_target(np.array([0.5]))
+    )

@@ -24,9 +24,13 @@ class PruneAt(NullReporter):
         return max(self.values, default=0) >= self.step
 
 
-def context(tmp_path: Path, reporter: NullReporter | None = None, identity: str = "a") -> automl.TrialContext:
+def context(
+    tmp_path: Path, reporter: NullReporter | None = None, identity: str = "a"
+) -> automl.TrialContext:
     slot = LineageCheckpoint(AtomicFileSystemStore(tmp_path / "store"), "k")
-    return automl.TrialContext({"lr": 0.1}, 3, 0, reporter or NullReporter(), slot, identity=identity)
+    return automl.TrialContext(
+        {"lr": 0.1}, 3, 0, reporter or NullReporter(), slot, identity=identity
+    )
 
 
 def test_the_public_names() -> None:
@@ -57,7 +61,9 @@ def test_a_checkpoint_comes_back_with_the_values_so_far(tmp_path: Path) -> None:
     assert context(tmp_path, identity="other params").load_checkpoint() is None
 
 
-def test_preemption_stops_at_the_next_save_after_saving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preemption_stops_at_the_next_save_after_saving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(checkpoint_module, "_preempt", type(checkpoint_module._preempt)())
     trial = context(tmp_path)
     trial.save_checkpoint({"step": 0})
@@ -78,7 +84,9 @@ def test_a_function_written_for_optuna_is_pruned_too(tmp_path: Path) -> None:
     assert pruned.value.epoch == 4
 
 
-@pytest.mark.parametrize(("value", "message"), [(None, "returned no value"), ("high", "returned str")])
+@pytest.mark.parametrize(
+    ("value", "message"), [(None, "returned no value"), ("high", "returned str")]
+)
 def test_a_function_must_return_a_number(tmp_path: Path, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         run_function(lambda params, trial: value, context(tmp_path))

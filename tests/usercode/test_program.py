@@ -37,7 +37,9 @@ def program(tmp_path: Path, body: str, timeout: float | None = None) -> TrainCom
 
 
 def test_params_arrive_as_arguments_and_json_and_values_come_back(tmp_path: Path) -> None:
-    train = program(tmp_path, """
+    train = program(
+        tmp_path,
+        """
         params = json.loads(os.environ["AUTOML_PARAMS"])
         assert sys.argv[1:] == ["--lr", "0.5", "--name", "x"], sys.argv
         assert os.environ["AUTOML_TRIAL_NUMBER"] == "7"
@@ -46,17 +48,21 @@ def test_params_arrive_as_arguments_and_json_and_values_come_back(tmp_path: Path
         for step in (1, 2):
             print(json.dumps({"step": step, "value": params["lr"] * step}))
         print(json.dumps({"value": 0.75}))
-    """)
+    """,
+    )
     reporter = NullReporter()
     assert ProgramTrial(train, {"lr": 0.5, "name": "x"}, 7, reporter).run() == 0.75
     assert reporter.values == {1: 0.5, 2: 1.0}
 
 
 def test_the_pruned_program_is_stopped_within_a_second(tmp_path: Path) -> None:
-    train = program(tmp_path, """
+    train = program(
+        tmp_path,
+        """
         print(json.dumps({"step": 1, "value": 1.0}), flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     reporter = PruneAt(1)
     with pytest.raises(TrialPruned):
         ProgramTrial(train, {}, 0, reporter).run()
@@ -64,12 +70,15 @@ def test_the_pruned_program_is_stopped_within_a_second(tmp_path: Path) -> None:
 
 
 def test_a_program_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
-    train = program(tmp_path, """
+    train = program(
+        tmp_path,
+        """
         import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print(json.dumps({"step": 1, "value": 1.0}), flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     started = time.monotonic()
     with pytest.raises(TrialPruned):
         ProgramTrial(train, {}, 0, PruneAt(1), settings=Settings(stop_grace_s=0.5)).run()
@@ -79,10 +88,17 @@ def test_a_program_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path
 @pytest.mark.parametrize(
     ("body", "error", "reason"),
     [
-        ("print('x', file=sys.stderr)\nprint('ValueError: bad batch', file=sys.stderr)\nsys.exit(2)", ProgramFailed,
-         "the program exited with code 2: x | ValueError: bad batch"),
+        (
+            "print('x', file=sys.stderr)\nprint('ValueError: bad batch', file=sys.stderr)\nsys.exit(2)",
+            ProgramFailed,
+            "the program exited with code 2: x | ValueError: bad batch",
+        ),
         ("print(json.dumps({'step': 1, 'value': 1.0}))", ProgramFailed, "printed no final value"),
-        ("print('RuntimeError: CUDA out of memory.', file=sys.stderr)\nsys.exit(1)", ProgramOutOfMemory, "CUDA out of memory"),
+        (
+            "print('RuntimeError: CUDA out of memory.', file=sys.stderr)\nsys.exit(1)",
+            ProgramOutOfMemory,
+            "CUDA out of memory",
+        ),
     ],
 )
 def test_failures_carry_their_reason(tmp_path: Path, body: str, error: type, reason: str) -> None:
@@ -116,26 +132,46 @@ COUNTING = """
 """
 
 
-def test_the_checkpoint_folder_comes_back_on_a_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_checkpoint_folder_comes_back_on_a_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     slot = LineageCheckpoint(AtomicFileSystemStore(tmp_path / "store"), "k")
     saved: list[int] = []
     monkeypatch.setenv("CRASH", "1")
     with pytest.raises(ProgramFailed, match="code 9"):
-        ProgramTrial(program(tmp_path, COUNTING), {}, 0, NullReporter(), slot, identity="a", on_saved=saved.append).run()
+        ProgramTrial(
+            program(tmp_path, COUNTING),
+            {},
+            0,
+            NullReporter(),
+            slot,
+            identity="a",
+            on_saved=saved.append,
+        ).run()
     assert saved == [1, 2, 3]
     monkeypatch.delenv("CRASH")
     reporter = NullReporter()
     again = ProgramTrial(program(tmp_path, COUNTING), {}, 1, reporter, slot, identity="a")
     assert again.run() == 3.0  # it found n.txt at 3
-    assert again.resumed_from_step == 3 and reporter.values == {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0, 5: 5.0}
+    assert again.resumed_from_step == 3 and reporter.values == {
+        1: 1.0,
+        2: 2.0,
+        3: 3.0,
+        4: 4.0,
+        5: 5.0,
+    }
     other = ProgramTrial(program(tmp_path, COUNTING), {}, 2, NullReporter(), slot, identity="b")
     assert other.run() == 0.0 and other.resumed_from_step == 0  # another identity: a fresh start
 
 
-def test_preemption_stops_the_program_and_saves_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preemption_stops_the_program_and_saves_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(checkpoint_module, "_preempt", type(checkpoint_module._preempt)())
     slot = LineageCheckpoint(AtomicFileSystemStore(tmp_path / "store"), "k")
-    train = program(tmp_path, """
+    train = program(
+        tmp_path,
+        """
         import signal
         folder = os.environ["AUTOML_CHECKPOINT_DIR"]
 
@@ -146,7 +182,8 @@ def test_preemption_stops_the_program_and_saves_its_folder(tmp_path: Path, monke
         signal.signal(signal.SIGTERM, on_term)
         print(json.dumps({"step": 1, "value": 1.0}), flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
 
     class PreemptAfterFirst(NullReporter):
         def report(self, epoch: int, value: float) -> None:

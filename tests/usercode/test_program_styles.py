@@ -30,21 +30,33 @@ ARGPARSE = {
     "resume": ["--resume"],
 }
 NANOGPT = {
-    "command": [sys.executable, str(PROGRAMS / "nanogpt_style.py"), "--out_dir={checkpoint_dir}", "--learning_rate={lr}"],
+    "command": [
+        sys.executable,
+        str(PROGRAMS / "nanogpt_style.py"),
+        "--out_dir={checkpoint_dir}",
+        "--learning_rate={lr}",
+    ],
     "params": "--{name}={value}",
     "metric": {"pattern": r"step (?P<step>\d+): .*val loss (?P<value>[\d.]+)", "final": "best"},
     "resume": ["--init_from=resume"],
 }
 HYDRA = {
-    "command": [sys.executable, str(PROGRAMS / "hydra_style.py"), "optimizer.lr={lr}", "checkpoint={checkpoint_dir}/ckpt",
-                "logdir={checkpoint_dir}/tb"],  # fmt: skip
+    "command": [
+        sys.executable,
+        str(PROGRAMS / "hydra_style.py"),
+        "optimizer.lr={lr}",
+        "checkpoint={checkpoint_dir}/ckpt",
+        "logdir={checkpoint_dir}/tb",
+    ],  # fmt: skip
     "params": "{name}={value}",
     "metric": {"tensorboard": {"dir": "{checkpoint_dir}/tb", "tag": "val/loss"}},
     "resume": ["+resume=true"],
 }
 
 
-def _run(train: dict, params: dict, tmp_path: Path, **kwargs: object) -> tuple[object, NullReporter, list[list[str]]]:
+def _run(
+    train: dict, params: dict, tmp_path: Path, **kwargs: object
+) -> tuple[object, NullReporter, list[list[str]]]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "argv.log"
     reporter = NullReporter()
@@ -54,10 +66,16 @@ def _run(train: dict, params: dict, tmp_path: Path, **kwargs: object) -> tuple[o
         final = trial.run()
     finally:
         os.environ.pop("PROGRAM_ARGV_LOG")
-    return final, reporter, [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return (
+        final,
+        reporter,
+        [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else [],
+    )
 
 
-def test_argparse_with_dashes_a_store_true_flag_and_a_value_holding_spaces_quotes_and_semicolons(tmp_path: Path) -> None:
+def test_argparse_with_dashes_a_store_true_flag_and_a_value_holding_spaces_quotes_and_semicolons(
+    tmp_path: Path,
+) -> None:
     note = "a b; 'c' \"d\" $(rm -rf /)"
     final, reporter, argv = _run(ARGPARSE, {"lr": 0.5, "tied": True, "note": note, "epochs": 4}, tmp_path,
                                  names=["val_acc"], maximize=[True])  # fmt: skip
@@ -65,12 +83,22 @@ def test_argparse_with_dashes_a_store_true_flag_and_a_value_holding_spaces_quote
     total = 2 * uninterrupted(0.5, 4)
     assert final == pytest.approx(total / (1 + total), abs=1e-6)  # the last value read
     assert sorted(reporter.values) == [1, 2, 3, 4]  # the n-th match is step n
-    _, _, argv = _run(ARGPARSE, {"lr": 0.5, "tied": False, "epochs": 2}, tmp_path / "b", names=["val_acc"])
+    _, _, argv = _run(
+        ARGPARSE, {"lr": 0.5, "tied": False, "epochs": 2}, tmp_path / "b", names=["val_acc"]
+    )
     assert "--tied" not in argv[0]  # false: left out
 
 
-def test_key_equals_value_with_a_literal_eval_configurator_and_the_best_value(tmp_path: Path) -> None:
-    final, reporter, argv = _run(NANOGPT, {"lr": 0.1, "bias": True, "dropout": 0.2}, tmp_path, names=["val_loss"], maximize=[False])
+def test_key_equals_value_with_a_literal_eval_configurator_and_the_best_value(
+    tmp_path: Path,
+) -> None:
+    final, reporter, argv = _run(
+        NANOGPT,
+        {"lr": 0.1, "bias": True, "dropout": 0.2},
+        tmp_path,
+        names=["val_loss"],
+        maximize=[False],
+    )
     assert argv[0][1] == "--learning_rate=0.1" and argv[0][2:] == ["--bias=True", "--dropout=0.2"]
     assert sorted(reporter.values) == [1, 2, 3, 4, 5, 6]
     total = 0.5 * uninterrupted(0.1, 6)
@@ -79,7 +107,9 @@ def test_key_equals_value_with_a_literal_eval_configurator_and_the_best_value(tm
 
 @pytest.mark.slow  # the program imports torch for its SummaryWriter
 def test_hydra_overrides_and_tensorboard_scalars(tmp_path: Path) -> None:
-    final, reporter, argv = _run(HYDRA, {"lr": 0.2, "trainer.max_steps": 5}, tmp_path, names=["val_loss"], maximize=[False])
+    final, reporter, argv = _run(
+        HYDRA, {"lr": 0.2, "trainer.max_steps": 5}, tmp_path, names=["val_loss"], maximize=[False]
+    )
     assert argv[0][0] == "optimizer.lr=0.2" and argv[0][3:] == ["trainer.max_steps=5"]
     assert sorted(reporter.values) == [1, 2, 3, 4, 5]
     assert final == pytest.approx(1 / (1 + uninterrupted(0.2, 5)), rel=1e-6)
@@ -95,10 +125,26 @@ def test_resume_is_appended_only_to_a_trial_that_restores_a_folder(tmp_path: Pat
     slot = LineageCheckpoint(AtomicFileSystemStore(str(tmp_path / "store")), "k")
     # 0.2 s a step: the program cannot run far ahead of the pause that copies its folder.
     params = {"lr": 0.1, "sleep": 0.2}
-    _, first, argv = _run(NANOGPT, params, tmp_path / "a", names=["val_loss"], maximize=[False], blob=slot, identity="i")
+    _, first, argv = _run(
+        NANOGPT,
+        params,
+        tmp_path / "a",
+        names=["val_loss"],
+        maximize=[False],
+        blob=slot,
+        identity="i",
+    )
     assert "--init_from=resume" not in argv[0]
     # The folder was kept after each step read; a second run of the same lineage resumes from it.
-    _, second, argv = _run(NANOGPT, params, tmp_path / "b", names=["val_loss"], maximize=[False], blob=slot, identity="i")
+    _, second, argv = _run(
+        NANOGPT,
+        params,
+        tmp_path / "b",
+        names=["val_loss"],
+        maximize=[False],
+        blob=slot,
+        identity="i",
+    )
     assert argv[0][-1] == "--init_from=resume"
     # Carried over. The copy made at step N's line may already hold step N+1's state (the program
     # runs on until it is paused), so the curve carried may end a step early; nothing differs.
@@ -107,7 +153,10 @@ def test_resume_is_appended_only_to_a_trial_that_restores_a_folder(tmp_path: Pat
 
 
 def test_placeholders_fill_inside_arguments_and_are_not_appended_again() -> None:
-    train = TrainCommand(command=["p", "opt.lr={lr}", "--run=t{trial}", "--cfg={params_json}"], params="--{name}={value}")
+    train = TrainCommand(
+        command=["p", "opt.lr={lr}", "--run=t{trial}", "--cfg={params_json}"],
+        params="--{name}={value}",
+    )
     assert build_command(train, {"lr": 0.1, "n": 2}, 7, "/ck") == [
         "p", "opt.lr=0.1", "--run=t7", '--cfg={"lr": 0.1, "n": 2}', "--n=2",
     ]  # fmt: skip
@@ -129,13 +178,17 @@ train:
     reader = MetricReader(spec.train, ["acc", "ms"], [True, False], {})
     assert reader.feed("step 1 acc 0.5") == []
     assert reader.feed("step 1 latency 3.0 ms") == [(1, {"acc": 0.5, "ms": 3.0})]
-    assert reader.feed("step 2 latency 2.0 ms") == [] and reader.feed("step 2 acc 0.7") == [(2, {"acc": 0.7, "ms": 2.0})]
+    assert reader.feed("step 2 latency 2.0 ms") == [] and reader.feed("step 2 acc 0.7") == [
+        (2, {"acc": 0.7, "ms": 2.0})
+    ]
     assert reader.feed("step 1 acc 0.9") == []  # not after the last step reported
     assert reader.final() == {"acc": 0.7, "ms": 2.0}
 
 
 def test_a_resumed_reader_skips_the_steps_carried_over() -> None:
-    train = TrainCommand.model_validate({"command": ["p"], "metric": {"pattern": r"loss (?P<value>[\d.]+)"}})
+    train = TrainCommand.model_validate(
+        {"command": ["p"], "metric": {"pattern": r"loss (?P<value>[\d.]+)"}}
+    )
     reader = MetricReader(train, ["loss"], [False], {}, after_step=3)
     assert reader.feed("loss 0.5") == [(4, 0.5)]  # the n-th match after a resume at 3
 
@@ -151,5 +204,7 @@ def test_bad_program_settings_name_the_field(train: str, path: str) -> None:
     from automl.errors import SpecError
 
     with pytest.raises(SpecError) as err:
-        parse_spec(f"name: s\nobjective: {{metric: v, direction: minimize}}\nspace: {{lr: {{low: 0.1, high: 1}}}}\ntrain: {train}\n")
+        parse_spec(
+            f"name: s\nobjective: {{metric: v, direction: minimize}}\nspace: {{lr: {{low: 0.1, high: 1}}}}\ntrain: {train}\n"
+        )
     assert err.value.path == path, err.value.one_line()

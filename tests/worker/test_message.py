@@ -34,9 +34,20 @@ def test_earlier_shapes_are_read(old: object, job: TrialJob) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        None, "digits", b"digits", [], ["digits"], ["digits", -1], ["digits", True], ["digits", "7"], ["", 7],
-        ["digits", 7, 3], ["digits", 7, "u", "d", "extra"], {"study": "digits", "number": 7},
-        {"v": WIRE_VERSION + 1, "study": "digits", "number": 7}, {"v": WIRE_VERSION, "study": "digits"},
+        None,
+        "digits",
+        b"digits",
+        [],
+        ["digits"],
+        ["digits", -1],
+        ["digits", True],
+        ["digits", "7"],
+        ["", 7],
+        ["digits", 7, 3],
+        ["digits", 7, "u", "d", "extra"],
+        {"study": "digits", "number": 7},
+        {"v": WIRE_VERSION + 1, "study": "digits", "number": 7},
+        {"v": WIRE_VERSION, "study": "digits"},
         [{"v": WIRE_VERSION, "study": "digits", "number": 7}, "second"],
     ],
 )

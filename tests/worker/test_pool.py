@@ -11,5 +11,9 @@ def test_a_slot_gets_the_parents_entry_for_its_gpu_not_the_physical_gpu_of_that_
         ("gpu:0/0", "2"), ("gpu:0/1", "2"), ("gpu:1/0", "3"), ("gpu:1/1", "3"),
     ]  # fmt: skip
     mig = "MIG-4b9a0c1e-1b2c-5d6e-9f00-aa11bb22cc33"
-    assert [s.cuda_visible_devices for s in plan_slots("0", gpu_count=lambda: 1, visible_devices=mig)] == [mig]
-    assert [s.cuda_visible_devices for s in plan_slots("1", gpu_count=lambda: 2)] == ["1"]  # nothing set
+    assert [
+        s.cuda_visible_devices for s in plan_slots("0", gpu_count=lambda: 1, visible_devices=mig)
+    ] == [mig]
+    assert [s.cuda_visible_devices for s in plan_slots("1", gpu_count=lambda: 2)] == [
+        "1"
+    ]  # nothing set

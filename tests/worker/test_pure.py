@@ -32,7 +32,16 @@ def test_a_claim_that_is_not_an_object_reads_as_empty(raw: object) -> None:
 
 @pytest.mark.parametrize(
     ("value", "lease"),
-    [(30, 30.0), (0.5, 0.5), (0, None), (-1, None), (True, None), ("30", None), (8 * 24 * 3600, None), (None, None)],
+    [
+        (30, 30.0),
+        (0.5, 0.5),
+        (0, None),
+        (-1, None),
+        (True, None),
+        ("30", None),
+        (8 * 24 * 3600, None),
+        (None, None),
+    ],
 )
 def test_only_a_sane_lease_is_taken_from_a_claim(value: object, lease: float | None) -> None:
     assert _positive(value) == lease
@@ -61,7 +70,9 @@ def test_an_owner_names_the_host_process_and_slot_and_is_new_each_time() -> None
         ("redis://:p@ss@host:6379/0", "%40"),
     ],
 )
-def test_a_broker_url_is_checked_with_one_line_naming_the_field(url: str | None, words: str) -> None:
+def test_a_broker_url_is_checked_with_one_line_naming_the_field(
+    url: str | None, words: str
+) -> None:
     with pytest.raises(UsageError) as caught:
         check_broker_url(url, "--broker")
     message = str(caught.value)

@@ -25,11 +25,15 @@ def trial_to_export(study: optuna.Study, spec: StudySpec, number: int | None = N
     if not spec.multi:
         best = best_trial(study)
         if best is None or best.value is None:
-            raise StudyFailedError(f"study {study.study_name!r} has no complete trial to export yet")
+            raise StudyFailedError(
+                f"study {study.study_name!r} has no complete trial to export yet"
+            )
         return best
     front = [t for t in best_trials(study) if t.values is not None]
     if not front:
-        raise StudyFailedError(f"study {study.study_name!r} has no complete feasible trial to export yet")
+        raise StudyFailedError(
+            f"study {study.study_name!r} has no complete feasible trial to export yet"
+        )
     i, sign = primary_index(spec), (-1.0 if spec.primary.maximize else 1.0)
     return min(front, key=lambda t: (sign * t.values[i], t.number))
 
@@ -43,7 +47,9 @@ def numbered_trial(study: optuna.Study, number: int) -> FrozenTrial:
     except KeyError:
         n = len(study.get_trials(deepcopy=False))
         have = f"its trials are 0 to {n - 1}" if n else "it has no trials"
-        raise UsageError(f"--trial: study {study.study_name!r} has no trial {number} ({have})") from None
+        raise UsageError(
+            f"--trial: study {study.study_name!r} has no trial {number} ({have})"
+        ) from None
     if trial.state != TrialState.COMPLETE or trial.values is None:
         raise UsageError(
             f"--trial: trial {number} is {trial.state.name}, not COMPLETE; export takes a trial that completed"

@@ -75,15 +75,24 @@ class ExportResult:
 
     def as_json(self) -> dict[str, Any]:
         """Everything in metrics.json, with the folder and the scores under their result names."""
-        return {**self.metrics, "folder": str(self.folder), "test_score": self.test_score, "cv_score": self.cv_score}
+        return {
+            **self.metrics,
+            "folder": str(self.folder),
+            "test_score": self.test_score,
+            "cv_score": self.cv_score,
+        }
 
 
-def check_flags(spec: StudySpec, ensemble: int | None, quantize: str | None, prune: float | None) -> None:
+def check_flags(
+    spec: StudySpec, ensemble: int | None, quantize: str | None, prune: float | None
+) -> None:
     """Refuse flags that cannot work, before anything trains or is written."""
     if ensemble is not None and ensemble < 1:
         raise UsageError(f"--ensemble must be at least 1, but got {ensemble}")
     if quantize is not None and quantize not in QUANTISATIONS:
-        raise UsageError(f"--quantize: {quantize!r} is not a scheme export knows; use {' or '.join(QUANTISATIONS)}")
+        raise UsageError(
+            f"--quantize: {quantize!r} is not a scheme export knows; use {' or '.join(QUANTISATIONS)}"
+        )
     if prune is None:
         return
     if not (math.isfinite(prune) and 0 < prune < 1):
@@ -130,12 +139,18 @@ def export_trial(
     fit = fit_final(spec, params, epochs, dataset, ensemble=members)
     X_test = torch.from_numpy(fit.preprocessor.transform(dataset.X_test))
     compressed = quantize is not None or prune is not None
-    original = copy.deepcopy(fit.model) if compressed else None  # measured beside the compressed one
+    original = (
+        copy.deepcopy(fit.model) if compressed else None
+    )  # measured beside the compressed one
     widths = _prune(fit.model, prune, spec, params, dataset, epochs) if prune is not None else None
     folder.mkdir(parents=True, exist_ok=True)
     size = save_weights(fit.model, folder / "model.safetensors", int8=quantize == "int8")
     precision = quantize or "fp32"
-    extra = {"precision": precision, "pruned": prune or 0.0, **({"widths": widths} if widths is not None else {})}
+    extra = {
+        "precision": precision,
+        "pruned": prune or 0.0,
+        **({"widths": widths} if widths is not None else {}),
+    }
     _write_folder(folder, spec, params, dataset, fit.preprocessor, members, extra)
     # A compressed model is measured as predict loads it: from the folder, int8 dequantised.
     model = load_export(folder, trust_code=True)[0] if compressed else fit.model
@@ -143,7 +158,9 @@ def export_trial(
     if original is None:
         test, latency = fit.test_score, latency_ms(model, X_test)
     else:
-        test = score_on(model, spec.primary.builtin, X_test, dataset.y_test, dataset.n_classes, fit.preprocessor)
+        test = score_on(
+            model, spec.primary.builtin, X_test, dataset.y_test, dataset.n_classes, fit.preprocessor
+        )
         latency, float_latency = latencies_ms([model, original], X_test)
         before = Figures(fit.test_score, float_bytes(original), float_latency)
     objectives = objective_values(chosen, spec) if spec.multi else None
@@ -199,8 +216,13 @@ def _write_folder(
     (folder / "model.json").write_text(json.dumps(model_info, indent=2))
     facts, arrays = preprocessor.state()
     (folder / "preprocessor.json").write_text(json.dumps(facts, indent=2))
-    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / "preprocessor.safetensors"))
-    (folder / "preprocessor.pkl").unlink(missing_ok=True)  # from an older export into the same folder
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+        str(folder / "preprocessor.safetensors"),
+    )
+    (folder / "preprocessor.pkl").unlink(
+        missing_ok=True
+    )  # from an older export into the same folder
     (folder / "study.json").write_text(json.dumps(stored_spec(spec), indent=2))
 
 
@@ -211,7 +233,14 @@ def export_best(
     return export_trial(study, spec, folder, ensemble)
 
 
-def _prune(model: nn.Module, fraction: float, spec: StudySpec, params: dict[str, Any], dataset: Dataset, epochs: int) -> list[int]:
+def _prune(
+    model: nn.Module,
+    fraction: float,
+    spec: StudySpec,
+    params: dict[str, Any],
+    dataset: Dataset,
+    epochs: int,
+) -> list[int]:
     """Prune and fine-tune ``model`` in place on the training rows; the widths for model.json."""
     from automl.training.compress import prune_and_fine_tune
     from automl.training.device import resolve

@@ -67,8 +67,14 @@ def _read_csv(
             continue
         numbers = as_numbers(columns[name])
         if numbers is None:
-            raise DataError(f"DATA: column {name!r} of {path} must be numeric, as it was in training")
+            raise DataError(
+                f"DATA: column {name!r} of {path} must be numeric, as it was in training"
+            )
         features.append(numbers)
-    X = np.stack(features, axis=1).astype(np.float32) if features else np.empty((len(body), 0), np.float32)
+    X = (
+        np.stack(features, axis=1).astype(np.float32)
+        if features
+        else np.empty((len(body), 0), np.float32)
+    )
     y = as_labels(columns[target]) if target and target in columns else None
     return X, y

@@ -63,7 +63,11 @@ def dequantise(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 def int8_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's state dict with every Linear and Conv weight as int8 plus its scales."""
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+    state = {
+        k: v.detach().contiguous().cpu()
+        for k, v in model.state_dict().items()
+        if isinstance(v, torch.Tensor)
+    }
     for key in quantised_keys(model):
         state[key], state[key + SCALE] = quantise(state[key])
     return state
@@ -76,7 +80,11 @@ def save_weights(model: nn.Module, path: Path, *, int8: bool) -> int:
     if int8:
         save_file(int8_state(model), str(path), metadata={"format": "pt", "quantization": SCHEME})
     else:
-        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+        state = {
+            k: v.detach().contiguous().cpu()
+            for k, v in model.state_dict().items()
+            if isinstance(v, torch.Tensor)
+        }
         save_file(state, str(path))
     return path.stat().st_size
 
@@ -85,7 +93,11 @@ def float_bytes(model: nn.Module) -> int:
     """How many bytes the model's weights take as a plain (float) safetensors file."""
     from safetensors.torch import save
 
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+    state = {
+        k: v.detach().contiguous().cpu()
+        for k, v in model.state_dict().items()
+        if isinstance(v, torch.Tensor)
+    }
     return len(save(state))
 
 
@@ -99,7 +111,9 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], str]:
     if scheme is None:
         return tensors, "fp32"
     if scheme != SCHEME:
-        raise UsageError(f"DIR: {path} is quantised as {scheme!r}, which this automl cannot read; export it again")
+        raise UsageError(
+            f"DIR: {path} is quantised as {scheme!r}, which this automl cannot read; export it again"
+        )
     return from_int8(tensors), "int8"
 
 
@@ -110,5 +124,7 @@ def from_int8(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if key.endswith(SCALE) and key.removesuffix(SCALE) in tensors:
             continue
         scale = tensors.get(key + SCALE)
-        state[key] = dequantise(value, scale) if scale is not None and value.dtype == torch.int8 else value
+        state[key] = (
+            dequantise(value, scale) if scale is not None and value.dtype == torch.int8 else value
+        )
     return state

@@ -40,7 +40,9 @@ def latency_ms(model: nn.Module, row: torch.Tensor, calls: int = TIMED_CALLS) ->
     return latencies_ms([model], row, calls)[0]
 
 
-def latencies_ms(models: Sequence[nn.Module], row: torch.Tensor, calls: int = TIMED_CALLS) -> list[float]:
+def latencies_ms(
+    models: Sequence[nn.Module], row: torch.Tensor, calls: int = TIMED_CALLS
+) -> list[float]:
     """:func:`latency_ms` of each model, their calls interleaved, so that whatever else the
     machine does meanwhile slows each of them alike and their ratio holds."""
     import torch
@@ -67,10 +69,17 @@ def latencies_ms(models: Sequence[nn.Module], row: torch.Tensor, calls: int = TI
 
 
 def score_on(
-    model: nn.Module, metric: Metric, X_test: torch.Tensor, y_test: np.ndarray, n_classes: int, preprocessor: Preprocessor
+    model: nn.Module,
+    metric: Metric,
+    X_test: torch.Tensor,
+    y_test: np.ndarray,
+    n_classes: int,
+    preprocessor: Preprocessor,
 ) -> float:
     """``metric`` of ``model`` on the preprocessed held-out rows, as ``fit_final`` scores."""
     from automl.training.final import raw_outputs
     from automl.training.metrics import score
 
-    return float(score(metric, raw_outputs(model.cpu(), X_test.cpu()), y_test, n_classes, preprocessor))
+    return float(
+        score(metric, raw_outputs(model.cpu(), X_test.cpu()), y_test, n_classes, preprocessor)
+    )

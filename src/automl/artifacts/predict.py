@@ -39,13 +39,24 @@ def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, di
     from automl.training.preprocess import Preprocessor
 
     if (folder / "preprocessor.pkl").is_file() and not (folder / "preprocessor.json").is_file():
-        raise UsageError(f"DIR: {str(folder)!r} was exported by an older automl (a pickled preprocessor); export it again")
-    for name in ("model.json", "model.safetensors", "preprocessor.json", "preprocessor.safetensors"):
+        raise UsageError(
+            f"DIR: {str(folder)!r} was exported by an older automl (a pickled preprocessor); export it again"
+        )
+    for name in (
+        "model.json",
+        "model.safetensors",
+        "preprocessor.json",
+        "preprocessor.safetensors",
+    ):
         if not (folder / name).is_file():
-            raise UsageError(f"DIR: {str(folder)!r} is not an export folder (no {name}); make one with `automl export`")
+            raise UsageError(
+                f"DIR: {str(folder)!r} is not an export folder (no {name}); make one with `automl export`"
+            )
     info = json.loads((folder / "model.json").read_text())
     if int(info.get("format", 1)) > FORMAT_VERSION:
-        raise UsageError(f"DIR: {str(folder)!r} was exported by a newer automl (format {info['format']}); upgrade automl")
+        raise UsageError(
+            f"DIR: {str(folder)!r} was exported by a newer automl (format {info['format']}); upgrade automl"
+        )
     if str(info.get("family", "")).startswith("python:") and not trust_code:
         module = str(info["family"]).split(":")[1]
         raise UsageError(
@@ -60,12 +71,18 @@ def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, di
         _member(build_model(family, p, params, shape, n_outputs), info.get("widths"))
         for _ in range(int(info.get("ensemble", 1)))  # exports before ensembles hold one model
     ]
-    model = members[0] if len(members) == 1 else Ensemble(members, info["task"] == Task.CLASSIFICATION.value)
+    model = (
+        members[0]
+        if len(members) == 1
+        else Ensemble(members, info["task"] == Task.CLASSIFICATION.value)
+    )
     state, _ = load_weights(folder / "model.safetensors")
     model.load_state_dict(state)
     model.eval()
     facts = json.loads((folder / "preprocessor.json").read_text())
-    preprocessor = Preprocessor.from_state(facts, load_numpy(str(folder / "preprocessor.safetensors")))
+    preprocessor = Preprocessor.from_state(
+        facts, load_numpy(str(folder / "preprocessor.safetensors"))
+    )
     return model, preprocessor, info
 
 
@@ -89,9 +106,13 @@ def predict_file(folder: Path, data: Path, *, trust_code: bool = False) -> Predi
 
     model, preprocessor, info = load_export(folder, trust_code=trust_code)
     categorical = {int(k): v for k, v in info["categorical"].items()}
-    X, y = read_inputs(data, info["feature_names"], categorical, len(info["input_shape"]), info.get("target"))
+    X, y = read_inputs(
+        data, info["feature_names"], categorical, len(info["input_shape"]), info.get("target")
+    )
     if tuple(X.shape[1:]) != _raw_shape(info):
-        raise DataError(f"DATA: rows of {data} have shape {X.shape[1:]}, the model was trained on {tuple(info['input_shape'])}")
+        raise DataError(
+            f"DATA: rows of {data} have shape {X.shape[1:]}, the model was trained on {tuple(info['input_shape'])}"
+        )
     out = predict(model, preprocessor, X)
     task = Task(info["task"])
     metric = Metric(info["metric"])
@@ -107,14 +128,22 @@ def predict_file(folder: Path, data: Path, *, trust_code: bool = False) -> Predi
         probabilities = None
     value = None
     if y is not None:
-        truth = _class_indices(y, classes, data) if task == Task.CLASSIFICATION else np.asarray(y, dtype=np.float64)
+        truth = (
+            _class_indices(y, classes, data)
+            if task == Task.CLASSIFICATION
+            else np.asarray(y, dtype=np.float64)
+        )
         value = float(score(metric, raw, truth, len(classes), preprocessor))
     return Prediction(predictions, probabilities, classes, metric.value, value)
 
 
 def _raw_shape(info: dict[str, Any]) -> tuple[int, ...]:
     """The shape of one input row before preprocessing: an image, or one code per feature."""
-    return tuple(info["input_shape"]) if len(info["input_shape"]) > 1 else (len(info["feature_names"]),)
+    return (
+        tuple(info["input_shape"])
+        if len(info["input_shape"]) > 1
+        else (len(info["feature_names"]),)
+    )
 
 
 def _class_indices(y: np.ndarray, classes: list[Any], data: Path) -> np.ndarray:
@@ -122,7 +151,9 @@ def _class_indices(y: np.ndarray, classes: list[Any], data: Path) -> np.ndarray:
     try:
         return np.array([index[_label(v)] for v in y], dtype=np.int64)
     except KeyError as exc:
-        raise DataError(f"DATA: label {exc.args[0]!r} in {data} was not a class in training ({', '.join(index)})") from None
+        raise DataError(
+            f"DATA: label {exc.args[0]!r} in {data} was not a class in training ({', '.join(index)})"
+        ) from None
 
 
 def _label(value: Any) -> str:

@@ -55,7 +55,9 @@ def complete_spec(
         raw[section][key] = value
         chosen.append(Choice(f"{section}.{key}", _show(value), why))
 
-    cv_given = spec.dataset.cv.model_fields_set  # folds or repeats in the file: its CV scheme is the user's
+    cv_given = (
+        spec.dataset.cv.model_fields_set
+    )  # folds or repeats in the file: its CV scheme is the user's
     if not cv_given & {"folds", "repeats"} and facts.n_rows <= SMALL_ROWS:
         raw["data"]["cv"]["repeats"] = SMALL_REPEATS
         chosen.append(Choice("data.cv.repeats", str(SMALL_REPEATS),
@@ -66,14 +68,30 @@ def complete_spec(
     search_given = spec.search.model_fields_set if "search" in given else set()
     if "space" not in given and family in ("mlp", "cnn"):
         raw["space"] = default_space(family, facts.task)
-        chosen.append(Choice("space", ", ".join(raw["space"]), f"the default space of {family} for {facts.task.value}"))
+        chosen.append(
+            Choice(
+                "space",
+                ", ".join(raw["space"]),
+                f"the default space of {family} for {facts.task.value}",
+            )
+        )
         if "enqueue" not in search_given:
-            choose("search", "enqueue", start_points(family), "known-good start points, so the first minutes give a decent model")
+            choose(
+                "search",
+                "enqueue",
+                start_points(family),
+                "known-good start points, so the first minutes give a decent model",
+            )
     epochs = int(raw["trainer"]["epochs"])
     if "trainer" not in given:  # a trainer section the user wrote is theirs, early stopping or not
         epochs = 40 if facts.n_rows <= 5_000 else 25 if facts.n_rows <= 50_000 else 12
         choose("trainer", "epochs", epochs, f"{facts.n_rows} training rows")
-        choose("trainer", "early_stopping", {"patience": max(5, epochs // 4)}, "stop a trial that stopped improving")
+        choose(
+            "trainer",
+            "early_stopping",
+            {"patience": max(5, epochs // 4)},
+            "stop a trial that stopped improving",
+        )
     if "sampler" not in search_given:
         choose("search", "sampler", {"type": "tpe", "multivariate": True, "n_startup_trials": 8, "seed": 0},
                "TPE models parameters jointly; 8 random trials first")  # fmt: skip
@@ -86,7 +104,12 @@ def complete_spec(
     if "parallelism" not in exec_given and spec.execution.backend == BackendKind.LOCAL:
         cores = cpu_count or os.cpu_count() or 1
         slots = n_gpus or min(cores, 8)
-        choose("execution", "parallelism", slots, f"{n_gpus} GPUs" if n_gpus else f"{cores} CPU cores, one thread each")
+        choose(
+            "execution",
+            "parallelism",
+            slots,
+            f"{n_gpus} GPUs" if n_gpus else f"{cores} CPU cores, one thread each",
+        )
     return validate_mapping(raw), chosen
 
 
@@ -99,7 +122,9 @@ def _family(spec: StudySpec, facts: DataFacts) -> tuple[str, str]:
         return "mlp", "the space names width, an mlp parameter"
     image = len(facts.input_shape) == 3
     shape = "x".join(map(str, facts.input_shape))
-    return ("cnn" if image else "mlp"), f"the inputs are {'images' if image else 'flat features'} ({shape})"
+    return (
+        "cnn" if image else "mlp"
+    ), f"the inputs are {'images' if image else 'flat features'} ({shape})"
 
 
 def _show(value: Any) -> str:

@@ -42,7 +42,13 @@ from automl.worker.notices import Notices
 log = logging.getLogger(__name__)
 
 POLL_S = 0.25  # how long to pause while the broker is unreachable
-BROKER_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, ConnectionError, OSError)
+BROKER_DOWN = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    ConnectionError,
+    OSError,
+)
 
 
 class CeleryBackend(Backend):
@@ -52,7 +58,14 @@ class CeleryBackend(Backend):
     assumed until a worker's claim says its own (default: :class:`~automl.settings.Settings`' defaults).
     """
 
-    def __init__(self, storage_url: str, broker_url: str, queue: str, parallelism: int, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        storage_url: str,
+        broker_url: str,
+        queue: str,
+        parallelism: int,
+        settings: Settings | None = None,
+    ) -> None:
         from automl.worker.celery_app import check_broker_url
 
         self._settings = settings or Settings()
@@ -64,7 +77,9 @@ class CeleryBackend(Backend):
         self._producer: Any = None  # kombu's, taken from the app's pool at the first send
         self._leases: LeaseStore | None = None
         self._notices: Notices | None = None
-        self._flights = InFlight(storage_url, self._broker_url, queue, self._settings.lease_s, self._send)
+        self._flights = InFlight(
+            storage_url, self._broker_url, queue, self._settings.lease_s, self._send
+        )
         self._in_flight = self._flights.flights
         self._uids: set[str] = set()  # studies whose stale worker problems were cleared
         self._down_since: float | None = None
@@ -83,7 +98,9 @@ class CeleryBackend(Backend):
     def start(self) -> None:
         from automl.worker.celery_app import create_app
 
-        storage = make_storage(self._storage_url, retry_s=self._settings.storage_retry_s)  # the coordinator's window
+        storage = make_storage(
+            self._storage_url, retry_s=self._settings.storage_retry_s
+        )  # the coordinator's window
         self._app = create_app(self._broker_url, [self._queue])
         self._leases = LeaseStore.from_url(self._broker_url)
         self._notices = Notices(self._leases.client)
@@ -116,11 +133,17 @@ class CeleryBackend(Backend):
         try:
             if self._producer is None:  # one producer for every send: no pool round per trial
                 self._producer = self._app.producer_pool.acquire(block=True)
-            args = [TrialJob(flight.study_name, number, flight.study_uid, flight.spec_digest).to_wire()]
+            args = [
+                TrialJob(flight.study_name, number, flight.study_uid, flight.spec_digest).to_wire()
+            ]
             # No retries inside kombu: a trial that could not be sent is sent again below.
-            result = self._app.send_task(TASK_NAME, args=args, queue=self._queue, producer=self._producer, retry=False)
+            result = self._app.send_task(
+                TASK_NAME, args=args, queue=self._queue, producer=self._producer, retry=False
+            )
         except Exception as exc:  # noqa: BLE001 - kombu wraps connection errors in several kinds
-            log.warning("could not send trial %d (%s); will send it again", number, type(exc).__name__)
+            log.warning(
+                "could not send trial %d (%s); will send it again", number, type(exc).__name__
+            )
             self._drop_producer()  # its connection may be gone: the next send takes a fresh one
             flight.task_id = None  # never sent: no claim can exist, so send it at the next check
             flight.since = 0.0
@@ -156,17 +179,27 @@ class CeleryBackend(Backend):
         """Wait up to ``block_s`` for workers' announcements; the ended trials among them."""
         assert self._leases is not None and self._notices is not None
         try:
-            announced = self._notices.take_events(list(self._flights.by_study()), max(0.01, block_s))
+            announced = self._notices.take_events(
+                list(self._flights.by_study()), max(0.01, block_s)
+            )
             events: list[TrialEvent] = []
-            ours = [(uid, n) for uid, n in announced if n in self._in_flight and self._in_flight[n].study_uid == uid]
-            now = self._flights.trials([(self._in_flight[n].study_name, n) for _, n in ours])  # one read
+            ours = [
+                (uid, n)
+                for uid, n in announced
+                if n in self._in_flight and self._in_flight[n].study_uid == uid
+            ]
+            now = self._flights.trials(
+                [(self._in_flight[n].study_name, n) for _, n in ours]
+            )  # one read
             for uid, number in ours:
                 frozen = now[(self._in_flight[number].study_name, number)]
                 if frozen.state.is_finished():  # the announcement's usual meaning
                     events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))
                     continue
                 lease = self._leases.status(uid, [number])[number]
-                if lease.state == LeaseState.LAPSED and lease.error:  # the worker gave it up, and said why
+                if (
+                    lease.state == LeaseState.LAPSED and lease.error
+                ):  # the worker gave it up, and said why
                     log.warning("trial %d lost (worker %s): %s", number, lease.owner, lease.error)
                     events.append(TrialEvent(EventKind.LOST, number, lease.error))
         except BROKER_DOWN as exc:
@@ -191,10 +224,17 @@ class CeleryBackend(Backend):
             if lease.state == LeaseState.UNCLAIMED:
                 continue
             flight = Flight(study_name, study_uid, since=now, lease_s=lease.lease_s)
-            flight.grace_until = now + self._flights.lease_of(flight)  # a lapsed lease may be one the broker lost
+            flight.grace_until = now + self._flights.lease_of(
+                flight
+            )  # a lapsed lease may be one the broker lost
             self._in_flight[number] = flight
             adopted.append(number)
-            log.info("trial %d: claimed by worker %s (lease %s); waiting for it", number, lease.owner, lease.state.value)
+            log.info(
+                "trial %d: claimed by worker %s (lease %s); waiting for it",
+                number,
+                lease.owner,
+                lease.state.value,
+            )
         return adopted
 
     def withdraw_queued(self) -> list[int]:
@@ -205,7 +245,9 @@ class CeleryBackend(Backend):
                 status = self._leases.status(uid, numbers)
                 withdrawn += [n for n in numbers if status[n].state == LeaseState.UNCLAIMED]
         except BROKER_DOWN as exc:
-            log.warning("cannot withdraw queued trials: the broker is unreachable (%s)", type(exc).__name__)
+            log.warning(
+                "cannot withdraw queued trials: the broker is unreachable (%s)", type(exc).__name__
+            )
             return []
         for number in withdrawn:
             self._flights.forget(number)
@@ -245,7 +287,11 @@ class CeleryBackend(Backend):
         limit = self._settings.broker_retry_s
         if self._down_since is None:
             self._down_since = now
-            log.warning("the broker %s is unreachable (%s); retrying", mask_url(self._broker_url), type(exc).__name__)
+            log.warning(
+                "the broker %s is unreachable (%s); retrying",
+                mask_url(self._broker_url),
+                type(exc).__name__,
+            )
         elif now - self._down_since > limit:
             raise AutoMLError(
                 f"lost the broker {mask_url(self._broker_url)} and it did not come back within "

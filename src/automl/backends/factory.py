@@ -25,7 +25,11 @@ def create_backend(spec: StudySpec, storage_url: str, settings: Settings | None 
         from automl.backends.celery import CeleryBackend  # celery is imported only when used
 
         return CeleryBackend(
-            storage_url, spec.execution.broker or "", spec.execution.queue, spec.execution.parallelism, settings
+            storage_url,
+            spec.execution.broker or "",
+            spec.execution.queue,
+            spec.execution.parallelism,
+            settings,
         )
     workers = spec.execution.parallelism
     cores = os.cpu_count() or 1

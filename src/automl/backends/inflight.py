@@ -75,7 +75,12 @@ class InFlight:
     """
 
     def __init__(
-        self, storage_url: str, broker_url: str, queue: str, lease_s: float, send: Callable[[int, Flight], None]
+        self,
+        storage_url: str,
+        broker_url: str,
+        queue: str,
+        lease_s: float,
+        send: Callable[[int, Flight], None],
     ) -> None:
         self.flights: dict[int, Flight] = {}
         self.longest_lease: float | None = None  # the longest lease seen on any claim
@@ -123,7 +128,9 @@ class InFlight:
         assert self._storage is not None
         key = (study, number)
         if key not in self._trial_ids:
-            self._trial_ids[key] = self._storage.get_trial_id_from_study_id_trial_number(self._study_id(study), number)
+            self._trial_ids[key] = self._storage.get_trial_id_from_study_id_trial_number(
+                self._study_id(study), number
+            )
         return self._trial_ids[key]
 
     def _study_id(self, study: str) -> int:
@@ -140,7 +147,9 @@ class InFlight:
         assert self._storage is not None
         running: set[tuple[str, int]] = set()
         for study in {flight.study_name for flight in self.flights.values()}:
-            running.update((study, n) for n in running_numbers(self._storage, self._study_id(study)))
+            running.update(
+                (study, n) for n in running_numbers(self._storage, self._study_id(study))
+            )
         return running
 
     def lease_of(self, flight: Flight) -> float:
@@ -165,7 +174,10 @@ class InFlight:
         assert self._leases is not None
         run_id = self._leases.run_id()
         if run_id != self._run_id:
-            log.warning("the broker %s restarted; waiting one lease for workers to renew", mask_url(self._broker_url))
+            log.warning(
+                "the broker %s restarted; waiting one lease for workers to renew",
+                mask_url(self._broker_url),
+            )
             self._run_id = run_id
             self.grant_grace()
         self._check_problems()
@@ -173,30 +185,45 @@ class InFlight:
         queued: set[str] | None = None  # message ids waiting in the queue, read when first needed
         now = time.monotonic()
         by_study = self.by_study()
-        leases = {uid: self._leases.status(uid, numbers) for uid, numbers in by_study.items()}  # before the storage
+        leases = {
+            uid: self._leases.status(uid, numbers) for uid, numbers in by_study.items()
+        }  # before the storage
         running = self.running()
-        ended = self.trials([(f.study_name, n) for n, f in self.flights.items() if (f.study_name, n) not in running])
+        ended = self.trials(
+            [(f.study_name, n) for n, f in self.flights.items() if (f.study_name, n) not in running]
+        )
         for uid, numbers in by_study.items():
             for number in numbers:
                 flight, lease = self.flights[number], leases[uid][number]
                 if lease.lease_s is not None:
                     flight.lease_s = lease.lease_s
                     self.longest_lease = max(self.longest_lease or 0.0, lease.lease_s)
-                frozen = ended.get((flight.study_name, number))  # finished, most likely, when not RUNNING
+                frozen = ended.get(
+                    (flight.study_name, number)
+                )  # finished, most likely, when not RUNNING
                 state = TrialState.RUNNING if frozen is None else frozen.state
                 if frozen is not None and state.is_finished():
                     events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))
-                elif lease.state == LeaseState.LAPSED and state == TrialState.RUNNING and now >= flight.grace_until:
+                elif (
+                    lease.state == LeaseState.LAPSED
+                    and state == TrialState.RUNNING
+                    and now >= flight.grace_until
+                ):
                     reason = lease.error or LEASE_EXPIRED
                     log.warning("trial %d lost (worker %s): %s", number, lease.owner, reason)
                     events.append(TrialEvent(EventKind.LOST, number, reason))
-                elif lease.state == LeaseState.UNCLAIMED and now - flight.since >= self.lease_of(flight):
+                elif lease.state == LeaseState.UNCLAIMED and now - flight.since >= self.lease_of(
+                    flight
+                ):
                     if queued is None:
                         queued = self._queued_ids()
                     if flight.task_id in queued:
                         flight.since = now  # still waiting its turn; look again one lease later
                     else:
-                        log.warning("trial %d: its message is neither queued nor claimed; sending it again", number)
+                        log.warning(
+                            "trial %d: its message is neither queued nor claimed; sending it again",
+                            number,
+                        )
                         self._send(number, flight)
         for event in events:
             self.forget(event.trial_number)

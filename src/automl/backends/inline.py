@@ -42,7 +42,11 @@ class _Run:
 
 class InlineBackend(Backend):
     def __init__(
-        self, storage_url: str, capacity: int = 1, stop_grace_s: float = STOP_GRACE_S, settings: Settings | None = None,
+        self,
+        storage_url: str,
+        capacity: int = 1,
+        stop_grace_s: float = STOP_GRACE_S,
+        settings: Settings | None = None,
     ) -> None:
         self._storage_url = storage_url
         self._capacity = capacity
@@ -108,7 +112,10 @@ class InlineBackend(Backend):
             return
         run = _Run(self._queue.popleft())
         run.thread = threading.Thread(
-            target=self._train, args=(run,), name=f"automl-inline-{run.job.trial_number}", daemon=True
+            target=self._train,
+            args=(run,),
+            name=f"automl-inline-{run.job.trial_number}",
+            daemon=True,
         )
         self._running = run
         run.thread.start()
@@ -119,7 +126,11 @@ class InlineBackend(Backend):
         error: BaseException | None = None
         try:
             execute_trial(
-                self._host, self._storage_url, run.job.study_name, run.job.trial_number, slot="inline",
+                self._host,
+                self._storage_url,
+                run.job.study_name,
+                run.job.trial_number,
+                slot="inline",
                 should_stop=run.stop.is_set,
             )
         except ClaimLost:

@@ -36,7 +36,11 @@ class LocalBackend(Backend):
     """``n_workers`` spawned processes, each running one trial at a time."""
 
     def __init__(
-        self, storage_url: str, n_workers: int, threads_per_worker: int | None = None, grace_s: float = 30.0,
+        self,
+        storage_url: str,
+        n_workers: int,
+        threads_per_worker: int | None = None,
+        grace_s: float = 30.0,
         settings: Settings | None = None,
     ) -> None:
         self._storage_url = storage_url
@@ -99,7 +103,12 @@ class LocalBackend(Backend):
                     continue
             if not slot.process.is_alive():
                 reason = f"worker lost: process {describe_exit(slot.process.exitcode)}"
-                log.warning("worker process %d died running trial %d: %s", slot.index, slot.job.trial_number, reason)
+                log.warning(
+                    "worker process %d died running trial %d: %s",
+                    slot.index,
+                    slot.job.trial_number,
+                    reason,
+                )
                 events.append(TrialEvent(EventKind.LOST, slot.job.trial_number, reason))
                 slot.conn.close()
                 self._spawn(slot)
@@ -120,7 +129,11 @@ class LocalBackend(Backend):
             if slot.process is not None:
                 slot.process.join(timeout=max(0.1, deadline - time.monotonic()))
                 if slot.process.is_alive():
-                    log.warning("worker process %d did not stop within %.0fs; killing it", slot.index, self.grace_s)
+                    log.warning(
+                        "worker process %d did not stop within %.0fs; killing it",
+                        slot.index,
+                        self.grace_s,
+                    )
                     slot.process.kill()
                     slot.process.join(timeout=5)
             slot.job = None
@@ -151,7 +164,9 @@ def _poll(conn: Connection) -> bool:
         return False
 
 
-def _worker_main(conn: Connection, storage_url: str, threads: int, slot: str, storage_retry_s: float) -> None:
+def _worker_main(
+    conn: Connection, storage_url: str, threads: int, slot: str, storage_retry_s: float
+) -> None:
     # Ctrl-C reaches the whole process group; the coordinator alone decides what happens, and
     # it sends SIGTERM: the trial checkpoints after its current epoch and ends as preempted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

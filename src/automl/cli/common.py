@@ -27,7 +27,11 @@ def read_settings() -> Settings:
 
 
 def add_storage_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", metavar="URL", help=f"Optuna storage URL (default: ${STORAGE_ENV}, else the study file's)")
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help=f"Optuna storage URL (default: ${STORAGE_ENV}, else the study file's)",
+    )
 
 
 def load_with_overrides(path: str, overrides: dict[str, Any]) -> StudySpec:
@@ -38,7 +42,9 @@ def load_with_overrides(path: str, overrides: dict[str, Any]) -> StudySpec:
     """
     spec = load_spec(path)
     env = {"storage": os.environ.get(STORAGE_ENV), "execution.broker": os.environ.get(BROKER_ENV)}
-    merged = {k: v for k, v in env.items() if v} | {k: v for k, v in overrides.items() if v is not None}
+    merged = {k: v for k, v in env.items() if v} | {
+        k: v for k, v in overrides.items() if v is not None
+    }
     return apply_overrides(spec, merged)
 
 
@@ -47,10 +53,21 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     a user can check exactly what run will do)."""
     from automl.studyfile import BackendKind
 
-    parser.add_argument("--backend", choices=[b.value for b in BackendKind], help="where trials run (default: the file's)")
+    parser.add_argument(
+        "--backend",
+        choices=[b.value for b in BackendKind],
+        help="where trials run (default: the file's)",
+    )
     parser.add_argument("--parallelism", type=int, metavar="N", help="trials in flight at once")
-    parser.add_argument("--n-trials", type=int, metavar="N", help="trials with a result (complete or pruned) in the study")
-    parser.add_argument("--timeout", metavar="DURATION", help="stop dispatching after this long, e.g. 90s, 30m, 2h")
+    parser.add_argument(
+        "--n-trials",
+        type=int,
+        metavar="N",
+        help="trials with a result (complete or pruned) in the study",
+    )
+    parser.add_argument(
+        "--timeout", metavar="DURATION", help="stop dispatching after this long, e.g. 90s, 30m, 2h"
+    )
     add_storage_flag(parser)
 
 
@@ -72,9 +89,13 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_study_flags(parser: argparse.ArgumentParser) -> None:
     """SPEC, or --storage and --study: how every command that reads a study finds it."""
-    parser.add_argument("spec", metavar="SPEC", nargs="?", help="the study file (or give --storage and --study)")
+    parser.add_argument(
+        "spec", metavar="SPEC", nargs="?", help="the study file (or give --storage and --study)"
+    )
     add_storage_flag(parser)
-    parser.add_argument("--study", metavar="NAME", help="the study name (default: the study file's)")
+    parser.add_argument(
+        "--study", metavar="NAME", help="the study name (default: the study file's)"
+    )
 
 
 def check_data(spec: StudySpec) -> Dataset:
@@ -98,7 +119,11 @@ def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset | None, list[Choi
         from automl.usercode.check import check_train
 
         check_train(spec)
-        if isinstance(spec.train, TrainCommand) and spec.train.resume and checkpoint_location(spec, spec.storage) is None:
+        if (
+            isinstance(spec.train, TrainCommand)
+            and spec.train.resume
+            and checkpoint_location(spec, spec.storage) is None
+        ):
             raise SpecError(
                 "train.resume", "resumes from a checkpoint folder, but this study keeps none; "
                 "set execution.checkpoints (a folder the workers share, or s3://...)",
@@ -128,5 +153,7 @@ def storage_for_study(args: argparse.Namespace) -> tuple[str, str]:
         return spec.storage, args.study or spec.name
     storage = args.storage or os.environ.get(STORAGE_ENV)
     if not storage or not args.study:
-        raise UsageError("give a study file, or --storage URL (or $AUTOML_STORAGE) and --study NAME")
+        raise UsageError(
+            "give a study file, or --storage URL (or $AUTOML_STORAGE) and --study NAME"
+        )
     return storage, args.study

@@ -17,7 +17,12 @@ TOKEN_ENV = "AUTOML_DASHBOARD_TOKEN"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", metavar="SPEC", nargs="?", help="a study file (its storage is shown), or give --storage")
+    p.add_argument(
+        "spec",
+        metavar="SPEC",
+        nargs="?",
+        help="a study file (its storage is shown), or give --storage",
+    )
     add_storage_flag(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -43,5 +48,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         serve(storage, args.host, args.port, token)
     except OSError as exc:
-        raise UsageError(f"--port {args.port}: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        raise UsageError(
+            f"--port {args.port}: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from None
     return 0

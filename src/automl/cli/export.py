@@ -52,7 +52,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "which saves its own models"
         )
     result = export_trial(
-        study, spec, Path(args.output), args.ensemble, trial=args.trial, quantize=args.quantize, prune=args.prune
+        study,
+        spec,
+        Path(args.output),
+        args.ensemble,
+        trial=args.trial,
+        quantize=args.quantize,
+        prune=args.prune,
     )
     if args.json:
         console.print_json(json.dumps(result.as_json()))
@@ -63,7 +69,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 def summary(r: ExportResult) -> str:
     """One line: what was exported, its test score, and what compression gave and cost."""
-    how = [f"{r.epochs} epochs"] + ([f"an ensemble of {r.ensemble} models"] if r.ensemble > 1 else [])
+    how = [f"{r.epochs} epochs"] + (
+        [f"an ensemble of {r.ensemble} models"] if r.ensemble > 1 else []
+    )
     how += [f"pruned {r.pruned:.0%}"] if r.pruned else []
     how += [r.precision] if r.precision != "fp32" else []
     line = f"exported trial {r.trial} ({', '.join(how)}) to {r.folder}: test {r.metric} {fmt_value(r.test_score)}"

@@ -15,10 +15,22 @@ from automl.report.format import fmt_value
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="a folder written by `automl export`")
-    p.add_argument("data", metavar="DATA", help="a .csv (same columns as training) or .npz (X, optional y)")
-    p.add_argument("-o", "--output", default="predictions.csv", metavar="FILE", help="where to write (default predictions.csv)")
+    p.add_argument(
+        "data", metavar="DATA", help="a .csv (same columns as training) or .npz (X, optional y)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="predictions.csv",
+        metavar="FILE",
+        help="where to write (default predictions.csv)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
-    p.add_argument("--trust-code", action="store_true", help="import the python: model builder the export names (it runs that code)")
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="import the python: model builder the export names (it runs that code)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -28,11 +40,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(f"--output: folder {str(out.parent)!r} does not exist")
     result = predict_file(Path(args.folder), Path(args.data), trust_code=args.trust_code)
     write_predictions(result, out)
-    summary = {"rows": len(result.predictions), "output": str(out), "metric": result.metric, "score": result.score}
+    summary = {
+        "rows": len(result.predictions),
+        "output": str(out),
+        "metric": result.metric,
+        "score": result.score,
+    }
     if args.json:
         console.print_json(json.dumps(summary))
     elif result.score is None:
         console.print(f"wrote {len(result.predictions)} predictions to {out}")
     else:
-        console.print(f"wrote {len(result.predictions)} predictions to {out}; {result.metric} {fmt_value(result.score)}")
+        console.print(
+            f"wrote {len(result.predictions)} predictions to {out}; {result.metric} {fmt_value(result.score)}"
+        )
     return 0

@@ -15,7 +15,13 @@ from automl.search import load_study
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_flags(p)
-    p.add_argument("-o", "--output", default="report.html", metavar="FILE", help="where to write it (default: report.html)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="report.html",
+        metavar="FILE",
+        help="where to write it (default: report.html)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the path written")
     p.set_defaults(handler=run)
 
@@ -30,5 +36,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.quiet:
         console.print(str(out), highlight=False)
     else:
-        console.print(f"wrote {out} ({out.stat().st_size // 1024} kB, {len(study.trials)} trials); open it in a browser")
+        console.print(
+            f"wrote {out} ({out.stat().st_size // 1024} kB, {len(study.trials)} trials); open it in a browser"
+        )
     return 0

@@ -33,7 +33,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     backend = create_backend(spec, spec.storage, args.settings)
     # Everything the user wrote has been checked; from here on things get written.
     study = open_study(
-        spec, spec.storage, sampler=checked.sampler, pruner=checked.pruner, retry_s=args.settings.storage_retry_s
+        spec,
+        spec.storage,
+        sampler=checked.sampler,
+        pruner=checked.pruner,
+        retry_s=args.settings.storage_retry_s,
     )
     if choices:
         console.print("chosen for you: " + "; ".join(f"{c.field} {c.value}" for c in choices if c.field != "space")
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"no trial completed ({state.stop_words})", markup=False)
         return 1
     else:
-        console.print(best_line(TrialView(best, spec.objective_names), 30, spec.primary.name), markup=False)
+        console.print(
+            best_line(TrialView(best, spec.objective_names), 30, spec.primary.name), markup=False
+        )
     console.print(f"stopped: {state.stop_words}", markup=False)
     return 0
-

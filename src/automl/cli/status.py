@@ -43,7 +43,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())) or "no trials yet"
     multi = "front" in info
     if multi:
-        direction = ", ".join(f"{n} {d}" for n, d in zip(info["metric_names"], info["directions"], strict=True))
+        direction = ", ".join(
+            f"{n} {d}" for n, d in zip(info["metric_names"], info["directions"], strict=True)
+        )
     else:
         direction = info["direction"]
     console.print(f"[bold]{escape(name)}[/bold] ({escape(direction)}): {counts}")

@@ -23,14 +23,23 @@ from automl.studyfile.space import sample_params
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", help="the study file (YAML)")
-    p.add_argument("--json", action="store_true", help="print the resolved study file and the choices made as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the resolved study file and the choices made as JSON",
+    )
     add_run_flags(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     checked = check_run(args)
-    spec, dataset, choices, checkpoints = checked.spec, checked.dataset, checked.choices, checked.checkpoints
+    spec, dataset, choices, checkpoints = (
+        checked.spec,
+        checked.dataset,
+        checked.choices,
+        checked.checkpoints,
+    )
     if args.json:
         picked = [{"field": c.field, "value": c.value, "why": c.why} for c in choices]
         console.print_json(json.dumps({"study": stored_spec(spec), "chosen": picked}))
@@ -58,17 +67,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if dataset is not None:
         shape = "x".join(str(d) for d in dataset.input_shape)
         classes = f", {dataset.n_classes} classes" if dataset.n_classes else ""
-        console.print(f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}")
+        console.print(
+            f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}"
+        )
     if spec.search.enqueue:
         console.print(f"{len(spec.search.enqueue)} start point(s) enqueued first")
     if isinstance(spec.train, TrainCommand):
         _print_program(spec, spec.train, console)
     if checkpoints is None:
-        console.print("checkpoints: off (a trial whose worker dies starts again from epoch 0)", highlight=False)
+        console.print(
+            "checkpoints: off (a trial whose worker dies starts again from epoch 0)",
+            highlight=False,
+        )
     elif spec.own_code:
         console.print(f"checkpoints: to {checkpoints}, when your code saves them", highlight=False)
     else:
-        console.print(f"checkpoints: every {spec.trainer.checkpoint_every} to {checkpoints}", highlight=False)
+        console.print(
+            f"checkpoints: every {spec.trainer.checkpoint_every} to {checkpoints}", highlight=False
+        )
     console.print("[green]ok[/green]")
     return 0
 
@@ -82,10 +98,16 @@ def _print_program(spec: StudySpec, train: TrainCommand, console: Console) -> No
     console.print(Text(f"a trial runs (sample params {sample}): {line}"))
     if train.resume:
         again = resume_args(train, {"checkpoint_dir": "CHECKPOINT_DIR", "trial": "0"})
-        console.print(Text(f"a trial that resumes its restored folder also gets: {shlex.join(again)}"))
+        console.print(
+            Text(f"a trial that resumes its restored folder also gets: {shlex.join(again)}")
+        )
     sources = train.sources()
     for name, source in sources.items():
-        console.print(Text(f"{name or spec.primary.name}: read from {source.describe()} (final: {source.final}), besides JSON lines"))
+        console.print(
+            Text(
+                f"{name or spec.primary.name}: read from {source.describe()} (final: {source.final}), besides JSON lines"
+            )
+        )
 
 
 def _what_trains(spec: StudySpec) -> str:

@@ -27,11 +27,37 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", metavar="URL", help=f"the Redis broker (default: ${BROKER_ENV})")
-    p.add_argument("--storage", metavar="URL", help=f"the Optuna storage of the studies (default: ${STORAGE_ENV})")
-    p.add_argument("--queues", metavar="Q", default=DEFAULT_QUEUE, help="comma-separated queues to take trials from (default: automl)")
-    p.add_argument("--gpus", default="all", metavar="all|0,1|none", help="GPUs to use, one process per GPU slot (default: all; none found: CPU processes)")
-    p.add_argument("--trials-per-gpu", type=int, default=1, metavar="K", help="trials at once on each GPU (default: 1)")
-    p.add_argument("--concurrency", type=int, default=1, metavar="N", help="CPU processes when no GPU is used (default: 1)")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help=f"the Optuna storage of the studies (default: ${STORAGE_ENV})",
+    )
+    p.add_argument(
+        "--queues",
+        metavar="Q",
+        default=DEFAULT_QUEUE,
+        help="comma-separated queues to take trials from (default: automl)",
+    )
+    p.add_argument(
+        "--gpus",
+        default="all",
+        metavar="all|0,1|none",
+        help="GPUs to use, one process per GPU slot (default: all; none found: CPU processes)",
+    )
+    p.add_argument(
+        "--trials-per-gpu",
+        type=int,
+        default=1,
+        metavar="K",
+        help="trials at once on each GPU (default: 1)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="CPU processes when no GPU is used (default: 1)",
+    )
     p.add_argument(
         "--lease-s", type=float, metavar="S",
         help=f"a trial whose worker is silent this long is lost (default: ${LEASE_ENV} or {Settings.lease_s:g})",
@@ -40,7 +66,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--grace-s", type=float, default=30.0, metavar="S",
         help="on SIGTERM or Ctrl-C, running trials checkpoint and stop as preempted; processes still busy after S seconds are killed (default: 30)",
     )  # fmt: skip
-    p.add_argument("--max-infra-failures", type=int, default=3, metavar="K", help="stop a process after K infrastructure failures in a row (default: 3)")
+    p.add_argument(
+        "--max-infra-failures",
+        type=int,
+        default=3,
+        metavar="K",
+        help="stop a process after K infrastructure failures in a row (default: 3)",
+    )
     # What the supervisor passes to each child process it starts; not for people.
     p.add_argument("--slot", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, help=argparse.SUPPRESS)
@@ -49,10 +81,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from_env = not args.broker and os.environ.get(BROKER_ENV)  # name what the user set
-    broker = check_broker_url(args.broker or os.environ.get(BROKER_ENV), field=BROKER_ENV if from_env else "--broker")
+    broker = check_broker_url(
+        args.broker or os.environ.get(BROKER_ENV), field=BROKER_ENV if from_env else "--broker"
+    )
     storage = args.storage or os.environ.get(STORAGE_ENV)
     if not storage:
-        raise UsageError(f"--storage: give the Optuna storage of the studies (or set {STORAGE_ENV})")
+        raise UsageError(
+            f"--storage: give the Optuna storage of the studies (or set {STORAGE_ENV})"
+        )
     storage_kind(storage)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     if not queues:
@@ -76,13 +112,20 @@ def _supervise(args: argparse.Namespace, broker: str, storage: str, queues: list
     from automl.worker.pool import Slot, Supervisor, plan_slots
 
     slots = plan_slots(
-        args.gpus, args.trials_per_gpu, args.concurrency, visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES")
+        args.gpus,
+        args.trials_per_gpu,
+        args.concurrency,
+        visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
     )
-    make_storage(storage, retry_s=args.settings.worker_storage_retry_s)  # fail now, once, rather than in every child
+    make_storage(
+        storage, retry_s=args.settings.worker_storage_retry_s
+    )  # fail now, once, rather than in every child
     try:
         LeaseStore.from_url(broker).ping()
     except Exception as exc:  # noqa: BLE001 - redis raises many kinds; all mean "cannot reach"
-        raise AutoMLError(f"cannot reach the broker {mask_url(broker)}: {mask_text(str(exc), broker)}") from None
+        raise AutoMLError(
+            f"cannot reach the broker {mask_url(broker)}: {mask_text(str(exc), broker)}"
+        ) from None
     threads = threads_per_process(len(slots))
     log.info(
         "automl worker: %d process(es) on queues %s: %s; storage %s, broker %s",

@@ -90,7 +90,9 @@ class Coordinator:
         self._in_flight: dict[int, dict[str, object]] = {}
         self._withdrawn = False  # trials still queued at the timeout were withdrawn
         self._ready: deque[tuple[int, dict[str, object]]] = deque()  # asked ahead, not sent yet
-        self._blank: deque[int] = deque()  # ids of trials created ahead (RUNNING), params not drawn yet
+        self._blank: deque[int] = (
+            deque()
+        )  # ids of trials created ahead (RUNNING), params not drawn yet
         self._create = max(1, min(CREATE_AT_ONCE, self._parallelism))
         self._ahead = backend.ask_ahead
         uid = study.user_attrs.get(UID_ATTR)
@@ -168,13 +170,18 @@ class Coordinator:
     def _may_dispatch(self) -> bool:
         if self.state.stopping:
             return False
-        return len(self._in_flight) < self._parallelism and self.state.done + len(self._in_flight) < self.state.n_trials
+        return (
+            len(self._in_flight) < self._parallelism
+            and self.state.done + len(self._in_flight) < self.state.n_trials
+        )
 
     def _dispatch(self) -> None:
         number, params = self._ready.popleft() if self._ready else self._ask()
         self._in_flight[number] = params
         self.state.running[number] = params
-        self.backend.submit(TrialJob(self.study.study_name, number, self._study_uid, self._spec_digest))
+        self.backend.submit(
+            TrialJob(self.study.study_name, number, self._study_uid, self._spec_digest)
+        )
         log.debug("trial %d dispatched: %s", number, params)
 
     def _ask(self) -> tuple[int, dict[str, object]]:
@@ -185,7 +192,9 @@ class Coordinator:
             self._add_count("WAITING", -1)
             return ask_params(self.study, self.spec.space, waiting=True)
         if not self._blank:
-            unassigned = self.state.n_trials - self.state.done - len(self._in_flight) - len(self._ready)
+            unassigned = (
+                self.state.n_trials - self.state.done - len(self._in_flight) - len(self._ready)
+            )
             self._blank.extend(new_trials(self.study, min(self._create, unassigned)))
         return ask_params(self.study, self.spec.space, waiting=False, new_id=self._blank.popleft())
 
@@ -235,12 +244,16 @@ class Coordinator:
         self._count_finished(self.retries.fail_unstarted(number, reason))
 
     def _interrupt(self) -> None:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        previous = signal.signal(
+            signal.SIGINT, signal.SIG_IGN
+        )  # a second Ctrl-C must not cut this short
         try:
             self.backend.cancel_all()  # local workers checkpoint and stop as preempted
             self.retries.interrupted([*self._in_flight, *(n for n, _ in self._ready)])
             for new_id in self._blank:  # no params yet: nothing to run again
-                self.retries.fail_unstarted(trial_number_of(self.study, new_id), NOT_STARTED_STOPPED)
+                self.retries.fail_unstarted(
+                    trial_number_of(self.study, new_id), NOT_STARTED_STOPPED
+                )
             self._in_flight.clear()
             self._ready.clear()
             self._blank.clear()
@@ -254,12 +267,16 @@ class Coordinator:
         """Trials left RUNNING by a coordinator that died: await those a live worker still runs,
         fail the others and run them again."""
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        alive = set(self.backend.adopt(self.study.study_name, self._study_uid, [t.number for t in running]))
+        alive = set(
+            self.backend.adopt(self.study.study_name, self._study_uid, [t.number for t in running])
+        )
         for frozen in running:
             if frozen.number in alive:
                 self._in_flight[frozen.number] = dict(frozen.params)
                 self.state.running[frozen.number] = dict(frozen.params)
-                log.info("trial %d is still running on a live worker; waiting for it", frozen.number)
+                log.info(
+                    "trial %d is still running on a live worker; waiting for it", frozen.number
+                )
             else:
                 self.retries.fail_and_retry(frozen, ORPHANED, FailKind.INTERRUPTED, limit=None)
 
@@ -289,4 +306,3 @@ class Coordinator:
             self.state.front = front_of(trials, self._maximizes)
         else:
             self.state.best = best_of(trials, self._maximize)
-

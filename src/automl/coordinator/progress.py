@@ -32,7 +32,9 @@ class RunState:
     counts: dict[str, int] = field(default_factory=dict)  # TrialState name -> number, whole study
     running: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> params
     best: FrozenTrial | None = None  # one objective: the best trial so far
-    front: list[FrozenTrial] = field(default_factory=list)  # several objectives: the Pareto front so far
+    front: list[FrozenTrial] = field(
+        default_factory=list
+    )  # several objectives: the Pareto front so far
     stopping: StopReason | None = None  # why dispatching stopped, once it has
     stop_detail: str = ""  # what goes with it, for people (the failures' count and last reason)
 
@@ -41,7 +43,11 @@ class RunState:
         """Why the run stopped, as the terminal says it ("" while it runs)."""
         if self.stopping is None:
             return ""
-        return f"{self.stopping.value}: {self.stop_detail}" if self.stop_detail else self.stopping.value
+        return (
+            f"{self.stopping.value}: {self.stop_detail}"
+            if self.stop_detail
+            else self.stopping.value
+        )
 
     @property
     def done(self) -> int:

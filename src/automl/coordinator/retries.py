@@ -52,7 +52,11 @@ class Retries:
     """
 
     def __init__(
-        self, spec: StudySpec, study: optuna.Study, study_uid: str, add_count: Callable[[str, int], None]
+        self,
+        spec: StudySpec,
+        study: optuna.Study,
+        study_uid: str,
+        add_count: Callable[[str, int], None],
     ) -> None:
         self.spec, self.study = spec, study
         self._study_uid = study_uid
@@ -63,14 +67,18 @@ class Retries:
         """A trial the backend says ended, or was ``lost`` (the reason), as it ends up: a lost
         one failed and maybe retried, a preempted one enqueued again, a failure noted."""
         if lost is not None and frozen.state == TrialState.RUNNING:
-            return self.fail_and_retry(frozen, lost, FailKind.LOST, limit=self.spec.execution.trial_retries)
+            return self.fail_and_retry(
+                frozen, lost, FailKind.LOST, limit=self.spec.execution.trial_retries
+            )
         if preempted(frozen):
             self.enqueue_again(frozen, attempt_of(frozen))  # not the trial's fault: not counted
         elif frozen.state == TrialState.FAIL:
             self.failures.append(fail_reason_of(frozen))
         return frozen
 
-    def fail_and_retry(self, frozen: FrozenTrial, reason: str, kind: FailKind, *, limit: int | None) -> FrozenTrial:
+    def fail_and_retry(
+        self, frozen: FrozenTrial, reason: str, kind: FailKind, *, limit: int | None
+    ) -> FrozenTrial:
         """Fail a trial that never told its outcome; enqueue it again while retries are left.
 
         ``limit=None`` is for stops that are not the trial's fault (Ctrl-C, a dead coordinator):
@@ -79,7 +87,12 @@ class Retries:
         if not fail_trial(self.study, frozen, reason, kind):
             # Its worker told the storage first: that outcome stands, and nothing runs again.
             now = trial_by_number(self.study, frozen.number)
-            log.info("trial %d ended %s before it could be failed (%s)", frozen.number, now.state.name, reason)
+            log.info(
+                "trial %d ended %s before it could be failed (%s)",
+                frozen.number,
+                now.state.name,
+                reason,
+            )
             if now.state == TrialState.FAIL:
                 self.failures.append(fail_reason_of(now))
             return now
@@ -87,7 +100,12 @@ class Retries:
         if limit is None or attempt < limit:
             next_attempt = attempt if limit is None else attempt + 1
             self.enqueue_again(frozen, next_attempt)
-            log.warning("trial %d failed (%s); enqueued again (attempt %d)", frozen.number, reason, next_attempt)
+            log.warning(
+                "trial %d failed (%s); enqueued again (attempt %d)",
+                frozen.number,
+                reason,
+                next_attempt,
+            )
         else:
             self.failures.append(reason)
             log.warning("trial %d failed (%s); no retries left", frozen.number, reason)
@@ -96,7 +114,9 @@ class Retries:
 
     def enqueue_again(self, frozen: FrozenTrial, attempt: int) -> None:
         """The same params as a new trial of the same lineage (it resumes from its checkpoint)."""
-        self.study.enqueue_trial(dict(frozen.params), user_attrs={RETRY_OF: lineage_root(frozen), ATTEMPT: attempt})
+        self.study.enqueue_trial(
+            dict(frozen.params), user_attrs={RETRY_OF: lineage_root(frozen), ATTEMPT: attempt}
+        )
         self._add_count("WAITING", 1)
 
     def interrupted(self, numbers: Iterable[int]) -> None:
@@ -113,14 +133,18 @@ class Retries:
         """Fail a trial no worker started (neither retried nor counted toward ``n_trials``);
         the trial as it is now."""
         frozen = trial_by_number(self.study, number)
-        if frozen.state == TrialState.RUNNING and fail_trial(self.study, frozen, reason, FailKind.NOT_STARTED):
+        if frozen.state == TrialState.RUNNING and fail_trial(
+            self.study, frozen, reason, FailKind.NOT_STARTED
+        ):
             log.warning("trial %d withdrawn: %s", number, reason)
         return trial_by_number(self.study, number)
 
     def _drop_checkpoint(self, frozen: FrozenTrial) -> None:
         """Nothing will resume this lineage: its checkpoint goes (a worker lost mid-trial left it)."""
         try:
-            found = checkpoint_of(self.spec, self.spec.storage, self._study_uid, lineage_root(frozen))
+            found = checkpoint_of(
+                self.spec, self.spec.storage, self._study_uid, lineage_root(frozen)
+            )
             if found is not None:
                 found.remove()
         except Exception as exc:  # noqa: BLE001 - a checkpoint left behind is only disk space

@@ -50,7 +50,9 @@ def check_binding(host: str, token: str | None) -> None:
             "127.0.0.1 needs --token (or $AUTOML_DASHBOARD_TOKEN); or use an SSH tunnel to 127.0.0.1"
         )
     if token is not None and len(token) < 16:
-        raise UsageError("--token: use at least 16 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)")
+        raise UsageError(
+            "--token: use at least 16 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
+        )
 
 
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -67,7 +69,9 @@ def require_local_host(app: WSGIApp, bound: str) -> WSGIApp:
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
         if name not in allowed:
             start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"automl dashboard: open it as http://127.0.0.1:PORT/ (this Host is not this machine)\n"]
+            return [
+                b"automl dashboard: open it as http://127.0.0.1:PORT/ (this Host is not this machine)\n"
+            ]
         return app(environ, start_response)
 
     return guarded
@@ -92,7 +96,10 @@ def require_token(app: WSGIApp, token: str) -> WSGIApp:
         if not from_query:
             return app(environ, start_response)
 
-        tls = environ.get("wsgi.url_scheme") == "https" or environ.get("HTTP_X_FORWARDED_PROTO") == "https"
+        tls = (
+            environ.get("wsgi.url_scheme") == "https"
+            or environ.get("HTTP_X_FORWARDED_PROTO") == "https"
+        )
         cookie_attrs = "HttpOnly; SameSite=Strict; Path=/" + ("; Secure" if tls else "")
 
         def with_cookie(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
@@ -124,7 +131,13 @@ def dashboard_app(storage: BaseStorage, token: str | None, host: str = "127.0.0.
 def serve(storage: BaseStorage, host: str, port: int, token: str | None) -> None:
     """Serve until Ctrl-C."""
     check_binding(host, token)
-    server = make_server(host, port, dashboard_app(storage, token, host), server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server(
+        host,
+        port,
+        dashboard_app(storage, token, host),
+        server_class=_ThreadingServer,
+        handler_class=_QuietHandler,
+    )
     try:
         server.serve_forever()
     finally:

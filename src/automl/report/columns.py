@@ -66,13 +66,20 @@ def _sorted_params(view: TrialView) -> str:
 
 COLUMNS: dict[str, Column] = {
     "trial": Column("trial", lambda v: v.number, numeric=True),
-    "state": Column("state", lambda v: v.state.name.lower(), sort=lambda v: v.state.name, css=lambda v: v.state.name),
+    "state": Column(
+        "state",
+        lambda v: v.state.name.lower(),
+        sort=lambda v: v.state.name,
+        css=lambda v: v.state.name,
+    ),
     "value": Column("value", lambda v: v.value, fmt_value, numeric=True, blank="-"),
     "front": Column("front", lambda v: v.standing),
     "best epoch": Column("best epoch", lambda v: v.best_epoch, numeric=True),
     "last epoch": Column("last epoch", lambda v: v.last_epoch, numeric=True),
     "epoch": Column("epoch", lambda v: v.last_epoch or None),
-    "duration (s)": Column("duration (s)", lambda v: v.elapsed_s, lambda s: f"{s:.1f}", numeric=True),
+    "duration (s)": Column(
+        "duration (s)", lambda v: v.elapsed_s, lambda s: f"{s:.1f}", numeric=True
+    ),
     "worker": Column("worker", lambda v: v.worker),
     # automl status: a running trial's worker, "?" for a host not recorded yet
     "running on": Column("worker", lambda v: f"{v.host or '?'} {v.slot or ''}".strip()),
@@ -84,7 +91,9 @@ COLUMNS: dict[str, Column] = {
     # "params" may be an objective's name (the model's size): with several, they are these
     "hyperparameters": Column("hyperparameters", lambda v: v.params, _params(12)),
     "hyperparameters (20)": Column("hyperparameters", lambda v: v.params, _params(20)),
-    "hyperparameters (50)": Column("hyperparameters", lambda v: v.params, _params(50), sort=_sorted_params),
+    "hyperparameters (50)": Column(
+        "hyperparameters", lambda v: v.params, _params(50), sort=_sorted_params
+    ),
     "reason": Column("reason", lambda v: v.story),
 }
 
@@ -93,7 +102,17 @@ SUMMARY = ("trial", "value", "best epoch", "params")  # end of run, one objectiv
 SUMMARY_FRONT = ("trial", OBJECTIVES, "best epoch", "hyperparameters")  # several: the front
 STATUS_RUNNING = ("trial", "running on", "age", "epoch", "checkpoint", "params (8)")
 STATUS_FRONT = ("trial", OBJECTIVES, "hyperparameters (20)")
-REPORT = ("trial", "state", "value", "best epoch", "last epoch", "duration (s)", "worker", "params (50)", "reason")
+REPORT = (
+    "trial",
+    "state",
+    "value",
+    "best epoch",
+    "last epoch",
+    "duration (s)",
+    "worker",
+    "params (50)",
+    "reason",
+)
 REPORT_FRONT = ("trial", "state", OBJECTIVES, "front", "best epoch", "last epoch", "duration (s)", "worker",
                 "hyperparameters (50)", "reason")  # fmt: skip
 
@@ -119,7 +138,9 @@ def _objective(name: str) -> Column:
     return Column(name, lambda v: v.values.get(name), fmt_objective, numeric=True, blank="-")
 
 
-def rich_table(keys: Sequence[str], views: Sequence[TrialView], names: Sequence[str], **table: Any) -> Table:
+def rich_table(
+    keys: Sequence[str], views: Sequence[TrialView], names: Sequence[str], **table: Any
+) -> Table:
     """A terminal table of ``views`` with the columns of ``keys`` (numbers to the right; a
     missing value shows as "-"); ``table``: rich's Table arguments (title, caption)."""
     columns = columns_of(keys, names)

@@ -48,12 +48,18 @@ def fold_spread(study: optuna.Study, k: int = 10, title: str | None = None) -> F
     fig = go.Figure()
     for t, scores in top:
         fig.add_trace(go.Box(y=scores, name=f"#{t.number}", boxpoints="all"))
-    fig.update_layout(showlegend=False, yaxis_title="score per fold", xaxis_title="trial", margin={"t": 30})
+    fig.update_layout(
+        showlegend=False, yaxis_title="score per fold", xaxis_title="trial", margin={"t": 30}
+    )
     return Figure("folds", title, fig)
 
 
 _PALETTE = plotly.colors.qualitative.Plotly
-_HEALTH_SERIES = (("grad_norm", "gradient norm"), ("weight_norm", "weight norm"), ("update_ratio", "update / weight"))
+_HEALTH_SERIES = (
+    ("grad_norm", "gradient norm"),
+    ("weight_norm", "weight norm"),
+    ("update_ratio", "update / weight"),
+)
 
 
 def gradient_health(trial: FrozenTrial | None, which: str = "the best trial") -> Figure:

@@ -19,4 +19,3 @@ def fmt_params(params: dict[str, Any], limit: int = 8) -> str:
     if len(params) > limit:
         items.append("...")
     return ", ".join(items)
-

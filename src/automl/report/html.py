@@ -59,9 +59,16 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
     best = None if objectives.multi else best_trial(study)
     e = html.escape
     head = f"<h1>{e(study.study_name)}</h1>"
-    facts = [f"{len(trials)} trials: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")]
+    facts = [
+        f"{len(trials)} trials: "
+        + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")
+    ]
     if spec is not None:
-        aim = objectives.describe() if objectives.multi else f"{spec.primary.name} ({spec.direction.value})"
+        aim = (
+            objectives.describe()
+            if objectives.multi
+            else f"{spec.primary.name} ({spec.direction.value})"
+        )
         where = ("from your own code" if spec.own_code else
                  f"on {spec.dataset.source}, {spec.dataset.cv.describe()}, model {spec.model.family}")  # fmt: skip
         facts.insert(0, f"{aim} {where}; storage {mask_url(spec.storage)}")
@@ -74,7 +81,11 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
     if objectives.multi:
         front = sorted_front(study, objectives)
         facts.append(front_fact(front, trials))
-        primary = objectives.names.index(spec.primary.name) if spec is not None and spec.primary.name in objectives.names else 0
+        primary = (
+            objectives.names.index(spec.primary.name)
+            if spec is not None and spec.primary.name in objectives.names
+            else 0
+        )
         figures = multi_figures(study, primary)
     else:
         figures = report_figures(study)
@@ -104,15 +115,25 @@ def front_fact(front: list[FrozenTrial], trials: list[FrozenTrial]) -> str:
     """``Pareto front: 2 trials (#4, #7); 1 complete trial infeasible``."""
     infeasible = sum(1 for t in trials if t.state == TrialState.COMPLETE and not feasible(t))
     text = f"Pareto front: {len(front)} trial{'s' if len(front) != 1 else ''}"
-    text += f" ({', '.join(f'#{t.number}' for t in front[:20])}{', ...' if len(front) > 20 else ''})" if front else ""
-    return text + (f"; {infeasible} complete trial{'s' if infeasible != 1 else ''} infeasible" if infeasible else "")
+    text += (
+        f" ({', '.join(f'#{t.number}' for t in front[:20])}{', ...' if len(front) > 20 else ''})"
+        if front
+        else ""
+    )
+    return text + (
+        f"; {infeasible} complete trial{'s' if infeasible != 1 else ''} infeasible"
+        if infeasible
+        else ""
+    )
 
 
 def _figure_section(fig: Figure) -> str:
     title = html.escape(fig.title)
     if fig.figure is None:
         return f"<section id='{fig.key}'><h2>{title}</h2><p class='missing'>{html.escape(fig.missing)}</p></section>"
-    div = fig.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{fig.key}", default_height=420)
+    div = fig.figure.to_html(
+        full_html=False, include_plotlyjs=False, div_id=f"plot-{fig.key}", default_height=420
+    )
     return f"<section id='{fig.key}'><h2>{title}</h2>{div}</section>"
 
 
@@ -128,4 +149,6 @@ def _cell(column: Column, view: TrialView) -> str:
     v = "" if sort is None else str(sort)
     css = column.css(view) if column.css else ("num" if column.numeric else "")
     cls = f" class='{css}'" if css else ""
-    return f"<td{cls} data-v='{html.escape(v, quote=True)}'>{html.escape(column.text(view, ''))}</td>"
+    return (
+        f"<td{cls} data-v='{html.escape(v, quote=True)}'>{html.escape(column.text(view, ''))}</td>"
+    )

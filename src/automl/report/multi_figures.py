@@ -58,18 +58,24 @@ def _target(i: int) -> Callable[[FrozenTrial], float]:
 
 
 def _history(study: optuna.Study, i: int, name: str) -> Callable[[], go.Figure]:
-    return lambda: optuna.visualization.plot_optimization_history(study, target=_target(i), target_name=name)
+    return lambda: optuna.visualization.plot_optimization_history(
+        study, target=_target(i), target_name=name
+    )
 
 
 def objective_curves(trials: list[FrozenTrial], objectives: Objectives) -> Figure:
     """One panel per objective: each trial's value per epoch, complete trials in one colour,
     pruned ones in another (they stop early)."""
     title = "Learning curves per objective (per epoch; pruned trials stop early)"
-    curves = [(t, epochs) for t in trials if (epochs := epoch_vectors_of(t)) and t.state in _STATE_COLOURS]
+    curves = [
+        (t, epochs) for t in trials if (epochs := epoch_vectors_of(t)) and t.state in _STATE_COLOURS
+    ]
     if not curves:
         return Figure("curves", title, None, "no trial reported an epoch yet")
     n = len(objectives.names)
-    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, subplot_titles=objectives.names, vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=n, cols=1, shared_xaxes=True, subplot_titles=objectives.names, vertical_spacing=0.08
+    )
     shown: set[TrialState] = set()
     for t, epochs in curves:
         colour = _STATE_COLOURS[t.state]

@@ -83,7 +83,12 @@ def fmt_objective(value: float | None) -> str:
     >>> fmt_objective(3000.0), fmt_objective(123456789.0), fmt_objective(0.5), fmt_objective(None)
     ('3000', '123456789', '0.5000', '-')
     """
-    if value is not None and math.isfinite(value) and abs(value) >= 10 and float(value).is_integer():
+    if (
+        value is not None
+        and math.isfinite(value)
+        and abs(value) >= 10
+        and float(value).is_integer()
+    ):
         return f"{value:.0f}"
     return fmt_value(value)
 

@@ -31,7 +31,9 @@ _KINDS = {
 }
 
 
-def classify(trials: Sequence[FrozenTrial], objectives: Objectives) -> dict[str, list[tuple[FrozenTrial, list[float]]]]:
+def classify(
+    trials: Sequence[FrozenTrial], objectives: Objectives
+) -> dict[str, list[tuple[FrozenTrial, list[float]]]]:
     """The trials' vectors by kind: front, dominated (feasible complete), infeasible (complete),
     pruned (its last vector). Vectors with a missing or non-finite value are left out."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
@@ -76,7 +78,10 @@ def pareto_figure(trials: Sequence[FrozenTrial], objectives: Objectives) -> Figu
                 marker=marker, line={"color": marker["color"], "width": 1, "dash": "dot"},
             ))  # fmt: skip
         else:
-            dims = [{"label": label, "values": list(col)} for label, col in zip(objectives.names, columns, strict=True)]
+            dims = [
+                {"label": label, "values": list(col)}
+                for label, col in zip(objectives.names, columns, strict=True)
+            ]
             fig.add_trace(go.Splom(dimensions=dims, name=name, customdata=numbers, text=text,
                                    hoverinfo="text", marker=marker, diagonal_visible=False))  # fmt: skip
     if n == 2:
@@ -114,7 +119,9 @@ def reference_point(vectors: Sequence[Sequence[float]], maximize: Sequence[bool]
     return ref
 
 
-def hypervolume_trace(trials: Sequence[FrozenTrial], objectives: Objectives) -> HypervolumeTrace | None:
+def hypervolume_trace(
+    trials: Sequence[FrozenTrial], objectives: Objectives
+) -> HypervolumeTrace | None:
     """The hypervolume of the front after each complete trial, in the order trials completed
     (then by number); only feasible trials join the front. None before the first feasible
     complete trial with finite values."""
@@ -144,7 +151,9 @@ def hypervolume_figure(trials: Sequence[FrozenTrial], objectives: Objectives) ->
     title = "Hypervolume of the Pareto front as trials completed"
     if trace is None:
         return Figure("hypervolume", title, None, "no feasible complete trial yet")
-    point = ", ".join(f"{n} {fmt_objective(v)}" for n, v in zip(objectives.names, trace.reference, strict=True))
+    point = ", ".join(
+        f"{n} {fmt_objective(v)}" for n, v in zip(objectives.names, trace.reference, strict=True)
+    )
     title += (f" (reference point: each objective's worst value over the feasible complete trials, "
               f"10% of its range further: {point})")  # fmt: skip
     fig = go.Figure(go.Scatter(

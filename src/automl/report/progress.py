@@ -36,7 +36,9 @@ def make_progress(
 def _clock(state: RunState) -> str:
     text = f"elapsed {format_duration(state.elapsed_s)}"
     if state.timeout_s is not None:
-        text += f", {format_duration(max(0.0, state.timeout_s - state.elapsed_s))} left of the timeout"
+        text += (
+            f", {format_duration(max(0.0, state.timeout_s - state.elapsed_s))} left of the timeout"
+        )
     return text
 
 
@@ -47,7 +49,10 @@ def _labels(trial: FrozenTrial, metric_names: Sequence[str] | None, n: int) -> l
         return list(metric_names)
     stored = list(metrics_of(trial).items())[:n]
     values = list(trial.values or ())
-    if len(stored) == n and all(v is not None and math.isclose(v, w, rel_tol=1e-9) for (_, v), w in zip(stored, values, strict=True)):
+    if len(stored) == n and all(
+        v is not None and math.isclose(v, w, rel_tol=1e-9)
+        for (_, v), w in zip(stored, values, strict=True)
+    ):
         return [name for name, _ in stored]
     return [f"objective {i}" for i in range(1, n + 1)]
 
@@ -59,7 +64,9 @@ def _vector(trial: FrozenTrial, metric_names: Sequence[str] | None) -> str:
     return ", ".join(f"{n} {fmt_objective(v)}" for n, v in zip(labels, values, strict=True))
 
 
-def front_summary(front: Sequence[FrozenTrial], metric_names: Sequence[str] | None, k: int = 3) -> list[str]:
+def front_summary(
+    front: Sequence[FrozenTrial], metric_names: Sequence[str] | None, k: int = 3
+) -> list[str]:
     """Several objectives: the front's size, then its first ``k`` members (lowest numbers)."""
     if not front:
         return ["no Pareto front yet"]
@@ -84,13 +91,19 @@ class PlainProgress:
         note = note_of(finished)
         if finished.state == TrialState.COMPLETE and not feasible(finished):
             note = "infeasible: breaks a constraint"
-        multi = len(self._metric_names or ()) > 1 or len(finished.values or ()) > 1 or bool(state.front)
+        multi = (
+            len(self._metric_names or ()) > 1 or len(finished.values or ()) > 1 or bool(state.front)
+        )
         if multi:  # several objectives
             value = _vector(finished, self._metric_names) if finished.values else "-"
             best = "; ".join(front_summary(state.front, self._metric_names))
         else:
             value = fmt_value(finished.value)
-            best = f"best {fmt_value(state.best.value)} (#{state.best.number})" if state.best else "no best yet"
+            best = (
+                f"best {fmt_value(state.best.value)} (#{state.best.number})"
+                if state.best
+                else "no best yet"
+            )
         log.info(
             "%s: trial %d %s %s%s | %d/%d done, %d running, %s | %s",
             self._name, finished.number, finished.state.name, value,
@@ -104,7 +117,9 @@ class PlainProgress:
 class RichProgress:
     """A live panel: counts, best value and params, clock, running trials."""
 
-    def __init__(self, console: Console, study_name: str, metric_names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, console: Console, study_name: str, metric_names: Sequence[str] | None = None
+    ) -> None:
         self._name = study_name
         self._metric_names = metric_names
         self._live = Live(console=console, refresh_per_second=4, transient=True)
@@ -126,11 +141,17 @@ class RichProgress:
         )
         lines: list[Any] = [head]
         if state.best is not None:
-            lines.append(Text(f"best {fmt_value(state.best.value)} (trial {state.best.number}): {fmt_params(state.best.params)}"))
+            lines.append(
+                Text(
+                    f"best {fmt_value(state.best.value)} (trial {state.best.number}): {fmt_params(state.best.params)}"
+                )
+            )
         elif state.front:  # several objectives
             lines += [Text(line) for line in front_summary(state.front, self._metric_names)]
         if state.stopping:
-            lines.append(Text(f"stopping: {state.stop_words}; waiting for running trials", style="dim"))
+            lines.append(
+                Text(f"stopping: {state.stop_words}; waiting for running trials", style="dim")
+            )
         if state.running:
             table = Table(show_header=True, header_style="dim", box=None, pad_edge=False)
             table.add_column("running")

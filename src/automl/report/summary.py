@@ -34,7 +34,11 @@ def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:
     front, best first on the first objective."""
     if is_multi(study):
         return sorted_front(study)[:k]
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None
+    ]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(done, key=lambda t: t.value, reverse=reverse)[:k]  # type: ignore[arg-type, return-value]
 
@@ -46,13 +50,19 @@ def summary_table(study: optuna.Study, k: int = 5) -> Table:
         return _front_table(study, k, caption)
     names = objectives_of(study).names
     views = [TrialView(t, names) for t in top_trials(study, k)]
-    return rich_table(SUMMARY, views, names, title=f"study {study.study_name}: top {k}", caption=caption)
+    return rich_table(
+        SUMMARY, views, names, title=f"study {study.study_name}: top {k}", caption=caption
+    )
 
 
 def _front_table(study: optuna.Study, k: int, caption: str) -> Table:
     objectives = objectives_of(study)
     front = sorted_front(study, objectives)
-    shown = f"first {k} of {len(front)} trials" if len(front) > k else f"{len(front)} trial{'s' if len(front) != 1 else ''}"
+    shown = (
+        f"first {k} of {len(front)} trials"
+        if len(front) > k
+        else f"{len(front)} trial{'s' if len(front) != 1 else ''}"
+    )
     title = f"study {study.study_name}: Pareto front ({shown})"
     views = [TrialView(t, objectives.names) for t in front[:k]]
     return rich_table(SUMMARY_FRONT, views, objectives.names, title=title, caption=caption)
@@ -65,7 +75,9 @@ def front_lines(study: optuna.Study, k: int = 3) -> list[str]:
     front = sorted_front(study, objectives)
     if not front:
         return []
-    lines = [f"Pareto front of {objectives.describe()}: {len(front)} trial{'s' if len(front) != 1 else ''}"]
+    lines = [
+        f"Pareto front of {objectives.describe()}: {len(front)} trial{'s' if len(front) != 1 else ''}"
+    ]
     for t in front[:k]:
         lines.append(f"  trial {t.number}: {objectives.show(t.values)}; {fmt_params(t.params, 12)}")
     if len(front) > k:
@@ -112,7 +124,9 @@ def front_views(facts: StatusFacts) -> list[TrialView]:
     """The Pareto front of ``facts``, best first on the first objective (then by number)."""
     maximize = [d == optuna.study.StudyDirection.MAXIMIZE for d in facts.directions]
     objectives = objectives_from(maximize, facts.metric_names)
-    return [TrialView(t, objectives.names, on_front=True) for t in order_front(facts.front, objectives)]
+    return [
+        TrialView(t, objectives.names, on_front=True) for t in order_front(facts.front, objectives)
+    ]
 
 
 def names_of(facts: StatusFacts) -> list[str]:

@@ -71,7 +71,12 @@ class OptunaReporter:
     """Adapts an Optuna trial to the training engine's :class:`Reporter` protocol (one objective;
     several: :class:`automl.runner.vectors.VectorReporter`)."""
 
-    def __init__(self, trial: optuna.trial.Trial, should_stop: Callable[[], bool] = lambda: False, name: str = "") -> None:
+    def __init__(
+        self,
+        trial: optuna.trial.Trial,
+        should_stop: Callable[[], bool] = lambda: False,
+        name: str = "",
+    ) -> None:
         self._trial = trial
         self._should_stop = should_stop
         self._name = name  # the objective's name, for a value reported as {name: value}
@@ -120,7 +125,9 @@ def open_trial(
     if known is not None:
         study_id, study, spec = known
         try:
-            frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
+            frozen = storage.get_trial(
+                storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+            )
             return OpenedTrial(study, spec, study_uid, frozen)
         except KeyError:  # the study was deleted meanwhile: read it afresh
             host.by_digest.pop((storage_url, study_uid, digest), None)  # type: ignore[arg-type]
@@ -131,7 +138,9 @@ def open_trial(
     if cached is None or cached[0] != raw:
         study, spec = load_study(storage_url, study_name, retry_s=host.storage_retry_s)
         cached = host.studies[(storage_url, study_id)] = (raw, study, spec)
-    frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
+    frozen = storage.get_trial(
+        storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+    )
     uid = attrs.get(UID_ATTR)
     uid = uid if isinstance(uid, str) else None
     if uid:
@@ -160,7 +169,9 @@ def execute_trial(
         return frozen.state
     storage = study_storage(study)
     tid = trial_id(frozen)
-    known = getattr(storage, "known", None)  # automl's storages: optuna.Trial need not read it again
+    known = getattr(
+        storage, "known", None
+    )  # automl's storages: optuna.Trial need not read it again
     with known(frozen) if known is not None else contextlib.nullcontext():
         trial = optuna.trial.Trial(study, tid)
     set_trial_user_attrs(storage, tid, {HOST: socket.gethostname(), SLOT: slot, PID: os.getpid()})
@@ -185,7 +196,16 @@ def execute_trial(
     if spec.own_code:  # train: the user's own function or program
         from automl.usercode.own_trial import OwnTrial
 
-        work = OwnTrial(spec, params, trial_number, attempt_of(frozen), reporter, saved, on_saved, host.functions)
+        work = OwnTrial(
+            spec,
+            params,
+            trial_number,
+            attempt_of(frozen),
+            reporter,
+            saved,
+            on_saved,
+            host.functions,
+        )
     else:
         checkpoints = training.Checkpoints(
             saved, every_epochs=spec.trainer.checkpoint_epochs, every_s=spec.trainer.checkpoint_seconds,
@@ -198,8 +218,16 @@ def execute_trial(
     except ClaimLost:
         raise
     except TrialPreempted as stop:
-        log.warning("trial %d preempted after epoch %d; it will resume from its checkpoint", trial_number, stop.epoch)
-        facts, state, keep_checkpoint = {FAIL_REASON: PREEMPTED, FAIL_KIND: FailKind.PREEMPTED.value}, TrialState.FAIL, True
+        log.warning(
+            "trial %d preempted after epoch %d; it will resume from its checkpoint",
+            trial_number,
+            stop.epoch,
+        )
+        facts, state, keep_checkpoint = (
+            {FAIL_REASON: PREEMPTED, FAIL_KIND: FailKind.PREEMPTED.value},
+            TrialState.FAIL,
+            True,
+        )
     except TrialPruned as pruned:
         facts = {**pruned.details, PRUNE_REASON: pruned.reason, PRUNED_AT_EPOCH: pruned.epoch}
         state = TrialState.PRUNED
@@ -217,7 +245,9 @@ def execute_trial(
             values = values_to_tell(spec, result.final)
         except AutoMLError as exc:
             facts[FAIL_REASON], values = exc.one_line(), None
-        finite = values is not None and all(math.isfinite(v) for v in (values if isinstance(values, list) else [values]))
+        finite = values is not None and all(
+            math.isfinite(v) for v in (values if isinstance(values, list) else [values])
+        )
         state = TrialState.COMPLETE if finite else TrialState.FAIL
         if state == TrialState.FAIL:
             facts.setdefault(FAIL_REASON, f"the score is {values}")
@@ -226,20 +256,33 @@ def execute_trial(
             facts[METRICS] = stored(as_record(result.final, spec.objective_names))
     if state == TrialState.FAIL:
         facts.setdefault(FAIL_KIND, FailKind.ERROR.value)
-    if state == TrialState.PRUNED and isinstance(reporter, VectorReporter) and METRICS not in facts and reporter.last:
+    if (
+        state == TrialState.PRUNED
+        and isinstance(reporter, VectorReporter)
+        and METRICS not in facts
+        and reporter.last
+    ):
         facts[METRICS] = reporter.last  # a pruned trial keeps its last vector
     facts[DURATION_S] = round(time.monotonic() - started, 3)
     facts[RESUMED_FROM_EPOCH] = work.resumed_from_epoch
     set_trial_user_attrs(storage, tid, facts)
     if spec.constraints and state in (TrialState.COMPLETE, TrialState.PRUNED):
         tell_constraints(trial, spec, facts.get(METRICS) or {})
-    if state == TrialState.PRUNED and isinstance(reporter, OptunaReporter) and reporter.last is not None:
-        values = reporter.last[1]  # as Optuna's tell does: a pruned trial's value is its last report
+    if (
+        state == TrialState.PRUNED
+        and isinstance(reporter, OptunaReporter)
+        and reporter.last is not None
+    ):
+        values = reporter.last[
+            1
+        ]  # as Optuna's tell does: a pruned trial's value is its last report
     elif state != TrialState.COMPLETE:
         values = None
     if not finish_trial(storage, tid, state, values):
         log.info("trial %d was finished elsewhere first; its outcome stands", trial_number)
-    if saved is not None and not keep_checkpoint:  # complete, pruned or failed for good: nothing will resume it
+    if (
+        saved is not None and not keep_checkpoint
+    ):  # complete, pruned or failed for good: nothing will resume it
         saved.remove()
     # The trial is safe in the storage; trackers get it as read back from there (never raises).
     log_trial(study, spec, storage_url, trial_number)
@@ -253,7 +296,12 @@ class _BuiltIn:
         self, spec: StudySpec, params: dict[str, Any], reporter: OptunaReporter | VectorReporter, checkpoints: Any,
         host: TrialHost,
     ) -> None:  # fmt: skip
-        self._spec, self._params, self._reporter, self._checkpoints = spec, params, reporter, checkpoints
+        self._spec, self._params, self._reporter, self._checkpoints = (
+            spec,
+            params,
+            reporter,
+            checkpoints,
+        )
         self._host = host
 
     @property
@@ -263,7 +311,13 @@ class _BuiltIn:
     def run(self) -> Any:
         from automl import training
 
-        return training.cross_validate(self._spec, self._params, self._reporter, cache=self._host.data, checkpoints=self._checkpoints)
+        return training.cross_validate(
+            self._spec,
+            self._params,
+            self._reporter,
+            cache=self._host.data,
+            checkpoints=self._checkpoints,
+        )
 
 
 def failure_reason(exc: BaseException, *secrets_in: str) -> str:
@@ -277,4 +331,8 @@ def failure_reason(exc: BaseException, *secrets_in: str) -> str:
 
 def _is_out_of_memory(exc: BaseException) -> bool:
     name = type(exc).__name__
-    return name == "OutOfMemoryError" or isinstance(exc, MemoryError) or "CUDA out of memory" in str(exc)
+    return (
+        name == "OutOfMemoryError"
+        or isinstance(exc, MemoryError)
+        or "CUDA out of memory" in str(exc)
+    )

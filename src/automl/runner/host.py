@@ -33,11 +33,17 @@ if TYPE_CHECKING:
 class TrialHost:
     """The caches of one trial-running process, and its storage retry window; see the module docstring."""
 
-    storage_retry_s: float = Settings.storage_retry_s  # how long this host's storages retry a lost connection
+    storage_retry_s: float = (
+        Settings.storage_retry_s
+    )  # how long this host's storages retry a lost connection
     # (storage URL, study uid, study-file digest) -> (study id, study, study file)
-    by_digest: dict[tuple[str, str, str], tuple[int, optuna.Study, StudySpec]] = field(default_factory=dict)
+    by_digest: dict[tuple[str, str, str], tuple[int, optuna.Study, StudySpec]] = field(
+        default_factory=dict
+    )
     # (storage URL, study id) -> (the stored study file as read, study, study file parsed)
-    studies: dict[tuple[str, int], tuple[Any, optuna.Study, StudySpec]] = field(default_factory=dict)
+    studies: dict[tuple[str, int], tuple[Any, optuna.Study, StudySpec]] = field(
+        default_factory=dict
+    )
     functions: dict[str, Any] = field(default_factory=dict)  # "module:function" -> the function
     _data: DataCache | None = None
 

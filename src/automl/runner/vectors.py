@@ -38,7 +38,9 @@ def as_record(value: Any, names: list[str], what: str = "report") -> dict[str, f
         missing = [n for n in names if n not in value]
         if missing:
             given = ", ".join(map(str, value)) or "nothing"
-            raise ReportError(f"{what}: no value for objective {missing[0]!r} (got {given}; the objectives are {', '.join(names)})")
+            raise ReportError(
+                f"{what}: no value for objective {missing[0]!r} (got {given}; the objectives are {', '.join(names)})"
+            )
         out = {}
         for key, v in value.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -46,9 +48,13 @@ def as_record(value: Any, names: list[str], what: str = "report") -> dict[str, f
             out[str(key)] = float(v)
         return out
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ReportError(f"{what}: a number (or a dict by objective name) is needed, got {type(value).__name__}")
+        raise ReportError(
+            f"{what}: a number (or a dict by objective name) is needed, got {type(value).__name__}"
+        )
     if len(names) > 1:
-        raise ReportError(f"{what}: the study has several objectives; give a dict by name ({', '.join(names)})")
+        raise ReportError(
+            f"{what}: the study has several objectives; give a dict by name ({', '.join(names)})"
+        )
     return {names[0]: float(value)}
 
 
@@ -71,7 +77,9 @@ def tell_constraints(trial: optuna.Trial, spec: StudySpec, metrics: Mapping[str,
     keeps a bound does not enter the front."""
     for name, bound in spec.constraints.items():
         value = metrics.get(name)
-        finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        finite = (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
         for side, amount in bound.violations(float(value) if finite else 0.0).items():  # type: ignore[arg-type]
             trial.set_constraint(f"{name}.{side}", amount if finite else 1.0)
 
@@ -91,7 +99,9 @@ class VectorReporter:
         if self._should_stop():
             raise self._on_claim_lost()
         self.by_epoch[int(epoch)] = stored(as_record(value, self._spec.objective_names))
-        set_trial_user_attrs(self._storage, trial_id(self._frozen), {INTERMEDIATE_VALUES: self.attr()})
+        set_trial_user_attrs(
+            self._storage, trial_id(self._frozen), {INTERMEDIATE_VALUES: self.attr()}
+        )
 
     def attr(self) -> dict[str, dict[str, float | None]]:
         return {str(e): self.by_epoch[e] for e in sorted(self.by_epoch)}

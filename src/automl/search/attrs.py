@@ -177,7 +177,10 @@ def fold_curves_of(trial: FrozenTrial) -> list[list[float | None]]:
 
 def user_metrics_of(trial: FrozenTrial) -> dict[str, list[float | None]]:
     """What your own training code logged (``TrialContext.log``): name -> value per report."""
-    return _read(trial, USER_METRICS, _as_named_series, "a mapping of names to series of numbers") or {}
+    return (
+        _read(trial, USER_METRICS, _as_named_series, "a mapping of names to series of numbers")
+        or {}
+    )
 
 
 def _as_named_series(value: Any) -> dict[str, list[float | None]] | None:

@@ -89,14 +89,20 @@ def open_store(location: str) -> Any:
     if location.startswith("s3://"):
         bucket, _, prefix = location[len("s3://") :].partition("/")
         if not bucket:
-            raise UsageError(f"execution.checkpoints: {location!r} names no bucket; write s3://bucket/prefix")
+            raise UsageError(
+                f"execution.checkpoints: {location!r} names no bucket; write s3://bucket/prefix"
+            )
         try:
             from optuna.artifacts import Boto3ArtifactStore
         except ImportError:  # pragma: no cover - boto3 is the optional extra
-            raise UsageError("execution.checkpoints: s3:// needs boto3; pip install 'automl[s3]'") from None
+            raise UsageError(
+                "execution.checkpoints: s3:// needs boto3; pip install 'automl[s3]'"
+            ) from None
         return _PrefixedStore(Boto3ArtifactStore(bucket), prefix)
     if "://" in location:
-        raise UsageError(f"execution.checkpoints: {location!r} is neither a folder nor s3://bucket/prefix")
+        raise UsageError(
+            f"execution.checkpoints: {location!r} is neither a folder nor s3://bucket/prefix"
+        )
     return AtomicFileSystemStore(Path(location).expanduser())
 
 
@@ -140,7 +146,11 @@ class LineageCheckpoint:
                 blob = f.read()
         except ArtifactNotFound:
             return None
-        head, digest_line, body = blob[: len(MAGIC)], blob[len(MAGIC) : len(MAGIC) + 65], blob[len(MAGIC) + 65 :]
+        head, digest_line, body = (
+            blob[: len(MAGIC)],
+            blob[len(MAGIC) : len(MAGIC) + 65],
+            blob[len(MAGIC) + 65 :],
+        )
         if head != MAGIC or digest_line[-1:] != b"\n":
             raise CorruptCheckpoint(f"{self.key} is not an automl checkpoint")
         if hashlib.sha256(body).hexdigest().encode() != digest_line[:-1]:
@@ -154,7 +164,9 @@ class LineageCheckpoint:
             pass
 
 
-def checkpoint_of(spec: StudySpec, storage_url: str, study_uid: str | None, lineage_root: int) -> LineageCheckpoint | None:
+def checkpoint_of(
+    spec: StudySpec, storage_url: str, study_uid: str | None, lineage_root: int
+) -> LineageCheckpoint | None:
     """The checkpoint of a trial lineage (its store and key), or None when checkpoints are off."""
     location = checkpoint_location(spec, storage_url)
     if location is None:

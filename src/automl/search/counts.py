@@ -75,7 +75,10 @@ def running_numbers(storage: BaseStorage, study_id: int) -> set[int]:
     intermediate values: 15 ms for 8 trials in flight on PostgreSQL, 1.6 s for 1,000), and the
     coordinator asks this every few seconds and on bursts of ended trials."""
     if rdb_of(storage) is None:
-        return {t.number for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))}
+        return {
+            t.number
+            for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        }
     return _retried(storage, study_id, running_numbers_rdb)  # type: ignore[no-any-return]
 
 
@@ -97,7 +100,13 @@ def fail_reasons_rdb(study: optuna.Study) -> list[tuple[int, Any]]:
 def rows_rdb(study: optuna.Study) -> list[Row]:
     """Every trial of the study as a :class:`Row`, by number (values only of COMPLETE ones)."""
     rows = [
-        Row(tid, number, state, _in_order(values), constraints_of({k: json.loads(v) for k, v in attrs.items()}))
+        Row(
+            tid,
+            number,
+            state,
+            _in_order(values),
+            constraints_of({k: json.loads(v) for k, v in attrs.items()}),
+        )
         for tid, number, state, values, attrs in _query(study, trial_rows_rdb)
     ]
     return sorted(rows, key=lambda r: r.number)

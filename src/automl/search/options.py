@@ -36,11 +36,15 @@ def construct(
     accepted = [
         name
         for name, p in inspect.signature(factory).parameters.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in _NOT_FROM_YAML | set(built)
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        and name not in _NOT_FROM_YAML | set(built)
     ]
     for key in options:
         if key not in accepted:
-            raise SpecError(f"{path}.{key}", f"not an option of the {what}; options are: {', '.join(accepted) or 'none'}")
+            raise SpecError(
+                f"{path}.{key}",
+                f"not an option of the {what}; options are: {', '.join(accepted) or 'none'}",
+            )
     try:
         with warnings.catch_warnings():
             # QMC, GP and others are "experimental" in Optuna; that is for Optuna's users to weigh.

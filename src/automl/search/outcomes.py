@@ -77,10 +77,16 @@ def front_of(trials: Iterable[FrozenTrial], maximize: Sequence[bool]) -> list[Fr
     return front
 
 
-def update_front(front: list[FrozenTrial], candidate: FrozenTrial, maximize: Sequence[bool]) -> list[FrozenTrial]:
+def update_front(
+    front: list[FrozenTrial], candidate: FrozenTrial, maximize: Sequence[bool]
+) -> list[FrozenTrial]:
     """``front`` with ``candidate`` taken in: unchanged unless it is a feasible COMPLETE trial
     that no member dominates; the members it dominates leave."""
-    if candidate.state != TrialState.COMPLETE or candidate.values is None or not feasible(candidate):
+    if (
+        candidate.state != TrialState.COMPLETE
+        or candidate.values is None
+        or not feasible(candidate)
+    ):
         return front
     if not front:
         return [candidate]
@@ -88,7 +94,9 @@ def update_front(front: list[FrozenTrial], candidate: FrozenTrial, maximize: Seq
     mine = as_loss([candidate.values], maximize)[0]
     if any(dominates(other, mine) for other in losses):
         return front
-    return [t for t, other in zip(front, losses, strict=True) if not dominates(mine, other)] + [candidate]
+    return [t for t, other in zip(front, losses, strict=True) if not dominates(mine, other)] + [
+        candidate
+    ]
 
 
 def directions_maximize(study: optuna.Study) -> list[bool]:

@@ -125,7 +125,9 @@ def in_top(losses: Sequence[Sequence[float]] | np.ndarray, k: int, index: int) -
     return bool(distance[index] >= min(distance[i] for i in kept) or same)
 
 
-def hypervolume(losses: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]) -> float:
+def hypervolume(
+    losses: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]
+) -> float:
     """The volume dominated by ``losses`` and bounded by ``reference`` (both as losses).
 
     Exact, by slicing along the first objective: fine for the fronts of a study (tens to

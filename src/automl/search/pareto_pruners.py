@@ -47,7 +47,9 @@ Record = Mapping[str, float | None]  # one step's values by name
 class ParetoRanking:
     """Objectives, directions and constraints: turns records into ranked loss vectors."""
 
-    def __init__(self, names: Sequence[str], maximize: Sequence[bool], constraints: Mapping[str, Bound]) -> None:
+    def __init__(
+        self, names: Sequence[str], maximize: Sequence[bool], constraints: Mapping[str, Bound]
+    ) -> None:
         self.names, self.maximize, self.constraints = list(names), list(maximize), dict(constraints)
 
     def vector(self, record: Record) -> list[float]:
@@ -85,9 +87,13 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
         min_early_stopping_rate: int = 0, bootstrap_count: int = 0,
     ) -> None:  # fmt: skip
         if not (min_resource == "auto" or (isinstance(min_resource, int) and min_resource >= 1)):
-            raise ValueError(f"min_resource must be 'auto' or a whole number >= 1, but got {min_resource!r}")
+            raise ValueError(
+                f"min_resource must be 'auto' or a whole number >= 1, but got {min_resource!r}"
+            )
         if not isinstance(reduction_factor, int) or reduction_factor < 2:
-            raise ValueError(f"reduction_factor must be a whole number >= 2, but got {reduction_factor!r}")
+            raise ValueError(
+                f"reduction_factor must be a whole number >= 2, but got {reduction_factor!r}"
+            )
         if min_early_stopping_rate < 0 or bootstrap_count < 0:
             raise ValueError("min_early_stopping_rate and bootstrap_count must be >= 0")
         self.ranking, self.eta = ranking, reduction_factor
@@ -108,12 +114,16 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
             return False
         step = max(mine)
         before = max((s for s in mine if s < step), default=0)
-        others: list[tuple[FrozenTrial, Mapping[int, Record]]] | None = None  # read once, parsed once
+        others: list[tuple[FrozenTrial, Mapping[int, Record]]] | None = (
+            None  # read once, parsed once
+        )
 
         def read() -> list[tuple[FrozenTrial, Mapping[int, Record]]]:
             nonlocal others
             if others is None:
-                others = [(t, epoch_vectors_of(t)) for t in read_trials() if t.number != trial.number]
+                others = [
+                    (t, epoch_vectors_of(t)) for t in read_trials() if t.number != trial.number
+                ]
             return others
 
         rung = 0
@@ -151,10 +161,17 @@ class ParetoHyperband(optuna.pruners.BasePruner):
     ) -> None:  # fmt: skip
         if not isinstance(min_resource, int) or min_resource < 1:
             raise ValueError(f"min_resource must be a whole number >= 1, but got {min_resource!r}")
-        if not (max_resource == "auto" or (isinstance(max_resource, int) and max_resource >= min_resource)):
-            raise ValueError(f"max_resource must be 'auto' or a whole number >= min_resource, but got {max_resource!r}")
+        if not (
+            max_resource == "auto"
+            or (isinstance(max_resource, int) and max_resource >= min_resource)
+        ):
+            raise ValueError(
+                f"max_resource must be 'auto' or a whole number >= min_resource, but got {max_resource!r}"
+            )
         if not isinstance(reduction_factor, int) or reduction_factor < 2:
-            raise ValueError(f"reduction_factor must be a whole number >= 2, but got {reduction_factor!r}")
+            raise ValueError(
+                f"reduction_factor must be a whole number >= 2, but got {reduction_factor!r}"
+            )
         self.ranking, self.eta, self.bootstrap = ranking, reduction_factor, bootstrap_count
         self.min_resource = min_resource
         self.max_resource = None if max_resource == "auto" else int(max_resource)
@@ -182,16 +199,24 @@ class ParetoHyperband(optuna.pruners.BasePruner):
 
         max_resource = self.max_resource
         if max_resource is None:
-            steps = [max(epoch_vectors_of(t), default=0) for t in read() if t.state == TrialState.COMPLETE]
+            steps = [
+                max(epoch_vectors_of(t), default=0)
+                for t in read()
+                if t.state == TrialState.COMPLETE
+            ]
             max_resource = max(steps, default=0)
             if max_resource < self.min_resource:
                 return False  # as Optuna's: the first complete trial tells the largest budget
         budgets = self.brackets(max_resource)
         bracket = self.bracket_of(study.study_name, trial.number, budgets)
-        halving = ParetoSuccessiveHalving(self.ranking, self.min_resource, self.eta, bracket, self.bootstrap)
+        halving = ParetoSuccessiveHalving(
+            self.ranking, self.min_resource, self.eta, bracket, self.bootstrap
+        )
 
         def same_bracket() -> list[FrozenTrial]:
-            return [t for t in read() if self.bracket_of(study.study_name, t.number, budgets) == bracket]
+            return [
+                t for t in read() if self.bracket_of(study.study_name, t.number, budgets) == bracket
+            ]
 
         return halving.judge(trial, same_bracket, self.min_resource, max_resource)
 
@@ -206,9 +231,16 @@ class ParetoPercentile(optuna.pruners.BasePruner):
         if not 0.0 <= percentile <= 100.0:
             raise ValueError(f"percentile must be in [0, 100], but got {percentile}")
         if n_startup_trials < 0 or n_warmup_steps < 0 or interval_steps < 1 or n_min_trials < 1:
-            raise ValueError("n_startup_trials and n_warmup_steps must be >= 0, interval_steps and n_min_trials >= 1")
+            raise ValueError(
+                "n_startup_trials and n_warmup_steps must be >= 0, interval_steps and n_min_trials >= 1"
+            )
         self.ranking, self.percentile = ranking, percentile
-        self.startup, self.warmup, self.interval, self.min_trials = n_startup_trials, n_warmup_steps, interval_steps, n_min_trials
+        self.startup, self.warmup, self.interval, self.min_trials = (
+            n_startup_trials,
+            n_warmup_steps,
+            interval_steps,
+            n_min_trials,
+        )
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         mine = epoch_vectors_of(trial)
@@ -242,7 +274,11 @@ def _estimate_min_resource(trials: list[tuple[FrozenTrial, Mapping[int, Record]]
 
 
 def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else math.nan
+    )
 
 
 __all__ = ["ParetoHyperband", "ParetoPercentile", "ParetoRanking", "ParetoSuccessiveHalving"]

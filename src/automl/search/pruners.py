@@ -42,15 +42,21 @@ def build_pruner(spec: PrunerSpec, path: str = "search.pruner") -> optuna.pruner
     if spec.type == "patient":
         wrapped = options.pop("wrapped", None)
         if "patience" not in options:
-            raise SpecError(f"{path}.patience", "the patient pruner needs patience (epochs without improvement)")
+            raise SpecError(
+                f"{path}.patience", "the patient pruner needs patience (epochs without improvement)"
+            )
         inner = None
         if wrapped is not None:
             try:
                 inner_spec = PrunerSpec.model_validate(wrapped)
             except ValidationError:
-                raise SpecError(f"{path}.wrapped", "must be a pruner, e.g. {type: median}") from None
+                raise SpecError(
+                    f"{path}.wrapped", "must be a pruner, e.g. {type: median}"
+                ) from None
             inner = build_pruner(inner_spec, f"{path}.wrapped")
-        return construct(_PRUNERS["patient"], options, path, "patient pruner", {"wrapped_pruner": inner})
+        return construct(
+            _PRUNERS["patient"], options, path, "patient pruner", {"wrapped_pruner": inner}
+        )
     if spec.type == "percentile" and "percentile" not in options:
         raise SpecError(f"{path}.percentile", "the percentile pruner needs percentile (0-100)")
     return construct(_PRUNERS[spec.type], options, path, f"{spec.type} pruner")
@@ -62,12 +68,16 @@ def study_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if not spec.multi:
         return build_pruner(spec.search.pruner)
     path, options = "search.pruner", spec.search.pruner.options()
-    ranking = ParetoRanking(spec.objective_names, [o.maximize for o in spec.objectives], spec.constraints)
+    ranking = ParetoRanking(
+        spec.objective_names, [o.maximize for o in spec.objectives], spec.constraints
+    )
     kind = spec.search.pruner.type
     built: dict[str, Any] = {"ranking": ranking}
     if kind == "hyperband":
         if "max_resource" not in options and not spec.own_code:
-            built["max_resource"] = spec.trainer.epochs  # what Optuna infers from the first complete trial
+            built["max_resource"] = (
+                spec.trainer.epochs
+            )  # what Optuna infers from the first complete trial
         return construct(ParetoHyperband, options, path, "hyperband pruner", built)
     if kind == "successive_halving":
         return construct(ParetoSuccessiveHalving, options, path, "successive_halving pruner", built)
@@ -79,4 +89,7 @@ def study_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
         return construct(ParetoPercentile, options, path, f"{kind} pruner", built)
     if kind == "none":
         return optuna.pruners.NopPruner()
-    raise SpecError(path, f"{kind} prunes on one objective; with several use hyperband, successive_halving, median, percentile or none")
+    raise SpecError(
+        path,
+        f"{kind} prunes on one objective; with several use hyperband, successive_halving, median, percentile or none",
+    )

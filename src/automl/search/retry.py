@@ -45,7 +45,11 @@ def _transient_types() -> tuple[type[BaseException], ...]:
     try:
         import redis.exceptions
 
-        types += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError]
+        types += [
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.BusyLoadingError,
+        ]
     except ImportError:  # pragma: no cover - a dependency
         pass
     return tuple(types)
@@ -73,13 +77,20 @@ class RetryingStorage(BaseStorage):
     seconds (this storage's own window: two storages of one URL may wait differently)."""
 
     def __init__(
-        self, inner: BaseStorage, shown_url: str, sleep: Callable[[float], None] = time.sleep,
-        mask: Callable[[str], str] = str, *, window_s: float = Settings.storage_retry_s,
+        self,
+        inner: BaseStorage,
+        shown_url: str,
+        sleep: Callable[[float], None] = time.sleep,
+        mask: Callable[[str], str] = str,
+        *,
+        window_s: float = Settings.storage_retry_s,
     ) -> None:
         self.inner = inner
         self.window_s = window_s
         self._shown_url = shown_url  # already masked
-        self._mask = mask  # a driver's error may echo pieces of the password: automl.masking.mask_text
+        self._mask = (
+            mask  # a driver's error may echo pieces of the password: automl.masking.mask_text
+        )
         self._sleep = sleep
         self._known = threading.local()  # a trial this thread just read or created; see known()
 
@@ -115,14 +126,18 @@ class RetryingStorage(BaseStorage):
         if held:
             self.retry(write_params, self.inner, trial_id, held)
 
-    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float, distribution: Any) -> None:
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution: Any
+    ) -> None:
         held = getattr(self._known, "params", None)
         if held is not None and held[0] == trial_id:
             held[1].append((param_name, param_value_internal, distribution))
             return
         self._call("set_trial_param", trial_id, param_name, param_value_internal, distribution)
 
-    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
         from automl.search.internals import set_intermediate_value  # one statement fewer per report
 
         self.retry(set_intermediate_value, self.inner, trial_id, step, intermediate_value)
@@ -159,12 +174,19 @@ class RetryingStorage(BaseStorage):
                         hint="finished trials are safe in the storage; run the same command again once it is back",
                     ) from None
                 if attempt == 1:
-                    log.warning("storage %s: %s; retrying for up to %.0f s", self._shown_url, type(exc).__name__, left)
+                    log.warning(
+                        "storage %s: %s; retrying for up to %.0f s",
+                        self._shown_url,
+                        type(exc).__name__,
+                        left,
+                    )
                 self._sleep(min(delay, left))
                 delay = min(delay * 2, 5.0)
                 continue
             if attempt:
-                log.warning("storage %s is back after %.0f s", self._shown_url, time.monotonic() - started)
+                log.warning(
+                    "storage %s is back after %.0f s", self._shown_url, time.monotonic() - started
+                )
             return result
 
     def __getattr__(self, name: str) -> Any:

@@ -31,7 +31,9 @@ def build_sampler(spec: SamplerSpec, space: Mapping[str, BaseParam]) -> optuna.s
     'RandomSampler'
     """
     built = {"search_space": grid_of(space)} if spec.type == "grid" else {}
-    return construct(_SAMPLERS[spec.type], spec.options(), "search.sampler", f"{spec.type} sampler", built)
+    return construct(
+        _SAMPLERS[spec.type], spec.options(), "search.sampler", f"{spec.type} sampler", built
+    )
 
 
 MAX_GRID = 100_000  # points of a grid; Optuna's GridSampler holds every one in memory
@@ -45,11 +47,17 @@ def grid_size(space: Mapping[str, BaseParam]) -> int:
             n = len(entry.choices)
         elif isinstance(entry, IntParam):
             if entry.log:
-                raise SpecError(f"space.{name}", "the grid sampler cannot walk a log range; list the values with choices")
+                raise SpecError(
+                    f"space.{name}",
+                    "the grid sampler cannot walk a log range; list the values with choices",
+                )
             n = (entry.high - entry.low) // entry.step + 1
         elif isinstance(entry, FloatParam):
             if entry.step is None or entry.log:
-                raise SpecError(f"space.{name}", "the grid sampler needs a step (and no log) on float parameters")
+                raise SpecError(
+                    f"space.{name}",
+                    "the grid sampler needs a step (and no log) on float parameters",
+                )
             n = int(round((entry.high - entry.low) / entry.step)) + 1
         else:
             n = 1
@@ -72,11 +80,17 @@ def grid_of(space: Mapping[str, BaseParam]) -> dict[str, list[Any]]:
             grid[name] = list(entry.choices)
         elif isinstance(entry, IntParam):
             if entry.log:
-                raise SpecError(f"space.{name}", "the grid sampler cannot walk a log range; list the values with choices")
+                raise SpecError(
+                    f"space.{name}",
+                    "the grid sampler cannot walk a log range; list the values with choices",
+                )
             grid[name] = list(range(entry.low, entry.high + 1, entry.step))
         elif isinstance(entry, FloatParam):
             if entry.step is None or entry.log:
-                raise SpecError(f"space.{name}", "the grid sampler needs a step (and no log) on float parameters")
+                raise SpecError(
+                    f"space.{name}",
+                    "the grid sampler needs a step (and no log) on float parameters",
+                )
             n = int(round((entry.high - entry.low) / entry.step))
             grid[name] = [round(entry.low + i * entry.step, 12) for i in range(n + 1)]
         elif not isinstance(entry, FixedParam):  # pragma: no cover - the union is closed

@@ -78,11 +78,16 @@ def _open(url: str, window_s: float) -> BaseStorage:
     except (SpecError, StorageError):
         raise
     except Exception as exc:  # noqa: BLE001 - drivers raise many kinds; all mean "cannot open"
-        detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
+        detail = mask_text(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url
+        )
         raise StorageError(f"cannot open storage {mask_url(url)}: {detail}") from None
     # Optuna caches finished trials in front of an RDB storage; keep that, then add retries.
     return RetryingStorage(  # type: ignore[abstract]
-        optuna.storages.get_storage(inner), mask_url(url), mask=lambda text: mask_text(text, url), window_s=window_s
+        optuna.storages.get_storage(inner),
+        mask_url(url),
+        mask=lambda text: mask_text(text, url),
+        window_s=window_s,
     )
 
 

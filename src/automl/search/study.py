@@ -65,7 +65,9 @@ def open_study(
                 f"study {spec.name!r} already exists in this storage with direction(s) "
                 f"{', '.join(directions)}; use another name to start a new study",
             )
-    sampler = study_sampler(spec, storage.get_n_trials(existing) if existing is not None else 0, sampler)
+    sampler = study_sampler(
+        spec, storage.get_n_trials(existing) if existing is not None else 0, sampler
+    )
     study = optuna.create_study(
         storage=storage,
         study_name=spec.name,
@@ -76,7 +78,9 @@ def open_study(
     )
     if study.metric_names != spec.objective_names:
         # optuna-dashboard, the optuna CLI and best_trials read the objectives by these names.
-        with warnings.catch_warnings():  # "experimental" since Optuna 3.2; that is Optuna's to weigh
+        with (
+            warnings.catch_warnings()
+        ):  # "experimental" since Optuna 3.2; that is Optuna's to weigh
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(spec.objective_names)
     study.set_user_attr(SPEC_ATTR, stored_spec(spec))
@@ -134,7 +138,9 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def load_study(storage_url: str, study_name: str, *, retry_s: float | None = None) -> tuple[optuna.Study, StudySpec]:
+def load_study(
+    storage_url: str, study_name: str, *, retry_s: float | None = None
+) -> tuple[optuna.Study, StudySpec]:
     """Re-open a study created by automl, with its pruner, from storage alone; its storage
     retries a lost connection for ``retry_s`` (:func:`make_storage`).
 
@@ -147,10 +153,14 @@ def load_study(storage_url: str, study_name: str, *, retry_s: float | None = Non
     except KeyError:
         names = [s.study_name for s in storage.get_all_studies()]
         known = ", ".join(names[:10]) or "none"
-        raise UsageError(f"no study named {study_name!r} in {mask_url(storage_url)} (studies: {known})") from None
+        raise UsageError(
+            f"no study named {study_name!r} in {mask_url(storage_url)} (studies: {known})"
+        ) from None
     raw = storage.get_study_user_attrs(study_id).get(SPEC_ATTR)
     if raw is None:
-        raise StorageError(f"study {study_name!r} was not created by automl (no {SPEC_ATTR} attribute)")
+        raise StorageError(
+            f"study {study_name!r} was not created by automl (no {SPEC_ATTR} attribute)"
+        )
     spec = StudySpec.model_validate(raw)
     study = optuna.load_study(
         study_name=study_name,
@@ -182,7 +192,9 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str, kind: FailK
         return now.state == TrialState.FAIL and now.user_attrs.get(FAIL_REASON) == reason
 
 
-def finish_trial(storage: BaseStorage, trial_id: int, state: TrialState, values: float | list[float] | None) -> bool:
+def finish_trial(
+    storage: BaseStorage, trial_id: int, state: TrialState, values: float | list[float] | None
+) -> bool:
     """Write a RUNNING trial's outcome; False when it was finished already (its outcome stands).
 
     What ``study.tell`` writes, without its two reads of the trial (before and after: twelve
@@ -192,7 +204,9 @@ def finish_trial(storage: BaseStorage, trial_id: int, state: TrialState, values:
     if values is not None and not isinstance(values, list):
         values = [values]
     try:
-        storage.set_trial_state_values(trial_id, state, [float(v) for v in values] if values is not None else None)
+        storage.set_trial_state_values(
+            trial_id, state, [float(v) for v in values] if values is not None else None
+        )
     except UpdateFinishedTrialError:
         return False
     return True
@@ -200,7 +214,9 @@ def finish_trial(storage: BaseStorage, trial_id: int, state: TrialState, values:
 
 def trial_id(storage: BaseStorage, study_name: str, number: int) -> int:
     """The storage's id of trial ``number`` of ``study_name``; KeyError if there is none."""
-    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), number)
+    return storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study_name), number
+    )
 
 
 def ask(study: optuna.Study, *, waiting: bool) -> optuna.Trial:
@@ -244,7 +260,9 @@ def ask_params(
 
 def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
     storage = internals.study_storage(study)
-    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(internals.study_id(study), number))
+    return storage.get_trial(
+        storage.get_trial_id_from_study_id_trial_number(internals.study_id(study), number)
+    )
 
 
 def trial_number_of(study: optuna.Study, trial_id: int) -> int:

@@ -68,7 +68,12 @@ class TrialView:
     """
 
     def __init__(
-        self, trial: FrozenTrial, names: Sequence[str], *, now: float | None = None, on_front: bool = False
+        self,
+        trial: FrozenTrial,
+        names: Sequence[str],
+        *,
+        now: float | None = None,
+        on_front: bool = False,
     ) -> None:
         self.trial = trial
         self.names = list(names)
@@ -197,7 +202,9 @@ class TrialView:
         resumed = self.resumed_from_epoch
         if not resumed:
             return self.note
-        return f"resumed from the checkpoint of epoch {resumed}" + (f"; {self.note}" if self.note else "")
+        return f"resumed from the checkpoint of epoch {resumed}" + (
+            f"; {self.note}" if self.note else ""
+        )
 
     @cached_property
     def fail_kind(self) -> FailKind | None:

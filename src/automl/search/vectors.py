@@ -37,7 +37,11 @@ def epoch_vectors_of(trial: FrozenTrial) -> dict[int, dict[str, float | None]]:
             break
         out[int(epoch)] = parsed
     if not ok:
-        log.warning("trial %d: ignoring its %s attribute (not epochs of named numbers)", trial.number, INTERMEDIATE_VALUES)
+        log.warning(
+            "trial %d: ignoring its %s attribute (not epochs of named numbers)",
+            trial.number,
+            INTERMEDIATE_VALUES,
+        )
         return {}
     return dict(sorted(out.items()))
 
@@ -49,7 +53,9 @@ def metrics_of(trial: FrozenTrial) -> dict[str, float | None]:
         return {}
     parsed = _as_vector(raw)
     if parsed is None:
-        log.warning("trial %d: ignoring its %s attribute (not named numbers)", trial.number, METRICS)
+        log.warning(
+            "trial %d: ignoring its %s attribute (not named numbers)", trial.number, METRICS
+        )
     return parsed or {}
 
 

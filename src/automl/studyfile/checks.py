@@ -38,7 +38,8 @@ def check_semantics(spec: m.StudySpec) -> None:
         )  # fmt: skip
     if spec.multi and spec.search.sampler.type in SINGLE_OBJECTIVE_SAMPLERS:
         raise SpecError(
-            "search.sampler", f"{spec.search.sampler.type} samples for one objective; with several use tpe, nsga2, nsga3, gp or random",
+            "search.sampler",
+            f"{spec.search.sampler.type} samples for one objective; with several use tpe, nsga2, nsga3, gp or random",
         )
     defined: dict[str, Any] = {}
     for name, entry in spec.space.items():
@@ -48,12 +49,18 @@ def check_semantics(spec: m.StudySpec) -> None:
             raise SpecError(
                 path,
                 "unknown parameter for the built-in trainer",
-                hint=f"did you mean {close[0]!r}?" if close else "name a python: model builder to use your own parameters",
+                hint=f"did you mean {close[0]!r}?"
+                if close
+                else "name a python: model builder to use your own parameters",
             )
         _check_trainer_value(path, name, entry, spec)
         for other, allowed in entry.condition().items():
             if other not in defined:
-                where = "is not defined" if other not in spec.space else f"must be defined above {name!r}"
+                where = (
+                    "is not defined"
+                    if other not in spec.space
+                    else f"must be defined above {name!r}"
+                )
                 raise SpecError(f"{path}.when.{other}", f"parameter {other!r} {where}")
             for value in allowed:
                 if not _can_take(defined[other], value):
@@ -75,11 +82,17 @@ def check_semantics(spec: m.StudySpec) -> None:
                 active[name] = point.get(name, getattr(entry, "value", None))
         inactive = sorted(set(point) - set(active))
         if inactive:
-            raise SpecError(f"search.enqueue.{i}.{inactive[0]}", "its `when:` condition does not hold for this point")
+            raise SpecError(
+                f"search.enqueue.{i}.{inactive[0]}",
+                "its `when:` condition does not hold for this point",
+            )
     if spec.search.sampler.type == "grid" and any(
         isinstance(e, FloatParam) and e.step is None for e in spec.space.values()
     ):
-        raise SpecError("search.sampler.type", "grid needs every float parameter to have a step (or use choices)")
+        raise SpecError(
+            "search.sampler.type",
+            "grid needs every float parameter to have a step (or use choices)",
+        )
 
 
 def _check_program(spec: m.StudySpec, train: TrainCommand) -> None:
@@ -99,14 +112,23 @@ def _check_program(spec: m.StudySpec, train: TrainCommand) -> None:
     sources = train.sources()
     names = spec.objective_names
     if "" in sources and spec.multi:
-        raise SpecError("train.metric", f"the study has several objectives; give one entry per objective ({', '.join(names)})")
+        raise SpecError(
+            "train.metric",
+            f"the study has several objectives; give one entry per objective ({', '.join(names)})",
+        )
     if sources and "" not in sources:
         for name in sources:
             if name not in names:
-                raise SpecError(f"train.metric.{name}", f"is not an objective of this study ({', '.join(names)})")
+                raise SpecError(
+                    f"train.metric.{name}",
+                    f"is not an objective of this study ({', '.join(names)})",
+                )
         missing = [n for n in names if n not in sources]
         if missing:
-            raise SpecError(f"train.metric.{missing[0]}", "give this objective a pattern or a tensorboard tag too")
+            raise SpecError(
+                f"train.metric.{missing[0]}",
+                "give this objective a pattern or a tensorboard tag too",
+            )
 
 
 def _check_trainer_value(path: str, name: str, entry: Any, spec: m.StudySpec) -> None:

@@ -89,14 +89,17 @@ def _check_expansion(root: yaml.Node) -> None:
         count += 1
         if count > MAX_VALUES:
             raise SpecError(
-                path, f"expands to more than {MAX_VALUES:,} values through YAML anchors and aliases; write the values out"
+                path,
+                f"expands to more than {MAX_VALUES:,} values through YAML anchors and aliases; write the values out",
             )
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 name = key.value if isinstance(key, yaml.ScalarNode) else "?"
                 stack.append((value, f"{path}.{name}" if path else str(name)))
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, f"{path}.{i}" if path else str(i)) for i, item in enumerate(node.value))
+            stack.extend(
+                (item, f"{path}.{i}" if path else str(i)) for i, item in enumerate(node.value)
+            )
 
 
 def validate_mapping(raw: Mapping[str, Any]) -> m.StudySpec:
@@ -132,7 +135,9 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     errors = exc.errors(include_url=False)
     # train: is a function reference or a {command: ...} mapping; report the errors of the
     # form the user wrote, not "should be a valid string" for a mapping.
-    wrote_mapping = [e for e in errors if e["loc"][:2] == ("train", "str") and not isinstance(e["input"], str)]
+    wrote_mapping = [
+        e for e in errors if e["loc"][:2] == ("train", "str") and not isinstance(e["input"], str)
+    ]
     if wrote_mapping:
         errors = [e for e in errors if e["loc"][:2] != ("train", "str")]
     # objective: is one mapping or a list of them; likewise keep the form the user wrote.
@@ -148,11 +153,18 @@ def spec_error_from(exc: ValidationError) -> SpecError:
         and not difflib.get_close_matches(str(e["loc"][4]), sorted(fields), n=1, cutoff=0.75)
         for e in errors
     )  # fmt: skip
-    wrote_source = any(_metric_member(e) == "dict" and len(e["loc"]) > 4 and str(e["loc"][4]) in fields for e in errors)
+    wrote_source = any(
+        _metric_member(e) == "dict" and len(e["loc"]) > 4 and str(e["loc"][4]) in fields
+        for e in errors
+    )
     if wrote_names or wrote_source:
         noise = "one" if wrote_names else "dict"
         errors = [e for e in errors if _metric_member(e) != noise] or errors
-    typos = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"] and _did_you_mean(str(e["loc"][-1]))]
+    typos = [
+        e
+        for e in errors
+        if e["type"] == "extra_forbidden" and e["loc"] and _did_you_mean(str(e["loc"][-1]))
+    ]
     err = (typos or errors)[0]
     loc = [str(p) for p in err["loc"]]
     # The space union adds its tag to the path ("space.lr.float.low"); users never wrote it.
@@ -190,7 +202,11 @@ def spec_error_from(exc: ValidationError) -> SpecError:
 def _metric_member(error: Any) -> str | None:
     """Which member of train.metric's union an error is about: "one", "dict", or None."""
     loc = [str(p) for p in error["loc"]]
-    if len(loc) < 5 or loc[:3] != ["train", "TrainCommand", "metric"] or "MetricSource" not in loc[3]:
+    if (
+        len(loc) < 5
+        or loc[:3] != ["train", "TrainCommand", "metric"]
+        or "MetricSource" not in loc[3]
+    ):
         return None
     return "dict" if loc[3].startswith("dict[") else "one"
 

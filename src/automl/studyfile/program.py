@@ -45,13 +45,17 @@ class MetricSource(Frozen):
         except re.error as exc:
             raise ValueError(f"the regular expression does not compile: {exc}") from None
         if "value" not in compiled.groupindex:
-            raise ValueError("the regular expression needs a named group (?P<value>...) for the number")
+            raise ValueError(
+                "the regular expression needs a named group (?P<value>...) for the number"
+            )
         return pattern
 
     @model_validator(mode="after")
     def _one_source(self) -> MetricSource:
         if (self.pattern is None) == (self.tensorboard is None):
-            raise ValueError("give pattern: (a regular expression) or tensorboard: {dir, tag}, one of them")
+            raise ValueError(
+                "give pattern: (a regular expression) or tensorboard: {dir, tag}, one of them"
+            )
         return self
 
     def describe(self) -> str:
@@ -91,12 +95,18 @@ class TrainCommand(Frozen):
     def _check_rename(cls, rename: dict[str, str]) -> dict[str, str]:
         for name, theirs in rename.items():
             if not theirs.strip() or any(c.isspace() for c in theirs):
-                raise ValueError(f"{name}: the program's name for it must be one word, got {theirs!r}")
+                raise ValueError(
+                    f"{name}: the program's name for it must be one word, got {theirs!r}"
+                )
         return rename
 
     def placeholders(self) -> list[str]:
         """Every name in ``{...}`` in the command, the resume arguments and TensorBoard dirs."""
-        texts = [*self.command, *self.resume, *(s.tensorboard.dir for s in self.sources().values() if s.tensorboard)]
+        texts = [
+            *self.command,
+            *self.resume,
+            *(s.tensorboard.dir for s in self.sources().values() if s.tensorboard),
+        ]
         return [m.group(1) for text in texts for m in PLACEHOLDER.finditer(text)]
 
     def sources(self) -> dict[str, MetricSource]:

@@ -141,10 +141,16 @@ class StudySpec(Frozen):
     def _check_task(self) -> StudySpec:
         _check_objectives(self)
         if self.train is not None:
-            given = {"data": self.data is not None, "model": self.model != ModelSpec(), "trainer": self.trainer != TrainerSpec()}
+            given = {
+                "data": self.data is not None,
+                "model": self.model != ModelSpec(),
+                "trainer": self.trainer != TrainerSpec(),
+            }
             extra = [name for name, there in given.items() if there]
             if extra:
-                raise ValueError(f"train: your own code replaces {', '.join(extra)}; leave {extra[0]} out")
+                raise ValueError(
+                    f"train: your own code replaces {', '.join(extra)}; leave {extra[0]} out"
+                )
             for path, objective in self._objective_paths():
                 if objective.is_cost:
                     raise ValueError(
@@ -152,7 +158,9 @@ class StudySpec(Frozen):
                         "your own code reports its own metrics (name it anything else)"
                     )
                 if objective.direction is None:
-                    raise ValueError(f"{path}.direction: say maximize or minimize for your metric {objective.name!r}")
+                    raise ValueError(
+                        f"{path}.direction: say maximize or minimize for your metric {objective.name!r}"
+                    )
             return self
         if self.data is None:
             raise ValueError("data: say what to train on (or give train: to run your own code)")
@@ -165,10 +173,14 @@ class StudySpec(Frozen):
                 )
         quality = [o.metric for o in self.objectives if isinstance(o.metric, Metric)]
         if not quality:
-            raise ValueError("objective: name at least one metric of the model's predictions (accuracy, rmse, ...) besides its cost")
+            raise ValueError(
+                "objective: name at least one metric of the model's predictions (accuracy, rmse, ...) besides its cost"
+            )
         tasks = {metric.task for metric in quality}
         if len(tasks) > 1:
-            raise ValueError("objective: the metrics mix classification and regression; one data set has one task")
+            raise ValueError(
+                "objective: the metrics mix classification and regression; one data set has one task"
+            )
         task = tasks.pop()
         if self.data.task is not None and self.data.task != task:
             raise ValueError(
@@ -204,7 +216,9 @@ class StudySpec(Frozen):
 
     def describe_objectives(self) -> str:
         """``accuracy (maximize), params (minimize); params <= 50000`` for people to read."""
-        text = ", ".join(f"{o.name} ({o.direction.value if o.direction else '?'})" for o in self.objectives)
+        text = ", ".join(
+            f"{o.name} ({o.direction.value if o.direction else '?'})" for o in self.objectives
+        )
         bounds = [
             f"{name} {'<=' if side == 'max' else '>='} {limit:g}"
             for name, bound in self.constraints.items()
@@ -243,13 +257,17 @@ def _check_objectives(spec: StudySpec) -> None:
     seen: set[str] = set()
     for path, objective in spec._objective_paths():  # noqa: SLF001 - StudySpec's helper, in its own module
         if objective.name in seen:
-            raise ValueError(f"{path}.metric: {objective.name!r} is already an objective; each metric once")
+            raise ValueError(
+                f"{path}.metric: {objective.name!r} is already an objective; each metric once"
+            )
         seen.add(objective.name)
     cost = {c.value for c in CostMetric} if not spec.own_code else set()
     for name in spec.constraints:
         if name not in seen and name not in cost:
             allowed = ", ".join(sorted(seen | cost))
-            raise ValueError(f"constraints.{name}: not an objective{' or a model cost' if cost else ''} of this study ({allowed})")
+            raise ValueError(
+                f"constraints.{name}: not an objective{' or a model cost' if cost else ''} of this study ({allowed})"
+            )
 
 
 # Re-exported so that the schema reads as one place: `from automl.studyfile.schema import Metric`.

@@ -48,7 +48,9 @@ class DataSpec(Frozen):
     cv: CVSpec = CVSpec()
     preprocess: Preprocess = Preprocess.STANDARDIZE
     options: dict[str, Scalar] = Field(default_factory=dict)
-    drop: list[str] = Field(default_factory=list)  # csv columns to leave out (ids, dates, free text)
+    drop: list[str] = Field(
+        default_factory=list
+    )  # csv columns to leave out (ids, dates, free text)
 
     @field_validator("source")
     @classmethod
@@ -74,12 +76,19 @@ class DataSpec(Frozen):
             raise ValueError("`drop:` only applies to csv sources")
         if self.target and self.target in self.drop:
             raise ValueError(f"`drop:` names the target column {self.target!r}")
-        if self.options and self.source not in ("sklearn:make_classification", "sklearn:make_regression"):
-            raise ValueError("`options:` only applies to sklearn:make_classification and sklearn:make_regression")
+        if self.options and self.source not in (
+            "sklearn:make_classification",
+            "sklearn:make_regression",
+        ):
+            raise ValueError(
+                "`options:` only applies to sklearn:make_classification and sklearn:make_regression"
+            )
         if kind == "sklearn":
             known = SKLEARN_SOURCES[self.source.split(":", 1)[1]]
             if self.task is not None and self.task != known:
-                raise ValueError(f"{self.source} is a {known.value} data set, but task is {self.task.value}")
+                raise ValueError(
+                    f"{self.source} is a {known.value} data set, but task is {self.task.value}"
+                )
             object.__setattr__(self, "task", known)
         return self
 
@@ -92,7 +101,9 @@ class ModelSpec(Frozen):
     def _check_family(cls, family: str) -> str:
         if family in ("mlp", "cnn") or re.match(r"^python:[\w.]+:\w+$", family):
             return family
-        raise ValueError(f"unknown model family {family!r}; use mlp, cnn or python:<module>:<builder>")
+        raise ValueError(
+            f"unknown model family {family!r}; use mlp, cnn or python:<module>:<builder>"
+        )
 
     @property
     def is_user_builder(self) -> bool:
@@ -127,17 +138,23 @@ class TrainerSpec(Frozen):
     def _check_checkpoint_every(cls, every: Any) -> int | str:
         if isinstance(every, int) and not isinstance(every, bool):
             if every < 1:
-                raise ValueError(f"a number of epochs must be >= 1, but got {every}; write none to turn checkpoints off")
+                raise ValueError(
+                    f"a number of epochs must be >= 1, but got {every}; write none to turn checkpoints off"
+                )
             return every
         if not isinstance(every, str):
-            raise ValueError(f"{every!r}: write a duration such as 60s or 5m, a whole number of epochs, or none")
+            raise ValueError(
+                f"{every!r}: write a duration such as 60s or 5m, a whole number of epochs, or none"
+            )
         text = every.strip().lower()
         if text == "none":
             return text
         if text.isdigit():
             return cls._check_checkpoint_every(int(text))
         if parse_duration(text) <= 0:
-            raise ValueError(f"{every!r}: a duration must be > 0; write none to turn checkpoints off")
+            raise ValueError(
+                f"{every!r}: a duration must be > 0; write none to turn checkpoints off"
+            )
         return text
 
     @property

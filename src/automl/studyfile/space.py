@@ -157,9 +157,13 @@ SpaceEntry = Annotated[
 class Suggester(Protocol):
     """What :func:`suggest_params` needs from a trial: the three suggest calls of Optuna."""
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = ..., log: bool = ...) -> float: ...
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = ..., log: bool = ...
+    ) -> float: ...
 
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = ..., log: bool = ...) -> int: ...
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = ..., log: bool = ...
+    ) -> int: ...
 
     def suggest_categorical(self, name: str, choices: Any) -> Any: ...
 
@@ -188,9 +192,13 @@ def suggest_params(space: Mapping[str, BaseParam], trial: Suggester) -> dict[str
         if not is_active(entry, values):
             continue
         if isinstance(entry, FloatParam):
-            values[name] = trial.suggest_float(name, entry.low, entry.high, step=entry.step, log=entry.log)
+            values[name] = trial.suggest_float(
+                name, entry.low, entry.high, step=entry.step, log=entry.log
+            )
         elif isinstance(entry, IntParam):
-            values[name] = trial.suggest_int(name, entry.low, entry.high, step=entry.step, log=entry.log)
+            values[name] = trial.suggest_int(
+                name, entry.low, entry.high, step=entry.step, log=entry.log
+            )
         elif isinstance(entry, CategoricalParam):
             values[name] = trial.suggest_categorical(name, list(entry.choices))
         elif isinstance(entry, FixedParam):

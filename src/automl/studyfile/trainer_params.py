@@ -45,7 +45,9 @@ class TrainParams:
     dropout: float = _knob(0.0, domain=(0.0, 1.0), model=True)
     depth: int = _knob(2, domain=(1, INF), model=True)
     width: int = _knob(128, domain=(1, INF), model=True)
-    activation: str = _knob("relu", choices=("relu", "gelu", "silu", "tanh", "leaky_relu", "elu"), model=True)
+    activation: str = _knob(
+        "relu", choices=("relu", "gelu", "silu", "tanh", "leaky_relu", "elu"), model=True
+    )
     batch_norm: bool = _knob(False, model=True)
     init: str = _knob("default", choices=("default", "kaiming", "xavier", "orthogonal"), model=True)
     optimizer: str = _knob("adamw", choices=("sgd", "adam", "adamw", "rmsprop"))
@@ -53,7 +55,9 @@ class TrainParams:
     nesterov: bool = _knob(False)
     beta1: float = _knob(0.9, domain=(0.0, 1.0))
     beta2: float = _knob(0.999, domain=(0.0, 1.0))
-    schedule: str = _knob("constant", choices=("constant", "step", "exponential", "cosine", "onecycle"))
+    schedule: str = _knob(
+        "constant", choices=("constant", "step", "exponential", "cosine", "onecycle")
+    )
     warmup_epochs: int = _knob(0, domain=(0, INF))
     batch_size: int = _knob(128, domain=(1, INF))
     grad_clip: float = _knob(0.0, domain=(0.0, INF))  # 0 means no clipping
@@ -101,7 +105,9 @@ TRAINER_PARAMS: tuple[str, ...] = tuple(_FIELDS)
 KINDS: dict[str, type] = {n: _kind(t) for n, t in typing.get_type_hints(TrainParams).items()}
 # (low, high, low allowed) for the numeric ones; high itself is never allowed.
 TRAINER_DOMAINS: dict[str, tuple[float, float, bool]] = {
-    n: (*f.metadata["domain"], f.metadata["low_ok"]) for n, f in _FIELDS.items() if f.metadata["domain"]
+    n: (*f.metadata["domain"], f.metadata["low_ok"])
+    for n, f in _FIELDS.items()
+    if f.metadata["domain"]
 }
 # The names each categorical one accepts.
 TRAINER_CHOICES: dict[str, tuple[str, ...]] = {
@@ -123,7 +129,11 @@ def value_problem(name: str, value: Any) -> str | None:
         if value not in TRAINER_CHOICES[name]:
             return f"{value!r} is not a known {name}; use one of {', '.join(sorted(TRAINER_CHOICES[name]))}"
         return None
-    if name not in TRAINER_DOMAINS or isinstance(value, bool) or not isinstance(value, (int, float)):
+    if (
+        name not in TRAINER_DOMAINS
+        or isinstance(value, bool)
+        or not isinstance(value, (int, float))
+    ):
         return None  # a type error is named when the value is coerced
     low, high, low_ok = TRAINER_DOMAINS[name]
     if (value > low or (low_ok and value == low)) and value < high:

@@ -116,7 +116,9 @@ class TrialRecord:
         for stat in ("grad_norm", "weight_norm", "update_ratio"):
             per_epoch = self.health.get(stat) or []
             for g, group in enumerate(groups):
-                series[f"health/{stat}/{group}"] = [row[g] if g < len(row) else None for row in per_epoch]
+                series[f"health/{stat}/{group}"] = [
+                    row[g] if g < len(row) else None for row in per_epoch
+                ]
         if self.health.get("max_grad_norm"):
             series["health/max_grad_norm"] = list(self.health["max_grad_norm"])
         for name, values in self.user_metrics.items():  # your own code's TrialContext.log
@@ -130,7 +132,9 @@ class TrialRecord:
         series = {key: {epoch: v for epoch, v in enumerate(values, start=1) if v is not None}
                   for key, values in self.epoch_series().items()}  # fmt: skip
         for name, by_epoch in self.objective_epochs.items():
-            series[f"cv/{metric_name(name)}"] = {epoch: v for epoch, v in by_epoch.items() if v is not None}
+            series[f"cv/{metric_name(name)}"] = {
+                epoch: v for epoch, v in by_epoch.items() if v is not None
+            }
         return {key: by_epoch for key, by_epoch in series.items() if by_epoch}
 
     def steps(self) -> list[int]:
@@ -201,7 +205,10 @@ def study_record(study: optuna.Study, spec: StudySpec, storage_url: str) -> Stud
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
     if spec.multi:
         maximize = [o.maximize for o in spec.objectives]
-        members = sorted(front_of(trials, maximize), key=lambda t: (-t.values[0] if maximize[0] else t.values[0], t.number))
+        members = sorted(
+            front_of(trials, maximize),
+            key=lambda t: (-t.values[0] if maximize[0] else t.values[0], t.number),
+        )
         return StudyRecord(spec.name, mask_url(storage_url), spec.primary.name, spec.direction.value, counts, None,
                            objectives=tuple(spec.objective_names),
                            directions=tuple(o.direction.value for o in spec.objectives),  # type: ignore[union-attr]

@@ -73,14 +73,18 @@ class MlflowTracker(Tracker):
         if record.multi:
             tags["automl.objectives"] = ",".join(record.objectives)
         start_ms = _ms(record.started_at)
-        run = client.create_run(experiment_id, start_time=start_ms, tags=tags, run_name=record.run_name)
+        run = client.create_run(
+            experiment_id, start_time=start_ms, tags=tags, run_name=record.run_name
+        )
         run_id = run.info.run_id
         params = [Param(k, str(v)) for k, v in sorted(record.params.items())]
         for i in range(0, len(params), _MAX_PARAMS):
             client.log_batch(run_id, params=params[i : i + _MAX_PARAMS])
         now = _ms(record.ended_at)
         metrics = [
-            Metric(key, float(v), now, step) for key, steps in record.step_series().items() for step, v in steps.items()
+            Metric(key, float(v), now, step)
+            for key, steps in record.step_series().items()
+            for step, v in steps.items()
         ]
         for key, value in record.summary().items():
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -96,8 +100,13 @@ class MlflowTracker(Tracker):
         parent = self._parent(client, experiment_id, record.study_name, record.storage)
         now = _ms(None)
         step = sum(record.counts.values())
-        metrics = [Metric(f"n_{state.lower()}", float(n), now, step) for state, n in record.counts.items()]
-        tags = [RunTag("automl.metric", record.metric), RunTag("automl.direction", record.direction)]
+        metrics = [
+            Metric(f"n_{state.lower()}", float(n), now, step) for state, n in record.counts.items()
+        ]
+        tags = [
+            RunTag("automl.metric", record.metric),
+            RunTag("automl.direction", record.direction),
+        ]
         if record.best is not None and record.best.value is not None:
             metrics.append(Metric("best_value", float(record.best.value), now, step))
             tags.append(RunTag("automl.best_trial", str(record.best.number)))
@@ -147,7 +156,9 @@ class MlflowTracker(Tracker):
         return winner
 
     def _find(self, client: Any, experiment_id: str, study: str, storage: str, number: int) -> bool:
-        return bool(self._search(client, experiment_id, study, storage, role="trial", number=number))
+        return bool(
+            self._search(client, experiment_id, study, storage, role="trial", number=number)
+        )
 
     @staticmethod
     def _search(client: Any, experiment_id: str, study: str, storage: str, *, role: str,

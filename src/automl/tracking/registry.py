@@ -67,7 +67,9 @@ def make_trackers(spec: StudySpec) -> list[Tracker]:
 
 def _make(spec: StudySpec, name: str) -> Tracker:
     module, cls = TRACKERS[name][:2]
-    tracker: Tracker = getattr(importlib.import_module(module), cls)(getattr(spec.tracking, name), spec.name)
+    tracker: Tracker = getattr(importlib.import_module(module), cls)(
+        getattr(spec.tracking, name), spec.name
+    )
     return tracker
 
 
@@ -122,11 +124,17 @@ def _report(study: str, tracker: str, what: str, exc: BaseException, storage_url
 def _absolute(tracking: TrackingSpec) -> TrackingSpec:
     update: dict[str, Any] = {}
     if tracking.mlflow is not None:
-        update["mlflow"] = tracking.mlflow.model_copy(update={"tracking_uri": _absolute_uri(tracking.mlflow.tracking_uri)})
+        update["mlflow"] = tracking.mlflow.model_copy(
+            update={"tracking_uri": _absolute_uri(tracking.mlflow.tracking_uri)}
+        )
     if tracking.wandb is not None:
-        update["wandb"] = tracking.wandb.model_copy(update={"dir": _absolute_path(tracking.wandb.dir)})
+        update["wandb"] = tracking.wandb.model_copy(
+            update={"dir": _absolute_path(tracking.wandb.dir)}
+        )
     if tracking.tensorboard is not None:
-        update["tensorboard"] = tracking.tensorboard.model_copy(update={"log_dir": _absolute_path(tracking.tensorboard.log_dir)})
+        update["tensorboard"] = tracking.tensorboard.model_copy(
+            update={"log_dir": _absolute_path(tracking.tensorboard.log_dir)}
+        )
     return tracking.model_copy(update=update)
 
 
@@ -138,7 +146,11 @@ def _absolute_uri(uri: str) -> str:
     """``sqlite:///rel.db``, ``file:rel`` and bare paths made absolute; server URIs unchanged."""
     if uri.startswith("sqlite:///"):
         path = uri.removeprefix("sqlite:///")
-        return uri if path.startswith("/") or path == ":memory:" else "sqlite:///" + _absolute_path(path)
+        return (
+            uri
+            if path.startswith("/") or path == ":memory:"
+            else "sqlite:///" + _absolute_path(path)
+        )
     if uri.startswith("file:"):
         path = uri.removeprefix("file:")
         return uri if path.startswith("//") else "file://" + _absolute_path(path)

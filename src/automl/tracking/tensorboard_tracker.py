@@ -40,13 +40,22 @@ class TensorboardTracker(Tracker):
                 for step, value in steps.items():
                     writer.add_scalar(key, value, step)
             writer.add_text("automl/trial", _table(record.summary() | record.tags()), 0)
-            hparams = {k: _hparam(v) for k, v in record.params.items()} | {"state": record.state.name}
+            hparams = {k: _hparam(v) for k, v in record.params.items()} | {
+                "state": record.state.name
+            }
             if record.multi:  # several objectives: hparam/<name> each
                 tags = [f"hparam/{metric_name(n)}" for n in record.objectives]
                 values = [record.values.get(n) for n in record.objectives]
-                _add_hparams(writer, hparams, {t: v for t, v in zip(tags, values, strict=True) if v is not None}, tags)
+                _add_hparams(
+                    writer,
+                    hparams,
+                    {t: v for t, v in zip(tags, values, strict=True) if v is not None},
+                    tags,
+                )
             else:
-                _add_hparams(writer, hparams, {VALUE_TAG: record.value} if record.value is not None else {})
+                _add_hparams(
+                    writer, hparams, {VALUE_TAG: record.value} if record.value is not None else {}
+                )
         finally:
             writer.close()
 
@@ -59,7 +68,9 @@ class TensorboardTracker(Tracker):
             best = record.best
             if best is not None and best.value is not None:
                 lines |= {"best_trial": best.number, "best_value": best.value}
-                _add_hparams(writer, {k: _hparam(v) for k, v in best.params.items()}, {VALUE_TAG: best.value})
+                _add_hparams(
+                    writer, {k: _hparam(v) for k, v in best.params.items()}, {VALUE_TAG: best.value}
+                )
             if record.multi:  # several objectives: the Pareto front instead of a best trial
                 lines |= {"objectives": ", ".join(record.objectives), "directions": ", ".join(record.directions),
                           "front_size": len(record.front), "front_trials": ", ".join(map(str, record.front_numbers()))}  # fmt: skip
@@ -75,12 +86,19 @@ def _writer(log_dir: Path) -> Any:
     return SummaryWriter(log_dir=str(log_dir))
 
 
-def _add_hparams(writer: Any, hparams: dict[str, Any], metrics: dict[str, float], declared: list[str] | None = None) -> None:
+def _add_hparams(
+    writer: Any,
+    hparams: dict[str, Any],
+    metrics: dict[str, float],
+    declared: list[str] | None = None,
+) -> None:
     """Write an HParams session into ``writer``'s own folder (``add_hparams`` would make a new one);
     ``declared``: the metric tags the session names (default: those of ``metrics``, or hparam/value)."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-    experiment, start, end = hparams_summary(hparams, dict.fromkeys(declared or metrics or {VALUE_TAG: 0.0}, 0.0))
+    experiment, start, end = hparams_summary(
+        hparams, dict.fromkeys(declared or metrics or {VALUE_TAG: 0.0}, 0.0)
+    )
     file_writer = writer._get_file_writer()  # noqa: SLF001 - the documented add_hparams does the same
     for summary in (experiment, start, end):
         file_writer.add_summary(summary)
@@ -98,9 +116,13 @@ def _front_table(record: StudyRecord) -> str:
     rows = [[str(t.number), *(f"{t.values.get(n):.6g}" if t.values.get(n) is not None else "-" for n in record.objectives),
              ", ".join(f"{k}={v}" for k, v in sorted(t.params.items()))] for t in record.front]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows])
+    return "\n".join(
+        lines + ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+    )
 
 
 def _table(rows: dict[str, Any]) -> str:
     """A Markdown table, which TensorBoard's text tab renders."""
-    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows.items())
+    return "| | |\n|---|---|\n" + "\n".join(
+        f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows.items()
+    )

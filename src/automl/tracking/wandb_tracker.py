@@ -43,7 +43,11 @@ class WandbTracker(Tracker):
 
     def log_trial(self, record: TrialRecord) -> None:
         config = dict(record.params) | {
-            "automl": {TAG_STUDY: record.study_name, TAG_TRIAL: record.number, TAG_STORAGE: record.storage}
+            "automl": {
+                TAG_STUDY: record.study_name,
+                TAG_TRIAL: record.number,
+                TAG_STORAGE: record.storage,
+            }
         }
         tags = ["automl", record.state.name.lower()]
         run = self._init(record.study_name, "trial", record.run_name, config, tags)
@@ -59,10 +63,14 @@ class WandbTracker(Tracker):
 
     def log_study(self, record: StudyRecord) -> None:
         best = record.best
-        config: dict[str, Any] = {"automl": {TAG_STUDY: record.study_name, TAG_STORAGE: record.storage}}
+        config: dict[str, Any] = {
+            "automl": {TAG_STUDY: record.study_name, TAG_STORAGE: record.storage}
+        }
         if best is not None:
             config |= {"best_params": dict(best.params)}
-        run = self._init(record.study_name, "study", f"{record.study_name}-summary", config, ["automl", "study"])
+        run = self._init(
+            record.study_name, "study", f"{record.study_name}-summary", config, ["automl", "study"]
+        )
         try:
             run.summary["metric"] = record.metric
             run.summary["direction"] = record.direction
@@ -77,11 +85,16 @@ class WandbTracker(Tracker):
                 run.summary["directions"] = list(record.directions)
                 run.summary["front_size"] = len(record.front)
                 run.summary["front_trials"] = record.front_numbers()
-                run.summary["front"] = [{"number": t.number, "values": t.values, "params": t.params} for t in record.front]
+                run.summary["front"] = [
+                    {"number": t.number, "values": t.values, "params": t.params}
+                    for t in record.front
+                ]
         finally:
             run.finish()
 
-    def _init(self, group: str, job_type: str, name: str, config: dict[str, Any], tags: list[str]) -> Any:
+    def _init(
+        self, group: str, job_type: str, name: str, config: dict[str, Any], tags: list[str]
+    ) -> Any:
         import wandb
 
         settings = wandb.Settings(

@@ -61,7 +61,11 @@ def read_checkpoint(blob: CheckpointBlob) -> Any | None:
     every worker, so a checkpoint holds tensors, numbers, strings, lists and dicts."""
     try:
         body = blob.get()
-        return None if body is None else torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+        return (
+            None
+            if body is None
+            else torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+        )
     except Exception as exc:  # noqa: BLE001 - torn, foreign, or a store that is down
         fresh_start(str(exc))
         return None
@@ -74,7 +78,9 @@ def write_checkpoint(blob: CheckpointBlob, body: bytes, epoch: int) -> bool:
     try:
         blob.put(body)
     except Exception as exc:  # noqa: BLE001
-        log.warning("could not save the checkpoint of epoch %d: %s", epoch, " ".join(str(exc).split())[:300])
+        log.warning(
+            "could not save the checkpoint of epoch %d: %s", epoch, " ".join(str(exc).split())[:300]
+        )
         return False
     return True
 
@@ -116,7 +122,9 @@ class Checkpoints:
         self.resumed_from_epoch = int(state["epoch"])
         return state
 
-    def after_epoch(self, epoch: int, last_epoch: int, snapshot: Callable[[], dict[str, Any]]) -> None:
+    def after_epoch(
+        self, epoch: int, last_epoch: int, snapshot: Callable[[], dict[str, Any]]
+    ) -> None:
         """Save when due (or when preemption was asked); then stop if preemption was asked.
         After the last epoch the trial is done: it ends normally, preempted or not."""
         if epoch >= last_epoch:

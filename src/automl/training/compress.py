@@ -68,12 +68,16 @@ def prunable_layers(net: nn.Module) -> list[PrunableLayer]:
     if isinstance(net, MLP):
         made = [(_layer(b.linear), _norm(b.norm)) for b in net.layers]
         readers = [layer for layer, _ in made[1:]] + [_layer(net.out)]
-        return [PrunableLayer(layer, norm, r, 1) for (layer, norm), r in zip(made, readers, strict=True)]
+        return [
+            PrunableLayer(layer, norm, r, 1) for (layer, norm), r in zip(made, readers, strict=True)
+        ]
     if isinstance(net, CNN):
         made = [(_layer(b.conv), _norm(b.norm)) for b in net.blocks]
         hidden = _layer(net.hidden)
         readers = [layer for layer, _ in made[1:]] + [hidden]
-        out = [PrunableLayer(layer, norm, r, 1) for (layer, norm), r in zip(made, readers, strict=True)]
+        out = [
+            PrunableLayer(layer, norm, r, 1) for (layer, norm), r in zip(made, readers, strict=True)
+        ]
         last = out[-1]
         out[-1] = dataclasses.replace(last, span=hidden.weight.shape[1] // _units(last.producer))
         return [*out, PrunableLayer(hidden, None, _layer(net.out), 1)]
@@ -105,7 +109,9 @@ def prune(net: nn.Module, fraction: float) -> list[int]:
 def resize(net: nn.Module, sizes: Sequence[int]) -> None:
     """Give a freshly built ``net`` the widths of a pruned one (its weights are then loaded)."""
     layers = prunable_layers(net)
-    if len(sizes) != len(layers) or not all(1 <= w <= _units(s.producer) for w, s in zip(sizes, layers, strict=False)):
+    if len(sizes) != len(layers) or not all(
+        1 <= w <= _units(s.producer) for w, s in zip(sizes, layers, strict=False)
+    ):
         raise ValueError(f"widths {list(sizes)} do not fit a model with widths {widths(net)}")
     for layer, w in zip(layers, sizes, strict=True):
         _take(layer, torch.arange(w, device=layer.producer.weight.device))
@@ -116,7 +122,11 @@ def importance(layer: PrunableLayer) -> torch.Tensor:
     norm of the weights that read it."""
     made = layer.producer.weight.detach()
     n = len(made)
-    making = layer.norm.weight.detach().abs() if layer.norm is not None else made.reshape(n, -1).norm(dim=1)
+    making = (
+        layer.norm.weight.detach().abs()
+        if layer.norm is not None
+        else made.reshape(n, -1).norm(dim=1)
+    )
     reading = layer.consumer.weight.detach().transpose(0, 1).reshape(n, -1).norm(dim=1)
     return (making * reading).float()
 
@@ -131,7 +141,9 @@ def _layer(module: object) -> nn.Linear | nn.Conv2d:
 
 
 def _norm(module: object) -> nn.BatchNorm1d | nn.BatchNorm2d | None:
-    return module if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine else None
+    return (
+        module if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine else None
+    )
 
 
 def _take(layer: PrunableLayer, keep: torch.Tensor) -> None:
@@ -151,7 +163,11 @@ def _take(layer: PrunableLayer, keep: torch.Tensor) -> None:
         if norm.running_mean is not None and norm.running_var is not None:
             norm.running_mean = norm.running_mean.index_select(0, keep).clone()
             norm.running_var = norm.running_var.index_select(0, keep).clone()
-    columns = keep if layer.span == 1 else (keep[:, None] * layer.span + torch.arange(layer.span, device=keep.device)).flatten()
+    columns = (
+        keep
+        if layer.span == 1
+        else (keep[:, None] * layer.span + torch.arange(layer.span, device=keep.device)).flatten()
+    )
     consumer.weight = _kept(consumer.weight, columns, 1)
     if isinstance(consumer, nn.Linear):
         consumer.in_features = len(columns)
@@ -160,24 +176,39 @@ def _take(layer: PrunableLayer, keep: torch.Tensor) -> None:
 
 
 def _kept(param: torch.Tensor, index: torch.Tensor, dim: int) -> nn.Parameter:
-    return nn.Parameter(param.detach().index_select(dim, index).clone(), requires_grad=param.requires_grad)
+    return nn.Parameter(
+        param.detach().index_select(dim, index).clone(), requires_grad=param.requires_grad
+    )
 
 
 def prune_and_fine_tune(
-    model: nn.Module, fraction: float, spec: StudySpec, params: Mapping[str, Any], fold: Fold, epochs: int
+    model: nn.Module,
+    fraction: float,
+    spec: StudySpec,
+    params: Mapping[str, Any],
+    fold: Fold,
+    epochs: int,
 ) -> list[int]:
     """Prune every member of ``model`` in place and fine-tune each on ``fold``'s training rows
     (:func:`fine_tune_epochs` of ``epochs``); the model ends on the CPU in eval mode. The widths."""
     sizes: list[int] = []
     for i, member in enumerate(members_of(model)):
         sizes = prune(member, fraction)
-        fine_tune(member, spec, params, fold, fine_tune_epochs(epochs), seed=spec.trainer.seed * 1000 + i)
+        fine_tune(
+            member, spec, params, fold, fine_tune_epochs(epochs), seed=spec.trainer.seed * 1000 + i
+        )
     model.cpu().eval()
     return sizes
 
 
 def fine_tune(
-    net: nn.Module, spec: StudySpec, params: Mapping[str, Any], fold: Fold, epochs: int, *, seed: int = 0
+    net: nn.Module,
+    spec: StudySpec,
+    params: Mapping[str, Any],
+    fold: Fold,
+    epochs: int,
+    *,
+    seed: int = 0,
 ) -> list[float]:
     """Train ``net`` for ``epochs`` epochs on ``fold``'s training rows, in fp32 on the fold's
     device, with the trial's optimiser and regularisation, the learning rate falling from
@@ -204,7 +235,9 @@ def fine_tune(
             for j in range(steps):
                 rows = perm[j::steps]
                 out = net(fold.X_train.index_select(0, rows))
-                loss = row_losses(out, fold.y_train.index_select(0, rows), task, p.label_smoothing).mean()
+                loss = row_losses(
+                    out, fold.y_train.index_select(0, rows), task, p.label_smoothing
+                ).mean()
                 penalty = l1_penalty(decay, p.l1)
                 optimizer.zero_grad(set_to_none=True)
                 (loss if penalty is None else loss + penalty).backward()

@@ -76,7 +76,11 @@ class TrialResult:
             attrs.DEVICE: self.device,
             attrs.PRECISION: self.precision,
             attrs.DURATION_S: round(self.duration_s, 2),
-            **({attrs.METRICS: {k: _exact(v) for k, v in self.metrics.items()}} if self.metrics else {}),
+            **(
+                {attrs.METRICS: {k: _exact(v) for k, v in self.metrics.items()}}
+                if self.metrics
+                else {}
+            ),
         }
 
 
@@ -108,7 +112,9 @@ def cross_validate(
     """
     started = time.perf_counter()
     task = spec.primary.builtin.task
-    dataset = cache.get(spec.dataset, task) if cache is not None else load_dataset(spec.dataset, task)
+    dataset = (
+        cache.get(spec.dataset, task) if cache is not None else load_dataset(spec.dataset, task)
+    )
     p = TrainParams.from_mapping(
         params, batch_size=spec.trainer.batch_size, model_params=not spec.model.is_user_builder
     )
@@ -116,14 +122,21 @@ def cross_validate(
     with torch.random.fork_rng(devices=[]):  # seed the trial without disturbing the caller
         seed_everything(spec.trainer.seed, placement.device)
         if cache is not None:
-            folds = cache.folds(spec.dataset, task, placement.device, lambda d: prepare_folds(d, spec.dataset, placement.device))
+            folds = cache.folds(
+                spec.dataset,
+                task,
+                placement.device,
+                lambda d: prepare_folds(d, spec.dataset, placement.device),
+            )
         else:
             folds = prepare_folds(dataset, spec.dataset, placement.device)
         setup = Setup(spec, p, params, placement, task, dataset.input_shape, dataset.n_outputs,
                       spec.trainer.epochs)  # fmt: skip
         fast = stackable(spec.model, p) and not placement.needs_scaler
         engine: Engine = StackedEngine(setup, folds) if fast else LoopEngine(setup, folds)
-        costs = model_costs(spec.cost_metrics, spec.model, p, params, dataset.input_shape, dataset.n_outputs)
+        costs = model_costs(
+            spec.cost_metrics, spec.model, p, params, dataset.input_shape, dataset.n_outputs
+        )
         result = _cross_validate(spec, engine, folds, dataset, reporter, setup, started,
                                  checkpoints or Checkpoints(None), costs)  # fmt: skip
     return result

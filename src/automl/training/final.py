@@ -94,7 +94,9 @@ def predict(model: nn.Module, preprocessor: Preprocessor, X: np.ndarray) -> np.n
     Classification: class probabilities, (N, n_classes); map ``argmax`` through
     ``Dataset.classes`` for labels. Regression: values in the target's own units, (N,).
     """
-    raw = raw_outputs(model, torch.from_numpy(preprocessor.transform(np.asarray(X, dtype=np.float32))))
+    raw = raw_outputs(
+        model, torch.from_numpy(preprocessor.transform(np.asarray(X, dtype=np.float32)))
+    )
     if preprocessor.task == Task.CLASSIFICATION:
         return softmax(raw)
     return preprocessor.inverse_target(raw.reshape(len(raw), -1)[:, 0])

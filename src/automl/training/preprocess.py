@@ -90,12 +90,20 @@ class Preprocessor:
             arrays["numeric_fill"] = np.nan_to_num(numeric["impute"].statistics_.astype(np.float64))
         scaler = numeric.get("scale")
         if isinstance(scaler, StandardScaler):
-            arrays["numeric_mean"], arrays["numeric_scale"] = scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
+            arrays["numeric_mean"], arrays["numeric_scale"] = (
+                scaler.mean_.astype(np.float64),
+                scaler.scale_.astype(np.float64),
+            )
         elif isinstance(scaler, MinMaxScaler):
-            arrays["numeric_min"], arrays["numeric_scale"] = scaler.min_.astype(np.float64), scaler.scale_.astype(np.float64)
+            arrays["numeric_min"], arrays["numeric_scale"] = (
+                scaler.min_.astype(np.float64),
+                scaler.scale_.astype(np.float64),
+            )
         if self.categorical:
             one_hot = self.features.named_transformers_["categorical"]
-            arrays["categorical_fill"] = np.nan_to_num(one_hot.named_steps["impute"].statistics_.astype(np.float64))
+            arrays["categorical_fill"] = np.nan_to_num(
+                one_hot.named_steps["impute"].statistics_.astype(np.float64)
+            )
         return facts, arrays
 
     @classmethod
@@ -155,7 +163,9 @@ class _SavedFeatures:
     scaled, then the categorical codes imputed and one-hot encoded, in that column order (as
     the ColumnTransformer it was saved from outputs them)."""
 
-    def __init__(self, categorical: dict[int, tuple[str, ...]], arrays: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, categorical: dict[int, tuple[str, ...]], arrays: dict[str, np.ndarray]
+    ) -> None:
         self.categorical, self.arrays = categorical, arrays
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -176,7 +186,9 @@ class _SavedFeatures:
         blocks = [numeric]
         for j, c in enumerate(cats):
             n = len(self.categorical[c])
-            blocks.append((codes[:, j : j + 1] == np.arange(n, dtype=np.float64)).astype(np.float64))
+            blocks.append(
+                (codes[:, j : j + 1] == np.arange(n, dtype=np.float64)).astype(np.float64)
+            )
         return np.concatenate(blocks, axis=1)
 
 

@@ -96,7 +96,9 @@ def _read_csv(path: Path, target: str, drop: tuple[str, ...] = ()) -> RawData:
         )
     unknown = [name for name in drop if name not in header]
     if unknown:
-        raise DataError(f"data.drop: column {unknown[0]!r} is not in {where}; columns are: {', '.join(header)}")
+        raise DataError(
+            f"data.drop: column {unknown[0]!r} is not in {where}; columns are: {', '.join(header)}"
+        )
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise DataError(

@@ -21,6 +21,9 @@ def check_train(spec: StudySpec) -> None:
         else:
             ok = shutil.which(program) is not None
         if not ok:
-            raise SpecError("train.command", f"{program!r} is not an executable program here (on PATH, or a path to an executable file)")
+            raise SpecError(
+                "train.command",
+                f"{program!r} is not an executable program here (on PATH, or a path to an executable file)",
+            )
     elif train is not None:
         import_function(train)

@@ -28,11 +28,20 @@ def as_text(value: Any) -> str:
 
 
 def build_command(
-    train: TrainCommand, params: Mapping[str, Any], trial: int, checkpoint_dir: str, *, resuming: bool = False
+    train: TrainCommand,
+    params: Mapping[str, Any],
+    trial: int,
+    checkpoint_dir: str,
+    *,
+    resuming: bool = False,
 ) -> list[str]:
     """The argument list of one trial (see the module docstring)."""
     fills = {name: as_text(value) for name, value in params.items()}
-    fills |= {"checkpoint_dir": checkpoint_dir, "trial": str(trial), "params_json": json.dumps(dict(params))}
+    fills |= {
+        "checkpoint_dir": checkpoint_dir,
+        "trial": str(trial),
+        "params_json": json.dumps(dict(params)),
+    }
     placed = set(train.placeholders())
     args = [fill(arg, fills) for arg in train.command]
     for name, value in params.items():

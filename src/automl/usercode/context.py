@@ -57,8 +57,15 @@ class TrialContext:
         self.params: dict[str, Any] = dict(params)
         self.number = number  # the Optuna trial number
         self.attempt = attempt  # how many times this trial's lineage ran before (0: the first time)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the slot's GPU, if any
-        self._reporter, self._blob, self._identity, self._on_saved = reporter, blob, identity, on_saved
+        self.device = torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu"
+        )  # the slot's GPU, if any
+        self._reporter, self._blob, self._identity, self._on_saved = (
+            reporter,
+            blob,
+            identity,
+            on_saved,
+        )
         self._reported: dict[int, Reported] = {}
         self._metrics: dict[str, dict[int, float]] = {}
         self._saved_once = False
@@ -73,7 +80,11 @@ class TrialContext:
         """Record ``value`` at ``step`` (with several objectives, a dict by objective name);
         raise :class:`automl.TrialPruned` when pruned."""
         step = int(step)
-        value = {str(k): float(v) for k, v in value.items()} if isinstance(value, Mapping) else float(value)
+        value = (
+            {str(k): float(v) for k, v in value.items()}
+            if isinstance(value, Mapping)
+            else float(value)
+        )
         self._reported[step] = value
         # Your step is automl's epoch from here on (reporter, pruner, *_epoch attributes).
         self._reporter.report(step, value)
@@ -120,24 +131,36 @@ class TrialContext:
     @property
     def curve(self) -> list[Any]:
         """The reported values in step order (non-finite numbers as None; dicts as reported)."""
-        return [v if isinstance(v, Mapping) else _finite(v) for v in (self._reported[s] for s in sorted(self._reported))]
+        return [
+            v if isinstance(v, Mapping) else _finite(v)
+            for v in (self._reported[s] for s in sorted(self._reported))
+        ]
 
     @property
     def user_metrics(self) -> dict[str, list[float | None]]:
         """What :meth:`log` recorded, aligned with :attr:`curve` (None where not logged)."""
         steps = sorted(self._reported)
-        return {name: [_finite(by_step[s]) if s in by_step else None for s in steps] for name, by_step in self._metrics.items()}
+        return {
+            name: [_finite(by_step[s]) if s in by_step else None for s in steps]
+            for name, by_step in self._metrics.items()
+        }
 
     def _restore(self) -> None:
         blob = read_checkpoint(self._blob) if self._blob is not None else None
         if blob is None:
             return
-        if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("identity") != self._identity:
+        if (
+            not isinstance(blob, dict)
+            or blob.get("format") != FORMAT
+            or blob.get("identity") != self._identity
+        ):
             fresh_start("it belongs to other params or another train:")
             return
         self._state = blob["state"]
         self._metrics = {k: dict(v) for k, v in blob.get("metrics", {}).items()}
-        for step, value in sorted(blob["reported"].items()):  # the new trial carries the curve so far
+        for step, value in sorted(
+            blob["reported"].items()
+        ):  # the new trial carries the curve so far
             self._reported[step] = value
             self._reporter.report(step, value)
         self.resumed_from_step = self.checkpoint_step = int(blob["step"])

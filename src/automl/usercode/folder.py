@@ -30,7 +30,9 @@ class CheckpointFolder:
     """The folder of one trial, kept in ``blob`` (None: nothing is kept) under ``identity``;
     ``on_saved(step)`` after each save. ``step`` is the step of the copy saved (or restored) last."""
 
-    def __init__(self, blob: CheckpointBlob | None, identity: str, on_saved: Callable[[int], None]) -> None:
+    def __init__(
+        self, blob: CheckpointBlob | None, identity: str, on_saved: Callable[[int], None]
+    ) -> None:
         self._blob, self._identity, self._on_saved = blob, identity, on_saved
         self.step = 0
         self.restored = False  # a saved copy was put back in the folder
@@ -54,7 +56,11 @@ class CheckpointFolder:
                 if meta.get("format") != FORMAT or meta.get("identity") != self._identity:
                     fresh_start("it belongs to other params or another train:")
                     return {}
-                members = [m for m in tar.getmembers() if m.name.startswith("files/") and (m.isfile() or m.isdir())]
+                members = [
+                    m
+                    for m in tar.getmembers()
+                    if m.name.startswith("files/") and (m.isfile() or m.isdir())
+                ]
                 for m in members:
                     m.name = m.name[len("files/") :]
                 tar.extractall(folder, members=[m for m in members if m.name], filter="data")
@@ -104,8 +110,14 @@ def signature(folder: Path) -> tuple[tuple[Any, ...], ...]:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             st = path.stat()
-            small = hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest() if st.st_size <= SMALL_FILE else ""
-            out.append((str(path.relative_to(folder)), st.st_size, st.st_ino, st.st_mtime_ns, small))
+            small = (
+                hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest()
+                if st.st_size <= SMALL_FILE
+                else ""
+            )
+            out.append(
+                (str(path.relative_to(folder)), st.st_size, st.st_ino, st.st_mtime_ns, small)
+            )
     return tuple(out)
 
 

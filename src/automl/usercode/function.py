@@ -34,7 +34,9 @@ def import_function(ref: str) -> TrainFunction:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import error is the user's to fix
-        raise SpecError("train", f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+        raise SpecError(
+            "train", f"cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise SpecError("train", f"{module_name} has no function {attr!r}")
@@ -50,7 +52,9 @@ def _check_signature(fn: Callable[..., Any], ref: str) -> None:
     try:
         signature.bind({}, object())
     except TypeError:
-        raise SpecError("train", f"{ref} must take two arguments: (params: dict, trial: automl.TrialContext)") from None
+        raise SpecError(
+            "train", f"{ref} must take two arguments: (params: dict, trial: automl.TrialContext)"
+        ) from None
 
 
 def run_function(fn: TrainFunction, context: TrialContext) -> float | dict[str, float]:
@@ -71,7 +75,9 @@ def run_function(fn: TrainFunction, context: TrialContext) -> float | dict[str, 
         try:
             return {str(k): float(v) for k, v in value.items()}
         except (TypeError, ValueError):
-            raise ValueError("the function returned a dict whose values are not all numbers") from None
+            raise ValueError(
+                "the function returned a dict whose values are not all numbers"
+            ) from None
     try:
         return float(value)
     except (TypeError, ValueError):

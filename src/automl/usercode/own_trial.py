@@ -46,19 +46,30 @@ class OwnTrial:
     ) -> None:  # fmt: skip
         assert spec.train is not None
         self.train = spec.train
-        self._functions = {} if functions is None else functions  # the process' imported functions, by name
+        self._functions = (
+            {} if functions is None else functions
+        )  # the process' imported functions, by name
         self._maximize = spec.direction.value == "maximize"
         self._primary = spec.primary.name  # the curve of a study with several objectives
         identity = _identity(spec, params)
         if isinstance(self.train, TrainCommand):
             self._program: ProgramTrial | None = ProgramTrial(
-                self.train, params, number, reporter, blob, identity=identity, on_saved=on_saved,
-                names=spec.objective_names, maximize=[o.maximize for o in spec.objectives],
+                self.train,
+                params,
+                number,
+                reporter,
+                blob,
+                identity=identity,
+                on_saved=on_saved,
+                names=spec.objective_names,
+                maximize=[o.maximize for o in spec.objectives],
             )
             self._context: TrialContext | None = None
         else:
             self._program = None
-            self._context = TrialContext(params, number, attempt, reporter, blob, identity=identity, on_saved=on_saved)
+            self._context = TrialContext(
+                params, number, attempt, reporter, blob, identity=identity, on_saved=on_saved
+            )
 
     @property
     def resumed_from_epoch(self) -> int:
@@ -110,6 +121,8 @@ class OwnTrial:
 
 def _identity(spec: StudySpec, params: Mapping[str, Any]) -> str:
     """What a checkpoint must match to be resumed: the same code and the same params."""
-    train = spec.train.model_dump(mode="json") if isinstance(spec.train, TrainCommand) else spec.train
+    train = (
+        spec.train.model_dump(mode="json") if isinstance(spec.train, TrainCommand) else spec.train
+    )
     text = json.dumps([train, dict(params)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

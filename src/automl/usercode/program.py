@@ -73,7 +73,10 @@ class ProgramTrial:
         settings: Settings | None = None, names: Sequence[str] = ("value",), maximize: Sequence[bool] = (True,),
     ) -> None:  # fmt: skip
         self.train, self.params, self.number = train, dict(params), number
-        self._names, self._maximize = list(names), list(maximize)  # the objectives, for train.metric
+        self._names, self._maximize = (
+            list(names),
+            list(maximize),
+        )  # the objectives, for train.metric
         self._reporter = reporter
         self._folder = CheckpointFolder(blob, identity, on_saved)
         self._grace_s = (settings or Settings()).stop_grace_s
@@ -112,12 +115,16 @@ class ProgramTrial:
                 preexec_fn=_die_with_parent,
             )  # fmt: skip
         except OSError as exc:
-            raise ProgramFailed(f"cannot start {self.train.command[0]!r}: {exc.strerror or exc}") from None
+            raise ProgramFailed(
+                f"cannot start {self.train.command[0]!r}: {exc.strerror or exc}"
+            ) from None
         lines: queue.Queue[str | None] = queue.Queue()
         tail: deque[str] = deque(maxlen=STDERR_LINES)
         readers = [
             threading.Thread(target=_pump, args=(proc.stdout, lines.put), daemon=True),
-            threading.Thread(target=_pump, args=(proc.stderr, lambda line: _stderr_line(line, tail)), daemon=True),
+            threading.Thread(
+                target=_pump, args=(proc.stderr, lambda line: _stderr_line(line, tail)), daemon=True
+            ),
         ]
         for reader in readers:
             reader.start()
@@ -143,7 +150,9 @@ class ProgramTrial:
                     raise TrialPreempted(self.checkpoint_step)
                 if time.monotonic() > deadline:
                     _stop(proc, self._grace_s)
-                    raise ProgramFailed(f"timed out after {format_duration(self.train.timeout or 0)}")
+                    raise ProgramFailed(
+                        f"timed out after {format_duration(self.train.timeout or 0)}"
+                    )
                 if time.monotonic() - polled > POLL_S:  # event files the program wrote meanwhile
                     polled = time.monotonic()
                     for number, value in metrics.poll():
@@ -174,15 +183,21 @@ class ProgramTrial:
             said = " | ".join(line.strip() for line in tail if line.strip())
             if "out of memory" in said.lower():
                 raise ProgramOutOfMemory(said)
-            raise ProgramFailed(f"the program exited with code {code}" + (f": {said}" if said else ""))
+            raise ProgramFailed(
+                f"the program exited with code {code}" + (f": {said}" if said else "")
+            )
         for number, value in metrics.poll():  # what it wrote last (nothing left to prune)
             self.reported[number] = value
             self._reporter.report(number, value)
         final = final if final is not None else metrics.final()
         if final is None and metrics.active:
-            raise ProgramFailed(f"the program exited 0, but no value was read from it ({metrics.describe()})")
+            raise ProgramFailed(
+                f"the program exited 0, but no value was read from it ({metrics.describe()})"
+            )
         if final is None:
-            raise ProgramFailed('the program printed no final value (a line {"value": ...} or {"values": {...}})')
+            raise ProgramFailed(
+                'the program printed no final value (a line {"value": ...} or {"values": {...}})'
+            )
         return final
 
     # -- the folder --------------------------------------------------------------------------
@@ -224,11 +239,19 @@ def _message(line: str) -> dict[str, Any] | None:
         obj = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(obj, dict) or set(obj) - {"step", "value", "values"} or len(set(obj) & {"value", "values"}) != 1:
+    if (
+        not isinstance(obj, dict)
+        or set(obj) - {"step", "value", "values"}
+        or len(set(obj) & {"value", "values"}) != 1
+    ):
         return None
     value: Any = obj.get("value", obj.get("values"))
     if "values" in obj:
-        if not isinstance(value, dict) or not value or not all(_is_number(v) for v in value.values()):
+        if (
+            not isinstance(value, dict)
+            or not value
+            or not all(_is_number(v) for v in value.values())
+        ):
             return None
         value = {str(k): float(v) for k, v in value.items()}
     elif not _is_number(value):

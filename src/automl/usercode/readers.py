@@ -33,15 +33,21 @@ class MetricReader:
         after_step: int = 0, carried: Mapping[int, Reported] | None = None,
     ) -> None:  # fmt: skip
         sources = train.sources()
-        self.sources: dict[str, MetricSource] = {names[0]: sources[""]} if "" in sources else sources
+        self.sources: dict[str, MetricSource] = (
+            {names[0]: sources[""]} if "" in sources else sources
+        )
         self.names, self._maximize = list(names), maximize[0]
-        self._patterns = {n: re.compile(s.pattern) for n, s in self.sources.items() if s.pattern is not None}
+        self._patterns = {
+            n: re.compile(s.pattern) for n, s in self.sources.items() if s.pattern is not None
+        }
         self._matches = dict.fromkeys(self._patterns, after_step)  # n-th match -> step n
         self._boards = {n: _Board(fill(s.tensorboard.dir, fills), s.tensorboard.tag)
                         for n, s in self.sources.items() if s.tensorboard is not None}  # fmt: skip
         self._after = after_step  # steps up to here were carried over
         self._pending: dict[int, dict[str, float]] = {}
-        self._carried: list[Event] = sorted((carried or {}).items())  # a resumed trial's curve so far
+        self._carried: list[Event] = sorted(
+            (carried or {}).items()
+        )  # a resumed trial's curve so far
         self.read: list[Event] = []
 
     @property
@@ -70,7 +76,13 @@ class MetricReader:
 
     def poll(self) -> list[Event]:
         """Events completed by what the event files gained since the last poll."""
-        return self._add([(name, step, value) for name, board in self._boards.items() for step, value in board.poll()])
+        return self._add(
+            [
+                (name, step, value)
+                for name, board in self._boards.items()
+                for step, value in board.poll()
+            ]
+        )
 
     def final(self) -> Reported | None:
         """The final value when the program printed none: the last step read (after the steps
@@ -84,7 +96,10 @@ class MetricReader:
         return max(events, key=lambda event: self._score(event[1]))[1]
 
     def describe(self) -> str:
-        return "; ".join(f"{name}: {s.describe()}" if len(self.sources) > 1 else s.describe() for name, s in self.sources.items())
+        return "; ".join(
+            f"{name}: {s.describe()}" if len(self.sources) > 1 else s.describe()
+            for name, s in self.sources.items()
+        )
 
     def _score(self, value: Reported) -> float:
         number = value[self.names[0]] if isinstance(value, Mapping) else value
@@ -118,7 +133,9 @@ class _Board:
         try:
             from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
         except ImportError:  # pragma: no cover - checked when the study file is
-            raise SpecError("train.metric", "tensorboard is not installed (pip install 'automl[tensorboard]')") from None
+            raise SpecError(
+                "train.metric", "tensorboard is not installed (pip install 'automl[tensorboard]')"
+            ) from None
         self._loader_class: Any = EventFileLoader
         self.folder, self.tag = Path(folder), tag
         self._loaders: dict[Path, Any] = {}

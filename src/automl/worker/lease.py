@@ -66,7 +66,9 @@ return 0
 # Renew the lease of the claim's owner. A claim that is gone (the broker restarted without
 # persistence) is put back, so that a message sent again for this trial finds it taken instead
 # of training it twice. 1: renewed; 0: someone else owns the trial now.
-_RENEW = _OWNER_OF + """
+_RENEW = (
+    _OWNER_OF
+    + """
 local raw = redis.call('GET', KEYS[1])
 if raw and owner_of(raw) ~= ARGV[1] then return 0 end
 if raw then
@@ -77,9 +79,12 @@ end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4])
 return 1
 """
+)
 
 # End the owner's lease, leaving the claim (with the error, when one is given). 1: done.
-_RELEASE = _OWNER_OF + """
+_RELEASE = (
+    _OWNER_OF
+    + """
 local raw = redis.call('GET', KEYS[1])
 local mine = raw and owner_of(raw) == ARGV[1]
 if mine and ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') end
@@ -87,9 +92,12 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 if mine then return 1 end
 return 0
 """
+)
 
 # Drop the owner's claim and lease (the trial never started training). 1: done.
-_UNCLAIM = _OWNER_OF + """
+_UNCLAIM = (
+    _OWNER_OF
+    + """
 local raw = redis.call('GET', KEYS[1])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 if raw and owner_of(raw) == ARGV[1] then
@@ -98,12 +106,17 @@ if raw and owner_of(raw) == ARGV[1] then
 end
 return 0
 """
+)
 
 
 class LeaseState(str, Enum):
-    UNCLAIMED = "unclaimed"  # no worker took the trial yet: its message waits in the queue (or was lost)
+    UNCLAIMED = (
+        "unclaimed"  # no worker took the trial yet: its message waits in the queue (or was lost)
+    )
     LIVE = "live"  # a worker holds it and renews its lease
-    LAPSED = "lapsed"  # claimed, but the lease is gone: the worker died, gave up, or could not renew
+    LAPSED = (
+        "lapsed"  # claimed, but the lease is gone: the worker died, gave up, or could not renew
+    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,11 @@ class LeaseStore:
 
     @classmethod
     def from_url(cls, url: str) -> LeaseStore:
-        return cls(redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10, health_check_interval=30))
+        return cls(
+            redis.Redis.from_url(
+                url, socket_timeout=10, socket_connect_timeout=10, health_check_interval=30
+            )
+        )
 
     @property
     def client(self) -> redis.Redis:
@@ -151,15 +168,23 @@ class LeaseStore:
     def claim(self, study_uid: str, number: int, owner: str, lease_s: float) -> bool:
         """Take the trial for ``owner`` and start its lease; False when someone already has it."""
         keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
-        won = self._claim(keys=keys, args=[_claim_value(owner, lease_s), CLAIM_TTL_S, owner, _ms(lease_s)])
+        won = self._claim(
+            keys=keys, args=[_claim_value(owner, lease_s), CLAIM_TTL_S, owner, _ms(lease_s)]
+        )
         return bool(won)
 
     def renew(self, study_uid: str, number: int, owner: str, lease_s: float) -> bool:
         """Extend ``owner``'s lease (putting a vanished claim back); False if another owns the trial."""
         keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
-        return bool(self._renew(keys=keys, args=[owner, _claim_value(owner, lease_s), CLAIM_TTL_S, _ms(lease_s)]))
+        return bool(
+            self._renew(
+                keys=keys, args=[owner, _claim_value(owner, lease_s), CLAIM_TTL_S, _ms(lease_s)]
+            )
+        )
 
-    def release(self, study_uid: str, number: int, owner: str, lease_s: float, error: str | None = None) -> bool:
+    def release(
+        self, study_uid: str, number: int, owner: str, lease_s: float, error: str | None = None
+    ) -> bool:
         """End ``owner``'s lease (the trial is told, or given up with ``error``); the claim stays."""
         value = _claim_value(owner, lease_s, error) if error is not None else ""
         keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
@@ -189,7 +214,12 @@ class LeaseStore:
                 continue
             info = _parse_claim(raw)
             state = LeaseState.LIVE if leased else LeaseState.LAPSED
-            result[number] = LeaseStatus(state, _text(info.get("owner")), _text(info.get("error")), _positive(info.get("lease_s")))
+            result[number] = LeaseStatus(
+                state,
+                _text(info.get("owner")),
+                _text(info.get("error")),
+                _positive(info.get("lease_s")),
+            )
         return result
 
     def close(self) -> None:

@@ -57,8 +57,17 @@ class TrialJob:
         if isinstance(message, Mapping):
             if message.get("v") != WIRE_VERSION:
                 return None
-            fields = (message.get("study"), message.get("number"), message.get("uid", ""), message.get("digest", ""))
-        elif isinstance(message, Sequence) and not isinstance(message, (str, bytes)) and 2 <= len(message) <= 4:
+            fields = (
+                message.get("study"),
+                message.get("number"),
+                message.get("uid", ""),
+                message.get("digest", ""),
+            )
+        elif (
+            isinstance(message, Sequence)
+            and not isinstance(message, (str, bytes))
+            and 2 <= len(message) <= 4
+        ):
             study, number, uid, digest, *_ = (*message, "", "")
             fields = (study, number, uid or "", digest or "")
         else:

@@ -87,22 +87,30 @@ def plan_slots(
         ids = list(range(gpu_count()))
         if not ids:
             log.warning(
-                "--gpus all: no CUDA GPU here (torch.cuda.device_count() == 0); running %d CPU process(es) instead", concurrency
+                "--gpus all: no CUDA GPU here (torch.cuda.device_count() == 0); running %d CPU process(es) instead",
+                concurrency,
             )
     else:
         try:
             ids = sorted({int(part) for part in choice.split(",")})
         except ValueError:
-            raise UsageError(f"--gpus must be all, none or GPU ids such as 0,1, but got {gpus!r}.") from None
+            raise UsageError(
+                f"--gpus must be all, none or GPU ids such as 0,1, but got {gpus!r}."
+            ) from None
         available = gpu_count()
         missing = [i for i in ids if i < 0 or i >= available]
         if missing:
-            raise UsageError(f"--gpus: GPU {missing[0]} does not exist; this machine has {available} GPU(s).")
+            raise UsageError(
+                f"--gpus: GPU {missing[0]} does not exist; this machine has {available} GPU(s)."
+            )
     if not ids:
         return [Slot(f"cpu:{i}", "") for i in range(concurrency)]
     seen = [e.strip() for e in (visible_devices or "").split(",") if e.strip()]
     return [
-        Slot(f"gpu:{g}" if trials_per_gpu == 1 else f"gpu:{g}/{k}", seen[g] if g < len(seen) else str(g))
+        Slot(
+            f"gpu:{g}" if trials_per_gpu == 1 else f"gpu:{g}/{k}",
+            seen[g] if g < len(seen) else str(g),
+        )
         for g in ids
         for k in range(trials_per_gpu)
     ]
@@ -130,7 +138,9 @@ class Supervisor:
 
     def run(self) -> int:
         """Run until stopped (exit 0) or every slot retired itself as unhealthy (exit 1)."""
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         try:
             for slot in self._slots:
                 self._start(slot)
@@ -139,7 +149,9 @@ class Supervisor:
                 for slot in self._slots:
                     self._check(slot)
                 if len(self._retired) == len(self._slots):
-                    log.error("every worker process stopped itself as unhealthy; automl worker exits")
+                    log.error(
+                        "every worker process stopped itself as unhealthy; automl worker exits"
+                    )
                     return 1
             return 0
         finally:
@@ -165,13 +177,21 @@ class Supervisor:
             return
         if code == EXIT_UNHEALTHY:
             self._retired.add(slot.name)
-            log.error("worker process for slot %s stopped taking work (unhealthy node); not restarting it", slot.name)
+            log.error(
+                "worker process for slot %s stopped taking work (unhealthy node); not restarting it",
+                slot.name,
+            )
             return
         # A process that keeps dying at once (a broken driver, say) is restarted ever more slowly.
         quick = time.monotonic() - self._started_at[slot.name] < 30
         self._quick_deaths[slot.name] = self._quick_deaths.get(slot.name, 0) + 1 if quick else 0
         delay = min(60.0, 2.0 ** self._quick_deaths[slot.name]) if quick else 0.0
-        log.warning("worker process for slot %s exited (%s); restarting it in %.0fs", slot.name, describe_exit(code), delay)
+        log.warning(
+            "worker process for slot %s exited (%s); restarting it in %.0fs",
+            slot.name,
+            describe_exit(code),
+            delay,
+        )
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and not self._stopping:
             time.sleep(0.2)
@@ -181,12 +201,18 @@ class Supervisor:
     def _stop_all(self) -> None:
         alive = [c for c in self._children.values() if c.poll() is None]
         for child in alive:
-            child.send_signal(signal.SIGTERM)  # Celery's warm shutdown: the trial checkpoints and stops
+            child.send_signal(
+                signal.SIGTERM
+            )  # Celery's warm shutdown: the trial checkpoints and stops
         deadline = time.monotonic() + self._grace_s
         for child in alive:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("worker process %d did not stop within %.0fs; killing it", child.pid, self._grace_s)
+                log.warning(
+                    "worker process %d did not stop within %.0fs; killing it",
+                    child.pid,
+                    self._grace_s,
+                )
                 child.kill()
                 child.wait()

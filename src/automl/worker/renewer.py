@@ -30,7 +30,9 @@ class LeaseRenewer:
     delivery owns the trial now: this one must stop training it.
     """
 
-    def __init__(self, store: LeaseStore, study_uid: str, number: int, owner: str, lease_s: float) -> None:
+    def __init__(
+        self, store: LeaseStore, study_uid: str, number: int, owner: str, lease_s: float
+    ) -> None:
         self._store = store
         self._study_uid = study_uid
         self._number = number
@@ -54,16 +56,25 @@ class LeaseRenewer:
         # make a live trial look dead.
         while not self._stop.wait(self._lease_s / 3):
             try:
-                renewed = self._store.renew(self._study_uid, self._number, self._owner, self._lease_s)
+                renewed = self._store.renew(
+                    self._study_uid, self._number, self._owner, self._lease_s
+                )
             except redis.RedisError as exc:
                 if not self._unreachable:
-                    log.warning("trial %d: cannot renew its lease (%s); the broker is unreachable, still training", self._number, type(exc).__name__)
+                    log.warning(
+                        "trial %d: cannot renew its lease (%s); the broker is unreachable, still training",
+                        self._number,
+                        type(exc).__name__,
+                    )
                 self._unreachable = True
                 continue
             if self._unreachable:
                 log.warning("trial %d: the broker is back; lease renewed", self._number)
                 self._unreachable = False
             if not renewed:
-                log.error("trial %d: another delivery owns it now; this one stops training it", self._number)
+                log.error(
+                    "trial %d: another delivery owns it now; this one stops training it",
+                    self._number,
+                )
                 self.lost = True
                 return

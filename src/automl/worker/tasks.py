@@ -85,7 +85,9 @@ class TrialWorker:
     """This worker process' side of the trial task: its settings, its connections to the
     broker, and its count of infrastructure failures in a row."""
 
-    def __init__(self, settings: WorkerSettings, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, settings: WorkerSettings, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.settings = settings
         self.leases = LeaseStore.from_url(settings.broker_url)
         self.notices = Notices(self.leases.client)
@@ -93,16 +95,29 @@ class TrialWorker:
         self._sleep = sleep
         from automl.runner.host import TrialHost
 
-        self.host = TrialHost(storage_retry_s=settings.storage_retry_s)  # this process' caches between trials
+        self.host = TrialHost(
+            storage_retry_s=settings.storage_retry_s
+        )  # this process' caches between trials
 
     def deliver(self, study_name: Any, trial_number: Any, study_uid: Any, spec_digest: Any) -> str:
         """Train one trial once; return what happened (for the worker's log)."""
-        if not (isinstance(study_name, str) and is_trial_number(trial_number) and isinstance(study_uid, str) and study_uid):
+        if not (
+            isinstance(study_name, str)
+            and is_trial_number(trial_number)
+            and isinstance(study_uid, str)
+            and study_uid
+        ):
             return f"ignored: malformed arguments {study_name!r}, {trial_number!r}, {study_uid!r}"
         owner = new_owner(self.settings.slot)
         while True:
             try:
-                opened = self._take(study_name, trial_number, study_uid, owner, spec_digest if isinstance(spec_digest, str) else None)
+                opened = self._take(
+                    study_name,
+                    trial_number,
+                    study_uid,
+                    owner,
+                    spec_digest if isinstance(spec_digest, str) else None,
+                )
                 break
             except Skip as skip:
                 log.info("trial %d of %s: %s; not running it", trial_number, study_name, skip)
@@ -111,24 +126,32 @@ class TrialWorker:
                 if self.wait_out_outage():
                     continue  # a shared dependency was down and is back: try this delivery again
                 reason = self._masked(f"{type(exc).__name__}: {exc}")
-                _safe(self.leases.unclaim, study_uid, trial_number, owner)  # only if this delivery won it
+                _safe(
+                    self.leases.unclaim, study_uid, trial_number, owner
+                )  # only if this delivery won it
                 self.infra_failure(reason, requeue=True)  # raises: requeued, or this worker stops
                 return "requeued"
         return self._train(opened, study_uid, owner)
 
-    def _take(self, study_name: str, number: int, study_uid: str, owner: str, digest: str | None) -> OpenedTrial:
+    def _take(
+        self, study_name: str, number: int, study_uid: str, owner: str, digest: str | None
+    ) -> OpenedTrial:
         """Check the study and the trial, then claim it; raise Skip when there is nothing to do."""
         from automl.runner.execute import open_trial
 
         try:
-            opened = open_trial(self.host, self.settings.storage_url, study_name, number, study_uid, digest)
+            opened = open_trial(
+                self.host, self.settings.storage_url, study_name, number, study_uid, digest
+            )
         except KeyError:
             if self._study_exists(study_name):
                 raise Skip("no such trial") from None
             self._report_mismatch(study_uid, f"has no study {study_name!r}")
             raise Skip("no such study in this worker's storage") from None
         if opened.study_uid != study_uid:
-            self._report_mismatch(study_uid, f"holds another study named {study_name!r} (not the coordinator's)")
+            self._report_mismatch(
+                study_uid, f"holds another study named {study_name!r} (not the coordinator's)"
+            )
             raise Skip("another study of that name in this worker's storage")
         if opened.frozen.state.name != "RUNNING":
             raise Skip(f"it is {opened.frozen.state.name}")
@@ -180,7 +203,11 @@ class TrialWorker:
                 # Failed by the coordinator meanwhile (Ctrl-C, the timeout, or it gave up on our
                 # lease): the runner's next write to the finished trial raised. Not this node's fault.
                 _safe(self.leases.release, study_uid, number, owner, settings.lease_s)
-                log.warning("trial %d of %s was finished elsewhere while it ran; stopped", number, study_name)
+                log.warning(
+                    "trial %d of %s was finished elsewhere while it ran; stopped",
+                    number,
+                    study_name,
+                )
                 return "stopped: finished elsewhere"
             reason = self._masked(f"worker failed: {type(exc).__name__}: {exc}")
             _safe(self.leases.release, study_uid, number, owner, settings.lease_s, reason[:500])
@@ -189,7 +216,9 @@ class TrialWorker:
                 self.infra_failure(reason, requeue=False)
             return "failed: infrastructure"
         _safe(self.leases.release, study_uid, number, owner, settings.lease_s)
-        _safe(self.notices.announce, study_uid, number)  # the coordinator learns of it now, not at its next poll
+        _safe(
+            self.notices.announce, study_uid, number
+        )  # the coordinator learns of it now, not at its next poll
         self.infra_failures = 0
         log.info("trial %d of %s ended %s on %s", number, study_name, state.name, settings.slot)
         return state.name
@@ -216,7 +245,11 @@ class TrialWorker:
             down = self._unreachable()
             if down is None:
                 if logged_at is not None:
-                    log.warning("%s is back after %.0f s; carrying on", DOWN_WHAT, time.monotonic() - started)
+                    log.warning(
+                        "%s is back after %.0f s; carrying on",
+                        DOWN_WHAT,
+                        time.monotonic() - started,
+                    )
                 return logged_at is not None
             if logged_at is None or time.monotonic() - logged_at >= OUTAGE_LOG_EVERY_S:
                 log.warning("%s: %s; waiting for it (not this worker's fault)", DOWN_WHAT, down)

@@ -56,8 +56,15 @@ def cache_of(storage: BaseStorage, trial_id: int) -> CacheState | None:
     5.1.0)."""
     if not isinstance(storage, _cached_storage_class()):
         return None
-    lock, ids, studies = (getattr(storage, a, None) for a in ("_lock", "_trial_id_to_study_id_and_number", "_studies"))
-    if lock is None or not isinstance(ids, dict) or not isinstance(studies, dict) or trial_id not in ids:
+    lock, ids, studies = (
+        getattr(storage, a, None) for a in ("_lock", "_trial_id_to_study_id_and_number", "_studies")
+    )
+    if (
+        lock is None
+        or not isinstance(ids, dict)
+        or not isinstance(studies, dict)
+        or trial_id not in ids
+    ):
         return None
     if not hasattr(studies.get(ids[trial_id][0]), "param_distribution"):
         return None

@@ -52,13 +52,24 @@ def create_trials(cached: BaseStorage, study_id: int, k: int) -> list[int]:
     now = datetime.now()
     with rdb_session(rdb) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)  # as Optuna does
-        before = session.query(func.count(trial.trial_id)).filter(trial.study_id == study_id).scalar()
+        before = (
+            session.query(func.count(trial.trial_id)).filter(trial.study_id == study_id).scalar()
+        )
         rows = [
-            {"study_id": study_id, "number": before + i, "state": TrialState.RUNNING, "datetime_start": now}
+            {
+                "study_id": study_id,
+                "number": before + i,
+                "state": TrialState.RUNNING,
+                "datetime_start": now,
+            }
             for i in range(k)
         ]
-        created = session.execute(insert(trial).values(rows).returning(trial.trial_id, trial.number)).all()
-    frozen = [_frozen(int(tid), int(number), now) for tid, number in sorted(created, key=lambda r: r[1])]
+        created = session.execute(
+            insert(trial).values(rows).returning(trial.trial_id, trial.number)
+        ).all()
+    frozen = [
+        _frozen(int(tid), int(number), now) for tid, number in sorted(created, key=lambda r: r[1])
+    ]
     with cached._lock:  # type: ignore[attr-defined]
         if study_id not in cached._studies:  # type: ignore[attr-defined]
             cached._studies[study_id] = _StudyInfo()  # type: ignore[attr-defined]

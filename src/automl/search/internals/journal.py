@@ -37,17 +37,24 @@ def append_to_journal(journal: JournalStorage, entries: list[dict[str, Any]]) ->
     (Optuna 5.1.0)."""
     with journal._thread_lock:
         worker_id = journal._replay_result.worker_id
-        journal._backend.append_logs([{"op_code": e["op_code"], "worker_id": worker_id, **e} for e in entries])
+        journal._backend.append_logs(
+            [{"op_code": e["op_code"], "worker_id": worker_id, **e} for e in entries]
+        )
         journal._sync_with_backend()
 
 
 def journal_user_attrs(journal: JournalStorage, trial_id: int, attrs: dict[str, Any]) -> None:
     """Every attribute in one append (:func:`append_to_journal`)."""
     op = journal_operations().SET_TRIAL_USER_ATTR
-    append_to_journal(journal, [{"op_code": op, "trial_id": trial_id, "user_attr": {k: v}} for k, v in attrs.items()])
+    append_to_journal(
+        journal,
+        [{"op_code": op, "trial_id": trial_id, "user_attr": {k: v}} for k, v in attrs.items()],
+    )
 
 
-def journal_params(journal: JournalStorage, trial_id: int, params: list[tuple[str, float, Any]]) -> None:
+def journal_params(
+    journal: JournalStorage, trial_id: int, params: list[tuple[str, float, Any]]
+) -> None:
     """Every param in one append (:func:`append_to_journal`); checked by the read-back."""
     from optuna.distributions import distribution_to_json
 

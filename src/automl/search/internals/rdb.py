@@ -39,10 +39,14 @@ def rdb_session(rdb: RDBStorage, *, ignore_integrity_error: bool = False) -> Ite
         yield session
 
 
-def set_trial_attr_without_commit(rdb: RDBStorage, session: Any, trial_id: int, key: str, value: Any) -> None:
+def set_trial_attr_without_commit(
+    rdb: RDBStorage, session: Any, trial_id: int, key: str, value: Any
+) -> None:
     """A user attribute written in ``session`` with Optuna's checks, not committed. Relies on
     ``RDBStorage._set_trial_attr_without_commit`` (Optuna 5.1.0)."""
-    rdb._set_trial_attr_without_commit(session, rdb_models().TrialUserAttributeModel, trial_id, key, value)
+    rdb._set_trial_attr_without_commit(
+        session, rdb_models().TrialUserAttributeModel, trial_id, key, value
+    )
 
 
 def set_trial_param_without_commit(
@@ -77,13 +81,17 @@ def write_user_attrs_rdb(rdb: RDBStorage, trial_id: int, attrs: dict[str, Any]) 
 
 
 def _upsert_attrs(dialect: str, model: Any, trial_id: int, attrs: dict[str, Any]) -> Any:
-    rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+    rows = [
+        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+        for key, value in attrs.items()
+    ]
     insert = _dialect_insert(dialect)
     if insert is None:
         return None
     statement = insert(model).from_select(list(rows[0]), _while_running(model, trial_id, rows))
     return statement.on_conflict_do_update(
-        index_elements=[model.trial_id, model.key], set_={"value_json": statement.excluded.value_json}
+        index_elements=[model.trial_id, model.key],
+        set_={"value_json": statement.excluded.value_json},
     )
 
 
@@ -108,21 +116,29 @@ def _while_running(model: Any, trial_id: int, rows: list[dict[str, Any]]) -> Any
     running = exists().where(trial.trial_id == trial_id, trial.state == TrialState.RUNNING)
     columns = model.__table__.columns
     selects = [
-        select(*(literal(value, type_=columns[name].type).label(name) for name, value in row.items())).where(running)
+        select(
+            *(literal(value, type_=columns[name].type).label(name) for name, value in row.items())
+        ).where(running)
         for row in rows
     ]
     return selects[0] if len(selects) == 1 else union_all(*selects)
 
 
-def _execute_while_running(rdb: RDBStorage, session: Any, trial_id: int, statement: Any, expected: int) -> None:
+def _execute_while_running(
+    rdb: RDBStorage, session: Any, trial_id: int, statement: Any, expected: int
+) -> None:
     """Run a write built on :func:`_while_running`; when it wrote nothing, the trial is missing
     or finished, and Optuna's own check says so (KeyError, UpdateFinishedTrialError)."""
-    written = session.execute(statement.returning(statement.table.c.trial_id)).all()  # rowcount: -1 on psycopg
+    written = session.execute(
+        statement.returning(statement.table.c.trial_id)
+    ).all()  # rowcount: -1 on psycopg
     if len(written) >= expected:
         return
     trial = rdb_models().TrialModel.find_or_raise_by_id(trial_id, session)
     rdb.check_trial_is_updatable(trial_id, trial.state)
-    raise RuntimeError(f"trial {trial_id}: {expected} rows to write, fewer written while it runs")  # pragma: no cover
+    raise RuntimeError(
+        f"trial {trial_id}: {expected} rows to write, fewer written while it runs"
+    )  # pragma: no cover
 
 
 def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> None:
@@ -134,7 +150,11 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
     """
     rdb = under_cache(storage)
     cache = cache_of(storage, trial_id)
-    usable = cache is not None and isinstance(rdb, RDBStorage) and hasattr(rdb, "_set_trial_param_without_commit")
+    usable = (
+        cache is not None
+        and isinstance(rdb, RDBStorage)
+        and hasattr(rdb, "_set_trial_param_without_commit")
+    )
     if not usable:
         journal = journal_of(storage)
         if journal is not None:
@@ -160,11 +180,15 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
                     for name, value, distribution in params
                 ]  # fmt: skip
                 model = models.TrialParamModel
-                statement = insert(model).from_select(list(rows[0]), _while_running(model, trial_id, rows))
+                statement = insert(model).from_select(
+                    list(rows[0]), _while_running(model, trial_id, rows)
+                )
                 _execute_while_running(rdb, session, trial_id, statement, len(rows))
             else:  # a param seen for the first time: Optuna's own checks against the study
                 for param in params:
-                    set_trial_param_without_commit(rdb, session, trial_id, param, known.get(param[0]))
+                    set_trial_param_without_commit(
+                        rdb, session, trial_id, param, known.get(param[0])
+                    )
         for name, _, distribution in params:
             known.setdefault(name, distribution)
 
@@ -184,7 +208,12 @@ def set_intermediate_value(storage: BaseStorage, trial_id: int, step: int, value
     insert = _dialect_insert(dialect)
     model = rdb_models().TrialIntermediateValueModel
     stored, kind = model.intermediate_value_to_stored_repr(value)
-    row = {"trial_id": trial_id, "step": step, "intermediate_value": stored, "intermediate_value_type": kind}
+    row = {
+        "trial_id": trial_id,
+        "step": step,
+        "intermediate_value": stored,
+        "intermediate_value_type": kind,
+    }
     upsert = insert(model).from_select(list(row), _while_running(model, trial_id, [row]))
     upsert = upsert.on_conflict_do_update(
         index_elements=[model.trial_id, model.step],

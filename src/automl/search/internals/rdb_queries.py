@@ -42,7 +42,11 @@ def running_numbers_rdb(storage: BaseStorage, study_id: int) -> set[int]:
     """The numbers of the study's RUNNING trials, and nothing else of them."""
     trial = rdb_models().TrialModel
     with _session(storage) as session:
-        rows = session.query(trial.number).filter(trial.study_id == study_id, trial.state == TrialState.RUNNING).all()
+        rows = (
+            session.query(trial.number)
+            .filter(trial.study_id == study_id, trial.state == TrialState.RUNNING)
+            .all()
+        )
         return {int(number) for (number,) in rows}
 
 
@@ -59,7 +63,9 @@ def trials_by_id_rdb(storage: BaseStorage, study_id: int, trial_ids: set[int]) -
 _ABOVE_EVERY_ID = 2**31 - 1  # the largest id of the trials table's INTEGER key
 
 
-def fail_reason_rows_rdb(storage: BaseStorage, study_id: int, key: str) -> list[tuple[int, str | None]]:
+def fail_reason_rows_rdb(
+    storage: BaseStorage, study_id: int, key: str
+) -> list[tuple[int, str | None]]:
     """(number, the user attribute ``key`` as stored JSON, or None) of each failed trial, by
     number: one join."""
     from sqlalchemy import and_
@@ -84,9 +90,17 @@ def trial_rows_rdb(
     from sqlalchemy import or_
 
     models = rdb_models()
-    trial, value, system = models.TrialModel, models.TrialValueModel, models.TrialSystemAttributeModel
+    trial, value, system = (
+        models.TrialModel,
+        models.TrialValueModel,
+        models.TrialSystemAttributeModel,
+    )
     with _session(storage) as session:
-        trials = session.query(trial.trial_id, trial.number, trial.state).filter(trial.study_id == study_id).all()
+        trials = (
+            session.query(trial.trial_id, trial.number, trial.state)
+            .filter(trial.study_id == study_id)
+            .all()
+        )
         values: dict[int, list[tuple[int, float]]] = {}
         told = (
             session.query(value.trial_id, value.objective, value.value, value.value_type)
@@ -100,8 +114,14 @@ def trial_rows_rdb(
         for tid, key, raw in (
             session.query(system.trial_id, system.key, system.value_json)
             .join(trial, trial.trial_id == system.trial_id)
-            .filter(trial.study_id == study_id, or_(system.key == "constraints", system.key.like("constraints:%")))
+            .filter(
+                trial.study_id == study_id,
+                or_(system.key == "constraints", system.key.like("constraints:%")),
+            )
             .all()
         ):
             attrs.setdefault(tid, {})[key] = raw
-        return [(tid, number, state, values.get(tid), attrs.get(tid, {})) for tid, number, state in trials]
+        return [
+            (tid, number, state, values.get(tid), attrs.get(tid, {}))
+            for tid, number, state in trials
+        ]

@@ -76,7 +76,9 @@ def trial_on(study: optuna.Study, new_id: int) -> optuna.Trial:
         return optuna.Trial(study, new_id)
 
 
-def pareto_front(trials: Sequence[T], directions: Sequence[StudyDirection], constrained: bool) -> list[T]:
+def pareto_front(
+    trials: Sequence[T], directions: Sequence[StudyDirection], constrained: bool
+) -> list[T]:
     """The trials on the Pareto front by Optuna's own rule (what ``Study.best_trials`` uses):
     COMPLETE trials no other dominates, only feasible ones when ``constrained``. ``trials``
     may be any objects with ``state``, ``values`` and ``constraints`` (the rule reads nothing
