@@ -165,8 +165,11 @@ def run_optuna(name: str, budget_s: float, data: tuple[np.ndarray, ...]) -> dict
             d_in = width
         model = nn.Sequential(*layers, nn.Linear(d_in, n_out))
         target = torch.tensor(ytr, dtype=torch.float32 if regression else torch.long)
-        loader = DataLoader(TensorDataset(torch.tensor(scaler.transform(Xtr), dtype=torch.float32), target),
-                            batch_size=params["batch_size"], shuffle=True)  # fmt: skip
+        loader = DataLoader(
+            TensorDataset(torch.tensor(scaler.transform(Xtr), dtype=torch.float32), target),
+            batch_size=params["batch_size"],
+            shuffle=True,
+        )
         opt = torch.optim.Adam(
             model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"]
         )
@@ -209,8 +212,11 @@ def run_optuna(name: str, budget_s: float, data: tuple[np.ndarray, ...]) -> dict
                 raise optuna.TrialPruned()
         return float(np.mean(scores))
 
-    study = optuna.create_study(direction="minimize" if regression else "maximize",
-                                sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner())  # fmt: skip
+    study = optuna.create_study(
+        direction="minimize" if regression else "maximize",
+        sampler=optuna.samplers.TPESampler(seed=0),
+        pruner=optuna.pruners.MedianPruner(),
+    )
     started = time.monotonic()
     study.optimize(objective, timeout=budget_s, n_jobs=CORES)
     wall = time.monotonic() - started
@@ -258,8 +264,12 @@ def main() -> None:
                         **row,
                     }
                     results.append(row)
-                    print(f"{name:14s} split {seed} {method:13s} cv {row['cv']:.4f}  test {row['test']:.4f}  "
-                          f"trials {row['trials']:4d}  wall {row['wall_s']:6.1f} s", flush=True)  # fmt: skip
+                    print(
+                        f"{name:14s} split {seed} {method:13s} cv {row['cv']:.4f}  test "
+                        f"{row['test']:.4f}  "
+                        f"trials {row['trials']:4d}  wall {row['wall_s']:6.1f} s",
+                        flush=True,
+                    )
     print_means(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
@@ -276,8 +286,11 @@ def print_means(results: list[dict[str, Any]]) -> None:
                     k: float(np.mean([r[k] for r in rows]))
                     for k in ("cv", "test", "trials", "wall_s")
                 }
-                print(f"{name:14s} {method:13s} cv {mean['cv']:.4f}  test {mean['test']:.4f}  "
-                      f"trials {mean['trials']:6.1f}  wall {mean['wall_s']:6.1f} s  ({len(rows)} splits)")  # fmt: skip
+                print(
+                    f"{name:14s} {method:13s} cv {mean['cv']:.4f}  test {mean['test']:.4f}  "
+                    f"trials {mean['trials']:6.1f}  wall {mean['wall_s']:6.1f} s  "
+                    f"({len(rows)} splits)"
+                )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,10 @@ COMMANDS = {
     "validate": ["validate", "{dir}/study.yaml"],
     "status": ["status", "--storage", "sqlite:///{dir}/b.db", "--study", "bench"],
 }
-STUDY = "name: bench\nstorage: sqlite:///{dir}/b.db\nobjective: {{metric: accuracy}}\ndata: {{source: sklearn:iris}}\nspace: {{lr: {{low: 0.001, high: 0.1, log: true}}}}\n"
+STUDY = (
+    "name: bench\nstorage: sqlite:///{dir}/b.db\nobjective: {{metric: accuracy}}\ndata: "
+    "{{source: sklearn:iris}}\nspace: {{lr: {{low: 0.001, high: 0.1, log: true}}}}\n"
+)
 
 
 def _make_study(folder: Path) -> None:

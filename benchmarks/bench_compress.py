@@ -106,27 +106,43 @@ def main() -> None:
                     f = r.float_model
                     assert f is not None
                     run = {
-                        "size_ratio": r.size_bytes / f.size_bytes, "latency_ratio": r.latency_ms / f.latency_ms,
-                        "drop_points": 100 * (f.test - r.test_score), "test": r.test_score, "float_test": f.test,
-                        "size_bytes": r.size_bytes, "float_size_bytes": f.size_bytes,
-                        "latency_ms": r.latency_ms, "float_latency_ms": f.latency_ms,
-                    }  # fmt: skip
+                        "size_ratio": r.size_bytes / f.size_bytes,
+                        "latency_ratio": r.latency_ms / f.latency_ms,
+                        "drop_points": 100 * (f.test - r.test_score),
+                        "test": r.test_score,
+                        "float_test": f.test,
+                        "size_bytes": r.size_bytes,
+                        "float_size_bytes": f.size_bytes,
+                        "latency_ms": r.latency_ms,
+                        "float_latency_ms": f.latency_ms,
+                    }
                     if variant == "int8":
                         run["dynamic_int8_latency_ratio"] = dynamic_ratio(out)
                     runs[variant].append(run)
             for variant, seen in runs.items():
                 medians = {k: statistics.median(run[k] for run in seen) for k in seen[0]}
                 rows.append({"family": family, "variant": variant, "seeds": len(seen), **medians})
-    print(f"\n{'family':6s} {'export':18s} {'size':>7s} {'latency':>8s} {'test drop':>10s} {'test':>7s} {'float':>7s} "
-          f"{'bytes':>9s} {'float bytes':>11s} {'ms/row':>7s} {'float ms':>8s}")  # fmt: skip
+    print(
+        f"\n{'family':6s} {'export':18s} {'size':>7s} {'latency':>8s} {'test drop':>10s} "
+        f"{'test':>7s} {'float':>7s} "
+        f"{'bytes':>9s} {'float bytes':>11s} {'ms/row':>7s} {'float ms':>8s}"
+    )
     for row in rows:
-        print(f"{row['family']:6s} {row['variant']:18s} {row['size_ratio']:6.2f}x {row['latency_ratio']:7.2f}x "
-              f"{row['drop_points']:+9.2f}p {row['test']:7.4f} {row['float_test']:7.4f} {row['size_bytes']:9,.0f} "
-              f"{row['float_size_bytes']:11,.0f} {row['latency_ms']:7.3f} {row['float_latency_ms']:8.3f}")  # fmt: skip
+        print(
+            f"{row['family']:6s} {row['variant']:18s} {row['size_ratio']:6.2f}x "
+            f"{row['latency_ratio']:7.2f}x "
+            f"{row['drop_points']:+9.2f}p {row['test']:7.4f} {row['float_test']:7.4f} "
+            f"{row['size_bytes']:9,.0f} "
+            f"{row['float_size_bytes']:11,.0f} {row['latency_ms']:7.3f} "
+            f"{row['float_latency_ms']:8.3f}"
+        )
     for row in rows:
         if "dynamic_int8_latency_ratio" in row:
-            print(f"{row['family']}: torch's dynamic int8 Linear path takes {row['dynamic_int8_latency_ratio']:.2f}x "
-                  "the time of the dequantised model predict runs")  # fmt: skip
+            print(
+                f"{row['family']}: torch's dynamic int8 Linear path takes "
+                f"{row['dynamic_int8_latency_ratio']:.2f}x "
+                "the time of the dequantised model predict runs"
+            )
     print(f"(medians over {args.seeds} seeds; {time.perf_counter() - started:.0f} s in all)")
     print(json.dumps({"benchmark": "compress", "data": "sklearn:digits", "rows": rows}))
 

@@ -351,9 +351,20 @@ def run_storage(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any
         url, path = PG_URL, None
     result_file = tmp / (name + ".json")
     cmd = [
-        sys.executable, str(Path(__file__).resolve()), "--child", "--url", url, "--name", name,
-        "--trials", str(args.trials), "--budget-min", str(args.budget_min), "--result", str(result_file),
-    ]  # fmt: skip
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        "--url",
+        url,
+        "--name",
+        name,
+        "--trials",
+        str(args.trials),
+        "--budget-min",
+        str(args.budget_min),
+        "--result",
+        str(result_file),
+    ]
     if args.profile:
         cmd += ["--profile", args.profile]
     print(f"[{kind}] {args.trials} trials, study {name} ...", flush=True)
@@ -385,7 +396,8 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 def report(results: list[dict[str, Any]], n_trials: int) -> None:
     print(
-        f"\ncoordinator at scale: {n_trials} instant trials requested, random sampler, parallelism {PARALLELISM}"
+        f"\ncoordinator at scale: {n_trials} instant trials requested, random sampler, "
+        f"parallelism {PARALLELISM}"
     )
     for r in results:
         print(
@@ -401,23 +413,28 @@ def report(results: list[dict[str, Any]], n_trials: int) -> None:
         ratio = values[-1] / values[0] if len(values) >= 2 and values[0] else None
         verdict = "-" if ratio is None else ("flat" if ratio <= TARGET_FLAT_RATIO else "GROWS")
         print(
-            f"   last window / first window: {_fmt(ratio)}x  (target: flat, <= {TARGET_FLAT_RATIO}x): {verdict}"
+            f"   last window / first window: {_fmt(ratio)}x  (target: flat, <= "
+            f"{TARGET_FLAT_RATIO}x): {verdict}"
         )
         for label in ("status", "status_json"):
             s = r[label]
             flag = "ok" if s["median_s"] <= TARGET_STATUS_S else "OVER"
             print(
-                f"   automl {label.replace('_', ' --'):<14} median {s['median_s']:6.2f} s (runs {s['runs_s']}), "
-                f"peak RSS {s['peak_rss_mb']:.0f} MB, exit {s['exit_codes']}  (target <= {TARGET_STATUS_S:.0f} s: {flag})"
+                f"   automl {label.replace('_', ' --'):<14} median {s['median_s']:6.2f} "
+                f"s (runs {s['runs_s']}), "
+                f"peak RSS {s['peak_rss_mb']:.0f} MB, exit {s['exit_codes']}  (target <= "
+                f"{TARGET_STATUS_S:.0f} s: {flag})"
             )
         flag = "ok" if r["peak_rss_mb"] <= TARGET_PEAK_MB else "OVER"
         print(
-            f"   coordinator memory: peak (ru_maxrss) {r['peak_rss_mb']:.0f} MB (target <= {TARGET_PEAK_MB:.0f} MB: {flag}); "
+            f"   coordinator memory: peak (ru_maxrss) {r['peak_rss_mb']:.0f} MB (target "
+            f"<= {TARGET_PEAK_MB:.0f} MB: {flag}); "
             f"RSS {r['rss_start_mb']:.0f} MB at start -> {r['rss_end_mb']:.0f} MB at end "
             f"(+{r['rss_end_mb'] - r['rss_start_mb']:.0f} MB); every 10k: {r['rss_every_10k']}"
         )
         print(
-            f"   fake worker peak RSS {_fmt(r['worker_peak_rss_mb'], '.0f')} MB; storage file {r.get('storage_file_mb', '-')} MB"
+            f"   fake worker peak RSS {_fmt(r['worker_peak_rss_mb'], '.0f')} MB; storage "
+            f"file {r.get('storage_file_mb', '-')} MB"
         )
         print(
             f"   heavy modules imported: coordinator {r['heavy_modules_imported'] or 'none'}, "

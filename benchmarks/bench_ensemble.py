@@ -60,9 +60,13 @@ def main() -> None:
                 rows[n][0].append(fit.test_score)
         for n, (scores, times) in rows.items():
             s = np.asarray(scores)
-            print(f"{name:14s} {'single' if n == 1 else f'ensemble of {n}':14s} test mean {s.mean():.4f}  "
-                  f"std {s.std(ddof=1):.4f}  min {s.min():.4f}  max {s.max():.4f}  "
-                  f"fit median {statistics.median(times):6.2f} s  (n_test {len(dataset.y_test)})", flush=True)  # fmt: skip
+            print(
+                f"{name:14s} {'single' if n == 1 else f'ensemble of {n}':14s} test mean "
+                f"{s.mean():.4f}  "
+                f"std {s.std(ddof=1):.4f}  min {s.min():.4f}  max {s.max():.4f}  "
+                f"fit median {statistics.median(times):6.2f} s  (n_test {len(dataset.y_test)})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ search:
   sampler: {{type: random, seed: 0}}
   pruner: {{type: none}}
   n_trials: {n_trials}
-execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, trial_retries: 0}}
+execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, \
+trial_retries: 0}}
 """
 
 
@@ -126,7 +127,8 @@ search:
   sampler: {{type: random, seed: 0}}
   pruner: {{type: none}}
   n_trials: {n_trials}
-execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, trial_retries: 0}}
+execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, \
+trial_retries: 0}}
 """
 TRAINERS = ("builtin", "function")
 
@@ -494,9 +496,11 @@ def optuna_worker(config: dict[str, Any]) -> int:
     import optuna
 
     study = optuna.load_study(
-        study_name=config["study"], storage=open_storage(config["storage"]),
-        sampler=optuna.samplers.RandomSampler(seed=config["seed"]), pruner=optuna.pruners.NopPruner(),
-    )  # fmt: skip
+        study_name=config["study"],
+        storage=open_storage(config["storage"]),
+        sampler=optuna.samplers.RandomSampler(seed=config["seed"]),
+        pruner=optuna.pruners.NopPruner(),
+    )
     Path(config["ready"]).touch()
     go = Path(config["go"])
     while not go.exists():
@@ -597,7 +601,7 @@ def measure_optuna(cell: Cell, services: Services, rep: int, timeout_s: float) -
     return result
 
 
-# -- CPU and memory ---------------------------------------------------------------------------------
+# -- CPU and memory -------------------------------------------------------------------------
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -669,7 +673,8 @@ def pool_memory(pool: WorkerPool, available_before_mib: int) -> dict[str, Any]:
 def run_cell(cell: Cell, services: Services, args: argparse.Namespace) -> dict[str, Any]:
     before = available_mib()
     say(
-        f"cell {cell.index}: W={cell.workers} {cell.storage}, N={cell.n_trials} (ideal {cell.ideal_s:.1f} s): starting workers"
+        f"cell {cell.index}: W={cell.workers} {cell.storage}, N={cell.n_trials} (ideal "
+        f"{cell.ideal_s:.1f} s): starting workers"
     )
     pool = start_workers(cell, services)
     warm = warm_up(cell, services)
@@ -688,8 +693,11 @@ def run_cell(cell: Cell, services: Services, args: argparse.Namespace) -> dict[s
                 else:
                     runs[which].append(measure_automl(cell, services, rep, timeout_s, which))
                 last = runs[which][-1]
-                say(f"  repeat {rep} {which:8s}: wall {last['wall_s']:.2f} s, efficiency {last['efficiency']}, "
-                    f"median trial {last['median_trial_s']} s, states {last['states']}")  # fmt: skip
+                say(
+                    f"  repeat {rep} {which:8s}: wall {last['wall_s']:.2f} s, efficiency "
+                    f"{last['efficiency']}, "
+                    f"median trial {last['median_trial_s']} s, states {last['states']}"
+                )
     finally:
         pool.stop()
     return summarise(cell, warm, memory, runs)
@@ -697,8 +705,14 @@ def run_cell(cell: Cell, services: Services, args: argparse.Namespace) -> dict[s
 
 COMMON_KEYS = ("efficiency", "span_efficiency", "wall_s", "median_trial_s", "first_start_after_s",
                "cpu_s_per_trial", "cores_busy")  # fmt: skip
-AUTOML_KEYS = (*COMMON_KEYS, "median_worker_duration_s", "median_dispatch_s", "median_notice_s", "coordinator_cpu_s",
-               "coordinator_cpu_ms_per_trial")  # fmt: skip
+AUTOML_KEYS = (
+    *COMMON_KEYS,
+    "median_worker_duration_s",
+    "median_dispatch_s",
+    "median_notice_s",
+    "coordinator_cpu_s",
+    "coordinator_cpu_ms_per_trial",
+)
 OPTUNA_KEYS = (*COMMON_KEYS, "process_rss_mib_median")
 
 
@@ -733,7 +747,8 @@ def fmt(value: Any, digits: int = 2) -> str:
 DETAILS_HEADER = (
     "\n| W | storage | N | ideal s | automl wall s | Optuna wall s | automl span efficiency "
     "| Optuna span efficiency | automl first trial after s | automl in-worker trial s "
-    "| automl dispatch s | automl notice s | report ms | automl worker CPU s/trial | automl coordinator CPU s | Optuna CPU s/trial | cores busy automl/Optuna "
+    "| automl dispatch s | automl notice s | report ms | automl worker CPU s/trial | "
+    "automl coordinator CPU s | Optuna CPU s/trial | cores busy automl/Optuna "
     "| worker RSS MiB | worker PSS MiB |"
 )
 
@@ -741,35 +756,53 @@ DETAILS_HEADER = (
 def print_tables(cells: list[dict[str, Any]]) -> None:
     print(
         "\n| W | storage | automl, built-in trainer | automl, your function | Optuna pattern "
-        "| coordinator CPU ms/trial (built-in / function) | in-worker trial s (built-in / function) |"
+        "| coordinator CPU ms/trial (built-in / function) | in-worker trial s (built-in "
+        "/ function) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for c in cells:
         a, f, o = c["automl"], c["automl_function"], c["optuna"]
-        print(f"| {c['workers']} | {c['storage']} | {fmt(a['efficiency'], 3)} | {fmt(f['efficiency'], 3)} "
-              f"| {fmt(o['efficiency'], 3)} | {fmt(a['coordinator_cpu_ms_per_trial'], 1)} / "
-              f"{fmt(f['coordinator_cpu_ms_per_trial'], 1)} | {fmt(a['median_worker_duration_s'], 3)} / "
-              f"{fmt(f['median_worker_duration_s'], 3)} |")  # fmt: skip
+        print(
+            f"| {c['workers']} | {c['storage']} | {fmt(a['efficiency'], 3)} | "
+            f"{fmt(f['efficiency'], 3)} "
+            f"| {fmt(o['efficiency'], 3)} | {fmt(a['coordinator_cpu_ms_per_trial'], 1)} / "
+            f"{fmt(f['coordinator_cpu_ms_per_trial'], 1)} | "
+            f"{fmt(a['median_worker_duration_s'], 3)} / "
+            f"{fmt(f['median_worker_duration_s'], 3)} |"
+        )
     print(DETAILS_HEADER)
     print("| --- " * (DETAILS_HEADER.count(" | ") + 1) + "|")
     for c in cells:
         a, o, m = c["automl"], c["optuna"], c["memory"]
         row = [
-            c["workers"], c["storage"], c["n_trials"], f"{c['ideal_s']:.1f}", fmt(a["wall_s"]), fmt(o["wall_s"]),
-            fmt(a["span_efficiency"], 3), fmt(o["span_efficiency"], 3), fmt(a["first_start_after_s"]),
-            fmt(a["median_worker_duration_s"], 3), fmt(a["median_dispatch_s"], 3), fmt(a["median_notice_s"], 3),
+            c["workers"],
+            c["storage"],
+            c["n_trials"],
+            f"{c['ideal_s']:.1f}",
+            fmt(a["wall_s"]),
+            fmt(o["wall_s"]),
+            fmt(a["span_efficiency"], 3),
+            fmt(o["span_efficiency"], 3),
+            fmt(a["first_start_after_s"]),
+            fmt(a["median_worker_duration_s"], 3),
+            fmt(a["median_dispatch_s"], 3),
+            fmt(a["median_notice_s"], 3),
             fmt(c["warm_up"].get("report_cost_ms"), 2),
-            fmt(a["cpu_s_per_trial"], 3), fmt(a["coordinator_cpu_s"], 1), fmt(o["cpu_s_per_trial"], 3),
+            fmt(a["cpu_s_per_trial"], 3),
+            fmt(a["coordinator_cpu_s"], 1),
+            fmt(o["cpu_s_per_trial"], 3),
             f"{fmt(a['cores_busy'])} / {fmt(o['cores_busy'])}",
-            fmt(m["rss_mib_median"], 0), fmt(m["pss_mib_median"], 0),
-        ]  # fmt: skip
+            fmt(m["rss_mib_median"], 0),
+            fmt(m["pss_mib_median"], 0),
+        ]
         print("| " + " | ".join(str(v) for v in row) + " |")
     cores = os.cpu_count() or 1
     for c in cells:
         for side in ("automl", "optuna"):
             if (c[side]["cores_busy"] or 0) > 0.85 * cores:
                 c["notes"].append(
-                    f"{side}: the machine's {cores} cores were busy (CPU-bound, not only coordination)"
+                    f"{side}: the machine's {cores} cores were busy (CPU-bound, not only "
+                    "coordination)"
                 )
         for note in c["notes"]:
             print(f"note (W={c['workers']} {c['storage']}): {note}")
@@ -856,8 +889,14 @@ def main() -> int:
         for s in services:
             s.stop()
         shutil.rmtree(work, ignore_errors=True)
-    out = {"command": " ".join(["python", "benchmarks/bench_fleet.py", *sys.argv[1:]]), "trial_sleep_s": TRIAL_SLEEP_S, "cpus": os.cpu_count(),
-           "wall_s": round(time.monotonic() - started, 1), "logs": str(logs), "cells": results}  # fmt: skip
+    out = {
+        "command": " ".join(["python", "benchmarks/bench_fleet.py", *sys.argv[1:]]),
+        "trial_sleep_s": TRIAL_SLEEP_S,
+        "cpus": os.cpu_count(),
+        "wall_s": round(time.monotonic() - started, 1),
+        "logs": str(logs),
+        "cells": results,
+    }
     print_tables(results)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
     print(f"\nwhole run {out['wall_s']:.0f} s; written to {args.out}; logs in {logs}")

@@ -74,8 +74,17 @@ def direct_program(trials: int, log_lines: bool = False) -> float:
     started = time.perf_counter()
     extra = ["--log-lines"] if log_lines else []
     for i in range(trials):
-        subprocess.run([sys.executable, str(HERE / "own_code_model.py"), "--lr", str(0.01 + i * 0.001), *extra],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "own_code_model.py"),
+                "--lr",
+                str(0.01 + i * 0.001),
+                *extra,
+            ],
+            check=True,
+            capture_output=True,
+        )
     return (time.perf_counter() - started) / trials
 
 

@@ -145,15 +145,19 @@ class Run:
 
 def spec_yaml(problem: Problem, name: str, storage: str, seed: int, sampler_seed: int, pruned: bool,
               n_trials: int, min_resource: int, pruner_type: str = "hyperband") -> str:  # fmt: skip
-    pruner = (f"{{type: {pruner_type}, min_resource: {min_resource}, reduction_factor: 3}}" if pruned
-              else "{type: none}")  # fmt: skip
+    pruner = (
+        f"{{type: {pruner_type}, min_resource: {min_resource}, reduction_factor: 3}}"
+        if pruned
+        else "{type: none}"
+    )
     return f"""\
 name: {name}
 storage: {storage}
 objective: [{{metric: accuracy}}, {{metric: {problem.cost}}}]
 data: {problem.data_yaml}
 model: {{family: mlp}}
-trainer: {{epochs: {problem.epochs}, batch_size: 64, early_stopping: null, device: cpu, seed: {seed}}}
+trainer: {{epochs: {problem.epochs}, batch_size: 64, early_stopping: null, device: cpu, \
+seed: {seed}}}
 space:
 {SPACE_YAML.format(lr_low=problem.lr_low)}
 search:
@@ -242,8 +246,15 @@ def curve(finished: list[Finished], budget: int, ref: Reference) -> Run:
     return run
 
 
-def run_automl(problem: Problem, seed: int, pruned: bool, budget: int, folder: Path, args: argparse.Namespace,
-               ref: Reference) -> Run:  # fmt: skip
+def run_automl(
+    problem: Problem,
+    seed: int,
+    pruned: bool,
+    budget: int,
+    folder: Path,
+    args: argparse.Namespace,
+    ref: Reference,
+) -> Run:
     from automl.backends import InlineBackend
     from automl.coordinator import Coordinator
     from automl.search import open_study
@@ -255,8 +266,19 @@ def run_automl(problem: Problem, seed: int, pruned: bool, budget: int, folder: P
     n_trials, rounds, started = math.ceil(budget / problem.epochs), 0, time.perf_counter()
     while True:
         rounds += 1
-        spec = parse_spec(spec_yaml(problem, name, url, seed, seed + 1000 * (rounds - 1), pruned, n_trials,
-                                    args.min_resource, args.pruner))  # fmt: skip
+        spec = parse_spec(
+            spec_yaml(
+                problem,
+                name,
+                url,
+                seed,
+                seed + 1000 * (rounds - 1),
+                pruned,
+                n_trials,
+                args.min_resource,
+                args.pruner,
+            )
+        )
         Coordinator(spec, open_study(spec, url), InlineBackend(url, capacity=1)).run()
         study = optuna.load_study(study_name=name, storage=make_storage(url))
         ended = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
@@ -326,9 +348,14 @@ def run_optuna(problem: Problem, seed: int, sampler_name: str, budget: int, ref:
         key=lambda t: (t.datetime_complete, t.number),
     )
     finished: list[Finished] = [
-        (int(t.user_attrs["epochs_run"]), t.state.name, *(t.values or [math.nan, math.nan]), t.user_attrs["curve"])
+        (
+            int(t.user_attrs["epochs_run"]),
+            t.state.name,
+            *(t.values or [math.nan, math.nan]),
+            t.user_attrs["curve"],
+        )
         for t in ended
-    ]  # fmt: skip
+    ]
     run = curve(finished, budget, ref)
     run.wall_s = wall
     return run
@@ -402,9 +429,18 @@ def main() -> int:
     problems += [Problem(d, "flops", args.epochs, args.lr_low) for d in args.flops.split(",") if d]
     budget = args.budget_trials * args.epochs
     seeds = list(range(args.seeds))
-    out: dict[str, Any] = {"budget_epochs": budget, "budget_trials": args.budget_trials, "epochs": args.epochs,
-                           "seeds": len(seeds), "min_resource": args.min_resource, "lr_low": args.lr_low,
-                           "pruner": args.pruner, "arms": arms, "generated": GENERATED, "problems": {}}  # fmt: skip
+    out: dict[str, Any] = {
+        "budget_epochs": budget,
+        "budget_trials": args.budget_trials,
+        "epochs": args.epochs,
+        "seeds": len(seeds),
+        "min_resource": args.min_resource,
+        "lr_low": args.lr_low,
+        "pruner": args.pruner,
+        "arms": arms,
+        "generated": GENERATED,
+        "problems": {},
+    }
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-pareto-") as tmp:
         for problem in problems:
@@ -470,8 +506,13 @@ def rung_check(runs: list[Run], epochs: int, min_resource: int) -> dict[str, Any
     return out
 
 
-def summarise(problem: Problem, runs: dict[str, list[Run]], budget: int, ref: Reference, args: argparse.Namespace
-              ) -> dict[str, Any]:  # fmt: skip
+def summarise(
+    problem: Problem,
+    runs: dict[str, list[Run]],
+    budget: int,
+    ref: Reference,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     arms: dict[str, Any] = {}
     for arm, rs in runs.items():
         arms[arm] = {
@@ -510,10 +551,17 @@ def summarise(problem: Problem, runs: dict[str, list[Run]], budget: int, ref: Re
                 "by_seed": [None if math.isinf(h) else h for h in hits],
             }  # fmt: skip
     return {
-        "reference": {"accuracy": REF_ACCURACY, problem.cost: ref.point[1], f"smallest_{problem.cost}": ref.smallest},
-        "arms": arms, "pruned_reaches": reach,
-        "rungs_on_unpruned_trials": rung_check(runs.get("automl unpruned", []), args.epochs, args.min_resource),
-    }  # fmt: skip
+        "reference": {
+            "accuracy": REF_ACCURACY,
+            problem.cost: ref.point[1],
+            f"smallest_{problem.cost}": ref.smallest,
+        },
+        "arms": arms,
+        "pruned_reaches": reach,
+        "rungs_on_unpruned_trials": rung_check(
+            runs.get("automl unpruned", []), args.epochs, args.min_resource
+        ),
+    }
 
 
 def print_tables(out: dict[str, Any]) -> None:
@@ -523,8 +571,11 @@ def print_tables(out: dict[str, Any]) -> None:
         for log in (False, True):
             what = "hypervolume on log10(cost)" if log else "hypervolume"
             print(f"\n{key}, {what}: E = {budget} epochs, median of {n} seeds; reference {ref}")
-            print(f"{'arm':<16} {'HV@E/4':>8} {'HV@E/2':>8} {'HV@E':>8} {'trials':>7} {'complete':>8} {'pruned':>7} "
-                  f"{'wall s':>7}  pruned arm reaches this HV@E after")  # fmt: skip
+            print(
+                f"{'arm':<16} {'HV@E/4':>8} {'HV@E/2':>8} {'HV@E':>8} {'trials':>7} "
+                f"{'complete':>8} {'pruned':>7} "
+                f"{'wall s':>7}  pruned arm reaches this HV@E after"
+            )
             k = "hv_log_" if log else "hv_"
             for arm, a in figures["arms"].items():
                 reach = figures["pruned_reaches"].get(f"{arm}{' (log cost)' if log else ''}")
@@ -532,14 +583,20 @@ def print_tables(out: dict[str, Any]) -> None:
                 if reach:
                     epochs = math.inf if reach["epochs"] is None else reach["epochs"]
                     text = f"{fmt_epochs(epochs, budget)}, {reach['seeds_reached']}/{n} seeds"
-                print(f"{arm:<16} {a[k + 'quarter']:8.4f} {a[k + 'half']:8.4f} {a[k + 'final']:8.4f} {a['trials']:7.0f} "
-                      f"{a['complete']:8.0f} {a['pruned']:7.0f} {a['wall_s']:7.1f}  {text}")  # fmt: skip
+                print(
+                    f"{arm:<16} {a[k + 'quarter']:8.4f} {a[k + 'half']:8.4f} "
+                    f"{a[k + 'final']:8.4f} {a['trials']:7.0f} "
+                    f"{a['complete']:8.0f} {a['pruned']:7.0f} {a['wall_s']:7.1f}  {text}"
+                )
         rungs = figures["rungs_on_unpruned_trials"]
         if rungs:
             print(
                 "rungs, on the unpruned arm's full trials: "
                 + "; ".join(
-                    f"epoch {r}: front kept {v['front_kept_in_top_third']:.2f}, rho {v['spearman_rho']:.2f}"
+                    (
+                        f"epoch {r}: front kept {v['front_kept_in_top_third']:.2f}, rho "
+                        f"{v['spearman_rho']:.2f}"
+                    )
                     for r, v in rungs.items()
                 )
             )

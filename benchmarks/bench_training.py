@@ -126,8 +126,10 @@ def main() -> None:
         args.repeats,
     )
     base_median, base_best, _ = rows["plain per-fold DataLoader loop"]
-    print(f"digits, 5 folds x {args.epochs} epochs, MLP 2x128 adamw, batch 128, "
-          f"{torch.get_num_threads()} torch thread(s), {args.repeats} interleaved rounds")  # fmt: skip
+    print(
+        f"digits, 5 folds x {args.epochs} epochs, MLP 2x128 adamw, batch 128, "
+        f"{torch.get_num_threads()} torch thread(s), {args.repeats} interleaved rounds"
+    )
     print(f"{'':32} {'median s':>9} {'best s':>7} {'accuracy':>9} {'speed-up (median, best)':>25}")
     for name, (median, best, accuracy) in rows.items():
         ratios = f"{base_median / median:.2f}x, {base_best / best:.2f}x"

@@ -128,7 +128,8 @@ def make_study(
     spec = parse_spec(
         f'name: cost-{uuid.uuid4().hex[:8]}\nstorage: "{url}"\n{body}{SPACE}'
         f"search: {{sampler: {{type: random, seed: 0}}, pruner: {{type: none}}, n_trials: {n}}}\n"
-        f'execution: {{backend: celery, broker: "{BROKER}", queue: {queue}, parallelism: {parallelism}, '
+        f'execution: {{backend: celery, broker: "{BROKER}", queue: {queue}, parallelism: '
+        f"{parallelism}, "
         "trial_retries: 0}\n"
     )
     return spec, open_study(spec, url)
@@ -264,7 +265,8 @@ def main() -> int:
     result = medians(runs)
     loop = plain_loop_ms()
     print(
-        f"\nmedians of {args.repeats} runs; the built-in trial's training as a plain loop: {loop} ms\n"
+        f"\nmedians of {args.repeats} runs; the built-in trial's training as a plain "
+        f"loop: {loop} ms\n"
     )
     print("| row | wall ms | CPU ms | SQL statements | Redis commands | trials/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

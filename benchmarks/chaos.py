@@ -66,7 +66,8 @@ data:
   options: {{n_samples: 200, n_features: 10, n_informative: 6, random_state: 0}}
   cv: {{folds: 2, seed: 0}}
 model: {{family: "python:chaos_model:build"}}
-trainer: {{epochs: {epochs}, batch_size: 64, early_stopping: null, checkpoint_every: {checkpoint_every}}}
+trainer: {{epochs: {epochs}, batch_size: 64, early_stopping: null, \
+checkpoint_every: {checkpoint_every}}}
 space:
   lr: {{low: 1.0e-3, high: 1.0e-1, log: true}}
   width: {{low: 8, high: 64, log: true}}
@@ -75,7 +76,8 @@ search:
   pruner: {{type: none}}
   n_trials: {n_trials}
   max_failed_trials: null
-execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, trial_retries: 5, checkpoints: "{checkpoints}"}}
+execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {parallelism}, \
+trial_retries: 5, checkpoints: "{checkpoints}"}}
 """
 
 
@@ -312,7 +314,9 @@ class CoordinatorProcess:
         self._exit_seen = False
         with self.log.open("ab") as out:
             out.write(
-                f"===== chaos.py: coordinator started at {time.monotonic() - self.t0:.1f} s\n".encode()
+                (
+                    f"===== chaos.py: coordinator started at {time.monotonic() - self.t0:.1f} s\n"
+                ).encode()
             )
             out.flush()
             self.proc = subprocess.Popen(
@@ -471,9 +475,12 @@ class Chaos(threading.Thread):
         while time.monotonic() < deadline and not self.stop.is_set():
             children = set(self.fleet.workers.children())
             candidates = [
-                t for t in self._safe_trials()
-                if t.state.name == "RUNNING" and t.intermediate_values and t.user_attrs.get("pid") in children
-            ]  # fmt: skip
+                t
+                for t in self._safe_trials()
+                if t.state.name == "RUNNING"
+                and t.intermediate_values
+                and t.user_attrs.get("pid") in children
+            ]
             if candidates:
                 trial = self.rng.choice(candidates)
                 pid = int(trial.user_attrs["pid"])
@@ -593,10 +600,15 @@ def measure(
     failed = [t for t in trials if t.state.name == "FAIL"]
     killed = set(chaos.killed_worker_pids)
     lost_unkilled = [
-        {"trial": t.number, "pid": t.user_attrs.get("pid"), "reason": t.user_attrs.get("fail_reason")}
+        {
+            "trial": t.number,
+            "pid": t.user_attrs.get("pid"),
+            "reason": t.user_attrs.get("fail_reason"),
+        }
         for t in failed
-        if str(t.user_attrs.get("fail_reason", "")).startswith("worker lost") and t.user_attrs.get("pid") not in killed
-    ]  # fmt: skip
+        if str(t.user_attrs.get("fail_reason", "")).startswith("worker lost")
+        and t.user_attrs.get("pid") not in killed
+    ]
     starts = count_training_starts(worker_log, STUDY)
     twice = None if starts is None else sorted(n for n, k in starts.items() if k > 1)
     alive = fleet.workers.children()
@@ -698,15 +710,15 @@ def print_report(result: dict[str, Any]) -> None:
         ok = {True: "yes", False: "NO", None: ""}[f["ok"]]
         print(f"{name:<{width}}  {value:>8}  {must:>8}  {ok}")
     print(
-        f"\nwall time: {result['wall_s']:.0f} s in all, {result['run_wall_s']:.0f} s for the real run"
+        f"\nwall time: {result['wall_s']:.0f} s in all, {result['run_wall_s']:.0f} s for "
+        "the real run"
     )
     print(f"coordinator exit codes: {result['coordinator_exit_codes']}")
     print(f"worker pids killed: {result['killed_worker_pids']}")
     for note in result["notes"]:
         print(f"note: {note}")
-    print(
-        f"\n{json.dumps({k: v for k, v in result.items() if k != 'figures'}, indent=2, default=str)}"
-    )
+    shown = {k: v for k, v in result.items() if k != "figures"}
+    print(f"\n{json.dumps(shown, indent=2, default=str)}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -785,21 +797,39 @@ def main() -> int:
         checkpoints = work / "checkpoints"
         write_study(study_file, args, broker.url, postgres.url, checkpoints)
         workers = WorkerPool(
-            [*automl_command(), "worker", "--broker", broker.url, "--storage", postgres.url, "--queues", QUEUE,
-             "--gpus", "none", "--concurrency", str(args.workers), "--lease-s", str(args.lease_s)],
-            env, logs / "workers.log", args.workers,
-        )  # fmt: skip
+            [
+                *automl_command(),
+                "worker",
+                "--broker",
+                broker.url,
+                "--storage",
+                postgres.url,
+                "--queues",
+                QUEUE,
+                "--gpus",
+                "none",
+                "--concurrency",
+                str(args.workers),
+                "--lease-s",
+                str(args.lease_s),
+            ],
+            env,
+            logs / "workers.log",
+            args.workers,
+        )
         workers.start()
         say(
             t0,
-            f"{args.workers} worker processes ready (supervisor pid {workers.proc.pid if workers.proc else '?'})",
+            f"{args.workers} worker processes ready (supervisor pid "
+            f"{workers.proc.pid if workers.proc else '?'})",
         )
         command = [*automl_command(), "run", str(study_file), "--backend", "celery"]
         run_stale_study(command, env, logs / "stale-coordinator.log")
         reader = StudyReader(postgres.url)
         reader.delete_study()
         notes.append(
-            f"stale study: {STALE_TRIALS} trials run and deleted; {broker.claims()} of its claims left on the broker"
+            f"stale study: {STALE_TRIALS} trials run and deleted; {broker.claims()} of "
+            "its claims left on the broker"
         )
         say(t0, notes[-1])
         log_offset = len(workers.text())
@@ -810,7 +840,8 @@ def main() -> int:
         coordinator.start()
         say(
             t0,
-            f"real run: {args.trials} trials, coordinator pid {coordinator.proc.pid if coordinator.proc else '?'}",
+            f"real run: {args.trials} trials, coordinator pid "
+            f"{coordinator.proc.pid if coordinator.proc else '?'}",
         )
         chaos = Chaos(fleet, args.trials, args)
         chaos.start()
@@ -820,7 +851,8 @@ def main() -> int:
         run_wall_s = time.monotonic() - run_started
         if coordinator.poll() is None:
             notes.append(
-                f"the coordinator had not finished after --deadline-s {args.deadline_s:.0f} s; stopped it"
+                "the coordinator had not finished after --deadline-s "
+                f"{args.deadline_s:.0f} s; stopped it"
             )
             coordinator.stop()
         say(t0, f"coordinator exited {coordinator.exit_codes[-1]} after {run_wall_s:.0f} s")
@@ -844,15 +876,22 @@ def main() -> int:
         result["checkpoints_left"] = left
         if result["trials_trained_twice"] is None:
             notes.append(
-                "the worker log has no 'training trial N of STUDY on SLOT' lines yet: trials trained twice not measured"
+                "the worker log has no 'training trial N of STUDY on SLOT' lines yet: "
+                "trials trained twice not measured"
             )
         notes.extend(f"chaos error: {e}" for e in chaos.log.errors)
         result.update(
-            command=" ".join(["python", "benchmarks/chaos.py", *sys.argv[1:]]), n_trials=args.trials,
-            workers=args.workers, wall_s=round(time.monotonic() - t0, 1), run_wall_s=round(run_wall_s, 1),
-            coordinator_exit_codes=coordinator.exit_codes, killed_worker_pids=chaos.log.killed_worker_pids,
-            chaos=chaos.log.events, notes=notes, logs=str(logs),
-        )  # fmt: skip
+            command=" ".join(["python", "benchmarks/chaos.py", *sys.argv[1:]]),
+            n_trials=args.trials,
+            workers=args.workers,
+            wall_s=round(time.monotonic() - t0, 1),
+            run_wall_s=round(run_wall_s, 1),
+            coordinator_exit_codes=coordinator.exit_codes,
+            killed_worker_pids=chaos.log.killed_worker_pids,
+            chaos=chaos.log.events,
+            notes=notes,
+            logs=str(logs),
+        )
     except Stopped as exc:
         print(f"\nstopped by {exc}; stopping everything this script started", file=sys.stderr)
         return 130

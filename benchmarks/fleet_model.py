@@ -38,7 +38,8 @@ class SleepyLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if COUNT_CALLS:
             print(
-                f"fleet_model forward {'train' if self.training else 'eval'} model={self.tag} rows={len(x)}",
+                f"fleet_model forward {'train' if self.training else 'eval'} "
+                f"model={self.tag} rows={len(x)}",
                 file=sys.stderr,
             )
         if not self.training:

@@ -20,11 +20,11 @@ broker connections and slot name, ``sim<process>:<thread>``), as every worker pr
 runs ``study.optimize(sim_model.objective, n_trials=K)``.
 
 The threads of one process share one storage object per URL and retry window (automl's
-per-process cache, :func:`automl.search.make_storage`; the same for the Optuna threads). Its SQLAlchemy pool is
-resized to one connection per thread (``pool_size=T``, no overflow, a long checkout timeout):
-the default 5 + 10 with a 30 s timeout would make 125 threads time out, and ``make_storage``
-has no way to size it. That is the only change to automl's storage; everything else is
-automl's code as ``automl worker`` runs it.
+per-process cache, :func:`automl.search.make_storage`; the same for the Optuna threads). Its
+SQLAlchemy pool is resized to one connection per thread (``pool_size=T``, no overflow, a long
+checkout timeout): the default 5 + 10 with a 30 s timeout would make 125 threads time out, and
+``make_storage`` has no way to size it. That is the only change to automl's storage; everything else
+is automl's code as ``automl worker`` runs it.
 
 The process writes ``ready-<index>`` into the work folder once every thread is ready, stops
 when ``stop`` appears there (automl mode) or when its threads are done (optuna mode), and
@@ -192,7 +192,8 @@ def run_automl(config: dict[str, Any], work: Path, stop: threading.Event) -> Non
     quiet_optuna()
     threads = config["threads"]
     workers = [VirtualWorker(f"sim{config['index']}:{i}", config, stop) for i in range(threads)]
-    # The storage the workers share: one per URL and retry window (a worker's, far longer than a command's).
+    # The storage the workers share: one per URL and retry window (a worker's, far longer than a
+    # command's).
     size_pool(
         make_storage(config["storage"], retry_s=workers[0].worker.settings.storage_retry_s), threads
     )

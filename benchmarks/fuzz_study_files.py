@@ -65,9 +65,12 @@ def main() -> int:
     except Exception as exc:  # noqa: BLE001 - the first broken rule, shrunk by Hypothesis
         failure = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     result = {
-        "examples": sum(codes.values()), "exit_codes": dict(codes), "failure": failure or None,
-        "seconds": round(time.monotonic() - started, 1), "fields_named_most": first_lines.most_common(10),
-    }  # fmt: skip
+        "examples": sum(codes.values()),
+        "exit_codes": dict(codes),
+        "failure": failure or None,
+        "seconds": round(time.monotonic() - started, 1),
+        "fields_named_most": first_lines.most_common(10),
+    }
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 1 if failure else 0

@@ -28,8 +28,17 @@ def rendered_dom(url: str, wait_ms: int = 8000) -> str:
     """The page's DOM after its scripts ran (plotly draws its SVG then)."""
     with tempfile.TemporaryDirectory() as profile:
         result = subprocess.run(
-            [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={wait_ms}", "--dump-dom", url],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                chromium(),
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={wait_ms}",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout

@@ -116,7 +116,8 @@ def require_integration(request: pytest.FixtureRequest) -> None:
     that asked for it with ``request.getfixturevalue``, which collection cannot see)."""
     if request.node.get_closest_marker("integration") is None:
         pytest.fail(
-            f"{request.node.nodeid} uses {request.fixturename} but is not marked integration: {INTEGRATION_HINT}"
+            f"{request.node.nodeid} uses {request.fixturename} but is not marked "
+            f"integration: {INTEGRATION_HINT}"
         )
 
 
@@ -148,7 +149,8 @@ def _broker_db() -> str:
 
 @pytest.fixture
 def broker_url(request: pytest.FixtureRequest) -> str:
-    """The machine's Redis as the Celery broker (``AUTOML_TEST_BROKER``), emptied once per session."""
+    """The machine's Redis as the Celery broker (``AUTOML_TEST_BROKER``), emptied once per
+    session."""
     require_integration(request)
     return str(request.getfixturevalue("_broker_db"))
 
@@ -173,7 +175,8 @@ SERVICE_STORAGES = ("postgresql", "redis")
     ]
 )
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every storage automl supports; the same tests run on each (PostgreSQL and Redis: integration)."""
+    """Every storage automl supports; the same tests run on each (PostgreSQL and Redis:
+    integration)."""
     kind = request.param
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'study.db'}"

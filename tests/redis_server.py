@@ -12,7 +12,8 @@ import pytest
 
 
 class RedisServer:
-    """A private redis-server; with ``persist`` every write survives a restart (append-only file)."""
+    """A private redis-server; with ``persist`` every write survives a restart (append-only
+    file)."""
 
     def __init__(self, folder: Path, persist: bool = True) -> None:
         binary = shutil.which("redis-server")
@@ -32,10 +33,25 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.folder),
-             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(self.folder),
+                *(
+                    ["--appendonly", "yes", "--appendfsync", "always"]
+                    if self.persist
+                    else ["--appendonly", "no"]
+                ),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

@@ -1,6 +1,6 @@
 """The rules of ARCHITECTURE.md, checked against the code: who may import whom, module size,
-no private name used across packages, and Optuna's private names only behind their one door. A change that breaks a rule changes ARCHITECTURE.md
-and the table below together, on purpose."""
+no private name used across packages, and Optuna's private names only behind their one door. A
+change that breaks a rule changes ARCHITECTURE.md and the table below together, on purpose."""
 
 from __future__ import annotations
 
@@ -183,7 +183,8 @@ def test_optunas_private_names_are_reached_only_behind_their_door() -> None:
         for reach in _optuna_reaches(path, private)
     ]
     assert not wrong, (
-        "Optuna's private names outside automl/search/internals/ (give each a named function there, "
+        "Optuna's private names outside automl/search/internals/ (give each a named "
+        "function there, "
         "with its guard in tests/search/test_internals_guards.py):\n" + "\n".join(wrong)
     )
 
@@ -204,7 +205,8 @@ def test_architecture_md_names_every_room_and_its_imports() -> None:
         assert row, f"ARCHITECTURE.md has no row for {room}/"
         written = set(re.findall(r"`(\w+)`", row.group(1)))
         assert written == allowed, (
-            f"ARCHITECTURE.md says {room}/ may import {sorted(written)}; the rule is {sorted(allowed)}"
+            f"ARCHITECTURE.md says {room}/ may import {sorted(written)}; the rule is "
+            f"{sorted(allowed)}"
         )
     for leaf in LEAVES:
         assert f"`{leaf}.py`" in text, f"ARCHITECTURE.md does not name the leaf {leaf}.py"

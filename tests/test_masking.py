@@ -1,4 +1,5 @@
-"""Where a URL's password ends (the rule in automl.masking's docstring), and every piece of it masked."""
+"""Where a URL's password ends (the rule in automl.masking's docstring), and every piece of it
+masked."""
 
 from __future__ import annotations
 
@@ -92,8 +93,10 @@ def test_the_mask_of_a_url_keeps_what_is_not_the_password() -> None:
 
 
 def test_urls_in_free_text_are_masked_whatever_their_password_holds() -> None:
-    text = ("cannot reach 'postgresql://u:Abcd/Wxyz9@db/x': refused; then redis://:Abcd?Wxyz9@h:1/0, "
-            "see sqlite:////a@b/c")  # fmt: skip
+    text = (
+        "cannot reach 'postgresql://u:Abcd/Wxyz9@db/x': refused; then redis://:Abcd?Wxyz9@h:1/0, "
+        "see sqlite:////a@b/c"
+    )
     assert mask_credentials(text) == (
         "cannot reach 'postgresql://u:***@db/x': refused; then redis://:***@h:1/0, see sqlite:////a@b/c"
     )
@@ -103,7 +106,10 @@ def test_urls_in_free_text_are_masked_whatever_their_password_holds() -> None:
 def test_every_piece_a_driver_could_echo_is_masked(separator: str) -> None:
     url = f"postgresql://u:{HEAD}{separator}{TAIL}@db/x"
     # What a driver prints when it cut the password at the separator: the pieces on their own.
-    echoed = f"invalid port '{HEAD}'; could not translate host name \"{TAIL}@db\"; password {HEAD}{separator}{TAIL}"
+    echoed = (
+        f"invalid port '{HEAD}'; could not translate host name \"{TAIL}@db\"; password "
+        f"{HEAD}{separator}{TAIL}"
+    )
     masked = mask_text(echoed, url)
     assert HEAD not in masked and TAIL not in masked, masked
     assert masked == "invalid port '***'; could not translate host name \"***@db\"; password ***"

@@ -146,12 +146,19 @@ def test_a_failure_reason_is_masked_before_it_is_stored(tmp_path: Path) -> None:
 @pytest.mark.slow  # four automl processes
 @pytest.mark.parametrize(
     ("argv", "env", "field", "encoded"),
-    [(["validate", "SPEC", "--storage", "postgresql://u:p@ss-word@db/x"], {}, "storage", "%40"),
-     (["run", "SPEC", "--storage", "redis://:p/ss-word@host:6379/0"], {}, "storage", "%2F"),
-     (["worker", "--storage", "x.journal", "--broker", "redis://:p?ss-word@host:6379/0"], {}, "--broker", "%3F"),
-     (["status", "SPEC"], {"AUTOML_STORAGE": "postgresql://u:p#ss-word@db/x"}, "storage", "%23")],
+    [
+        (["validate", "SPEC", "--storage", "postgresql://u:p@ss-word@db/x"], {}, "storage", "%40"),
+        (["run", "SPEC", "--storage", "redis://:p/ss-word@host:6379/0"], {}, "storage", "%2F"),
+        (
+            ["worker", "--storage", "x.journal", "--broker", "redis://:p?ss-word@host:6379/0"],
+            {},
+            "--broker",
+            "%3F",
+        ),
+        (["status", "SPEC"], {"AUTOML_STORAGE": "postgresql://u:p#ss-word@db/x"}, "storage", "%23"),
+    ],
     ids=["@", "/", "?", "#"],
-)  # fmt: skip
+)
 def test_a_separator_in_a_password_is_refused_before_a_driver_can_print_part_of_it(
     tmp_path: Path, argv: list[str], env: dict[str, str], field: str, encoded: str
 ) -> None:
@@ -160,8 +167,13 @@ def test_a_separator_in_a_password_is_refused_before_a_driver_can_print_part_of_
     one line naming the field (tests/cli/test_url_passwords.py: every command, in-process)."""
     spec = tmp_path / "s.yaml"
     spec.write_text(tiny_yaml("s", str(tmp_path / "s.journal")))
-    done = subprocess.run([sys.executable, "-m", "automl", *[str(spec) if a == "SPEC" else a for a in argv]],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, **env})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "automl", *[str(spec) if a == "SPEC" else a for a in argv]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {field}") and encoded in lines[0], (

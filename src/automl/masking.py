@@ -138,8 +138,10 @@ def unencoded_separator(url: str) -> str | None:
 def percent_encode_hint(char: str) -> str:
     """The one-line advice for a password holding ``char`` (one of ``@ / ? #``) unencoded."""
     return (
-        f"the password holds an unencoded {char!r}, where a driver would end it and read the rest as a host, "
-        f"port or database (and print it in its errors); percent-encode it: {char!r} as {PERCENT_ENCODED[char]} "
+        f"the password holds an unencoded {char!r}, where a driver would end it and read "
+        "the rest as a host, "
+        f"port or database (and print it in its errors); percent-encode it: {char!r} as "
+        f"{PERCENT_ENCODED[char]} "
         "('@' %40, '/' %2F, '?' %3F, '#' %23)"
     )
 

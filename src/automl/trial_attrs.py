@@ -68,9 +68,24 @@ TRAINING_FACTS: Final = frozenset(
      TRAIN_PATH, DEVICE, PRECISION, DURATION_S}
 )  # fmt: skip
 ALL: Final = TRAINING_FACTS | frozenset(
-    {RETRY_OF, ATTEMPT, HOST, SLOT, PID, FAIL_REASON, FAIL_KIND, TRACEBACK, PRUNE_REASON, PRUNED_AT_EPOCH,
-     CHECKPOINT_EPOCH, RESUMED_FROM_EPOCH, USER_METRICS, INTERMEDIATE_VALUES, METRICS}
-)  # fmt: skip
+    {
+        RETRY_OF,
+        ATTEMPT,
+        HOST,
+        SLOT,
+        PID,
+        FAIL_REASON,
+        FAIL_KIND,
+        TRACEBACK,
+        PRUNE_REASON,
+        PRUNED_AT_EPOCH,
+        CHECKPOINT_EPOCH,
+        RESUMED_FROM_EPOCH,
+        USER_METRICS,
+        INTERMEDIATE_VALUES,
+        METRICS,
+    }
+)
 
 
 class FailKind(str, Enum):

@@ -140,8 +140,26 @@ def test_a_cnn_ensemble_is_pruned_and_quantised_member_by_member(  # three small
     study, _ = make_study(journal_url, study_name, family="cnn")
     add_trial(study, [0.95], lr=1e-2, width=32)
     out = tmp_path / "cnn"
-    assert main(["export", "--storage", journal_url, "--study", study_name, "-o", str(out), "--ensemble", "3",
-                 "--prune", "0.5", "--quantize", "int8"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "export",
+                "--storage",
+                journal_url,
+                "--study",
+                study_name,
+                "-o",
+                str(out),
+                "--ensemble",
+                "3",
+                "--prune",
+                "0.5",
+                "--quantize",
+                "int8",
+            ]
+        )
+        == 0
+    )
     metrics = read_json(out / "metrics.json")
     assert read_json(out / "model.json")["widths"] == [
         4,

@@ -13,7 +13,10 @@ from automl.cli.common import apply_overrides
 from automl.studyfile import Task, parse_spec
 from automl.studyfile.space import FixedParam
 
-MINIMAL = "name: m\nobjective: {metric: accuracy}\ndata: {source: sklearn:digits}\nsearch: {timeout: 3m}\n"
+MINIMAL = (
+    "name: m\nobjective: {metric: accuracy}\ndata: {source: sklearn:digits}\nsearch: "
+    "{timeout: 3m}\n"
+)
 IMAGES = DataFacts(1437, (1, 8, 8), Task.CLASSIFICATION)
 TABLE = DataFacts(455, (30,), Task.CLASSIFICATION)
 
@@ -61,9 +64,9 @@ def test_regression_has_no_label_smoothing() -> None:
 
 
 def test_whatever_the_file_says_is_kept() -> None:
-    text = (
-        MINIMAL
-        + "model: {family: mlp}\ntrainer: {epochs: 7}\nspace: {lr: 0.01}\nexecution: {parallelism: 1}\n"
+    text = MINIMAL + (
+        "model: {family: mlp}\ntrainer: {epochs: 7}\nspace: {lr: 0.01}\nexecution: "
+        "{parallelism: 1}\n"
     )
     spec, choices = complete_spec(parse_spec(text), IMAGES, cpu_count=8)
     assert (

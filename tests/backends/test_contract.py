@@ -130,13 +130,28 @@ def kit(
         url = str(
             tmp_path / "study.journal"
         )  # the fastest storage (tests/coordinator runs inline on SQLite)
-        made = Kit(kind, url, lambda capacity: InlineBackend(url, capacity), parallel=False, owns_workers=True,
-                   cancelled_state="RUNNING", end_within_s=30)  # fmt: skip
+        made = Kit(
+            kind,
+            url,
+            lambda capacity: InlineBackend(url, capacity),
+            parallel=False,
+            owns_workers=True,
+            cancelled_state="RUNNING",
+            end_within_s=30,
+        )
     elif kind == "local":
         url = f"sqlite:///{tmp_path / 'study.db'}"
-        made = Kit(kind, url, lambda capacity: LocalBackend(url, n_workers=capacity, threads_per_worker=1),
-                   parallel=True, owns_workers=True, cancelled_state=PREEMPTED, lost_reason=LOCAL_LOST,
-                   lost_within_s=3, end_within_s=60)  # fmt: skip
+        made = Kit(
+            kind,
+            url,
+            lambda capacity: LocalBackend(url, n_workers=capacity, threads_per_worker=1),
+            parallel=True,
+            owns_workers=True,
+            cancelled_state=PREEMPTED,
+            lost_reason=LOCAL_LOST,
+            lost_within_s=3,
+            end_within_s=60,
+        )
     else:
         made = _celery_kit(request)
     try:
@@ -182,7 +197,9 @@ def collect(backend: Backend, numbers: list[int], within_s: float) -> list[Trial
     deadline = time.monotonic() + within_s
     while {e.trial_number for e in events} < set(numbers):
         assert time.monotonic() < deadline, (
-            f"no event for trials {sorted(set(numbers) - {e.trial_number for e in events})} within {within_s:.0f} s"
+            "no event for trials "
+            f"{sorted(set(numbers) - {e.trial_number for e in events})} within "
+            f"{within_s:.0f} s"
         )
         events += backend.wait(timeout_s=0.5)
     return events
@@ -303,9 +320,12 @@ def test_cancel_all_stops_a_training_trial(kit: Kit) -> None:
     assert time.monotonic() - started < 15, "a trial stops at its next epoch, not at its end"
     cancelled = long.trial(job.trial_number)
     if kit.cancelled_state == PREEMPTED:  # its worker checkpointed it and recorded it stopped
-        assert cancelled.state == TrialState.FAIL and cancelled.user_attrs[FAIL_REASON] == PREEMPTED, (
-            cancelled.state, cancelled.user_attrs.get(FAIL_REASON),
-        )  # fmt: skip
+        assert (
+            cancelled.state == TrialState.FAIL and cancelled.user_attrs[FAIL_REASON] == PREEMPTED
+        ), (
+            cancelled.state,
+            cancelled.user_attrs.get(FAIL_REASON),
+        )
     else:  # left for the coordinator to fail as interrupted
         assert cancelled.state == TrialState.RUNNING, cancelled.state
     assert backend.wait(timeout_s=0.5) == [], "no event follows for a cancelled trial"

@@ -55,7 +55,8 @@ def test_every_command_has_its_own_help(capsys: pytest.CaptureFixture[str], comm
     assert "-h, --help" in out
 
 
-@pytest.mark.slow  # automl in a process of its own (tests/studyfile/test_corpus.py checks the same in-process)
+# automl in a process of its own (tests/studyfile/test_corpus.py checks the same in-process)
+@pytest.mark.slow
 def test_malformed_study_exits_2_with_one_line_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,7 +76,8 @@ def test_malformed_study_exits_2_with_one_line_and_writes_nothing(
 def test_bad_data_file_exits_2_before_writing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     text = tiny_yaml("d", url).replace(
-        "source: sklearn:make_classification\n  options: {n_samples: 200, n_features: 10, n_informative: 6, random_state: 0}",
+        "source: sklearn:make_classification\n  options: {n_samples: 200, n_features: "
+        "10, n_informative: 6, random_state: 0}",
         "source: csv:missing.csv\n  target: y",
     )
     path = tmp_path / "s.yaml"
@@ -119,9 +121,20 @@ def test_run_then_status_then_optuna_cli_reads_the_results(
     assert sum(status["counts"].get(k, 0) for k in ("complete", "pruned")) == 3
     # Optuna's own CLI reads what we wrote, without any help from us.
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "optuna"), "trials", "--study-name", "cli-run", "--storage", url, "-f", "json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "optuna"),
+            "trials",
+            "--study-name",
+            "cli-run",
+            "--storage",
+            url,
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert len(rows) == 3

@@ -67,9 +67,22 @@ def test_the_own_code_examples_run_from_the_repository_root(tmp_path: Path, exam
 
     url = str(tmp_path / "own.journal")
     done = subprocess.run(
-        [sys.executable, "-m", "automl", "run", f"studies/{example}", "--storage", url, "--n-trials", "3"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "automl",
+            "run",
+            f"studies/{example}",
+            "--storage",
+            url,
+            "--n-trials",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "best val_accuracy" in done.stdout
     study, _spec = load_study(url, example.removesuffix(".yaml").replace("_", "-"))
@@ -131,9 +144,22 @@ def test_the_own_script_example_is_tuned_as_it_is(tmp_path: Path) -> None:
 
     url = str(tmp_path / "script.journal")
     done = subprocess.run(
-        [sys.executable, "-m", "automl", "run", "studies/own_script.yaml", "--storage", url, "--n-trials", "2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "automl",
+            "run",
+            "studies/own_script.yaml",
+            "--storage",
+            url,
+            "--n-trials",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     study, _spec = load_study(url, "own-script")
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]

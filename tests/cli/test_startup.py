@@ -11,14 +11,20 @@ from automl.cli import COMMANDS, build_parser
 
 
 def _modules_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return set(out.stdout.split())
 
 
 def test_help_imports_no_command_and_nothing_heavy() -> None:
     loaded = _modules_after(
-        "import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])"
+        "import contextlib, io\nfrom automl.cli import main\nwith "
+        "contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): "
+        "main(['--help'])"
     )
     heavy = {m for m in loaded if m.split(".")[0] in ("torch", "optuna", "celery", "sklearn")}
     commands = {m for m in loaded if m.startswith("automl.cli.")}
@@ -29,7 +35,9 @@ def test_help_imports_no_command_and_nothing_heavy() -> None:
 @pytest.mark.slow  # a fresh interpreter that imports the status command and Optuna
 def test_status_imports_neither_torch_nor_celery_nor_the_coordinator() -> None:
     loaded = _modules_after(
-        "import contextlib, io\nfrom automl.cli import main\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['status', '--help'])"
+        "import contextlib, io\nfrom automl.cli import main\nwith "
+        "contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): "
+        "main(['status', '--help'])"
     )
     assert "automl.cli.status" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("torch", "celery", "plotly")}
@@ -45,7 +53,12 @@ def test_every_command_builds_its_arguments() -> None:
 
 def _minimal_argv(name: str) -> list[str]:
     return {
-        "run": ["run", "s.yaml"], "validate": ["validate", "s.yaml"], "status": ["status"], "report": ["report"],
-        "export": ["export", "-o", "out"], "predict": ["predict", "out", "d.csv"], "dashboard": ["dashboard"],
+        "run": ["run", "s.yaml"],
+        "validate": ["validate", "s.yaml"],
+        "status": ["status"],
+        "report": ["report"],
+        "export": ["export", "-o", "out"],
+        "predict": ["predict", "out", "d.csv"],
+        "dashboard": ["dashboard"],
         "worker": ["worker"],
-    }[name]  # fmt: skip
+    }[name]

@@ -127,9 +127,13 @@ search: {{sampler: {{type: grid}}, n_trials: 50}}
 
 
 SAMPLERS = {
-    "tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler, "cmaes": optuna.samplers.CmaEsSampler,
-    "gp": optuna.samplers.GPSampler, "qmc": optuna.samplers.QMCSampler, "nsga2": optuna.samplers.NSGAIISampler,
-}  # fmt: skip
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+}
 
 
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))

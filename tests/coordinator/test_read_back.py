@@ -53,9 +53,17 @@ def test_a_trial_that_completed_while_declared_lost_is_not_run_again(
 
 @pytest.mark.parametrize(
     ("attrs", "expected_attempt"),
-    [({"attempt": "x"}, 1), ({"attempt": -5}, 1), ({"attempt": 1.5}, 1), ({"attempt": True}, 1), ({"attempt": 1}, 2),
-     ({"attempt": 2}, None), ({"retry_of": "abc"}, 1), ({"retry_of": 10**9}, 1)],
-)  # fmt: skip
+    [
+        ({"attempt": "x"}, 1),
+        ({"attempt": -5}, 1),
+        ({"attempt": 1.5}, 1),
+        ({"attempt": True}, 1),
+        ({"attempt": 1}, 2),
+        ({"attempt": 2}, None),
+        ({"retry_of": "abc"}, 1),
+        ({"retry_of": 10**9}, 1),
+    ],
+)
 def test_untrusted_lineage_attributes_are_treated_as_absent(
     postgres: str,
     make_spec: Callable[..., StudySpec],

@@ -24,8 +24,13 @@ def inner(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
 def call(
     app: Any, host: str = "127.0.0.1:8080", query: str = "", scheme: str = "http"
 ) -> tuple[str, dict[str, str], bytes]:
-    environ: dict[str, Any] = {"PATH_INFO": "/api/studies", "QUERY_STRING": query, "HTTP_HOST": host,
-                               "wsgi.input": BytesIO(), "wsgi.url_scheme": scheme}  # fmt: skip
+    environ: dict[str, Any] = {
+        "PATH_INFO": "/api/studies",
+        "QUERY_STRING": query,
+        "HTTP_HOST": host,
+        "wsgi.input": BytesIO(),
+        "wsgi.url_scheme": scheme,
+    }
     setup_testing_defaults(environ)
     seen: dict[str, Any] = {}
 

@@ -42,9 +42,20 @@ def dashboard(study: tuple[StudySpec, optuna.Study], tmp_path: Path) -> Iterator
     log = tmp_path / "dashboard.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "automl", "dashboard", "--storage", study[0].storage, "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "automl",
+                "dashboard",
+                "--storage",
+                study[0].storage,
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -99,9 +110,20 @@ def test_optuna_best_trials_lists_the_front(study: tuple[StudySpec, optuna.Study
     spec, _ = study
     optuna_cli = Path(sys.executable).with_name("optuna")
     result = subprocess.run(
-        [str(optuna_cli), "best-trials", "--study-name", spec.name, "--storage", spec.storage, "-f", "json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            str(optuna_cli),
+            "best-trials",
+            "--study-name",
+            spec.name,
+            "--storage",
+            spec.storage,
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     best = json.loads(result.stdout)
     # The feasible front only: #3 has the best accuracy but breaks the params bound.

@@ -87,14 +87,16 @@ def docker_daemon() -> Iterator[None]:
     missing = [t for t in ("docker", "docker-compose", "debootstrap") if shutil.which(t) is None]
     if missing:
         skip_or_fail(
-            f"{', '.join(missing)} not installed (apt-get install -y docker.io docker-compose debootstrap)"
+            f"{', '.join(missing)} not installed (apt-get install -y docker.io "
+            "docker-compose debootstrap)"
         )
     if _daemon_answers():
         yield
         return
     if shutil.which("dockerd") is None:
         skip_or_fail(
-            "the Docker daemon is not running, and dockerd is not on PATH (apt-get install -y docker.io)"
+            "the Docker daemon is not running, and dockerd is not on PATH (apt-get "
+            "install -y docker.io)"
         )
     if os.geteuid() != 0:
         skip_or_fail("the Docker daemon is not running, and starting dockerd needs root")
@@ -129,8 +131,11 @@ def _python_of_version(version: str) -> str:
     for candidate in (sys.executable, "/usr/bin/python3", shutil.which("python3.11") or ""):
         if not candidate or not Path(candidate).exists():
             continue
-        probe = subprocess.run([candidate, "-c", "import platform, pip; print(platform.python_version())"],
-                               capture_output=True, text=True)  # fmt: skip
+        probe = subprocess.run(
+            [candidate, "-c", "import platform, pip; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+        )
         if probe.returncode == 0 and probe.stdout.strip() == version:
             return candidate
     pytest.fail(f"no Python {version} with pip on this machine to download the image's wheels for")
@@ -185,9 +190,13 @@ def images(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> dic
     took["worker image"] = time.monotonic() - started
     shutil.rmtree(context, ignore_errors=True)
     warnings.warn(
-        f"tests/docker runs on STAND-IN images built from Debian bookworm's packages ({ready[-1] if ready else '?'}); "
-        + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in took.items()), stacklevel=1,
-    )  # fmt: skip
+        (
+            "tests/docker runs on STAND-IN images built from Debian bookworm's packages "
+            f"({ready[-1] if ready else '?'}); "
+        )
+        + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in took.items()),
+        stacklevel=1,
+    )
     return took
 
 

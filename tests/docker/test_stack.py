@@ -97,8 +97,13 @@ def assert_exact_budget(
 def host_run(stack: Stack, study: Path) -> subprocess.Popen[str]:
     """``automl run --backend celery`` on this machine, through the published ports."""
     env = stack.env | {"AUTOML_BROKER": stack.broker_url, "AUTOML_STORAGE": stack.storage_url}
-    return subprocess.Popen([sys.executable, "-m", "automl", "run", str(study), "--backend", "celery"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "automl", "run", str(study), "--backend", "celery"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen[str], timeout_s: float = 600) -> str:
@@ -133,8 +138,11 @@ def wait_for(
 
 def trained_once(stack: Stack, name: str) -> None:
     """Every trial of ``name`` started training once, on one worker (the workers' logs)."""
-    starts = Counter(line.split("training trial ")[1].split()[0] for line in stack.worker_logs().splitlines()
-                     if "training trial " in line and f" of {name} on " in line)  # fmt: skip
+    starts = Counter(
+        line.split("training trial ")[1].split()[0]
+        for line in stack.worker_logs().splitlines()
+        if "training trial " in line and f" of {name} on " in line
+    )
     assert starts and max(starts.values()) == 1, starts
 
 
@@ -205,8 +213,12 @@ def test_a_killed_worker_container_resumes_its_trial_on_the_other(
 ) -> None:
     name, study = write_study(tmp_path, epochs=20, rows=1000, n_trials=2)
     proc = host_run(stack, study)
-    running = wait_for(stack, name, lambda rs: any(t.user_attrs.get("checkpoint_epoch", 0) >= 2 for t in rs),
-                       "trial with a checkpoint at epoch 2")  # fmt: skip
+    running = wait_for(
+        stack,
+        name,
+        lambda rs: any(t.user_attrs.get("checkpoint_epoch", 0) >= 2 for t in rs),
+        "trial with a checkpoint at epoch 2",
+    )
     victim = next(t for t in running if t.user_attrs.get("checkpoint_epoch", 0) >= 2)
     host = victim.user_attrs["host"]  # the container's hostname: the start of its id
     # SIGKILL; Docker then leaves the container down (`docker kill` suspends its restart policy).

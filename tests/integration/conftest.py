@@ -69,7 +69,8 @@ def celery_spec(
 
 
 class WorkerPool:
-    """``automl worker`` in its own session (so the test can kill the whole tree), logging to a file."""
+    """``automl worker`` in its own session (so the test can kill the whole tree), logging to a
+    file."""
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path

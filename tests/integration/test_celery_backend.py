@@ -173,7 +173,8 @@ def test_a_pickled_message_is_refused(
             message.body, exchange="", routing_key=queue, serializer="pickle",
             headers=message.headers, **message.properties,
         )  # fmt: skip
-    # One worker process, one queue: once the JSON message sent after it ran, the pickled one was seen.
+    # One worker process, one queue: once the JSON message sent after it ran, the pickled one was
+    # seen.
     app.send_task(TASK_NAME, args=[study_name, plain, uid], queue=queue)
     wait_until(
         lambda: _trial(postgres_url, study_name, plain).state.is_finished(),

@@ -136,7 +136,8 @@ def test_a_worker_on_another_storage_stops_the_run_with_one_line(
     thread, errors = run_in_thread(spec, postgres_url)
     with pytest.raises(
         AutoMLError,
-        match=rf"worker \S+ \(cpu:0\) cannot run this study: its storage .*other.journal has no study '{study_name}'",
+        match=r"worker \S+ \(cpu:0\) cannot run this study: its storage .*other.journal has "
+        rf"no study '{study_name}'",
     ):
         finish(thread, errors, 60)
 

@@ -26,7 +26,10 @@ from tests.integration.conftest import WorkerPool, finish, run_in_thread, when_c
 FUNCTION = "python:tests.own_code:fit"
 PROGRAM = f"{{command: ['{sys.executable}', tests/own_code.py], timeout: 2m}}"
 FORMS = {"function": FUNCTION, "program": PROGRAM}
-OUTCOMES = "[{mode: complete, lr: 0.5}, {mode: fail, lr: 0.5}, {mode: oom, lr: 0.5}, {mode: prune, lr: 0.5}]"
+OUTCOMES = (
+    "[{mode: complete, lr: 0.5}, {mode: fail, lr: 0.5}, {mode: oom, lr: 0.5}, {mode: prune, "
+    "lr: 0.5}]"
+)
 
 
 def own_spec(

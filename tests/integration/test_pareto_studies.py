@@ -29,7 +29,10 @@ FORMS = {
 # Run in this order, one at a time: a trial that dominates all, one it dominates (pruned at the
 # first rung), one that beats it on score but breaks `cost <= 8` (pruned: it ranks behind every
 # trial that keeps the bound), one on the front with the first (kept at every rung).
-POINTS = "[{quality: 1.0, cost: 1}, {quality: 0.2, cost: 5}, {quality: 2.0, cost: 9}, {quality: 1.5, cost: 2}]"
+POINTS = (
+    "[{quality: 1.0, cost: 1}, {quality: 0.2, cost: 5}, {quality: 2.0, cost: 9}, {quality: "
+    "1.5, cost: 2}]"
+)
 
 
 def own_spec(
@@ -138,7 +141,10 @@ def test_own_code_with_two_objectives_on_celery_workers(
     tmp_path: Path, form: str, broker_url: str, queue: str, study_name: str, workers: WorkerPool
 ) -> None:
     url = str(tmp_path / "study.journal")
-    execution = f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: '{tmp_path / 'ckpt'}'"
+    execution = (
+        f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: "
+        f"'{tmp_path / 'ckpt'}'"
+    )
     workers.start(url, broker_url, queue, concurrency=1)
     _run(own_spec(study_name, url, FORMS[form], POINTS, n_trials=4, execution=execution), url)
     _check_own_front(_study(url, study_name))
@@ -229,7 +235,10 @@ def test_built_in_trainer_with_several_objectives_on_celery_resumes_its_vectors(
 ) -> None:
     monkeypatch.setenv("SLOW_MODEL_SLEEP_S", "0.05")  # for the workers: the kill lands mid-trial
     url = str(tmp_path / "study.journal")
-    execution = f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: '{tmp_path / 'ckpt'}'"
+    execution = (
+        f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: "
+        f"'{tmp_path / 'ckpt'}'"
+    )
     workers.start(url, broker_url, queue, concurrency=2)
     spec = parse_spec(
         BUILT_IN.format(
@@ -241,8 +250,14 @@ def test_built_in_trainer_with_several_objectives_on_celery_resumes_its_vectors(
 
     # A slow model (tests/slow_model.py) killed after its third epoch resumes with its vectors.
     name = f"{study_name}-k"
-    slow = BUILT_IN.format(name=name, storage=url, model="model: {family: 'python:tests.slow_model:build'}\n",
-                           epochs=8, n_trials=1, execution=execution)  # fmt: skip
+    slow = BUILT_IN.format(
+        name=name,
+        storage=url,
+        model="model: {family: 'python:tests.slow_model:build'}\n",
+        epochs=8,
+        n_trials=1,
+        execution=execution,
+    )
     killer = _kill_when_checkpointed(url, name, 3)
     try:
         _run(parse_spec(slow), url)

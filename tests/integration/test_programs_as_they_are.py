@@ -29,7 +29,8 @@ STEPS = 8
 STYLES: dict[str, dict[str, Any]] = {
     "argparse": {
         "train": f"""
-  command: ['{PY}', '{PROGRAMS / "argparse_style.py"}', '--save={{checkpoint_dir}}', '--epochs={STEPS}']
+  command: ['{PY}', '{PROGRAMS / "argparse_style.py"}', '--save={{checkpoint_dir}}', \
+'--epochs={STEPS}']
   rename: {{lr: learning-rate}}
   metric: {{pattern: 'val_acc=(?P<value>[\\d.]+)'}}
   resume: [--resume]""",
@@ -40,7 +41,8 @@ STYLES: dict[str, dict[str, Any]] = {
     },
     "nanogpt": {
         "train": f"""
-  command: ['{PY}', '{PROGRAMS / "nanogpt_style.py"}', '--out_dir={{checkpoint_dir}}', '--max_iters={STEPS}']
+  command: ['{PY}', '{PROGRAMS / "nanogpt_style.py"}', '--out_dir={{checkpoint_dir}}', \
+'--max_iters={STEPS}']
   params: '--{{name}}={{value}}'
   rename: {{lr: learning_rate}}
   metric: {{pattern: 'step (?P<step>\\d+): .*val loss (?P<value>[\\d.]+)', final: best}}
@@ -52,7 +54,8 @@ STYLES: dict[str, dict[str, Any]] = {
     },
     "hydra": {
         "train": f"""
-  command: ['{PY}', '{PROGRAMS / "hydra_style.py"}', 'optimizer.lr={{lr}}', 'checkpoint={{checkpoint_dir}}/ckpt',
+  command: ['{PY}', '{PROGRAMS / "hydra_style.py"}', 'optimizer.lr={{lr}}', \
+'checkpoint={{checkpoint_dir}}/ckpt',
             'logdir={{checkpoint_dir}}/tb', 'trainer.max_steps={STEPS}']
   params: '{{name}}={{value}}'
   metric: {{tensorboard: {{dir: '{{checkpoint_dir}}/tb', tag: val/loss}}}}
@@ -160,7 +163,10 @@ def test_each_style_on_celery_workers(
     argv_log = tmp_path / "argv.log"
     monkeypatch.setenv("PROGRAM_ARGV_LOG", str(argv_log))  # the workers' programs inherit it
     url = str(tmp_path / "study.journal")
-    execution = f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: '{tmp_path / 'ckpt'}'"
+    execution = (
+        f", backend: celery, queue: {queue}, broker: '{broker_url}', checkpoints: "
+        f"'{tmp_path / 'ckpt'}'"
+    )
     workers.start(url, broker_url, queue, concurrency=1)
     _run_outcomes(style, url, study_name, execution)
     _run_killed(style, url, f"{study_name}-k", argv_log, execution)

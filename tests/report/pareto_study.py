@@ -56,11 +56,19 @@ def _complete(
     values: list[float], lr: float, width: int, curve: list[tuple[float, float]], **attrs: object
 ) -> optuna.trial.FrozenTrial:
     return create_trial(
-        values=values, params={"lr": lr, "width": width}, distributions=_DISTS,
+        values=values,
+        params={"lr": lr, "width": width},
+        distributions=_DISTS,
         constraints={"params.max": values[1] - 5000},
-        user_attrs={"intermediate_values": _steps(*curve), "metrics": {"accuracy": values[0], "params": values[1]},
-                    "best_epoch": len(curve), "host": "box", "slot": "cpu"} | attrs,
-    )  # fmt: skip
+        user_attrs={
+            "intermediate_values": _steps(*curve),
+            "metrics": {"accuracy": values[0], "params": values[1]},
+            "best_epoch": len(curve),
+            "host": "box",
+            "slot": "cpu",
+        }
+        | attrs,
+    )
 
 
 def add_pareto_trials(study: optuna.Study) -> None:
@@ -73,15 +81,30 @@ def add_pareto_trials(study: optuna.Study) -> None:
     )
     study.add_trial(_complete([0.7, 2000], 0.03, 20, [(0.7, 2000)]))
     study.add_trial(_complete([0.95, 8000], 0.04, 64, [(0.9, 8000), (0.95, 8000)]))
-    study.add_trial(create_trial(
-        state=TrialState.PRUNED, params={"lr": 0.05, "width": 40}, distributions=_DISTS,
-        user_attrs={"intermediate_values": _steps((0.3, 4000), (0.4, 4000)), "metrics": {"accuracy": 0.4, "params": 4000},
-                    "prune_reason": "pruned by the pruner", "pruned_at_epoch": 2},
-    ))  # fmt: skip
-    study.add_trial(create_trial(
-        state=TrialState.PRUNED, params={"lr": 0.06, "width": 45}, distributions=_DISTS,
-        user_attrs={"intermediate_values": _steps((0.2, 4500), (0.35, 4500)), "prune_reason": "pruned by the pruner"},
-    ))  # fmt: skip
+    study.add_trial(
+        create_trial(
+            state=TrialState.PRUNED,
+            params={"lr": 0.05, "width": 40},
+            distributions=_DISTS,
+            user_attrs={
+                "intermediate_values": _steps((0.3, 4000), (0.4, 4000)),
+                "metrics": {"accuracy": 0.4, "params": 4000},
+                "prune_reason": "pruned by the pruner",
+                "pruned_at_epoch": 2,
+            },
+        )
+    )
+    study.add_trial(
+        create_trial(
+            state=TrialState.PRUNED,
+            params={"lr": 0.06, "width": 45},
+            distributions=_DISTS,
+            user_attrs={
+                "intermediate_values": _steps((0.2, 4500), (0.35, 4500)),
+                "prune_reason": "pruned by the pruner",
+            },
+        )
+    )
     study.add_trial(create_trial(
         state=TrialState.FAIL, params={"lr": 0.07, "width": 46}, distributions=_DISTS,
         user_attrs={"fail_reason": "out of memory"},

@@ -52,8 +52,12 @@ def test_status_json_shows_the_front_with_values_by_name(
     assert info["best"] is None and info["direction"] is None
     assert [t["number"] for t in info["front"]] == FRONT
     assert info["front"][0]["values"] == {"accuracy": 0.9, "params": 3000.0}
-    assert info["front"][1] == {"number": 1, "values": {"accuracy": 0.8, "params": 1000.0}, "params": {"lr": 0.02, "width": 10},
-                                "best_epoch": 2}  # fmt: skip
+    assert info["front"][1] == {
+        "number": 1,
+        "values": {"accuracy": 0.8, "params": 1000.0},
+        "params": {"lr": 0.02, "width": 10},
+        "best_epoch": 2,
+    }
     # Counts, running trials and failure reasons as for one objective.
     assert info["counts"] == {"complete": 4, "pruned": 2, "fail": 1, "running": 1}
     assert [r["number"] for r in info["running"]] == [7] and info["running"][0]["host"] == "box"
@@ -248,8 +252,14 @@ def test_three_objectives_get_a_scatter_matrix() -> None:
     s.set_metric_names(["accuracy", "params", "flops"])
     for values in ([0.9, 3, 30], [0.8, 1, 10], [0.7, 2, 40]):
         s.add_trial(create_trial(values=values, params={}, distributions={}))
-    s.add_trial(create_trial(state=TrialState.PRUNED, params={}, distributions={},
-                             user_attrs={"metrics": {"accuracy": 0.5, "params": 4, "flops": 50}}))  # fmt: skip
+    s.add_trial(
+        create_trial(
+            state=TrialState.PRUNED,
+            params={},
+            distributions={},
+            user_attrs={"metrics": {"accuracy": 0.5, "params": 4, "flops": 50}},
+        )
+    )
     objectives = objectives_of(s)
     fig = pareto_figure(s.get_trials(), objectives).figure
     assert fig is not None
@@ -313,7 +323,10 @@ def test_automl_run_ends_with_the_front(
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     front = optuna.load_study(study_name=study_name, storage=sqlite_url).best_trials
-    head = f"Pareto front of accuracy (maximize), params (minimize): {len(front)} trial{'s' if len(front) != 1 else ''}"
+    head = (
+        f"Pareto front of accuracy (maximize), params (minimize): {len(front)} "
+        f"trial{'s' if len(front) != 1 else ''}"
+    )
     assert head in out and f"study {study_name}: Pareto front (" in out
     members = re.findall(r"^  trial (\d+): accuracy [\d.]+, params \d+; lr=", out, re.M)
     assert len(members) == min(3, len(front)) and {int(m) for m in members} <= {

@@ -140,13 +140,18 @@ HEALTH_BAD: list[Any] = [
     {"grad_norm": "x"}, {"max_grad_norm": [[1.0]]}, {"weight_norm": [[True]]},
 ]  # fmt: skip
 READERS: list[tuple[str, Callable[[FrozenTrial], Any], Any, list[Any]]] = [
-    ("host", host_of, None, TEXT_BAD), ("slot", slot_of, None, TEXT_BAD),
-    ("fail_reason", fail_reason_of, "unknown", TEXT_BAD), ("attempt", attempt_of, 0, WHOLE_BAD),
-    ("best_epoch", best_epoch_of, None, EPOCH_BAD), ("duration_s", duration_s_of, None, SECONDS_BAD),
-    ("fold_scores", fold_scores_of, [], SERIES_BAD), ("curve", curve_of, [], SERIES_BAD),
-    ("train_loss", train_loss_of, [], SERIES_BAD), ("fold_curves", fold_curves_of, [], TABLE_BAD),
+    ("host", host_of, None, TEXT_BAD),
+    ("slot", slot_of, None, TEXT_BAD),
+    ("fail_reason", fail_reason_of, "unknown", TEXT_BAD),
+    ("attempt", attempt_of, 0, WHOLE_BAD),
+    ("best_epoch", best_epoch_of, None, EPOCH_BAD),
+    ("duration_s", duration_s_of, None, SECONDS_BAD),
+    ("fold_scores", fold_scores_of, [], SERIES_BAD),
+    ("curve", curve_of, [], SERIES_BAD),
+    ("train_loss", train_loss_of, [], SERIES_BAD),
+    ("fold_curves", fold_curves_of, [], TABLE_BAD),
     ("health", health_of, {}, HEALTH_BAD),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("key", "reader", "default", "bad"), READERS, ids=[r[0] for r in READERS])

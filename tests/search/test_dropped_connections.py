@@ -24,7 +24,8 @@ def _drop_connections(postgres_url: str, application: str) -> int:
             return len(
                 conn.execute(
                     sqlalchemy.text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :a"
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                        "application_name = :a"
                     ),
                     {"a": application},
                 ).all()

@@ -50,7 +50,8 @@ def test_sampler_options_are_passed_and_checked() -> None:
 def test_grid_sampler_walks_the_space() -> None:
     spec = parse_spec(
         "name: g\nobjective: {metric: accuracy}\ndata: {source: sklearn:digits}\n"
-        "space: {depth: {low: 1, high: 3}, optimizer: {choices: [adam, sgd]}, dropout: {low: 0.0, high: 0.2, step: 0.1}}\n"
+        "space: {depth: {low: 1, high: 3}, optimizer: {choices: [adam, sgd]}, dropout: "
+        "{low: 0.0, high: 0.2, step: 0.1}}\n"
         "search: {sampler: {type: grid}}"
     )
     sampler = build_sampler(spec.search.sampler, spec.space)

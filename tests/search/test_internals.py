@@ -103,7 +103,8 @@ def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(
     )
     space = parse_spec(
         "name: s\nstorage: x.journal\nobjective: {metric: accuracy}\ntrain: python:m:f\n"
-        "space: {lr: {low: 0.001, high: 0.1, log: true}, width: {low: 8, high: 64}, opt: {choices: [adam, sgd]}}\n"
+        "space: {lr: {low: 0.001, high: 0.1, log: true}, width: {low: 8, high: 64}, opt: "
+        "{choices: [adam, sgd]}}\n"
     ).space
     ask_params(study, space, waiting=False)  # the first trial: Optuna's own checks, param by param
     with statements() as seen:

@@ -31,8 +31,10 @@ PACKAGE = ROOT / "src" / "automl" / "search" / "internals"
 
 def moved(name: str) -> str:
     return (
-        f"Optuna {optuna.__version__} moved or changed {name}, which automl.search.internals relies on "
-        f"(checked against {internals.CHECKED_AGAINST}); adapt the touch there, then the pin in pyproject.toml"
+        f"Optuna {optuna.__version__} moved or changed {name}, which "
+        "automl.search.internals relies on "
+        f"(checked against {internals.CHECKED_AGAINST}); adapt the touch there, then the "
+        "pin in pyproject.toml"
     )
 
 
@@ -80,7 +82,8 @@ def test_the_pin_is_the_minor_the_internals_were_checked_against() -> None:
     low, high = (int(pin[1]), int(pin[2])), (int(pin[3]), int(pin[4]))
     checked = tuple(int(p) for p in internals.CHECKED_AGAINST.split(".")[:2])
     assert low == checked and high == (low[0], low[1] + 1), (
-        f"the pin {pin[0]} is not the one minor the internals were checked against ({internals.CHECKED_AGAINST})"
+        f"the pin {pin[0]} is not the one minor the internals were checked against "
+        f"({internals.CHECKED_AGAINST})"
     )
     installed = tuple(int(p) for p in optuna.__version__.split(".")[:2])
     assert installed == checked, moved(
@@ -135,8 +138,11 @@ def test_ask_without_waiting_makes_the_trial_study_ask_makes(
     local_url: str, study_name: str
 ) -> None:
     plain = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
-    study = optuna.create_study(storage=make_storage(local_url, cached=False), study_name=study_name,
-                                sampler=optuna.samplers.RandomSampler(seed=1))  # fmt: skip
+    study = optuna.create_study(
+        storage=make_storage(local_url, cached=False),
+        study_name=study_name,
+        sampler=optuna.samplers.RandomSampler(seed=1),
+    )
     for _ in range(2):
         mine, theirs = internals.ask_without_waiting(study), plain.ask()
         assert mine.number == theirs.number

@@ -32,12 +32,16 @@ def test_rdb_models_have_every_model_and_column_automl_uses() -> None:
         "TrialModel": ["trial_id", "number", "state", "study_id", "find_or_raise_by_id"],
         "TrialParamModel": ["trial_id", "param_name", "param_value", "distribution_json"],
         "TrialIntermediateValueModel": [
-            "trial_id", "step", "intermediate_value", "intermediate_value_type", "intermediate_value_to_stored_repr",
+            "trial_id",
+            "step",
+            "intermediate_value",
+            "intermediate_value_type",
+            "intermediate_value_to_stored_repr",
         ],
         "TrialUserAttributeModel": ["trial_id", "key", "value_json"],
         "TrialSystemAttributeModel": ["trial_id", "key", "value_json"],
         "TrialValueModel": ["trial_id", "objective", "value", "value_type", "stored_repr_to_value"],
-    }  # fmt: skip
+    }
     for model, names in used.items():
         missing = [n for n in names if not hasattr(getattr(models, model, None), n)]
         assert not missing, moved(f"optuna.storages._rdb.models.{model}.{', '.join(missing)}")

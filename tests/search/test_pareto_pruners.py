@@ -191,10 +191,14 @@ trainer: {epochs: 9}
 
 @pytest.mark.parametrize(
     ("pruner", "cls"),
-    [("{type: hyperband}", ParetoHyperband), ("{type: successive_halving}", ParetoSuccessiveHalving),
-     ("{type: median}", ParetoPercentile), ("{type: percentile, percentile: 25}", ParetoPercentile),
-     ("{type: none}", optuna.pruners.NopPruner)],
-)  # fmt: skip
+    [
+        ("{type: hyperband}", ParetoHyperband),
+        ("{type: successive_halving}", ParetoSuccessiveHalving),
+        ("{type: median}", ParetoPercentile),
+        ("{type: percentile, percentile: 25}", ParetoPercentile),
+        ("{type: none}", optuna.pruners.NopPruner),
+    ],
+)
 def test_the_study_file_picks_a_pareto_pruner(pruner: str, cls: type) -> None:
     spec = parse_spec(BASE + f"search: {{pruner: {pruner}}}\n")
     assert isinstance(study_pruner(spec), cls)
@@ -209,11 +213,16 @@ def test_hyperband_takes_the_epochs_as_its_largest_budget() -> None:
 
 @pytest.mark.parametrize(
     ("search", "path"),
-    [("{pruner: {type: wilcoxon}}", "search.pruner"), ("{pruner: {type: patient, patience: 2}}", "search.pruner"),
-     ("{pruner: {type: threshold, lower: 0.1}}", "search.pruner"), ("{sampler: {type: cmaes}}", "search.sampler"),
-     ("{pruner: {type: hyperband, eta: 3}}", "search.pruner.eta"), ("{pruner: {type: percentile}}", "search.pruner.percentile"),
-     ("{pruner: {type: successive_halving, reduction_factor: 1}}", "search.pruner")],
-)  # fmt: skip
+    [
+        ("{pruner: {type: wilcoxon}}", "search.pruner"),
+        ("{pruner: {type: patient, patience: 2}}", "search.pruner"),
+        ("{pruner: {type: threshold, lower: 0.1}}", "search.pruner"),
+        ("{sampler: {type: cmaes}}", "search.sampler"),
+        ("{pruner: {type: hyperband, eta: 3}}", "search.pruner.eta"),
+        ("{pruner: {type: percentile}}", "search.pruner.percentile"),
+        ("{pruner: {type: successive_halving, reduction_factor: 1}}", "search.pruner"),
+    ],
+)
 def test_what_cannot_serve_several_objectives_names_the_field(search: str, path: str) -> None:
     with pytest.raises(SpecError) as err:
         study_pruner(parse_spec(BASE + f"search: {search}\n"))

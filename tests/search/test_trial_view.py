@@ -12,8 +12,12 @@ from automl.search.trial_view import TrialView, objective_names
 from automl.trial_attrs import FailKind
 
 
-def stored(state: TrialState, values: list[float] | None = None, steps: dict[int, float] | None = None,
-           **attrs: Any) -> FrozenTrial:  # fmt: skip
+def stored(
+    state: TrialState,
+    values: list[float] | None = None,
+    steps: dict[int, float] | None = None,
+    **attrs: Any,
+) -> FrozenTrial:
     start = datetime.datetime(2026, 1, 1)
     return FrozenTrial(
         number=3, state=state, value=None, values=values, datetime_start=start,
@@ -24,8 +28,17 @@ def stored(state: TrialState, values: list[float] | None = None, steps: dict[int
 
 
 def test_a_complete_trial_of_one_objective() -> None:
-    t = stored(TrialState.COMPLETE, [0.9], {1: 0.5, 2: 0.9}, host="gpu-1", slot="cuda:0", duration_s=5.5,
-               best_epoch=2, curve=[0.5, 0.9], resumed_from_epoch=1)  # fmt: skip
+    t = stored(
+        TrialState.COMPLETE,
+        [0.9],
+        {1: 0.5, 2: 0.9},
+        host="gpu-1",
+        slot="cuda:0",
+        duration_s=5.5,
+        best_epoch=2,
+        curve=[0.5, 0.9],
+        resumed_from_epoch=1,
+    )
     v = TrialView(t, ["accuracy"], now=t.datetime_start.timestamp() + 60)  # type: ignore[union-attr]
     assert (v.number, v.state, v.value, v.values) == (
         3,

@@ -119,12 +119,18 @@ BAD = [
     ),
     (
         BASE
-        + "space: {momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}, optimizer: {choices: [sgd]}}",
+        + (
+            "space: {momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}, optimizer: "
+            "{choices: [sgd]}}"
+        ),
         "must be defined above 'momentum'",
     ),
     (
         BASE
-        + "space: {optimizer: {choices: [adam]}, momentum: {low: 0.5, high: 0.9, when: {optimizer: sgd}}}",
+        + (
+            "space: {optimizer: {choices: [adam]}, momentum: {low: 0.5, high: 0.9, when: "
+            "{optimizer: sgd}}}"
+        ),
         "'optimizer' can never be 'sgd'",
     ),
     (BASE + "search: {timeout: soon}", "search.timeout: 'soon' is not a duration"),

@@ -61,7 +61,8 @@ def test_bool_condition_does_not_match_int() -> None:
     spec = parse_spec(
         SPEC.replace(
             "activation: gelu",
-            "batch_norm: {choices: [true, false]}\n  warmup_epochs: {low: 1, high: 3, when: {batch_norm: true}}",
+            "batch_norm: {choices: [true, false]}\n  warmup_epochs: {low: 1, high: 3, "
+            "when: {batch_norm: true}}",
         )
     )
     full = complete_params(

@@ -53,7 +53,8 @@ def test_every_name_set_in_a_study_file_reaches_the_trainer(name: str) -> None:
         else 0.25
     )  # fmt: skip
     spec = parse_spec(
-        f"name: s\nobjective: {{metric: accuracy}}\ndata: {{source: sklearn:iris}}\nspace: {{{name}: {value}}}\n"
+        f"name: s\nobjective: {{metric: accuracy}}\ndata: {{source: "
+        f"sklearn:iris}}\nspace: {{{name}: {value}}}\n"
     )
     assert (
         getattr(TrainParams.from_mapping({name: spec.space[name].value}, batch_size=8), name)
@@ -72,7 +73,10 @@ def test_every_name_set_in_a_study_file_reaches_the_trainer(name: str) -> None:
 def test_values_outside_a_domain_are_refused_at_load_and_by_the_trainer(
     name: str, value: float
 ) -> None:
-    text = f"name: s\nobjective: {{metric: accuracy}}\ndata: {{source: sklearn:iris}}\nspace: {{{name}: {value}}}\n"
+    text = (
+        f"name: s\nobjective: {{metric: accuracy}}\ndata: {{source: sklearn:iris}}\nspace: "
+        f"{{{name}: {value}}}\n"
+    )
     with pytest.raises(SpecError, match=rf"^space\.{name}: .* is outside what {name} can be"):
         parse_spec(text)
     with pytest.raises(SpecError, match=rf"^space\.{name}: "):

@@ -61,7 +61,8 @@ def _offline_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def tracked_spec(study_name: str, sqlite_url: str) -> Callable[..., StudySpec]:
-    """The tiny study of tests/conftest.py with a ``tracking:`` section, checked as `automl run` does."""
+    """The tiny study of tests/conftest.py with a ``tracking:`` section, checked as `automl run`
+    does."""
 
     def make(tracking: str, **overrides: object) -> StudySpec:
         return check_tracking(
@@ -94,12 +95,21 @@ def add_ended_trials(study: optuna.Study) -> tuple[int, int]:
               "weight_norm": [[1.0, 2.0], [1.1, 2.1]], "update_ratio": [[0.01, 0.02], [0.01, 0.02]],
               "max_grad_norm": [0.6, 0.5]}  # fmt: skip
     pruned = optuna.trial.create_trial(
-        state=TrialState.PRUNED, params={"lr": 0.05, "optimizer": "sgd"}, distributions=dists,
+        state=TrialState.PRUNED,
+        params={"lr": 0.05, "optimizer": "sgd"},
+        distributions=dists,
         intermediate_values={1: 0.4, 2: 0.45},
-        user_attrs={"curve": [0.4, 0.45], "fold_curves": [[0.35, 0.4], [0.45, 0.5]], "health": health,
-                    "prune_reason": "pruned by the pruner", "pruned_at_epoch": 2, "host": "gpu-7",
-                    "slot": "gpu:1", "duration_s": 1.5},
-    )  # fmt: skip
+        user_attrs={
+            "curve": [0.4, 0.45],
+            "fold_curves": [[0.35, 0.4], [0.45, 0.5]],
+            "health": health,
+            "prune_reason": "pruned by the pruner",
+            "pruned_at_epoch": 2,
+            "host": "gpu-7",
+            "slot": "gpu:1",
+            "duration_s": 1.5,
+        },
+    )
     failed = optuna.trial.create_trial(
         state=TrialState.FAIL, params={"lr": 0.01, "optimizer": "adamw"}, distributions=dists,
         user_attrs={"fail_reason": "out of memory", "host": "gpu-7", "slot": "gpu:0"},

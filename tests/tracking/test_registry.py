@@ -20,8 +20,11 @@ from tests.conftest import tiny_yaml
 from tests.tracking.conftest import run_tracked
 
 TRACKER_MODULES = {"mlflow": "mlflow", "wandb": "wandb", "tensorboard": "torch.utils.tensorboard"}
-SECTIONS = {"mlflow": '{mlflow: {tracking_uri: "sqlite:///m.db"}}', "wandb": "{wandb: {mode: offline}}",
-            "tensorboard": "{tensorboard: {log_dir: runs}}"}  # fmt: skip
+SECTIONS = {
+    "mlflow": '{mlflow: {tracking_uri: "sqlite:///m.db"}}',
+    "wandb": "{wandb: {mode: offline}}",
+    "tensorboard": "{tensorboard: {log_dir: runs}}",
+}
 
 
 @pytest.mark.parametrize("tracker", sorted(TRACKER_MODULES))
@@ -57,7 +60,8 @@ def test_trackers_are_imported_only_when_named() -> None:
         assert make_trackers(parse_spec(text)) == []
         heavy = ("mlflow", "wandb", "tensorboard", "torch.utils.tensorboard")
         assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]
-        spec = check_tracking(parse_spec(text + "tracking: {{tensorboard: {{log_dir: /tmp/x}}}}\\n"))
+        spec = check_tracking(parse_spec(text + "tracking: {{tensorboard: \
+{{log_dir: /tmp/x}}}}\\n"))
         assert [t.name for t in make_trackers(spec)] == ["tensorboard"]
         assert "mlflow" not in sys.modules and "wandb" not in sys.modules
         """
@@ -87,8 +91,12 @@ def test_relative_paths_are_taken_from_the_current_directory(
     assert tracking.tensorboard is not None and tracking.tensorboard.log_dir == str(
         tmp_path / "runs"
     )
-    for uri, want in [("file:./mlruns", f"file://{tmp_path}/mlruns"), ("mlruns", str(tmp_path / "mlruns")),
-                      ("http://mlflow:5000", "http://mlflow:5000"), ("sqlite:////abs/m.db", "sqlite:////abs/m.db")]:  # fmt: skip
+    for uri, want in [
+        ("file:./mlruns", f"file://{tmp_path}/mlruns"),
+        ("mlruns", str(tmp_path / "mlruns")),
+        ("http://mlflow:5000", "http://mlflow:5000"),
+        ("sqlite:////abs/m.db", "sqlite:////abs/m.db"),
+    ]:
         spec = check_tracking(
             parse_spec(
                 tiny_yaml("rel", "sqlite:///s.db")
@@ -109,8 +117,10 @@ def test_a_broken_tracker_costs_one_warning_and_no_trial(
 ) -> None:
     blocker = tmp_path / "a-file"  # a folder is wanted where a file is: every write fails
     blocker.write_text("not a folder")
-    section = {"tensorboard": f'{{tensorboard: {{log_dir: "{blocker / "runs"}"}}}}',
-               "mlflow": f'{{mlflow: {{tracking_uri: "sqlite:///{blocker / "mlflow.db"}"}}}}'}[tracker]  # fmt: skip
+    section = {
+        "tensorboard": f'{{tensorboard: {{log_dir: "{blocker / "runs"}"}}}}',
+        "mlflow": f'{{mlflow: {{tracking_uri: "sqlite:///{blocker / "mlflow.db"}"}}}}',
+    }[tracker]
     spec = tracked_spec(section, n_trials=4)
     with caplog.at_level(logging.DEBUG, logger="automl.tracking"):
         study = run_tracked(spec)

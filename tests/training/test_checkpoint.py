@@ -1,4 +1,5 @@
-"""Checkpoints in the trainer: a trial stopped after any epoch resumes to exactly the same result."""
+"""Checkpoints in the trainer: a trial stopped after any epoch resumes to exactly the same
+result."""
 
 from __future__ import annotations
 

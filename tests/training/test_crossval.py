@@ -1,4 +1,5 @@
-"""cross_validate end to end: metrics, reporting and pruning, divergence, early stopping, seeds, paths."""
+"""cross_validate end to end: metrics, reporting and pruning, divergence, early stopping, seeds,
+paths."""
 
 from __future__ import annotations
 
@@ -273,7 +274,8 @@ def test_a_user_builder_owns_the_model_params(
         "from torch import nn\n"
         "def build(params, input_shape, n_outputs):\n"
         "    assert params['activation'] == 'swish'\n"
-        "    return nn.Sequential(nn.Linear(input_shape[0], 8), nn.SiLU(), nn.Linear(8, n_outputs))\n"
+        "    return nn.Sequential(nn.Linear(input_shape[0], 8), nn.SiLU(), nn.Linear(8, "
+        "n_outputs))\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     spec = make_spec(family="python:swish_builder:build", epochs=1)

@@ -1,4 +1,5 @@
-"""Data sources, task inference, the test split, the cache, and every DataError the user can meet."""
+"""Data sources, task inference, the test split, the cache, and every DataError the user can
+meet."""
 
 from __future__ import annotations
 

@@ -37,9 +37,14 @@ def test_relative_vanishing_counts_too() -> None:
 def test_a_deep_saturated_tanh_net_gets_a_warning(cache: DataCache) -> None:
     # Huge inputs saturate tanh everywhere: gradients below the first layers all but vanish.
     params = {"depth": 6, "width": 16, "activation": "tanh", "init": "orthogonal", "lr": 1e-4}
-    spec = make_spec("sklearn:make_classification", epochs=4, data={
-        "preprocess": "none", "options": {"n_samples": 120, "n_features": 5, "shift": 1000.0, "scale": 1000.0},
-    })  # fmt: skip
+    spec = make_spec(
+        "sklearn:make_classification",
+        epochs=4,
+        data={
+            "preprocess": "none",
+            "options": {"n_samples": 120, "n_features": 5, "shift": 1000.0, "scale": 1000.0},
+        },
+    )
     result = cross_validate(spec, params, NullReporter(), cache=cache)
     assert any(w.startswith("vanishing gradients in layers.0.linear") for w in result.warnings)
 

@@ -22,6 +22,15 @@ def test_training_imports_neither_optuna_nor_celery() -> None:
 def test_public_surface() -> None:
     import automl.training as training
 
-    for name in ("cross_validate", "TrialResult", "DataCache", "Dataset", "load_dataset", "Reporter",
-                 "NullReporter", "fit_final", "predict"):  # fmt: skip
+    for name in (
+        "cross_validate",
+        "TrialResult",
+        "DataCache",
+        "Dataset",
+        "load_dataset",
+        "Reporter",
+        "NullReporter",
+        "fit_final",
+        "predict",
+    ):
         assert name in training.__all__ and hasattr(training, name)

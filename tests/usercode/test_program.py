@@ -89,7 +89,8 @@ def test_a_program_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path
     ("body", "error", "reason"),
     [
         (
-            "print('x', file=sys.stderr)\nprint('ValueError: bad batch', file=sys.stderr)\nsys.exit(2)",
+            "print('x', file=sys.stderr)\nprint('ValueError: bad batch', "
+            "file=sys.stderr)\nsys.exit(2)",
             ProgramFailed,
             "the program exited with code 2: x | ValueError: bad batch",
         ),

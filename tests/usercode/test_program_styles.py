@@ -77,8 +77,13 @@ def test_argparse_with_dashes_a_store_true_flag_and_a_value_holding_spaces_quote
     tmp_path: Path,
 ) -> None:
     note = "a b; 'c' \"d\" $(rm -rf /)"
-    final, reporter, argv = _run(ARGPARSE, {"lr": 0.5, "tied": True, "note": note, "epochs": 4}, tmp_path,
-                                 names=["val_acc"], maximize=[True])  # fmt: skip
+    final, reporter, argv = _run(
+        ARGPARSE,
+        {"lr": 0.5, "tied": True, "note": note, "epochs": 4},
+        tmp_path,
+        names=["val_acc"],
+        maximize=[True],
+    )
     assert argv[0][1:] == ["--learning-rate", "0.5", "--tied", "--note", note, "--epochs", "4"]
     total = 2 * uninterrupted(0.5, 4)
     assert final == pytest.approx(total / (1 + total), abs=1e-6)  # the last value read
@@ -195,16 +200,20 @@ def test_a_resumed_reader_skips_the_steps_carried_over() -> None:
 
 @pytest.mark.parametrize(
     ("train", "path"),
-    [("{command: [p, '--x={lrr}']}", "train.command"), ("{command: [p], params: '-{name} {value}'}", "train.params"),
-     ("{command: [p], metric: {pattern: 'v (\\\\d+)'}}", "train.metric.pattern"),
-     ("{command: [p], metric: {pattern: 'v ([x'}}", "train.metric.pattern"),
-     ("{command: [p], rename: {nope: x}}", "train.rename.nope")],
-)  # fmt: skip
+    [
+        ("{command: [p, '--x={lrr}']}", "train.command"),
+        ("{command: [p], params: '-{name} {value}'}", "train.params"),
+        ("{command: [p], metric: {pattern: 'v (\\\\d+)'}}", "train.metric.pattern"),
+        ("{command: [p], metric: {pattern: 'v ([x'}}", "train.metric.pattern"),
+        ("{command: [p], rename: {nope: x}}", "train.rename.nope"),
+    ],
+)
 def test_bad_program_settings_name_the_field(train: str, path: str) -> None:
     from automl.errors import SpecError
 
     with pytest.raises(SpecError) as err:
         parse_spec(
-            f"name: s\nobjective: {{metric: v, direction: minimize}}\nspace: {{lr: {{low: 0.1, high: 1}}}}\ntrain: {train}\n"
+            f"name: s\nobjective: {{metric: v, direction: minimize}}\nspace: {{lr: "
+            f"{{low: 0.1, high: 1}}}}\ntrain: {train}\n"
         )
     assert err.value.path == path, err.value.one_line()

@@ -52,7 +52,8 @@ def numbered_trial(study: optuna.Study, number: int) -> FrozenTrial:
         ) from None
     if trial.state != TrialState.COMPLETE or trial.values is None:
         raise UsageError(
-            f"--trial: trial {number} is {trial.state.name}, not COMPLETE; export takes a trial that completed"
+            f"--trial: trial {number} is {trial.state.name}, not COMPLETE; export takes "
+            "a trial that completed"
         )
     return trial
 

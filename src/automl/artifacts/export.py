@@ -91,7 +91,8 @@ def check_flags(
         raise UsageError(f"--ensemble must be at least 1, but got {ensemble}")
     if quantize is not None and quantize not in QUANTISATIONS:
         raise UsageError(
-            f"--quantize: {quantize!r} is not a scheme export knows; use {' or '.join(QUANTISATIONS)}"
+            f"--quantize: {quantize!r} is not a scheme export knows; use "
+            f"{' or '.join(QUANTISATIONS)}"
         )
     if prune is None:
         return
@@ -192,9 +193,14 @@ def export_trial(
 
 
 def _write_folder(
-    folder: Path, spec: StudySpec, params: dict[str, Any], dataset: Dataset, preprocessor: Preprocessor, members: int,
+    folder: Path,
+    spec: StudySpec,
+    params: dict[str, Any],
+    dataset: Dataset,
+    preprocessor: Preprocessor,
+    members: int,
     extra: dict[str, Any],
-) -> None:  # fmt: skip
+) -> None:
     """model.json, the preprocessing and study.json (the weights are written already)."""
     from safetensors.numpy import save_file
 
@@ -229,7 +235,8 @@ def _write_folder(
 def export_best(
     study: optuna.Study, spec: StudySpec, folder: Path, ensemble: int | None = None
 ) -> ExportResult:
-    """:func:`export_trial` of the default trial, uncompressed (what export did before ``--trial``)."""
+    """:func:`export_trial` of the default trial, uncompressed (what export did before
+    ``--trial``)."""
     return export_trial(study, spec, folder, ensemble)
 
 

@@ -38,7 +38,8 @@ def _read_npz(path: Path, input_ndim: int) -> tuple[np.ndarray, np.ndarray | Non
         with np.load(path, allow_pickle=False) as archive:
             if "X" not in archive.files:
                 raise DataError(
-                    f"DATA: {path} has no array 'X' (it holds {', '.join(archive.files) or 'nothing'})"
+                    f"DATA: {path} has no array 'X' (it holds "
+                    f"{', '.join(archive.files) or 'nothing'})"
                 )
             X = archive["X"].astype(np.float32)
             y = archive["y"] if "y" in archive.files else None

@@ -112,7 +112,8 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], str]:
         return tensors, "fp32"
     if scheme != SCHEME:
         raise UsageError(
-            f"DIR: {path} is quantised as {scheme!r}, which this automl cannot read; export it again"
+            f"DIR: {path} is quantised as {scheme!r}, which this automl cannot read; "
+            "export it again"
         )
     return from_int8(tensors), "int8"
 

@@ -40,7 +40,8 @@ def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, di
 
     if (folder / "preprocessor.pkl").is_file() and not (folder / "preprocessor.json").is_file():
         raise UsageError(
-            f"DIR: {str(folder)!r} was exported by an older automl (a pickled preprocessor); export it again"
+            f"DIR: {str(folder)!r} was exported by an older automl (a pickled "
+            "preprocessor); export it again"
         )
     for name in (
         "model.json",
@@ -50,12 +51,14 @@ def load_export(folder: Path, *, trust_code: bool = False) -> tuple[Any, Any, di
     ):
         if not (folder / name).is_file():
             raise UsageError(
-                f"DIR: {str(folder)!r} is not an export folder (no {name}); make one with `automl export`"
+                f"DIR: {str(folder)!r} is not an export folder (no {name}); make one "
+                "with `automl export`"
             )
     info = json.loads((folder / "model.json").read_text())
     if int(info.get("format", 1)) > FORMAT_VERSION:
         raise UsageError(
-            f"DIR: {str(folder)!r} was exported by a newer automl (format {info['format']}); upgrade automl"
+            f"DIR: {str(folder)!r} was exported by a newer automl (format "
+            f"{info['format']}); upgrade automl"
         )
     if str(info.get("family", "")).startswith("python:") and not trust_code:
         module = str(info["family"]).split(":")[1]
@@ -111,7 +114,8 @@ def predict_file(folder: Path, data: Path, *, trust_code: bool = False) -> Predi
     )
     if tuple(X.shape[1:]) != _raw_shape(info):
         raise DataError(
-            f"DATA: rows of {data} have shape {X.shape[1:]}, the model was trained on {tuple(info['input_shape'])}"
+            f"DATA: rows of {data} have shape {X.shape[1:]}, the model was trained on "
+            f"{tuple(info['input_shape'])}"
         )
     out = predict(model, preprocessor, X)
     task = Task(info["task"])
@@ -152,7 +156,8 @@ def _class_indices(y: np.ndarray, classes: list[Any], data: Path) -> np.ndarray:
         return np.array([index[_label(v)] for v in y], dtype=np.int64)
     except KeyError as exc:
         raise DataError(
-            f"DATA: label {exc.args[0]!r} in {data} was not a class in training ({', '.join(index)})"
+            f"DATA: label {exc.args[0]!r} in {data} was not a class in training "
+            f"({', '.join(index)})"
         ) from None
 
 

@@ -60,8 +60,14 @@ def complete_spec(
     )  # folds or repeats in the file: its CV scheme is the user's
     if not cv_given & {"folds", "repeats"} and facts.n_rows <= SMALL_ROWS:
         raw["data"]["cv"]["repeats"] = SMALL_REPEATS
-        chosen.append(Choice("data.cv.repeats", str(SMALL_REPEATS),
-                             f"{facts.n_rows} training rows: a single k-fold estimate is too noisy to rank trials"))  # fmt: skip
+        chosen.append(
+            Choice(
+                "data.cv.repeats",
+                str(SMALL_REPEATS),
+                f"{facts.n_rows} training rows: a single k-fold estimate is too noisy to "
+                "rank trials",
+            )
+        )
     if "model" not in given:
         choose("model", "family", *_family(spec, facts))
     family = raw["model"]["family"]
@@ -93,11 +99,19 @@ def complete_spec(
             "stop a trial that stopped improving",
         )
     if "sampler" not in search_given:
-        choose("search", "sampler", {"type": "tpe", "multivariate": True, "n_startup_trials": 8, "seed": 0},
-               "TPE models parameters jointly; 8 random trials first")  # fmt: skip
+        choose(
+            "search",
+            "sampler",
+            {"type": "tpe", "multivariate": True, "n_startup_trials": 8, "seed": 0},
+            "TPE models parameters jointly; 8 random trials first",
+        )
     if "pruner" not in search_given:
-        choose("search", "pruner", {"type": "hyperband", "min_resource": max(2, epochs // 10), "reduction_factor": 3},
-               "Hyperband stops weak trials early and spends the time on good ones")  # fmt: skip
+        choose(
+            "search",
+            "pruner",
+            {"type": "hyperband", "min_resource": max(2, epochs // 10), "reduction_factor": 3},
+            "Hyperband stops weak trials early and spends the time on good ones",
+        )
     if "n_trials" not in search_given and spec.search.timeout is not None:
         choose("search", "n_trials", TIME_BOUND_TRIALS, "a timeout was given: the clock decides")
     exec_given = spec.execution.model_fields_set if "execution" in given else set()

@@ -40,17 +40,49 @@ CNN_SPACE: dict[str, Any] = {
 # Points that are good on most small data sets, run first so that the first minutes already
 # give a decent model. Only names that are in the family's space appear.
 MLP_START: list[dict[str, Any]] = [
-    {"lr": 2.0e-3, "weight_decay": 1.0e-4, "dropout": 0.1, "depth": 2, "width": 256, "activation": "relu",
-     "batch_size": 64, "schedule": "cosine"},
-    {"lr": 3.0e-3, "weight_decay": 1.0e-5, "dropout": 0.2, "depth": 1, "width": 512, "activation": "gelu",
-     "batch_size": 32, "schedule": "onecycle"},
-]  # fmt: skip
+    {
+        "lr": 2.0e-3,
+        "weight_decay": 1.0e-4,
+        "dropout": 0.1,
+        "depth": 2,
+        "width": 256,
+        "activation": "relu",
+        "batch_size": 64,
+        "schedule": "cosine",
+    },
+    {
+        "lr": 3.0e-3,
+        "weight_decay": 1.0e-5,
+        "dropout": 0.2,
+        "depth": 1,
+        "width": 512,
+        "activation": "gelu",
+        "batch_size": 32,
+        "schedule": "onecycle",
+    },
+]
 CNN_START: list[dict[str, Any]] = [
-    {"lr": 2.0e-3, "weight_decay": 1.0e-4, "dropout": 0.1, "depth": 2, "channels": 32, "batch_norm": True,
-     "batch_size": 64, "schedule": "cosine"},
-    {"lr": 3.0e-3, "weight_decay": 1.0e-5, "dropout": 0.2, "depth": 2, "channels": 64, "batch_norm": False,
-     "batch_size": 32, "schedule": "onecycle"},
-]  # fmt: skip
+    {
+        "lr": 2.0e-3,
+        "weight_decay": 1.0e-4,
+        "dropout": 0.1,
+        "depth": 2,
+        "channels": 32,
+        "batch_norm": True,
+        "batch_size": 64,
+        "schedule": "cosine",
+    },
+    {
+        "lr": 3.0e-3,
+        "weight_decay": 1.0e-5,
+        "dropout": 0.2,
+        "depth": 2,
+        "channels": 64,
+        "batch_norm": False,
+        "batch_size": 32,
+        "schedule": "onecycle",
+    },
+]
 
 
 def default_space(family: str, task: Task) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Where trials run: local worker processes, Celery workers (:mod:`.celery`, imported only when
-a study asks for it) and inline in the calling process; the coordinator sees only :class:`Backend`."""
+a study asks for it) and inline in the calling process; the coordinator sees only
+:class:`Backend`."""
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.backends.inline import InlineBackend

@@ -1,8 +1,8 @@
 """Trials on Celery workers (``automl worker``) through a Redis broker.
 
-The coordinator sends ``automl.run_trial(study_name, trial_number, study_uid, spec_digest)`` to the study's
-queue. A worker that ended a trial (told the storage) pushes its number to the study's events
-list on the broker (:mod:`automl.worker.notices`); the coordinator blocks on that list, so it
+The coordinator sends ``automl.run_trial(study_name, trial_number, study_uid, spec_digest)`` to the
+study's queue. A worker that ended a trial (told the storage) pushes its number to the study's
+events list on the broker (:mod:`automl.worker.notices`); the coordinator blocks on that list, so it
 learns of an end within a round trip, and checks the trial's state in the storage. The push is
 a hint: the storage is the record. Every so often the coordinator also reads back every trial
 in flight, and sends again a trial whose message was lost (:mod:`automl.backends.inflight`).
@@ -19,7 +19,9 @@ message for a failed trial is skipped by the worker). ``cancel_all`` sends nothi
 workers: the coordinator fails the trials, and a worker stops a trial at its next epoch, when
 its report to a finished trial is refused.
 
->>> backend = CeleryBackend("postgresql://db/automl", "redis://broker:6379/0", "automl", 8)  # doctest: +SKIP
+>>> backend = CeleryBackend(  # doctest: +SKIP
+...     "postgresql://db/automl", "redis://broker:6379/0", "automl", 8
+... )
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class CeleryBackend(Backend):
     """Sends trials to ``queue`` on ``broker_url``; ``parallelism`` of them in flight.
 
     ``settings`` gives the storage and broker retry windows, the read-back interval and the lease
-    assumed until a worker's claim says its own (default: :class:`~automl.settings.Settings`' defaults).
+    assumed until a worker's claim says its own (default: :class:`~automl.settings.Settings`'
+    defaults).
     """
 
     def __init__(
@@ -108,7 +111,8 @@ class CeleryBackend(Backend):
             self._leases.ping()
         except Exception as exc:  # noqa: BLE001 - redis raises many kinds; all mean "cannot reach"
             raise AutoMLError(
-                f"cannot reach the broker {mask_url(self._broker_url)}: {mask_text(str(exc), self._broker_url)}"
+                f"cannot reach the broker {mask_url(self._broker_url)}: "
+                f"{mask_text(str(exc), self._broker_url)}"
             ) from None
         self._flights.connect(storage, self._leases, self._notices)
         log.info("sending trials to queue %r on %s", self._queue, mask_url(self._broker_url))
@@ -296,5 +300,6 @@ class CeleryBackend(Backend):
             raise AutoMLError(
                 f"lost the broker {mask_url(self._broker_url)} and it did not come back within "
                 f"{limit:g} s: {type(exc).__name__}: {mask_text(str(exc), self._broker_url)}",
-                hint="finished trials are safe in the storage; run the same command again once it is back",
+                hint="finished trials are safe in the storage; run the same command again "
+                "once it is back",
             )

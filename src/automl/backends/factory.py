@@ -34,7 +34,12 @@ def create_backend(spec: StudySpec, storage_url: str, settings: Settings | None 
     workers = spec.execution.parallelism
     cores = os.cpu_count() or 1
     if workers > cores:  # each local process trains with at least one core's worth of threads
-        log.warning("execution.parallelism %d is more than this machine's %d cores; running %d trials at a time",
-                    workers, cores, cores)  # fmt: skip
+        log.warning(
+            "execution.parallelism %d is more than this machine's %d cores; running %d "
+            "trials at a time",
+            workers,
+            cores,
+            cores,
+        )
         workers = cores
     return LocalBackend(storage_url, n_workers=workers, settings=settings)

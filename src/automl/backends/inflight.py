@@ -153,7 +153,8 @@ class InFlight:
         return running
 
     def lease_of(self, flight: Flight) -> float:
-        """The lease its worker keeps: from its claim, else the longest seen, else the assumed one."""
+        """The lease its worker keeps: from its claim, else the longest seen, else the assumed
+        one."""
         return flight.lease_s or self.longest_lease or self._default_lease_s
 
     def grant_grace(self) -> None:

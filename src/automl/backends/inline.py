@@ -4,8 +4,8 @@ Same contract as every backend: the trial is told to the storage by the worker c
 (:func:`automl.runner.execute_trial`), and :meth:`InlineBackend.wait` reports it ended. The
 trial trains in a background thread of its own, so that :meth:`~InlineBackend.wait` blocks at
 most its ``timeout_s`` (the coordinator stays responsive: progress, timeout, Ctrl-C) and
-:meth:`~InlineBackend.cancel_all` can stop it at its next epoch. ``capacity`` may exceed one, so that the
-coordinator keeps several trials RUNNING in the storage (the sampler then sees them in
+:meth:`~InlineBackend.cancel_all` can stop it at its next epoch. ``capacity`` may exceed one, so
+that the coordinator keeps several trials RUNNING in the storage (the sampler then sees them in
 flight), but only one trains at a time; the others wait their turn in submission order.
 
 An error that escapes the worker code (the storage gone for longer than its retry window) is
@@ -50,7 +50,8 @@ class InlineBackend(Backend):
     ) -> None:
         self._storage_url = storage_url
         self._capacity = capacity
-        # The caches of the trials this backend runs in this process, and their storage retry window.
+        # The caches of the trials this backend runs in this process, and their storage retry
+        # window.
         self._host = TrialHost(storage_retry_s=(settings or Settings()).storage_retry_s)
         self._stop_grace_s = stop_grace_s
         self._queue: deque[TrialJob] = deque()
@@ -146,6 +147,8 @@ class InlineBackend(Backend):
         run.thread.join(self._stop_grace_s)
         if run.thread.is_alive():
             log.warning(
-                "trial %d did not reach its next epoch within %.0f s; it writes nothing more when it does",
-                run.job.trial_number, self._stop_grace_s,
-            )  # fmt: skip
+                "trial %d did not reach its next epoch within %.0f s; it writes nothing "
+                "more when it does",
+                run.job.trial_number,
+                self._stop_grace_s,
+            )

@@ -25,9 +25,11 @@ from automl.masking import mask_credentials
 COMMANDS: dict[str, str] = {
     "run": "create or resume a study and drive it to its budget",
     "validate": "check a study file and print the resolved search space; writes nothing",
-    "status": "counts by state, best trial or Pareto front, running trials with their worker and age",
+    "status": "counts by state, best trial or Pareto front, running trials with their worker and "
+    "age",
     "report": "write one self-contained HTML page: history, curves, importances, trials",
-    "export": "retrain a trial (the best by default) on all training data, test it, save it, int8 or pruned on request",
+    "export": "retrain a trial (the best by default) on all training data, test it, save it, int8 "
+    "or pruned on request",
     "predict": "predictions from an exported model (CSV or NPZ data)",
     "dashboard": "optuna-dashboard on the study's storage, on 127.0.0.1 unless told otherwise",
     "worker": "Celery worker processes: one per GPU slot, or N CPU processes",
@@ -35,7 +37,8 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser(commands: Iterable[str] = COMMANDS) -> argparse.ArgumentParser:
-    """The parser of every command; the arguments only of ``commands`` (their modules are imported)."""
+    """The parser of every command; the arguments only of ``commands`` (their modules are
+    imported)."""
     parser = argparse.ArgumentParser(
         prog="automl",
         description="Hyperparameter search and AutoML for PyTorch models.",

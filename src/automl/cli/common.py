@@ -35,7 +35,8 @@ def add_storage_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def load_with_overrides(path: str, overrides: dict[str, Any]) -> StudySpec:
-    """Load ``path`` and apply flag values; ``overrides`` maps dotted paths to values (None = not given).
+    """Load ``path`` and apply flag values; ``overrides`` maps dotted paths to values (None = not
+    given).
 
     The environment stands in for flags left out (AUTOML_STORAGE, AUTOML_BROKER), so secrets
     need not be written in the study file.
@@ -82,9 +83,12 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError as exc:
             raise UsageError(f"--timeout: {exc}") from None
     return {
-        "storage": args.storage, "execution.backend": args.backend, "execution.parallelism": args.parallelism,
-        "search.n_trials": args.n_trials, "search.timeout": timeout,
-    }  # fmt: skip
+        "storage": args.storage,
+        "execution.backend": args.backend,
+        "execution.parallelism": args.parallelism,
+        "search.n_trials": args.n_trials,
+        "search.timeout": timeout,
+    }
 
 
 def add_study_flags(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +133,8 @@ def resolve_study(spec: StudySpec) -> tuple[StudySpec, Dataset | None, list[Choi
                 "set execution.checkpoints (a folder the workers share, or s3://...)",
             )  # fmt: skip
         return spec, None, []
-    import torch  # the built-in trainer's checks only: a study of your own code never imports it here
+    # the built-in trainer's checks only: a study of your own code never imports it here
+    import torch
 
     from automl.auto import DataFacts, complete_spec
     from automl.training.models import check_fits

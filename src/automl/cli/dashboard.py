@@ -43,8 +43,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     storage = make_storage(url, retry_s=args.settings.storage_retry_s)
     # The token came from the user (flag or environment): it is theirs to know, never printed.
     given = " with ?token=... (the token you gave)" if token else ""
-    console.print(f"optuna-dashboard on {mask_url(url)} at http://{args.host}:{args.port}/{given}  (Ctrl-C to stop)",
-                  markup=False, highlight=False)  # fmt: skip
+    console.print(
+        f"optuna-dashboard on {mask_url(url)} at http://{args.host}:{args.port}/{given}  "
+        "(Ctrl-C to stop)",
+        markup=False,
+        highlight=False,
+    )
     try:
         serve(storage, args.host, args.port, token)
     except OSError as exc:

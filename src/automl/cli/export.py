@@ -48,7 +48,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     study, spec = load_study(storage, name, retry_s=args.settings.storage_retry_s)
     if spec.own_code:
         raise UsageError(
-            f"export applies to the built-in trainer only; study {name} runs your own code (train:), "
+            f"export applies to the built-in trainer only; study {name} runs your own "
+            "code (train:), "
             "which saves its own models"
         )
     result = export_trial(
@@ -74,13 +75,20 @@ def summary(r: ExportResult) -> str:
     )
     how += [f"pruned {r.pruned:.0%}"] if r.pruned else []
     how += [r.precision] if r.precision != "fp32" else []
-    line = f"exported trial {r.trial} ({', '.join(how)}) to {r.folder}: test {r.metric} {fmt_value(r.test_score)}"
+    line = (
+        f"exported trial {r.trial} ({', '.join(how)}) to {r.folder}: test {r.metric} "
+        f"{fmt_value(r.test_score)}"
+    )
     before = r.float_model
     if before is None:
-        line += f" (cross-validated {fmt_value(r.cv_score)}), {r.size_bytes:,} bytes, {r.latency_ms:.3f} ms/row"
+        line += (
+            f" (cross-validated {fmt_value(r.cv_score)}), {r.size_bytes:,} bytes, "
+            f"{r.latency_ms:.3f} ms/row"
+        )
     else:
         line += (
-            f" (float {fmt_value(before.test)}: {r.test_score - before.test:+.4f}; cross-validated {fmt_value(r.cv_score)}), "
+            f" (float {fmt_value(before.test)}: {r.test_score - before.test:+.4f}; "
+            f"cross-validated {fmt_value(r.cv_score)}), "
             f"{r.size_bytes:,} bytes ({_ratio(r.size_bytes, before.size_bytes)}), "
             f"{r.latency_ms:.3f} ms/row ({_ratio(r.latency_ms, before.latency_ms)})"
         )

@@ -1,4 +1,5 @@
-"""`automl predict DIR DATA`: predictions from an exported model; the metric when DATA has labels."""
+"""`automl predict DIR DATA`: predictions from an exported model; the metric when DATA has
+labels."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"wrote {len(result.predictions)} predictions to {out}")
     else:
         console.print(
-            f"wrote {len(result.predictions)} predictions to {out}; {result.metric} {fmt_value(result.score)}"
+            f"wrote {len(result.predictions)} predictions to {out}; {result.metric} "
+            f"{fmt_value(result.score)}"
         )
     return 0

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(str(out), highlight=False)
     else:
         console.print(
-            f"wrote {out} ({out.stat().st_size // 1024} kB, {len(study.trials)} trials); open it in a browser"
+            f"wrote {out} ({out.stat().st_size // 1024} kB, {len(study.trials)} trials); "
+            "open it in a browser"
         )
     return 0

@@ -40,15 +40,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
         retry_s=args.settings.storage_retry_s,
     )
     if choices:
-        console.print("chosen for you: " + "; ".join(f"{c.field} {c.value}" for c in choices if c.field != "space")
-                      + " (see `automl validate` for why)", highlight=False, markup=False)  # fmt: skip
+        console.print(
+            "chosen for you: "
+            + "; ".join(f"{c.field} {c.value}" for c in choices if c.field != "space")
+            + " (see `automl validate` for why)",
+            highlight=False,
+            markup=False,
+        )
     console.print(
         f"study [bold]{escape(spec.name)}[/bold] in {escape(mask_url(spec.storage))}: "
-        f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}"
+        f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on "
+        f"{spec.execution.backend.value}"
     )
     if checkpoints is None and spec.trainer.checkpoint_every != "none":
-        console.print("note: no execution.checkpoints, so a trial whose worker dies starts again from epoch 0",
-                      highlight=False)  # fmt: skip
+        console.print(
+            "note: no execution.checkpoints, so a trial whose worker dies starts again "
+            "from epoch 0",
+            highlight=False,
+        )
     progress = make_progress(console, spec.name, spec.objective_names)
     try:
         state = Coordinator(spec, study, backend, progress, settings=args.settings).run()

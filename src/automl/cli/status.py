@@ -1,4 +1,5 @@
-"""`automl status`: counts by state, the best trial (or the Pareto front), running trials, failure reasons."""
+"""`automl status`: counts by state, the best trial (or the Pareto front), running trials, failure
+reasons."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`automl validate SPEC`: check a study file and print the resolved search space; writes nothing."""
+"""`automl validate SPEC`: check a study file and print the resolved search space; writes
+nothing."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"[bold]{escape(spec.name)}[/bold]: {escape(spec.describe_objectives())} {escape(what)}; "
         f"sampler {spec.search.sampler.type}, pruner {spec.search.pruner.type}; "
-        f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on {spec.execution.backend.value}; "
+        f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on "
+        f"{spec.execution.backend.value}; "
         f"storage {escape(mask_url(spec.storage))}"
     )
     table = Table(title="search space")
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         shape = "x".join(str(d) for d in dataset.input_shape)
         classes = f", {dataset.n_classes} classes" if dataset.n_classes else ""
         console.print(
-            f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held out), inputs {shape}{classes}"
+            f"data: {len(dataset.X_train)} training rows (+{len(dataset.X_test)} held "
+            f"out), inputs {shape}{classes}"
         )
     if spec.search.enqueue:
         console.print(f"{len(spec.search.enqueue)} start point(s) enqueued first")
@@ -105,7 +108,8 @@ def _print_program(spec: StudySpec, train: TrainCommand, console: Console) -> No
     for name, source in sources.items():
         console.print(
             Text(
-                f"{name or spec.primary.name}: read from {source.describe()} (final: {source.final}), besides JSON lines"
+                f"{name or spec.primary.name}: read from {source.describe()} (final: "
+                f"{source.final}), besides JSON lines"
             )
         )
 

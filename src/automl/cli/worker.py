@@ -59,13 +59,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="CPU processes when no GPU is used (default: 1)",
     )
     p.add_argument(
-        "--lease-s", type=float, metavar="S",
-        help=f"a trial whose worker is silent this long is lost (default: ${LEASE_ENV} or {Settings.lease_s:g})",
-    )  # fmt: skip
+        "--lease-s",
+        type=float,
+        metavar="S",
+        help=f"a trial whose worker is silent this long is lost (default: ${LEASE_ENV} or "
+        f"{Settings.lease_s:g})",
+    )
     p.add_argument(
-        "--grace-s", type=float, default=30.0, metavar="S",
-        help="on SIGTERM or Ctrl-C, running trials checkpoint and stop as preempted; processes still busy after S seconds are killed (default: 30)",
-    )  # fmt: skip
+        "--grace-s",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="on SIGTERM or Ctrl-C, running trials checkpoint and stop as preempted; "
+        "processes still busy after S seconds are killed (default: 30)",
+    )
     p.add_argument(
         "--max-infra-failures",
         type=int,
@@ -129,15 +136,30 @@ def _supervise(args: argparse.Namespace, broker: str, storage: str, queues: list
     threads = threads_per_process(len(slots))
     log.info(
         "automl worker: %d process(es) on queues %s: %s; storage %s, broker %s",
-        len(slots), ",".join(queues), ", ".join(s.name for s in slots), mask_url(storage), mask_url(broker),
-    )  # fmt: skip
+        len(slots),
+        ",".join(queues),
+        ", ".join(s.name for s in slots),
+        mask_url(storage),
+        mask_url(broker),
+    )
 
     def command(slot: Slot) -> list[str]:
         return [
-            sys.executable, "-m", "automl", "worker", "--slot", slot.name, "--threads", str(threads),
-            "--queues", ",".join(queues), "--lease-s", str(args.lease_s),
-            "--max-infra-failures", str(args.max_infra_failures),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "automl",
+            "worker",
+            "--slot",
+            slot.name,
+            "--threads",
+            str(threads),
+            "--queues",
+            ",".join(queues),
+            "--lease-s",
+            str(args.lease_s),
+            "--max-infra-failures",
+            str(args.max_infra_failures),
+        ]
 
     env = dict(os.environ) | {STORAGE_ENV: storage, BROKER_ENV: broker}
     return Supervisor(slots, command, env, grace_s=args.grace_s).run()
@@ -149,7 +171,11 @@ def _run_child(args: argparse.Namespace, broker: str, storage: str, queues: list
     from automl.worker.tasks import WorkerSettings
 
     settings = WorkerSettings(
-        storage_url=storage, broker_url=broker, slot=args.slot, lease_s=args.lease_s,
-        max_infra_failures=args.max_infra_failures, storage_retry_s=args.settings.worker_storage_retry_s,
-    )  # fmt: skip
+        storage_url=storage,
+        broker_url=broker,
+        slot=args.slot,
+        lease_s=args.lease_s,
+        max_infra_failures=args.max_infra_failures,
+        storage_retry_s=args.settings.worker_storage_retry_s,
+    )
     return run_worker_process(settings, queues, args.threads or threads_per_process(1))

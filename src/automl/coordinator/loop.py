@@ -140,7 +140,8 @@ class Coordinator:
         except KeyboardInterrupt:
             self._interrupt()
             raise StudyInterrupted(
-                f"interrupted; running trials were marked failed ({INTERRUPTED}) and will run again "
+                f"interrupted; running trials were marked failed ({INTERRUPTED}) and "
+                "will run again "
                 "when you resume with the same command"
             ) from None
         finally:

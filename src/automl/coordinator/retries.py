@@ -140,7 +140,8 @@ class Retries:
         return trial_by_number(self.study, number)
 
     def _drop_checkpoint(self, frozen: FrozenTrial) -> None:
-        """Nothing will resume this lineage: its checkpoint goes (a worker lost mid-trial left it)."""
+        """Nothing will resume this lineage: its checkpoint goes (a worker lost mid-trial left
+        it)."""
         try:
             found = checkpoint_of(
                 self.spec, self.spec.storage, self._study_uid, lineage_root(frozen)

@@ -46,12 +46,15 @@ def check_binding(host: str, token: str | None) -> None:
     """Refuse to expose the dashboard beyond this machine without a token."""
     if not is_loopback(host) and not token:
         raise UsageError(
-            f"--host {host}: optuna-dashboard has no login and can change studies, so binding beyond "
-            "127.0.0.1 needs --token (or $AUTOML_DASHBOARD_TOKEN); or use an SSH tunnel to 127.0.0.1"
+            f"--host {host}: optuna-dashboard has no login and can change studies, so "
+            "binding beyond "
+            "127.0.0.1 needs --token (or $AUTOML_DASHBOARD_TOKEN); or use an SSH tunnel "
+            "to 127.0.0.1"
         )
     if token is not None and len(token) < 16:
         raise UsageError(
-            "--token: use at least 16 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
+            "--token: use at least 16 characters (e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe())'`)"
         )
 
 
@@ -70,7 +73,8 @@ def require_local_host(app: WSGIApp, bound: str) -> WSGIApp:
         if name not in allowed:
             start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
             return [
-                b"automl dashboard: open it as http://127.0.0.1:PORT/ (this Host is not this machine)\n"
+                b"automl dashboard: open it as http://127.0.0.1:PORT/ (this Host is not "
+                b"this machine)\n"
             ]
         return app(environ, start_response)
 

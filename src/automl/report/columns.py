@@ -113,12 +113,30 @@ REPORT = (
     "params (50)",
     "reason",
 )
-REPORT_FRONT = ("trial", "state", OBJECTIVES, "front", "best epoch", "last epoch", "duration (s)", "worker",
-                "hyperparameters (50)", "reason")  # fmt: skip
+REPORT_FRONT = (
+    "trial",
+    "state",
+    OBJECTIVES,
+    "front",
+    "best epoch",
+    "last epoch",
+    "duration (s)",
+    "worker",
+    "hyperparameters (50)",
+    "reason",
+)
 
 # automl status --json: the fields of each trial it lists.
-STATUS_RUNNING_FIELDS = ("number", "params", "host", "slot", "age_s", "last_epoch", "checkpoint_epoch",
-                         "resumed_from_epoch")  # fmt: skip
+STATUS_RUNNING_FIELDS = (
+    "number",
+    "params",
+    "host",
+    "slot",
+    "age_s",
+    "last_epoch",
+    "checkpoint_epoch",
+    "resumed_from_epoch",
+)
 STATUS_BEST_FIELDS = ("number", "value", "params", "best_epoch")
 STATUS_FRONT_FIELDS = ("number", "values", "params", "best_epoch")
 
@@ -157,4 +175,7 @@ def best_line(view: TrialView, params: int, metric: str = "") -> str:
     ``metric``: the objective's name, said after "best"."""
     best = f"best {metric} " if metric else "best "
     epoch = view.best_epoch or "?"
-    return f"{best}{fmt_value(view.value)} (trial {view.number}, epoch {epoch}): {fmt_params(view.params, params)}"
+    return (
+        f"{best}{fmt_value(view.value)} (trial {view.number}, epoch {epoch}): "
+        f"{fmt_params(view.params, params)}"
+    )

@@ -26,17 +26,39 @@ def report_figures(study: optuna.Study) -> list[Figure]:
     vis = optuna.visualization
     need_two = "needs at least two complete trials" if len(complete) < 2 else ""
     figures = [
-        optuna_figure("history", "Optimisation history", lambda: vis.plot_optimization_history(study),
-                      "no complete trial yet" if not complete else ""),
-        optuna_figure("curves", "Learning curves (fold-mean per epoch; pruned trials stop early)",
-                      lambda: vis.plot_intermediate_values(study), "" if with_curves else "no trial reported an epoch yet"),
-        optuna_figure("importances", "Parameter importances", lambda: vis.plot_param_importances(study), need_two),
-        optuna_figure("parallel", "Parallel coordinates", lambda: vis.plot_parallel_coordinate(study),
-                      "no complete trial yet" if not complete else ""),
-        optuna_figure("slices", "Slices", lambda: vis.plot_slice(study), "no complete trial yet" if not complete else ""),
+        optuna_figure(
+            "history",
+            "Optimisation history",
+            lambda: vis.plot_optimization_history(study),
+            "no complete trial yet" if not complete else "",
+        ),
+        optuna_figure(
+            "curves",
+            "Learning curves (fold-mean per epoch; pruned trials stop early)",
+            lambda: vis.plot_intermediate_values(study),
+            "" if with_curves else "no trial reported an epoch yet",
+        ),
+        optuna_figure(
+            "importances",
+            "Parameter importances",
+            lambda: vis.plot_param_importances(study),
+            need_two,
+        ),
+        optuna_figure(
+            "parallel",
+            "Parallel coordinates",
+            lambda: vis.plot_parallel_coordinate(study),
+            "no complete trial yet" if not complete else "",
+        ),
+        optuna_figure(
+            "slices",
+            "Slices",
+            lambda: vis.plot_slice(study),
+            "no complete trial yet" if not complete else "",
+        ),
         fold_spread(study),
         gradient_health(best_trial(study)),
-    ]  # fmt: skip
+    ]
     return figures
 
 

@@ -24,8 +24,10 @@ body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#2
 h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0} section{margin:2rem 0}
 .missing{color:#888;font-style:italic} table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{cursor:pointer;background:#f5f5f5;user-select:none} th.asc:after{content:" \\25B2"} th.desc:after{content:" \\25BC"}
-td.num{text-align:right;font-variant-numeric:tabular-nums} .COMPLETE{color:#1a7f37} .PRUNED{color:#9a6700}
+th{cursor:pointer;background:#f5f5f5;user-select:none} th.asc:after{content:" \\25B2"} \
+th.desc:after{content:" \\25BC"}
+td.num{text-align:right;font-variant-numeric:tabular-nums} .COMPLETE{color:#1a7f37} \
+.PRUNED{color:#9a6700}
 .FAIL{color:#cf222e} .RUNNING,.WAITING{color:#0969da}
 """
 
@@ -69,8 +71,13 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
             if objectives.multi
             else f"{spec.primary.name} ({spec.direction.value})"
         )
-        where = ("from your own code" if spec.own_code else
-                 f"on {spec.dataset.source}, {spec.dataset.cv.describe()}, model {spec.model.family}")  # fmt: skip
+        where = (
+            "from your own code"
+            if spec.own_code
+            else (
+                f"on {spec.dataset.source}, {spec.dataset.cv.describe()}, model {spec.model.family}"
+            )
+        )
         facts.insert(0, f"{aim} {where}; storage {mask_url(spec.storage)}")
         facts[1:1] = [f"constraints: {constraints_text(spec)}"] if spec.constraints else []
     elif objectives.multi:
@@ -98,7 +105,8 @@ def render_report(study: optuna.Study, spec: StudySpec | None) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>automl report: {e(study.study_name)}</title><style>{_STYLE}</style>"
         f"<script>{get_plotlyjs()}</script></head><body>{head}{sections}"
-        f"<section id='trials'><h2>Trials</h2>{table}</section><script>{_SORT_JS}</script></body></html>"
+        "<section "
+        f"id='trials'><h2>Trials</h2>{table}</section><script>{_SORT_JS}</script></body></html>"
     )
 
 
@@ -130,7 +138,10 @@ def front_fact(front: list[FrozenTrial], trials: list[FrozenTrial]) -> str:
 def _figure_section(fig: Figure) -> str:
     title = html.escape(fig.title)
     if fig.figure is None:
-        return f"<section id='{fig.key}'><h2>{title}</h2><p class='missing'>{html.escape(fig.missing)}</p></section>"
+        return (
+            f"<section id='{fig.key}'><h2>{title}</h2><p "
+            f"class='missing'>{html.escape(fig.missing)}</p></section>"
+        )
     div = fig.figure.to_html(
         full_html=False, include_plotlyjs=False, div_id=f"plot-{fig.key}", default_height=420
     )
@@ -141,7 +152,10 @@ def _trial_table(views: list[TrialView], keys: tuple[str, ...], names: list[str]
     columns = columns_of(keys, names)
     rows = "".join("<tr>" + "".join(_cell(c, v) for c in columns) + "</tr>" for v in views)
     head = "".join(f"<th>{html.escape(c.header)}</th>" for c in columns)
-    return f"<table class='sortable' id='trial-table'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return (
+        "<table class='sortable' "
+        f"id='trial-table'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _cell(column: Column, view: TrialView) -> str:

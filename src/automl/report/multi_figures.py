@@ -34,22 +34,47 @@ def multi_figures(study: optuna.Study, primary: int = 0) -> list[Figure]:
     name = objectives.names[primary]
     target = _target(primary)
     front = sorted_front(study, objectives)
-    best_primary = max(front, key=lambda t: t.values[primary] if objectives.maximize[primary] else -t.values[primary],
-                       default=None)  # fmt: skip
+    best_primary = max(
+        front,
+        key=lambda t: t.values[primary] if objectives.maximize[primary] else -t.values[primary],
+        default=None,
+    )
     figures = [pareto_figure(trials, objectives), hypervolume_figure(trials, objectives)]
     for i, objective in enumerate(objectives.names):
-        figures.append(optuna_figure(f"history-{i + 1}", f"Optimisation history: {objective} ({objectives.directions[i]})",
-                                     _history(study, i, objective), none_yet))  # fmt: skip
+        figures.append(
+            optuna_figure(
+                f"history-{i + 1}",
+                f"Optimisation history: {objective} ({objectives.directions[i]})",
+                _history(study, i, objective),
+                none_yet,
+            )
+        )
     figures += [
         objective_curves(trials, objectives),
-        optuna_figure("importances", "Parameter importances (per objective)", lambda: vis.plot_param_importances(study),
-                      "needs at least two complete trials" if len(complete) < 2 else ""),
-        optuna_figure("parallel", f"Parallel coordinates ({name})",
-                      lambda: vis.plot_parallel_coordinate(study, target=target, target_name=name), none_yet),
-        optuna_figure("slices", f"Slices ({name})", lambda: vis.plot_slice(study, target=target, target_name=name), none_yet),
-        fold_spread(study, title="Fold scores of the Pareto front (best first on the first objective, 10 at most)"),
+        optuna_figure(
+            "importances",
+            "Parameter importances (per objective)",
+            lambda: vis.plot_param_importances(study),
+            "needs at least two complete trials" if len(complete) < 2 else "",
+        ),
+        optuna_figure(
+            "parallel",
+            f"Parallel coordinates ({name})",
+            lambda: vis.plot_parallel_coordinate(study, target=target, target_name=name),
+            none_yet,
+        ),
+        optuna_figure(
+            "slices",
+            f"Slices ({name})",
+            lambda: vis.plot_slice(study, target=target, target_name=name),
+            none_yet,
+        ),
+        fold_spread(
+            study,
+            title="Fold scores of the Pareto front (best first on the first objective, 10 at most)",
+        ),
         gradient_health(best_primary, which=f"the front's best trial on {name}"),
-    ]  # fmt: skip
+    ]
     return figures
 
 
@@ -84,11 +109,20 @@ def objective_curves(trials: list[FrozenTrial], objectives: Objectives) -> Figur
             if not xs:
                 continue
             fig.add_trace(
-                go.Scatter(x=xs, y=[epochs[e][objective] for e in xs], mode="lines+markers", name=t.state.name.lower(),
-                           legendgroup=t.state.name, showlegend=t.state not in shown, line={"color": colour, "width": 1},
-                           marker={"size": 4}, hovertemplate=f"trial #{t.number}, epoch %{{x}}: %{{y:.6g}}<extra></extra>"),
-                row=row, col=1,
-            )  # fmt: skip
+                go.Scatter(
+                    x=xs,
+                    y=[epochs[e][objective] for e in xs],
+                    mode="lines+markers",
+                    name=t.state.name.lower(),
+                    legendgroup=t.state.name,
+                    showlegend=t.state not in shown,
+                    line={"color": colour, "width": 1},
+                    marker={"size": 4},
+                    hovertemplate=f"trial #{t.number}, epoch %{{x}}: %{{y:.6g}}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
             shown.add(t.state)
     fig.update_xaxes(title_text="epoch", row=n, col=1)
     fig.update_layout(margin={"t": 40}, height=max(420, 260 * n))

@@ -82,8 +82,17 @@ def pareto_figure(trials: Sequence[FrozenTrial], objectives: Objectives) -> Figu
                 {"label": label, "values": list(col)}
                 for label, col in zip(objectives.names, columns, strict=True)
             ]
-            fig.add_trace(go.Splom(dimensions=dims, name=name, customdata=numbers, text=text,
-                                   hoverinfo="text", marker=marker, diagonal_visible=False))  # fmt: skip
+            fig.add_trace(
+                go.Splom(
+                    dimensions=dims,
+                    name=name,
+                    customdata=numbers,
+                    text=text,
+                    hoverinfo="text",
+                    marker=marker,
+                    diagonal_visible=False,
+                )
+            )
     if n == 2:
         fig.update_layout(xaxis_title=_axis(objectives, 0), yaxis_title=_axis(objectives, 1))
     fig.update_layout(margin={"t": 30}, legend={"orientation": "h"})
@@ -156,12 +165,22 @@ def hypervolume_figure(trials: Sequence[FrozenTrial], objectives: Objectives) ->
     )
     title += (f" (reference point: each objective's worst value over the feasible complete trials, "
               f"10% of its range further: {point})")  # fmt: skip
-    fig = go.Figure(go.Scatter(
-        x=list(range(1, len(trace.values) + 1)), y=trace.values, customdata=trace.numbers, mode="lines+markers",
-        name="hypervolume", line={"shape": "hv"}, hovertemplate="trial #%{customdata}: %{y:.6g}<extra></extra>",
-    ))  # fmt: skip
-    fig.update_layout(xaxis_title="complete trials, in the order they completed", yaxis_title="hypervolume",
-                      margin={"t": 30})  # fmt: skip
+    fig = go.Figure(
+        go.Scatter(
+            x=list(range(1, len(trace.values) + 1)),
+            y=trace.values,
+            customdata=trace.numbers,
+            mode="lines+markers",
+            name="hypervolume",
+            line={"shape": "hv"},
+            hovertemplate="trial #%{customdata}: %{y:.6g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="complete trials, in the order they completed",
+        yaxis_title="hypervolume",
+        margin={"t": 30},
+    )
     if len(trace.values) <= 20:
         fig.update_xaxes(dtick=1)  # whole trials only
     return Figure("hypervolume", title, fig)

@@ -106,9 +106,17 @@ class PlainProgress:
             )
         log.info(
             "%s: trial %d %s %s%s | %d/%d done, %d running, %s | %s",
-            self._name, finished.number, finished.state.name, value,
-            f" ({note})" if note else "", state.done, state.n_trials, len(state.running), best, _clock(state),
-        )  # fmt: skip
+            self._name,
+            finished.number,
+            finished.state.name,
+            value,
+            f" ({note})" if note else "",
+            state.done,
+            state.n_trials,
+            len(state.running),
+            best,
+            _clock(state),
+        )
 
     def close(self) -> None:
         return None
@@ -143,7 +151,8 @@ class RichProgress:
         if state.best is not None:
             lines.append(
                 Text(
-                    f"best {fmt_value(state.best.value)} (trial {state.best.number}): {fmt_params(state.best.params)}"
+                    f"best {fmt_value(state.best.value)} (trial {state.best.number}): "
+                    f"{fmt_params(state.best.params)}"
                 )
             )
         elif state.front:  # several objectives

@@ -76,7 +76,8 @@ def front_lines(study: optuna.Study, k: int = 3) -> list[str]:
     if not front:
         return []
     lines = [
-        f"Pareto front of {objectives.describe()}: {len(front)} trial{'s' if len(front) != 1 else ''}"
+        f"Pareto front of {objectives.describe()}: {len(front)} "
+        f"trial{'s' if len(front) != 1 else ''}"
     ]
     for t in front[:k]:
         lines.append(f"  trial {t.number}: {objectives.show(t.values)}; {fmt_params(t.params, 12)}")

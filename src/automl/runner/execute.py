@@ -188,8 +188,14 @@ def execute_trial(
 
     reporter: OptunaReporter | VectorReporter
     if spec.multi:
-        reporter = VectorReporter(study, storage, frozen, spec, should_stop,
-                                  lambda: ClaimLost(f"trial {trial_number}: claimed by another delivery"))  # fmt: skip
+        reporter = VectorReporter(
+            study,
+            storage,
+            frozen,
+            spec,
+            should_stop,
+            lambda: ClaimLost(f"trial {trial_number}: claimed by another delivery"),
+        )
     else:
         reporter = OptunaReporter(trial, should_stop, spec.primary.name)
     work: Any
@@ -208,9 +214,11 @@ def execute_trial(
         )
     else:
         checkpoints = training.Checkpoints(
-            saved, every_epochs=spec.trainer.checkpoint_epochs, every_s=spec.trainer.checkpoint_seconds,
+            saved,
+            every_epochs=spec.trainer.checkpoint_epochs,
+            every_s=spec.trainer.checkpoint_seconds,
             on_saved=on_saved,
-        )  # fmt: skip
+        )
         work = _BuiltIn(spec, params, reporter, checkpoints, host)
     keep_checkpoint = False  # kept only for a run that continues it
     try:
@@ -293,9 +301,13 @@ class _BuiltIn:
     """The built-in trainer for one trial, shaped like usercode's OwnTrial."""
 
     def __init__(
-        self, spec: StudySpec, params: dict[str, Any], reporter: OptunaReporter | VectorReporter, checkpoints: Any,
+        self,
+        spec: StudySpec,
+        params: dict[str, Any],
+        reporter: OptunaReporter | VectorReporter,
+        checkpoints: Any,
         host: TrialHost,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._spec, self._params, self._reporter, self._checkpoints = (
             spec,
             params,

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class TrialHost:
-    """The caches of one trial-running process, and its storage retry window; see the module docstring."""
+    """The caches of one trial-running process, and its storage retry window; see the module
+    docstring."""
 
     storage_retry_s: float = (
         Settings.storage_retry_s

@@ -39,7 +39,8 @@ def as_record(value: Any, names: list[str], what: str = "report") -> dict[str, f
         if missing:
             given = ", ".join(map(str, value)) or "nothing"
             raise ReportError(
-                f"{what}: no value for objective {missing[0]!r} (got {given}; the objectives are {', '.join(names)})"
+                f"{what}: no value for objective {missing[0]!r} (got {given}; the "
+                f"objectives are {', '.join(names)})"
             )
         out = {}
         for key, v in value.items():

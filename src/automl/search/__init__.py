@@ -7,6 +7,16 @@ from automl.search.storage import make_storage, quiet_optuna, storage_kind
 from automl.search.study import SPEC_ATTR, load_study, open_study, trial_by_number
 
 __all__ = [
-    "COUNTED_STATES", "SPEC_ATTR", "best_trial", "build_pruner", "study_pruner", "build_sampler", "load_study", "make_storage",
-    "open_study", "quiet_optuna", "storage_kind", "trial_by_number",
-]  # fmt: skip
+    "COUNTED_STATES",
+    "SPEC_ATTR",
+    "best_trial",
+    "build_pruner",
+    "study_pruner",
+    "build_sampler",
+    "load_study",
+    "make_storage",
+    "open_study",
+    "quiet_optuna",
+    "storage_kind",
+    "trial_by_number",
+]

@@ -39,10 +39,29 @@ from automl.trial_attrs import (
 )
 
 __all__ = [
-    "ATTEMPT", "FAIL_REASON", "RETRY_OF", "attempt_of", "best_epoch_of", "checkpoint_epoch_of", "curve_of",
-    "duration_s_of", "fail_kind_of", "fail_reason_of", "fold_curves_of", "fold_scores_of", "health_of", "host_of",
-    "lineage_root", "note_of", "pruned_at_epoch_of", "resumed_from_epoch_of", "slot_of", "train_loss_of", "user_metrics_of", "worker_of",
-]  # fmt: skip
+    "ATTEMPT",
+    "FAIL_REASON",
+    "RETRY_OF",
+    "attempt_of",
+    "best_epoch_of",
+    "checkpoint_epoch_of",
+    "curve_of",
+    "duration_s_of",
+    "fail_kind_of",
+    "fail_reason_of",
+    "fold_curves_of",
+    "fold_scores_of",
+    "health_of",
+    "host_of",
+    "lineage_root",
+    "note_of",
+    "pruned_at_epoch_of",
+    "resumed_from_epoch_of",
+    "slot_of",
+    "train_loss_of",
+    "user_metrics_of",
+    "worker_of",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,8 +93,10 @@ def fail_reason_of(trial: FrozenTrial, default: str = "unknown") -> str:
 
 # Before fail_kind was written, policy read the reason's words; a trial of that time is read so.
 _KIND_BY_REASON = (
-    ("interrupted", FailKind.INTERRUPTED), ("worker lost", FailKind.LOST), ("not started", FailKind.NOT_STARTED),
-)  # fmt: skip
+    ("interrupted", FailKind.INTERRUPTED),
+    ("worker lost", FailKind.LOST),
+    ("not started", FailKind.NOT_STARTED),
+)
 
 
 def fail_kind_of(trial: FrozenTrial) -> FailKind | None:

@@ -42,7 +42,8 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def improves(candidate: FrozenTrial, best: FrozenTrial | None, maximize: bool) -> bool:
-    """Would ``candidate`` replace ``best``? Only a strictly better value does (ties keep the first)."""
+    """Would ``candidate`` replace ``best``? Only a strictly better value does (ties keep the
+    first)."""
     if candidate.state != TrialState.COMPLETE or candidate.value is None or not feasible(candidate):
         return False
     if best is None or best.value is None:

@@ -104,8 +104,12 @@ class ParetoSuccessiveHalving(optuna.pruners.BasePruner):
         return self.judge(trial, lambda: study.get_trials(deepcopy=False))
 
     def judge(
-        self, trial: FrozenTrial, read_trials: Any, min_resource: int | None = None, max_resource: int | None = None,
-    ) -> bool:  # fmt: skip
+        self,
+        trial: FrozenTrial,
+        read_trials: Any,
+        min_resource: int | None = None,
+        max_resource: int | None = None,
+    ) -> bool:
         """Prune ``trial`` at the rungs it reached since its last report? ``max_resource``, when
         known (Hyperband's), is the full budget: a rung there or past it is not judged, since
         pruning a trial at its last step saves nothing and discards its finished result."""
@@ -166,7 +170,8 @@ class ParetoHyperband(optuna.pruners.BasePruner):
             or (isinstance(max_resource, int) and max_resource >= min_resource)
         ):
             raise ValueError(
-                f"max_resource must be 'auto' or a whole number >= min_resource, but got {max_resource!r}"
+                "max_resource must be 'auto' or a whole number >= min_resource, but got "
+                f"{max_resource!r}"
             )
         if not isinstance(reduction_factor, int) or reduction_factor < 2:
             raise ValueError(
@@ -232,7 +237,8 @@ class ParetoPercentile(optuna.pruners.BasePruner):
             raise ValueError(f"percentile must be in [0, 100], but got {percentile}")
         if n_startup_trials < 0 or n_warmup_steps < 0 or interval_steps < 1 or n_min_trials < 1:
             raise ValueError(
-                "n_startup_trials and n_warmup_steps must be >= 0, interval_steps and n_min_trials >= 1"
+                "n_startup_trials and n_warmup_steps must be >= 0, interval_steps and "
+                "n_min_trials >= 1"
             )
         self.ranking, self.percentile = ranking, percentile
         self.startup, self.warmup, self.interval, self.min_trials = (

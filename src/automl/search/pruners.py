@@ -91,5 +91,6 @@ def study_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
         return optuna.pruners.NopPruner()
     raise SpecError(
         path,
-        f"{kind} prunes on one objective; with several use hyperband, successive_halving, median, percentile or none",
+        f"{kind} prunes on one objective; with several use hyperband, "
+        "successive_halving, median, percentile or none",
     )

@@ -6,8 +6,8 @@ backoff until the storage's own retry window has passed (``window_s``, chosen by
 it: :func:`automl.search.storage.make_storage` ``retry_s``; a command passes
 :attr:`automl.settings.Settings.storage_retry_s`, ``AUTOML_STORAGE_RETRY_S``, default 300 s; a
 worker process waits far longer, see :mod:`automl.worker.tasks`); then it raises
-:class:`StorageError` naming the storage (password masked) and the last error. Any other error (a finished trial, a
-missing study) passes through untouched, because retrying it cannot help.
+:class:`StorageError` naming the storage (password masked) and the last error. Any other error (a
+finished trial, a missing study) passes through untouched, because retrying it cannot help.
 
 Writes are retried too. A write whose acknowledgement was lost may in rare cases be applied
 twice; for the writes automl makes (attributes, values, states) that is harmless, and a trial
@@ -113,8 +113,9 @@ class RetryingStorage(BaseStorage):
     @contextmanager
     def params_at_once(self, trial_id: int) -> Iterator[None]:
         """While open, this thread's ``set_trial_param`` calls for ``trial_id`` are held, and
-        written together when it closes without an error (:func:`automl.search.internals.write_params`):
-        one transaction for a new trial's params instead of one per param."""
+        written together when it closes without an error
+        (:func:`automl.search.internals.write_params`): one transaction for a new trial's params
+        instead of one per param."""
         from automl.search.internals import write_params
 
         held: list[Any] = []
@@ -171,7 +172,8 @@ class RetryingStorage(BaseStorage):
                     raise StorageError(
                         f"lost the storage {self._shown_url} and it did not come back within "
                         f"{window:.0f} s ({attempt} tries): {type(exc).__name__}: {detail}",
-                        hint="finished trials are safe in the storage; run the same command again once it is back",
+                        hint="finished trials are safe in the storage; run the same command "
+                        "again once it is back",
                     ) from None
                 if attempt == 1:
                     log.warning(

@@ -72,7 +72,8 @@ def grid_of(space: Mapping[str, BaseParam]) -> dict[str, list[Any]]:
     if size > MAX_GRID:
         raise SpecError(
             "search.sampler",
-            f"the grid has {size:,} points, more than {MAX_GRID:,}; use fewer values, coarser steps, or another sampler",
+            f"the grid has {size:,} points, more than {MAX_GRID:,}; use fewer values, "
+            "coarser steps, or another sampler",
         )
     grid: dict[str, list[Any]] = {}
     for name, entry in space.items():

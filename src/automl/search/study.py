@@ -234,8 +234,9 @@ def ask(study: optuna.Study, *, waiting: bool) -> optuna.Trial:
 
 def new_trials(study: optuna.Study, k: int) -> list[int]:
     """The ids of up to ``k`` new RUNNING trials, by number, for :func:`ask_params`: ``k`` in
-    one transaction where the storage can (PostgreSQL: :func:`automl.search.internals.create_trials`,
-    three statements for all instead of four each), else one."""
+    one transaction where the storage can (PostgreSQL:
+    :func:`automl.search.internals.create_trials`, three statements for all instead of four each),
+    else one."""
     storage, sid = internals.study_storage(study), internals.study_id(study)
     if k <= 1 or not internals.creates_in_bulk(storage):
         return [storage.create_new_trial(sid)]

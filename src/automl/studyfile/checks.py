@@ -39,7 +39,8 @@ def check_semantics(spec: m.StudySpec) -> None:
     if spec.multi and spec.search.sampler.type in SINGLE_OBJECTIVE_SAMPLERS:
         raise SpecError(
             "search.sampler",
-            f"{spec.search.sampler.type} samples for one objective; with several use tpe, nsga2, nsga3, gp or random",
+            f"{spec.search.sampler.type} samples for one objective; with several use "
+            "tpe, nsga2, nsga3, gp or random",
         )
     defined: dict[str, Any] = {}
     for name, entry in spec.space.items():
@@ -102,10 +103,11 @@ def _check_program(spec: m.StudySpec, train: TrainCommand) -> None:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.7)
             raise SpecError(
-                "train.command", f"{{{name}}} names no param (params: {', '.join(sorted(spec.space)) or 'none'}; "
+                "train.command",
+                f"{{{name}}} names no param (params: {', '.join(sorted(spec.space)) or 'none'}; "
                 f"also {', '.join('{' + p + '}' for p in BUILT_IN_PLACEHOLDERS)})",
                 hint=f"did you mean {{{close[0]}}}?" if close else None,
-            )  # fmt: skip
+            )
     for name in train.rename:
         if name not in spec.space:
             raise SpecError(f"train.rename.{name}", "is not a param of the space")

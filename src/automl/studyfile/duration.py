@@ -1,4 +1,5 @@
-"""Durations in the study file and on the command line: ``90``, ``90s``, ``30m``, ``2h``, ``1h30m``."""
+"""Durations in the study file and on the command line: ``90``, ``90s``, ``30m``, ``2h``,
+``1h30m``."""
 
 from __future__ import annotations
 

@@ -90,7 +90,8 @@ def _check_expansion(root: yaml.Node) -> None:
         if count > MAX_VALUES:
             raise SpecError(
                 path,
-                f"expands to more than {MAX_VALUES:,} values through YAML anchors and aliases; write the values out",
+                f"expands to more than {MAX_VALUES:,} values through YAML anchors and "
+                "aliases; write the values out",
             )
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:

@@ -29,7 +29,8 @@ class TensorBoardSource(Frozen):
 
 
 class MetricSource(Frozen):
-    """Where one objective's values come from, besides JSON lines: ``pattern`` or ``tensorboard``."""
+    """Where one objective's values come from, besides JSON lines: ``pattern`` or
+    ``tensorboard``."""
 
     pattern: str | None = None
     tensorboard: TensorBoardSource | None = None

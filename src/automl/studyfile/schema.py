@@ -78,7 +78,8 @@ class Objective(Frozen):
             object.__setattr__(self, "direction", self.metric.direction)
         elif self.direction != self.metric.direction:
             raise ValueError(
-                f"{self.metric.value} is better when {'lower' if self.metric.direction == Direction.MINIMIZE else 'higher'}, "
+                f"{self.metric.value} is better when "
+                f"{'lower' if self.metric.direction == Direction.MINIMIZE else 'higher'}, "
                 f"so direction must be {self.metric.direction.value} (or left out)"
             )
         return self
@@ -133,7 +134,8 @@ class StudySpec(Frozen):
     def _check_train(cls, train: str | TrainCommand | None) -> str | TrainCommand | None:
         if isinstance(train, str) and not TRAIN_FUNCTION.match(train):
             raise ValueError(
-                f"{train!r}: write python:package.module:function, or {{command: [program, args...]}}"
+                f"{train!r}: write python:package.module:function, or {{command: "
+                f"[program, args...]}}"
             )
         return train
 
@@ -159,7 +161,8 @@ class StudySpec(Frozen):
                     )
                 if objective.direction is None:
                     raise ValueError(
-                        f"{path}.direction: say maximize or minimize for your metric {objective.name!r}"
+                        f"{path}.direction: say maximize or minimize for your metric "
+                        f"{objective.name!r}"
                     )
             return self
         if self.data is None:
@@ -174,12 +177,14 @@ class StudySpec(Frozen):
         quality = [o.metric for o in self.objectives if isinstance(o.metric, Metric)]
         if not quality:
             raise ValueError(
-                "objective: name at least one metric of the model's predictions (accuracy, rmse, ...) besides its cost"
+                "objective: name at least one metric of the model's predictions "
+                "(accuracy, rmse, ...) besides its cost"
             )
         tasks = {metric.task for metric in quality}
         if len(tasks) > 1:
             raise ValueError(
-                "objective: the metrics mix classification and regression; one data set has one task"
+                "objective: the metrics mix classification and regression; one data set "
+                "has one task"
             )
         task = tasks.pop()
         if self.data.task is not None and self.data.task != task:
@@ -266,14 +271,37 @@ def _check_objectives(spec: StudySpec) -> None:
         if name not in seen and name not in cost:
             allowed = ", ".join(sorted(seen | cost))
             raise ValueError(
-                f"constraints.{name}: not an objective{' or a model cost' if cost else ''} of this study ({allowed})"
+                f"constraints.{name}: not an "
+                f"objective{' or a model cost' if cost else ''} of this study ({allowed})"
             )
 
 
 # Re-exported so that the schema reads as one place: `from automl.studyfile.schema import Metric`.
 __all__ = [
-    "SKLEARN_SOURCES", "BackendKind", "Bound", "CVSpec", "CostMetric", "CategoricalParam", "DataSpec", "Direction",
-    "EarlyStopping", "ExecutionSpec", "FixedParam", "Metric", "ModelSpec", "Objective", "Precision",
-    "Preprocess", "PrunerSpec", "SamplerSpec", "SearchSpec", "StudySpec", "Task", "TrackingSpec",
-    "MetricSource", "TensorBoardSource", "TrainCommand", "TrainerSpec",
-]  # fmt: skip
+    "SKLEARN_SOURCES",
+    "BackendKind",
+    "Bound",
+    "CVSpec",
+    "CostMetric",
+    "CategoricalParam",
+    "DataSpec",
+    "Direction",
+    "EarlyStopping",
+    "ExecutionSpec",
+    "FixedParam",
+    "Metric",
+    "ModelSpec",
+    "Objective",
+    "Precision",
+    "Preprocess",
+    "PrunerSpec",
+    "SamplerSpec",
+    "SearchSpec",
+    "StudySpec",
+    "Task",
+    "TrackingSpec",
+    "MetricSource",
+    "TensorBoardSource",
+    "TrainCommand",
+    "TrainerSpec",
+]

@@ -139,7 +139,8 @@ class TrainerSpec(Frozen):
         if isinstance(every, int) and not isinstance(every, bool):
             if every < 1:
                 raise ValueError(
-                    f"a number of epochs must be >= 1, but got {every}; write none to turn checkpoints off"
+                    f"a number of epochs must be >= 1, but got {every}; write none to "
+                    "turn checkpoints off"
                 )
             return every
         if not isinstance(every, str):

@@ -127,7 +127,10 @@ def value_problem(name: str, value: Any) -> str | None:
     """
     if name in TRAINER_CHOICES:
         if value not in TRAINER_CHOICES[name]:
-            return f"{value!r} is not a known {name}; use one of {', '.join(sorted(TRAINER_CHOICES[name]))}"
+            return (
+                f"{value!r} is not a known {name}; use one of "
+                f"{', '.join(sorted(TRAINER_CHOICES[name]))}"
+            )
         return None
     if (
         name not in TRAINER_DOMAINS

@@ -38,9 +38,25 @@ TAG_STORAGE = "automl.storage"
 TAG_ROLE = "automl.role"  # "trial" or "study"
 
 # What a trial's record holds of its TrialView, and which of those a run's summary shows.
-RECORD_FIELDS = ("number", "state", "params", "value", "curve", "fold_curves", "train_loss", "health", "host",
-                 "slot", "duration_s", "best_epoch", "started_at", "ended_at", "pruned_at_epoch", "reason",
-                 "user_metrics")  # fmt: skip
+RECORD_FIELDS = (
+    "number",
+    "state",
+    "params",
+    "value",
+    "curve",
+    "fold_curves",
+    "train_loss",
+    "health",
+    "host",
+    "slot",
+    "duration_s",
+    "best_epoch",
+    "started_at",
+    "ended_at",
+    "pruned_at_epoch",
+    "reason",
+    "user_metrics",
+)
 SUMMARY_FIELDS = ("value", "best_epoch", "pruned_at_epoch", "reason", "host", "slot", "duration_s")
 
 
@@ -209,10 +225,17 @@ def study_record(study: optuna.Study, spec: StudySpec, storage_url: str) -> Stud
             front_of(trials, maximize),
             key=lambda t: (-t.values[0] if maximize[0] else t.values[0], t.number),
         )
-        return StudyRecord(spec.name, mask_url(storage_url), spec.primary.name, spec.direction.value, counts, None,
-                           objectives=tuple(spec.objective_names),
-                           directions=tuple(o.direction.value for o in spec.objectives),  # type: ignore[union-attr]
-                           front=[trial_record(t, spec, storage_url) for t in members])  # fmt: skip
+        return StudyRecord(
+            spec.name,
+            mask_url(storage_url),
+            spec.primary.name,
+            spec.direction.value,
+            counts,
+            None,
+            objectives=tuple(spec.objective_names),
+            directions=tuple(o.direction.value for o in spec.objectives),  # type: ignore[union-attr]
+            front=[trial_record(t, spec, storage_url) for t in members],
+        )
     frozen = best_of(trials, maximize=spec.direction == Direction.MAXIMIZE)
     best = trial_record(frozen, spec, storage_url) if frozen is not None else None
     return StudyRecord(spec.name, mask_url(storage_url), spec.primary.name,

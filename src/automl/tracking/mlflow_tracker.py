@@ -110,13 +110,16 @@ class MlflowTracker(Tracker):
         if record.best is not None and record.best.value is not None:
             metrics.append(Metric("best_value", float(record.best.value), now, step))
             tags.append(RunTag("automl.best_trial", str(record.best.number)))
-            # Tags, not params: MLflow params are write-once, and a resumed study may find a new best.
+            # Tags, not params: MLflow params are write-once, and a resumed study may find a new
+            # best.
             tags += [RunTag(f"best.{k}", str(v)) for k, v in sorted(record.best.params.items())]
         if record.multi:  # several objectives: the Pareto front instead of a best trial
             metrics.append(Metric("front_size", float(len(record.front)), now, step))
-            tags += [RunTag("automl.objectives", ",".join(record.objectives)),
-                     RunTag("automl.directions", ",".join(record.directions)),
-                     RunTag("automl.front_trials", ",".join(map(str, record.front_numbers())))]  # fmt: skip
+            tags += [
+                RunTag("automl.objectives", ",".join(record.objectives)),
+                RunTag("automl.directions", ",".join(record.directions)),
+                RunTag("automl.front_trials", ",".join(map(str, record.front_numbers()))),
+            ]
             for t in record.front:  # front.<trial>: "accuracy=0.95, params=1200; lr=0.01, width=32"
                 values = ", ".join(f"{k}={v:.6g}" for k, v in t.values.items() if v is not None)
                 params = ", ".join(f"{k}={v}" for k, v in sorted(t.params.items()))
@@ -163,8 +166,11 @@ class MlflowTracker(Tracker):
     @staticmethod
     def _search(client: Any, experiment_id: str, study: str, storage: str, *, role: str,
                 number: int | None = None) -> list[Any]:  # fmt: skip
-        terms = [f"tags.`{TAG_STUDY}` = {_quote(study)}", f"tags.`{TAG_STORAGE}` = {_quote(storage)}",
-                 f"tags.`{TAG_ROLE}` = {_quote(role)}"]  # fmt: skip
+        terms = [
+            f"tags.`{TAG_STUDY}` = {_quote(study)}",
+            f"tags.`{TAG_STORAGE}` = {_quote(storage)}",
+            f"tags.`{TAG_ROLE}` = {_quote(role)}",
+        ]
         if number is not None:
             terms.append(f"tags.`{TAG_TRIAL}` = {_quote(str(number))}")
         runs = client.search_runs(

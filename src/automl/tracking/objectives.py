@@ -21,7 +21,8 @@ def objective_epochs_of(trial: FrozenTrial, names: list[str]) -> dict[str, dict[
     objectives in ``names``; {} when the attribute is absent or malformed.
 
     >>> from optuna.trial import create_trial
-    >>> t = create_trial(values=[0.9, 10], user_attrs={"intermediate_values": {"2": {"a": 0.9, "b": 10}, "1": {"a": 0.5}}})
+    >>> epochs = {"2": {"a": 0.9, "b": 10}, "1": {"a": 0.5}}
+    >>> t = create_trial(values=[0.9, 10], user_attrs={"intermediate_values": epochs})
     >>> objective_epochs_of(t, ["a", "b"])
     {'a': {1: 0.5, 2: 0.9}, 'b': {2: 10.0}}
     """

@@ -30,9 +30,12 @@ TRACKERS: dict[str, tuple[str, str, str, str]] = {
     "mlflow": ("automl.tracking.mlflow_tracker", "MlflowTracker", "mlflow", "mlflow"),
     "wandb": ("automl.tracking.wandb_tracker", "WandbTracker", "wandb", "wandb"),
     "tensorboard": (
-        "automl.tracking.tensorboard_tracker", "TensorboardTracker", "torch.utils.tensorboard", "tensorboard",
+        "automl.tracking.tensorboard_tracker",
+        "TensorboardTracker",
+        "torch.utils.tensorboard",
+        "tensorboard",
     ),
-}  # fmt: skip
+}
 
 _warned: set[tuple[str, str]] = set()  # (study, tracker) pairs that already warned in this process
 

@@ -62,8 +62,12 @@ class TensorboardTracker(Tracker):
     def log_study(self, record: StudyRecord) -> None:
         writer = _writer(self.root / "study")
         try:
-            lines: dict[str, Any] = {"study": record.study_name, "storage": record.storage,
-                                     "metric": record.metric, "direction": record.direction}  # fmt: skip
+            lines: dict[str, Any] = {
+                "study": record.study_name,
+                "storage": record.storage,
+                "metric": record.metric,
+                "direction": record.direction,
+            }
             lines |= {f"n_{state.lower()}": n for state, n in record.counts.items()}
             best = record.best
             if best is not None and best.value is not None:
@@ -72,8 +76,12 @@ class TensorboardTracker(Tracker):
                     writer, {k: _hparam(v) for k, v in best.params.items()}, {VALUE_TAG: best.value}
                 )
             if record.multi:  # several objectives: the Pareto front instead of a best trial
-                lines |= {"objectives": ", ".join(record.objectives), "directions": ", ".join(record.directions),
-                          "front_size": len(record.front), "front_trials": ", ".join(map(str, record.front_numbers()))}  # fmt: skip
+                lines |= {
+                    "objectives": ", ".join(record.objectives),
+                    "directions": ", ".join(record.directions),
+                    "front_size": len(record.front),
+                    "front_trials": ", ".join(map(str, record.front_numbers())),
+                }
                 writer.add_text("automl/front", _front_table(record), sum(record.counts.values()))
             writer.add_text("automl/study", _table(lines), sum(record.counts.values()))
         finally:
@@ -93,7 +101,8 @@ def _add_hparams(
     declared: list[str] | None = None,
 ) -> None:
     """Write an HParams session into ``writer``'s own folder (``add_hparams`` would make a new one);
-    ``declared``: the metric tags the session names (default: those of ``metrics``, or hparam/value)."""
+    ``declared``: the metric tags the session names (default: those of ``metrics``, or
+    hparam/value)."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     experiment, start, end = hparams_summary(
@@ -113,8 +122,17 @@ def _hparam(value: Any) -> Any:
 def _front_table(record: StudyRecord) -> str:
     """The Pareto front as a Markdown table: trial, each objective, hyperparameters."""
     head = ["trial", *record.objectives, "hyperparameters"]  # "params" may be an objective
-    rows = [[str(t.number), *(f"{t.values.get(n):.6g}" if t.values.get(n) is not None else "-" for n in record.objectives),
-             ", ".join(f"{k}={v}" for k, v in sorted(t.params.items()))] for t in record.front]  # fmt: skip
+    rows = [
+        [
+            str(t.number),
+            *(
+                f"{t.values.get(n):.6g}" if t.values.get(n) is not None else "-"
+                for n in record.objectives
+            ),
+            ", ".join(f"{k}={v}" for k, v in sorted(t.params.items())),
+        ]
+        for t in record.front
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(
         lines + ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]

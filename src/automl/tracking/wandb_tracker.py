@@ -5,7 +5,8 @@ no account; ``wandb sync`` uploads them later. A trial's run has the trial's par
 one history row per epoch (``cv/score``, ``cv/fold_<k>``, ``train/loss``,
 ``health/<stat>/<group>``, step = epoch), and a summary with the state, value, prune epoch or
 failure reason, host and slot. With several objectives, each one's ``cv/<name>`` per epoch and
-``value/<name>``; the summary run holds the Pareto front (``front_trials``, ``front``). A failed trial's run exits with code 1, so W&B marks it failed.
+``value/<name>``; the summary run holds the Pareto front (``front_trials``, ``front``). A failed
+trial's run exits with code 1, so W&B marks it failed.
 """
 
 from __future__ import annotations

@@ -31,9 +31,23 @@ _WHERE = {
     "TrialResult": "automl.training.crossval", "cross_validate": "automl.training.crossval",
 }  # fmt: skip
 __all__ = [
-    "Checkpoints", "DataCache", "Dataset", "FinalFit", "NullReporter", "Preprocessor", "Reporter", "TrainParams",
-    "TrialResult", "cv_splits", "fit_final", "infer_task", "load_dataset", "predict", "request_preemption", "cross_validate",
-]  # fmt: skip
+    "Checkpoints",
+    "DataCache",
+    "Dataset",
+    "FinalFit",
+    "NullReporter",
+    "Preprocessor",
+    "Reporter",
+    "TrainParams",
+    "TrialResult",
+    "cv_splits",
+    "fit_final",
+    "infer_task",
+    "load_dataset",
+    "predict",
+    "request_preemption",
+    "cross_validate",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -100,9 +100,14 @@ class Checkpoints:
     """
 
     def __init__(
-        self, blob: CheckpointBlob | None, *, every_epochs: int | None = None, every_s: float | None = None,
-        on_saved: Callable[[int], None] = lambda epoch: None, clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+        self,
+        blob: CheckpointBlob | None,
+        *,
+        every_epochs: int | None = None,
+        every_s: float | None = None,
+        on_saved: Callable[[int], None] = lambda epoch: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.blob, self.every_epochs, self.every_s = blob, every_epochs, every_s
         self._on_saved, self._clock = on_saved, clock
         self._last = clock()
@@ -162,7 +167,10 @@ def _mismatch(state: Any, identity: Mapping[str, Any]) -> str | None:
     if saved.get("params") != identity.get("params"):
         return "it belongs to other params"
     if saved.get("path") != identity.get("path"):
-        return f"it was written by the {saved.get('path')} engine, and this trial runs the {identity.get('path')} engine"
+        return (
+            f"it was written by the {saved.get('path')} engine, and this trial runs the "
+            f"{identity.get('path')} engine"
+        )
     if saved != dict(identity):
         return "the study file's data, model or trainer changed since it was saved"
     return None

@@ -39,13 +39,15 @@ FINE_TUNE_LR = 0.5  # the fine-tune's first learning rate, as a fraction of the 
 
 
 def fine_tune_epochs(epochs: int) -> int:
-    """Epochs of training after pruning, for a model trained ``epochs`` epochs: a fifth, at least 2."""
+    """Epochs of training after pruning, for a model trained ``epochs`` epochs: a fifth, at least
+    2."""
     return max(2, epochs // 5)
 
 
 @dataclass(frozen=True)
 class PrunableLayer:
-    """One layer of prunable units: the layer that makes them, its norm, the layer that reads them."""
+    """One layer of prunable units: the layer that makes them, its norm, the layer that reads
+    them."""
 
     producer: nn.Linear | nn.Conv2d
     norm: nn.BatchNorm1d | nn.BatchNorm2d | None
@@ -85,13 +87,15 @@ def prunable_layers(net: nn.Module) -> list[PrunableLayer]:
 
 
 def widths(net: nn.Module) -> list[int]:
-    """The units of each prunable layer (see :func:`prunable_layers`): what ``model.json`` records."""
+    """The units of each prunable layer (see :func:`prunable_layers`): what ``model.json``
+    records."""
     return [_units(s.producer) for s in prunable_layers(net)]
 
 
 @torch.no_grad()
 def prune(net: nn.Module, fraction: float) -> list[int]:
-    """Remove ``fraction`` of the units of every prunable layer of ``net``, in place; the new widths."""
+    """Remove ``fraction`` of the units of every prunable layer of ``net``, in place; the new
+    widths."""
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
     layers = prunable_layers(net)

@@ -38,7 +38,8 @@ from automl.training.stacked import StackedEngine
 
 @dataclass
 class TrialResult:
-    """What a finished trial found. ``value`` is the fold-mean metric at ``best_epoch`` (1-based)."""
+    """What a finished trial found. ``value`` is the fold-mean metric at ``best_epoch``
+    (1-based)."""
 
     value: float
     best_epoch: int

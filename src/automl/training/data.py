@@ -174,7 +174,8 @@ def _check_class_counts(
     for label, count in zip(classes, counts, strict=False):
         if count < folds:
             raise DataError(
-                f"data.cv.folds: class {label!r} has only {count} rows{' ' + where if where else ''}, "
+                f"data.cv.folds: class {label!r} has only {count} "
+                f"rows{' ' + where if where else ''}, "
                 f"fewer than the {folds} folds; lower data.cv.folds (or data.test_size) or add rows"
             )
 

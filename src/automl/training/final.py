@@ -1,7 +1,8 @@
 """The final model for export: train on every training row, score once on the held-out test rows.
 
 ``automl export`` calls :func:`fit_final` with the best trial's params and epoch count, saves
-``model`` and ``preprocessor`` (saved as numbers: Preprocessor.state), and ``automl predict`` uses :func:`predict`.
+``model`` and ``preprocessor`` (saved as numbers: Preprocessor.state), and ``automl predict`` uses
+:func:`predict`.
 """
 
 from __future__ import annotations

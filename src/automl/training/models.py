@@ -57,7 +57,8 @@ class MLP(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """Conv -> [BatchNorm] -> activation -> [MaxPool 2x2 while the image is big enough] -> [Dropout]."""
+    """Conv -> [BatchNorm] -> activation -> [MaxPool 2x2 while the image is big enough] ->
+    [Dropout]."""
 
     def __init__(self, c_in: int, c_out: int, pool: bool, p: TrainParams) -> None:
         super().__init__()
@@ -140,14 +141,16 @@ def check_fits(model: ModelSpec, input_shape: tuple[int, ...]) -> None:
     if model.family == "cnn" and len(input_shape) != 3:
         raise SpecError(
             "model.family",
-            f"cnn needs image-shaped data (C x H x W), but the data has shape {input_shape}; use mlp",
+            "cnn needs image-shaped data (C x H x W), but the data has shape "
+            f"{input_shape}; use mlp",
         )
 
 
 def build_user_model(
     family: str, params: Mapping[str, Any], input_shape: tuple[int, ...], n_outputs: int
 ) -> nn.Module:
-    """Import only the module the user named and call ``builder(params, input_shape, n_outputs)``."""
+    """Import only the module the user named and call ``builder(params, input_shape,
+    n_outputs)``."""
     _, module_name, func_name = family.split(":")
     try:
         builder = load_callable(module_name, func_name)

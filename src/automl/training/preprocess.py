@@ -78,10 +78,15 @@ class Preprocessor:
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """What the fitted transform is, as JSON-safe facts and named float arrays."""
         facts: dict[str, Any] = {
-            "kind": self.kind.value, "task": self.task.value, "input_shape": list(self.input_shape),
-            "categorical": {str(k): list(v) for k, v in self.categorical.items()}, "impute": self.impute,
-            "y_mean": self.y_mean, "y_scale": self.y_scale, "fitted": self.features is not None,
-        }  # fmt: skip
+            "kind": self.kind.value,
+            "task": self.task.value,
+            "input_shape": list(self.input_shape),
+            "categorical": {str(k): list(v) for k, v in self.categorical.items()},
+            "impute": self.impute,
+            "y_mean": self.y_mean,
+            "y_scale": self.y_scale,
+            "fitted": self.features is not None,
+        }
         arrays: dict[str, np.ndarray] = {}
         if self.features is None:
             return facts, arrays
@@ -110,9 +115,12 @@ class Preprocessor:
     def from_state(cls, facts: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
         """The transform :meth:`state` described (numpy only; no scikit-learn object)."""
         pre = cls(
-            Preprocess(facts["kind"]), Task(facts["task"]), tuple(facts["input_shape"]),
-            {int(k): tuple(v) for k, v in facts["categorical"].items()}, impute=bool(facts["impute"]),
-        )  # fmt: skip
+            Preprocess(facts["kind"]),
+            Task(facts["task"]),
+            tuple(facts["input_shape"]),
+            {int(k): tuple(v) for k, v in facts["categorical"].items()},
+            impute=bool(facts["impute"]),
+        )
         pre.y_mean, pre.y_scale = float(facts["y_mean"]), float(facts["y_scale"])
         if facts["fitted"]:
             pre.features = _SavedFeatures(pre.categorical, arrays)
@@ -135,13 +143,22 @@ def build_feature_transformer(
         numeric_steps.append(("scale", scaler))
     if not categorical:
         return Pipeline(numeric_steps) if numeric_steps else None
-    one_hot = Pipeline([
-        ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
-        ("one_hot", OneHotEncoder(
-            categories=[np.arange(len(categorical[c]), dtype=np.float64) for c in sorted(categorical)],
-            handle_unknown="ignore", sparse_output=False,
-        )),
-    ])  # fmt: skip
+    one_hot = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
+            (
+                "one_hot",
+                OneHotEncoder(
+                    categories=[
+                        np.arange(len(categorical[c]), dtype=np.float64)
+                        for c in sorted(categorical)
+                    ],
+                    handle_unknown="ignore",
+                    sparse_output=False,
+                ),
+            ),
+        ]
+    )
     numeric = [c for c in range(n_columns) if c not in categorical]
     return ColumnTransformer(
         [("numeric", Pipeline(numeric_steps) if numeric_steps else "passthrough", numeric),

@@ -102,7 +102,8 @@ def _read_csv(path: Path, target: str, drop: tuple[str, ...] = ()) -> RawData:
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise DataError(
-                f"data.source: {where} row {number} has {len(row)} cells, the header has {len(header)}"
+                f"data.source: {where} row {number} has {len(row)} cells, the header has "
+                f"{len(header)}"
             )
     columns = list(zip(*body, strict=False))
     t = header.index(target)
@@ -118,8 +119,11 @@ def _read_csv(path: Path, target: str, drop: tuple[str, ...] = ()) -> RawData:
             labels = distinct_labels(cells)
             if len(labels) > MAX_TEXT_VALUES and len(labels) * 10 > len(cells):
                 raise DataError(
-                    f"data.source: column {name!r} of {where} is text with {len(labels):,} distinct values in "
-                    f"{len(cells):,} rows (an id, a date or free text?): one-hot encoding makes a column per value, which rarely helps and may not fit in memory. "
+                    f"data.source: column {name!r} of {where} is text with "
+                    f"{len(labels):,} distinct values in "
+                    f"{len(cells):,} rows (an id, a date or free text?): one-hot "
+                    "encoding makes a column per value, which rarely helps and may not "
+                    "fit in memory. "
                     f"Leave it out with data.drop: [{name}]"
                 )
             numbers = as_codes(cells, labels)
@@ -140,7 +144,8 @@ def _read_npz(path: Path) -> RawData:
             if missing:
                 raise DataError(
                     f"data.source: {where} has no array {missing[0]!r}; it holds: "
-                    f"{', '.join(archive.files) or 'nothing'} (save with np.savez(path, X=..., y=...))"
+                    f"{', '.join(archive.files) or 'nothing'} (save with np.savez(path, "
+                    "X=..., y=...))"
                 )
             X, y = archive["X"], archive["y"]
     except (OSError, ValueError) as exc:
@@ -169,7 +174,8 @@ def _read_python(ref: str) -> RawData:
 def _from_arrays(X: np.ndarray, y: np.ndarray, where: str) -> RawData:
     if X.ndim not in (2, 3, 4):
         raise DataError(
-            f"data.source: X in {where} has shape {X.shape}; use N x features, N x H x W or N x C x H x W"
+            f"data.source: X in {where} has shape {X.shape}; use N x features, N x H x W "
+            "or N x C x H x W"
         )
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(

@@ -23,7 +23,8 @@ def check_train(spec: StudySpec) -> None:
         if not ok:
             raise SpecError(
                 "train.command",
-                f"{program!r} is not an executable program here (on PATH, or a path to an executable file)",
+                f"{program!r} is not an executable program here (on PATH, or a path to "
+                "an executable file)",
             )
     elif train is not None:
         import_function(train)

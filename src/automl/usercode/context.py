@@ -51,9 +51,16 @@ class TrialContext:
     """One trial of your own code: its params, number and device, reporting and checkpoints."""
 
     def __init__(
-        self, params: Mapping[str, Any], number: int, attempt: int, reporter: Reporter,
-        blob: CheckpointBlob | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
-    ) -> None:  # fmt: skip
+        self,
+        params: Mapping[str, Any],
+        number: int,
+        attempt: int,
+        reporter: Reporter,
+        blob: CheckpointBlob | None = None,
+        *,
+        identity: str = "",
+        on_saved: Callable[[int], None] = lambda step: None,
+    ) -> None:
         self.params: dict[str, Any] = dict(params)
         self.number = number  # the Optuna trial number
         self.attempt = attempt  # how many times this trial's lineage ran before (0: the first time)
@@ -98,8 +105,14 @@ class TrialContext:
         self._saved_once = True
         step = max(self._reported, default=0)
         if self._blob is not None:
-            blob = {"format": FORMAT, "identity": self._identity, "step": step,
-                    "reported": dict(self._reported), "metrics": self._metrics, "state": state}  # fmt: skip
+            blob = {
+                "format": FORMAT,
+                "identity": self._identity,
+                "step": step,
+                "reported": dict(self._reported),
+                "metrics": self._metrics,
+                "state": state,
+            }
             if write_checkpoint(self._blob, torch_bytes(blob), step):
                 self.checkpoint_step = step
                 self._on_saved(step)

@@ -28,7 +28,8 @@ SMALL_FILE = 1 << 20  # files up to 1 MiB are compared by content too
 
 class CheckpointFolder:
     """The folder of one trial, kept in ``blob`` (None: nothing is kept) under ``identity``;
-    ``on_saved(step)`` after each save. ``step`` is the step of the copy saved (or restored) last."""
+    ``on_saved(step)`` after each save. ``step`` is the step of the copy saved (or restored)
+    last."""
 
     def __init__(
         self, blob: CheckpointBlob | None, identity: str, on_saved: Callable[[int], None]
@@ -80,7 +81,8 @@ class CheckpointFolder:
         return signature(folder) != self._seen
 
     def save(self, folder: Path, reported: Mapping[int, Reported]) -> None:
-        """Keep the folder, labelled with the last step in ``reported``; nothing when it is empty."""
+        """Keep the folder, labelled with the last step in ``reported``; nothing when it is
+        empty."""
         if self._blob is None:
             return
         seen = signature(folder)

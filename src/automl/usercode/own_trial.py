@@ -41,9 +41,16 @@ class OwnTrial:
     """``spec.train`` for one trial: ``run()`` returns an :class:`OwnResult`."""
 
     def __init__(
-        self, spec: StudySpec, params: Mapping[str, Any], number: int, attempt: int, reporter: Reporter,
-        blob: CheckpointBlob | None, on_saved: Callable[[int], None], functions: dict[str, TrainFunction] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        spec: StudySpec,
+        params: Mapping[str, Any],
+        number: int,
+        attempt: int,
+        reporter: Reporter,
+        blob: CheckpointBlob | None,
+        on_saved: Callable[[int], None],
+        functions: dict[str, TrainFunction] | None = None,
+    ) -> None:
         assert spec.train is not None
         self.train = spec.train
         self._functions = (

@@ -14,11 +14,12 @@ What the program gets:
 What it says, on stdout, one JSON object per line: ``{"step": 3, "value": 0.91}`` for an
 intermediate value, ``{"value": 0.93}`` for the final one (with several objectives
 ``{"step": 3, "values": {"acc": 0.91, "ms": 3.2}}`` and ``{"values": {...}}``); every other line
-goes to the worker's log. When the pruner says stop, the program gets SIGTERM, then SIGKILL 10 s later
-(:attr:`~automl.settings.Settings.stop_grace_s`), and the trial is PRUNED. A non-zero exit is FAIL with the last lines of its stderr (masked) as
-the reason; an exit without a final value is FAIL; the timeout is FAIL ``timed out after ...``.
-On preemption (SIGTERM to the worker) the program gets SIGTERM, its folder is saved once it
-exits, and the trial runs again from there. How the folder is kept: :mod:`automl.usercode.folder`.
+goes to the worker's log. When the pruner says stop, the program gets SIGTERM, then SIGKILL 10 s
+later (:attr:`~automl.settings.Settings.stop_grace_s`), and the trial is PRUNED. A non-zero exit is
+FAIL with the last lines of its stderr (masked) as the reason; an exit without a final value is
+FAIL; the timeout is FAIL ``timed out after ...``. On preemption (SIGTERM to the worker) the program
+gets SIGTERM, its folder is saved once it exits, and the trial runs again from there. How the folder
+is kept: :mod:`automl.usercode.folder`.
 """
 
 from __future__ import annotations
@@ -68,10 +69,19 @@ class ProgramTrial:
     A program that is stopped gets ``settings.stop_grace_s`` between SIGTERM and SIGKILL."""
 
     def __init__(
-        self, train: TrainCommand, params: Mapping[str, Any], number: int, reporter: Reporter,
-        blob: CheckpointBlob | None = None, *, identity: str = "", on_saved: Callable[[int], None] = lambda step: None,
-        settings: Settings | None = None, names: Sequence[str] = ("value",), maximize: Sequence[bool] = (True,),
-    ) -> None:  # fmt: skip
+        self,
+        train: TrainCommand,
+        params: Mapping[str, Any],
+        number: int,
+        reporter: Reporter,
+        blob: CheckpointBlob | None = None,
+        *,
+        identity: str = "",
+        on_saved: Callable[[int], None] = lambda step: None,
+        settings: Settings | None = None,
+        names: Sequence[str] = ("value",),
+        maximize: Sequence[bool] = (True,),
+    ) -> None:
         self.train, self.params, self.number = train, dict(params), number
         self._names, self._maximize = (
             list(names),
@@ -103,17 +113,33 @@ class ProgramTrial:
     # -- the run -----------------------------------------------------------------------------
 
     def _run_in(self, folder: Path, resuming: bool) -> Reported:
-        env = dict(os.environ, AUTOML_PARAMS=json.dumps(self.params), AUTOML_TRIAL_NUMBER=str(self.number),
-                   AUTOML_CHECKPOINT_DIR=str(folder), PYTHONUNBUFFERED="1")  # fmt: skip
+        env = dict(
+            os.environ,
+            AUTOML_PARAMS=json.dumps(self.params),
+            AUTOML_TRIAL_NUMBER=str(self.number),
+            AUTOML_CHECKPOINT_DIR=str(folder),
+            PYTHONUNBUFFERED="1",
+        )
         fills = {"checkpoint_dir": str(folder), "trial": str(self.number)}
-        metrics = MetricReader(self.train, self._names, self._maximize, fills, after_step=self._folder.step,
-                               carried=self.reported)  # fmt: skip
+        metrics = MetricReader(
+            self.train,
+            self._names,
+            self._maximize,
+            fills,
+            after_step=self._folder.step,
+            carried=self.reported,
+        )
         try:
             proc = subprocess.Popen(
-                build_command(self.train, self.params, self.number, str(folder), resuming=resuming), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
-                bufsize=1, start_new_session=True,  # its own group: stopping it stops its children
+                build_command(self.train, self.params, self.number, str(folder), resuming=resuming),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                text=True,
+                bufsize=1,
+                start_new_session=True,  # its own group: stopping it stops its children
                 preexec_fn=_die_with_parent,
-            )  # fmt: skip
+            )
         except OSError as exc:
             raise ProgramFailed(
                 f"cannot start {self.train.command[0]!r}: {exc.strerror or exc}"

@@ -29,9 +29,14 @@ class MetricReader:
     """The objectives' values from lines and event files, as (step, value) events."""
 
     def __init__(
-        self, train: TrainCommand, names: Sequence[str], maximize: Sequence[bool], fills: Mapping[str, str],
-        after_step: int = 0, carried: Mapping[int, Reported] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        train: TrainCommand,
+        names: Sequence[str],
+        maximize: Sequence[bool],
+        fills: Mapping[str, str],
+        after_step: int = 0,
+        carried: Mapping[int, Reported] | None = None,
+    ) -> None:
         sources = train.sources()
         self.sources: dict[str, MetricSource] = (
             {names[0]: sources[""]} if "" in sources else sources

@@ -174,7 +174,8 @@ class LeaseStore:
         return bool(won)
 
     def renew(self, study_uid: str, number: int, owner: str, lease_s: float) -> bool:
-        """Extend ``owner``'s lease (putting a vanished claim back); False if another owns the trial."""
+        """Extend ``owner``'s lease (putting a vanished claim back); False if another owns the
+        trial."""
         keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
         return bool(
             self._renew(
@@ -185,7 +186,8 @@ class LeaseStore:
     def release(
         self, study_uid: str, number: int, owner: str, lease_s: float, error: str | None = None
     ) -> bool:
-        """End ``owner``'s lease (the trial is told, or given up with ``error``); the claim stays."""
+        """End ``owner``'s lease (the trial is told, or given up with ``error``); the claim
+        stays."""
         value = _claim_value(owner, lease_s, error) if error is not None else ""
         keys = [claim_key(study_uid, number), lease_key(study_uid, number)]
         return bool(self._release(keys=keys, args=[owner, value]))
@@ -247,7 +249,8 @@ def _text(value: Any) -> str | None:
 
 
 def _positive(value: Any) -> float | None:
-    # Whoever can write to the broker can write a claim: a lease that is not a sane number is absent.
+    # Whoever can write to the broker can write a claim: a lease that is not a sane number is
+    # absent.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if 0 < value < 7 * 24 * 3600 else None

@@ -29,12 +29,14 @@ def events_key(study_uid: str) -> str:
 
 
 def problem_key(study_uid: str) -> str:
-    """Where a worker that cannot run the study's trials at all says why (see ``report_problem``)."""
+    """Where a worker that cannot run the study's trials at all says why (see
+    ``report_problem``)."""
     return f"automl:problem:{study_uid}"
 
 
 class Notices:
-    """Announced ends and worker problems on one Redis (the broker's). Thread-safe (redis-py's pool)."""
+    """Announced ends and worker problems on one Redis (the broker's). Thread-safe (redis-py's
+    pool)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client

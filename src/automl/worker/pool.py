@@ -59,9 +59,12 @@ def count_gpus() -> int:
 
 
 def plan_slots(
-    gpus: str, trials_per_gpu: int = 1, concurrency: int = 1, gpu_count: Callable[[], int] = count_gpus,
+    gpus: str,
+    trials_per_gpu: int = 1,
+    concurrency: int = 1,
+    gpu_count: Callable[[], int] = count_gpus,
     visible_devices: str | None = None,
-) -> list[Slot]:  # fmt: skip
+) -> list[Slot]:
     """The slots for ``--gpus`` (all, none, or ids like ``0,1``).
 
     GPU ids are torch's, counted among the GPUs this process sees. ``visible_devices`` is this
@@ -73,7 +76,8 @@ def plan_slots(
     ['cpu:0', 'cpu:1']
     >>> [s.name for s in plan_slots("all", trials_per_gpu=2, gpu_count=lambda: 1)]
     ['gpu:0/0', 'gpu:0/1']
-    >>> [s.cuda_visible_devices for s in plan_slots("all", gpu_count=lambda: 2, visible_devices="2,3")]
+    >>> slots = plan_slots("all", gpu_count=lambda: 2, visible_devices="2,3")
+    >>> [s.cuda_visible_devices for s in slots]
     ['2', '3']
     """
     if trials_per_gpu < 1:
@@ -87,7 +91,8 @@ def plan_slots(
         ids = list(range(gpu_count()))
         if not ids:
             log.warning(
-                "--gpus all: no CUDA GPU here (torch.cuda.device_count() == 0); running %d CPU process(es) instead",
+                "--gpus all: no CUDA GPU here (torch.cuda.device_count() == 0); running "
+                "%d CPU process(es) instead",
                 concurrency,
             )
     else:
@@ -117,7 +122,8 @@ def plan_slots(
 
 
 class Supervisor:
-    """Starts ``command(slot)`` per slot with ``env`` plus the slot's GPU, and keeps them running."""
+    """Starts ``command(slot)`` per slot with ``env`` plus the slot's GPU, and keeps them
+    running."""
 
     def __init__(
         self,
@@ -178,7 +184,8 @@ class Supervisor:
         if code == EXIT_UNHEALTHY:
             self._retired.add(slot.name)
             log.error(
-                "worker process for slot %s stopped taking work (unhealthy node); not restarting it",
+                "worker process for slot %s stopped taking work (unhealthy node); not "
+                "restarting it",
                 slot.name,
             )
             return

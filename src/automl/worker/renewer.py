@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 class LeaseRenewer:
     """Renews one trial's lease from a daemon thread while the trial trains.
 
-    >>> with LeaseRenewer(store, "3f2a...", 7, new_owner("gpu:0"), lease_s=30) as renewer:  # doctest: +SKIP
+    >>> lease = LeaseRenewer(store, "3f2a...", 7, new_owner("gpu:0"), lease_s=30)  # doctest: +SKIP
+    >>> with lease as renewer:  # doctest: +SKIP
     ...     train(should_stop=lambda: renewer.lost)
 
     A renewal that fails because Redis is unreachable is logged and retried at the next tick:
@@ -62,7 +63,8 @@ class LeaseRenewer:
             except redis.RedisError as exc:
                 if not self._unreachable:
                     log.warning(
-                        "trial %d: cannot renew its lease (%s); the broker is unreachable, still training",
+                        "trial %d: cannot renew its lease (%s); the broker is "
+                        "unreachable, still training",
                         self._number,
                         type(exc).__name__,
                     )

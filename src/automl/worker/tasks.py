@@ -155,14 +155,16 @@ class TrialWorker:
             raise Skip("another study of that name in this worker's storage")
         if opened.frozen.state.name != "RUNNING":
             raise Skip(f"it is {opened.frozen.state.name}")
-        # A claim that fails may still be ours: an earlier try of this delivery won it, then lost the reply.
+        # A claim that fails may still be ours: an earlier try of this delivery won it, then lost
+        # the reply.
         won = self.leases.claim(study_uid, number, owner, self.settings.lease_s)
         if not won and self.leases.status(study_uid, [number])[number].owner != owner:
             raise Skip("claimed by another delivery")
         return opened
 
     def _storage(self) -> BaseStorage:
-        """This worker's storage, retrying for its window (:attr:`WorkerSettings.storage_retry_s`)."""
+        """This worker's storage, retrying for its window
+        (:attr:`WorkerSettings.storage_retry_s`)."""
         from automl.search.storage import make_storage
 
         return make_storage(self.settings.storage_url, retry_s=self.settings.storage_retry_s)
@@ -176,8 +178,10 @@ class TrialWorker:
 
     def _report_mismatch(self, study_uid: str, what: str) -> None:
         text = (
-            f"worker {socket.gethostname()} ({self.settings.slot}) cannot run this study: its storage "
-            f"{mask_url(self.settings.storage_url)} {what}; start automl worker with the coordinator's --storage"
+            f"worker {socket.gethostname()} ({self.settings.slot}) cannot run this "
+            "study: its storage "
+            f"{mask_url(self.settings.storage_url)} {what}; start automl worker with the "
+            "coordinator's --storage"
         )
         log.error("%s", text)
         _safe(self.notices.report_problem, study_uid, text)
@@ -201,7 +205,8 @@ class TrialWorker:
         except Exception as exc:  # noqa: BLE001 - the runner catches the trial's own errors
             if self._trial_state(study_name, number) not in ("RUNNING", "UNKNOWN"):
                 # Failed by the coordinator meanwhile (Ctrl-C, the timeout, or it gave up on our
-                # lease): the runner's next write to the finished trial raised. Not this node's fault.
+                # lease): the runner's next write to the finished trial raised. Not this node's
+                # fault.
                 _safe(self.leases.release, study_uid, number, owner, settings.lease_s)
                 log.warning(
                     "trial %d of %s was finished elsewhere while it ran; stopped",
@@ -276,9 +281,13 @@ class TrialWorker:
         log.error("infrastructure failure %d in a row on %s: %s", self.infra_failures, slot, reason)
         if self.infra_failures >= self.settings.max_infra_failures:
             log.critical(
-                "%d trials in a row failed for infrastructure reasons (last: %s) while the storage and "
-                "the broker answered; this worker (%s) stops taking work", self.infra_failures, reason, slot,
-            )  # fmt: skip
+                "%d trials in a row failed for infrastructure reasons (last: %s) while "
+                "the storage and "
+                "the broker answered; this worker (%s) stops taking work",
+                self.infra_failures,
+                reason,
+                slot,
+            )
             # Unacknowledged, the message goes back to the queue for a healthy worker.
             raise WorkerShutdown(EXIT_UNHEALTHY)
         if requeue:

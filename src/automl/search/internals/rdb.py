@@ -5,6 +5,7 @@ Checked against Optuna 5.1.0."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -70,75 +71,68 @@ def write_user_attrs_rdb(rdb: RDBStorage, trial_id: int, attrs: dict[str, Any]) 
     """Every attribute in one transaction: on PostgreSQL and SQLite one upsert that writes only
     while the trial runs (Optuna checks, then writes each: two statements per attribute; JSON
     values as Optuna writes them); elsewhere one write each, uncommitted."""
-    models = rdb_models()
+    model = rdb_models().TrialUserAttributeModel
+    rows = [{"key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
     with rdb_session(rdb, ignore_integrity_error=True) as session:
-        upsert = _upsert_attrs(rdb.engine.name, models.TrialUserAttributeModel, trial_id, attrs)
-        if upsert is None:
+        if rdb.engine.name not in ("postgresql", "sqlite"):
             for key, value in attrs.items():
                 set_trial_attr_without_commit(rdb, session, trial_id, key, value)
-        else:
-            _execute_while_running(rdb, session, trial_id, upsert, len(attrs))
+            return
+        upsert = _while_running(model, rdb.engine.name, len(rows), tuple(rows[0]), ("key",))
+        _execute_while_running(rdb, session, trial_id, upsert, rows)
 
 
-def _upsert_attrs(dialect: str, model: Any, trial_id: int, attrs: dict[str, Any]) -> Any:
-    rows = [
-        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-        for key, value in attrs.items()
-    ]
-    insert = _dialect_insert(dialect)
-    if insert is None:
-        return None
-    statement = insert(model).from_select(list(rows[0]), _while_running(model, trial_id, rows))
-    return statement.on_conflict_do_update(
-        index_elements=[model.trial_id, model.key],
-        set_={"value_json": statement.excluded.value_json},
-    )
+@lru_cache(maxsize=256)
+def _while_running(
+    model: Any, dialect: str, n: int, names: tuple[str, ...], keys: tuple[str, ...] | None
+) -> Any:
+    """``INSERT INTO <model's table> (trial_id, <names>) SELECT <n rows> WHERE <the trial is
+    RUNNING>``, an upsert on (trial_id, ``keys``) unless ``keys`` is None: a write and Optuna's
+    "is the trial still updatable" check in one statement instead of a read and a write. Built
+    once per shape, with bound parameters (:func:`_execute_while_running` binds them), so that
+    SQLAlchemy compiles it once."""
+    from sqlalchemy import bindparam, exists, select, union_all
 
-
-def _dialect_insert(dialect: str) -> Any:
-    """The ``insert`` of SQLAlchemy's dialect with ``ON CONFLICT``, for PostgreSQL and SQLite."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     else:
-        return None
-    return insert
-
-
-def _while_running(model: Any, trial_id: int, rows: list[dict[str, Any]]) -> Any:
-    """A ``SELECT`` of ``rows`` (literal values, typed as ``model``'s columns) that yields them
-    only while the trial is RUNNING: inserted from it, a write and Optuna's "is the trial
-    still updatable" check are one statement instead of a read and a write."""
-    from sqlalchemy import exists, literal, select, union_all
-
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     trial = rdb_models().TrialModel
-    running = exists().where(trial.trial_id == trial_id, trial.state == TrialState.RUNNING)
+    running = exists().where(
+        trial.trial_id == bindparam("guard_trial_id"), trial.state == TrialState.RUNNING
+    )
     columns = model.__table__.columns
     selects = [
         select(
-            *(literal(value, type_=columns[name].type).label(name) for name, value in row.items())
+            bindparam("guard_trial_id", type_=columns["trial_id"].type).label("trial_id"),
+            *(bindparam(f"r{i}_{c}", type_=columns[c].type).label(c) for c in names),
         ).where(running)
-        for row in rows
+        for i in range(n)
     ]
-    return selects[0] if len(selects) == 1 else union_all(*selects)
+    statement = insert(model).from_select(
+        ["trial_id", *names], selects[0] if n == 1 else union_all(*selects)
+    )
+    if keys is not None:
+        statement = statement.on_conflict_do_update(
+            index_elements=[columns["trial_id"], *(columns[k] for k in keys)],
+            set_={c: statement.excluded[c] for c in names if c not in keys},
+        )
+    return statement.returning(columns["trial_id"])
 
 
 def _execute_while_running(
-    rdb: RDBStorage, session: Any, trial_id: int, statement: Any, expected: int
+    rdb: RDBStorage, session: Any, trial_id: int, statement: Any, rows: list[dict[str, Any]]
 ) -> None:
-    """Run a write built on :func:`_while_running`; when it wrote nothing, the trial is missing
-    or finished, and Optuna's own check says so (KeyError, UpdateFinishedTrialError)."""
-    written = session.execute(
-        statement.returning(statement.table.c.trial_id)
-    ).all()  # rowcount: -1 on psycopg
-    if len(written) >= expected:
+    """Run a write built by :func:`_while_running` on ``rows``; when it wrote none, the trial
+    is missing or finished, and Optuna's own check says so (KeyError, UpdateFinishedTrialError)."""
+    bound = {"guard_trial_id": trial_id}
+    for i, row in enumerate(rows):
+        bound.update({f"r{i}_{column}": value for column, value in row.items()})
+    if len(session.execute(statement, bound).all()) >= len(rows):  # rowcount: -1 on psycopg
         return
     trial = rdb_models().TrialModel.find_or_raise_by_id(trial_id, session)
     rdb.check_trial_is_updatable(trial_id, trial.state)
-    raise RuntimeError(
-        f"trial {trial_id}: {expected} rows to write, fewer written while it runs"
-    )  # pragma: no cover
+    raise RuntimeError(f"trial {trial_id}: fewer rows written than given while it runs")
 
 
 def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> None:
@@ -164,7 +158,6 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
                 storage.set_trial_param(trial_id, name, value, distribution)
         return
     from optuna.distributions import check_distribution_compatibility, distribution_to_json
-    from sqlalchemy import insert
 
     assert cache is not None and isinstance(rdb, RDBStorage)  # usable, above
     models = rdb_models()
@@ -175,15 +168,14 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
                 for name, _, distribution in params:
                     check_distribution_compatibility(known[name], distribution)
                 rows = [
-                    {"trial_id": trial_id, "param_name": name, "param_value": value,
+                    {"param_name": name, "param_value": value,
                      "distribution_json": distribution_to_json(distribution)}
                     for name, value, distribution in params
                 ]  # fmt: skip
-                model = models.TrialParamModel
-                statement = insert(model).from_select(
-                    list(rows[0]), _while_running(model, trial_id, rows)
+                insert = _while_running(
+                    models.TrialParamModel, rdb.engine.name, len(rows), tuple(rows[0]), None
                 )
-                _execute_while_running(rdb, session, trial_id, statement, len(rows))
+                _execute_while_running(rdb, session, trial_id, insert, rows)
             else:  # a param seen for the first time: Optuna's own checks against the study
                 for param in params:
                     set_trial_param_without_commit(
@@ -205,19 +197,9 @@ def set_intermediate_value(storage: BaseStorage, trial_id: int, step: int, value
     if not isinstance(rdb, RDBStorage) or dialect not in ("postgresql", "sqlite"):
         storage.set_trial_intermediate_value(trial_id, step, value)
         return
-    insert = _dialect_insert(dialect)
     model = rdb_models().TrialIntermediateValueModel
     stored, kind = model.intermediate_value_to_stored_repr(value)
-    row = {
-        "trial_id": trial_id,
-        "step": step,
-        "intermediate_value": stored,
-        "intermediate_value_type": kind,
-    }
-    upsert = insert(model).from_select(list(row), _while_running(model, trial_id, [row]))
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[model.trial_id, model.step],
-        set_={"intermediate_value": stored, "intermediate_value_type": kind},
-    )
+    row = {"step": step, "intermediate_value": stored, "intermediate_value_type": kind}
+    upsert = _while_running(model, dialect, 1, tuple(row), ("step",))
     with rdb_session(rdb, ignore_integrity_error=True) as session:
-        _execute_while_running(rdb, session, trial_id, upsert, 1)
+        _execute_while_running(rdb, session, trial_id, upsert, [row])
