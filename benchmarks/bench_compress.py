@@ -62,9 +62,8 @@ def dynamic_ratio(folder: Path) -> float:
 
     model, preprocessor, info = load_export(folder)
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # torch.ao.quantization is deprecated: that is one reason predict avoids it
+        # torch.ao.quantization is deprecated: that is one reason predict avoids it
+        warnings.simplefilter("ignore")
         dynamic = torch.ao.quantization.quantize_dynamic(
             model, {torch.nn.Linear}, dtype=torch.qint8
         )

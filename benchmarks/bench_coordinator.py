@@ -229,9 +229,8 @@ class Stamps:
                 f"stopped at {k} trials: {elapsed / 60:.1f} min elapsed, {projected / 60:.1f} min "
                 f"projected at {rate * 1000:.2f} ms/trial (budget {self.budget_s / 60:.0f} min)"
             )
-            state.n_trials = state.done + len(
-                state.running
-            )  # no more dispatches; in-flight trials end
+            # no more dispatches; in-flight trials end
+            state.n_trials = state.done + len(state.running)
 
     def window_ms(self, start: int, size: int = WINDOW) -> float | None:
         """Mean ms per trial over trials start..start+size-1 (0-based count of finished trials)."""

@@ -434,9 +434,8 @@ class Run:
                 at += t
             self.fleet.start(self.threads, n_trials)
         else:
-            make_storage(
-                self.storage_url, cached=False
-            )  # the schema, before K processes race for it
+            # the schema, before K processes race for it
+            make_storage(self.storage_url, cached=False)
             self.fleet.start(self.threads, None)
         self.fleet.wait_ready(600)
         own = [p.pid for p in self.fleet.procs]

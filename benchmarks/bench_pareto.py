@@ -114,12 +114,10 @@ class Problem:
 class Run:
     """One arm on one seed: every finished trial in completion order, cut at the budget."""
 
-    events: list[tuple[int, float, float]] = field(
-        default_factory=list
-    )  # (cumulative epochs, hv, hv on log cost)
-    curves: list[tuple[list[float], float]] = field(
-        default_factory=list
-    )  # complete trials: (accuracy per epoch, cost)
+    # (cumulative epochs, hv, hv on log cost)
+    events: list[tuple[int, float, float]] = field(default_factory=list)
+    # complete trials: (accuracy per epoch, cost)
+    curves: list[tuple[list[float], float]] = field(default_factory=list)
     trials: int = 0
     complete: int = 0
     pruned: int = 0
@@ -210,9 +208,8 @@ def reference(problem: Problem) -> Reference:
     return Reference([-REF_ACCURACY, ref_cost], (1.0 - REF_ACCURACY) * ref_cost, smallest)
 
 
-Finished = tuple[
-    int, str, float, float, list[float]
-]  # epochs_run, state, accuracy, cost, accuracy per epoch
+# epochs_run, state, accuracy, cost, accuracy per epoch
+Finished = tuple[int, str, float, float, list[float]]
 
 
 def curve(finished: list[Finished], budget: int, ref: Reference) -> Run:

@@ -34,9 +34,8 @@ def main() -> None:
     for step in range(1, STEPS + 1):
         time.sleep(STEP_S)
         value += args.lr
-        for i in range(
-            LOG_NOISE if args.log_lines else 0
-        ):  # lines that match nothing, as real logs have
+        # lines that match nothing, as real logs have
+        for i in range(LOG_NOISE if args.log_lines else 0):
             print(f"step {step} batch {i}: lr {args.lr:.4f}, grad norm 1.23", flush=True)
         if args.log_lines:
             print(f"step {step}: train loss {1 / (1 + value):.6f}, total {value:.6f}", flush=True)

@@ -43,9 +43,8 @@ def main() -> int:
     for step in range(state["step"] + 1, STEPS + 1):
         time.sleep(args.sleep)
         score += args.quality * step
-        saved.write_text(
-            json.dumps({"step": step, "score": score})
-        )  # step N's state, then its line
+        # step N's state, then its line
+        saved.write_text(json.dumps({"step": step, "score": score}))
         print(json.dumps({"step": step, "values": {"score": score, "cost": args.cost}}), flush=True)
     print(json.dumps({"values": {"score": score, "cost": args.cost}}), flush=True)
     return 0

@@ -78,9 +78,8 @@ def _target_room(module: str, names: list[str]) -> list[str]:
     parts = module.split(".")
     if len(parts) > 1:
         return [parts[1]]
-    return [
-        n for n in names if (SRC / n).is_dir() or (SRC / f"{n}.py").is_file()
-    ]  # from automl import x
+    # from automl import x
+    return [n for n in names if (SRC / n).is_dir() or (SRC / f"{n}.py").is_file()]
 
 
 def _sources() -> list[Path]:

@@ -19,9 +19,8 @@ def postgres_url(request):
 
 @pytest.fixture
 def folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv(
-        "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1"
-    )  # the inner runs need no plugin: faster
+    # the inner runs need no plugin: faster
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makeini("[pytest]\nmarkers =\n    integration: services\n")
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(

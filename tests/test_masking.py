@@ -13,6 +13,7 @@ from automl.masking import MIN_FRAGMENT, mask_credentials, mask_text, mask_url, 
 HEAD, TAIL = "Abcd", "Wxyz9"
 
 
+# reads as host "ss" and a database "Wxyz9@db/x"
 @pytest.mark.parametrize(
     ("url", "held"),
     [
@@ -28,7 +29,7 @@ HEAD, TAIL = "Abcd", "Wxyz9"
         (
             "postgresql://u:Abcd@ss/Wxyz9@db/x",
             "@",
-        ),  # reads as host "ss" and a database "Wxyz9@db/x"
+        ),
         ("postgresql://u:Abcd@ss?Wxyz9@db/x", "@"),  # "?Wxyz9@db/x" is no query parameter
         ("postgresql://u:1234/Wxyz9@db/x", "/"),  # host "u", port 1234 and a two-segment path
         ("postgresql://u:Abcd?x=1@db/x", "?"),  # ":Abcd" is no port, so there is no query yet

@@ -46,6 +46,7 @@ def test_no_password_in_any_output_or_stored_attribute(
         "AUTOML_BROKER": f"redis://:{SECRET}@127.0.0.1:6379/0",
     }
     outputs = []
+    # a failure message
     for args in (
         ["run", str(study_file)],
         ["status", str(study_file)],
@@ -58,7 +59,7 @@ def test_no_password_in_any_output_or_stored_attribute(
             str(study_file),
             "--storage",
             storage.replace("127.0.0.1:5432", "127.0.0.1:1"),
-        ],  # a failure message
+        ],
     ):
         result = subprocess.run(
             [sys.executable, "-m", "automl", *args],

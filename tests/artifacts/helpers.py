@@ -50,9 +50,8 @@ def make_study(
         directions=[o.direction.value for o in spec.objectives],  # type: ignore[union-attr]
     )
     if spec.multi:
-        with (
-            warnings.catch_warnings()
-        ):  # experimental in Optuna; what automl's open_study calls too
+        # experimental in Optuna; what automl's open_study calls too
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(spec.objective_names)
     study.set_user_attr(SPEC_ATTR, stored_spec(spec))

@@ -30,14 +30,12 @@ def test_several_objectives_export_the_front_member_best_on_the_first_quality_me
     study, spec = make_study(journal_url, study_name, objective=ACCURACY_AND_PARAMS)
     assert spec.multi and spec.primary.name == "accuracy"
     add_trial(study, [0.90, 1_000])  # on the front: the smallest
-    add_trial(
-        study, [0.99, 90_000], constraints={"params.max": 40_000.0}
-    )  # most accurate, but infeasible
+    # most accurate, but infeasible
+    add_trial(study, [0.99, 90_000], constraints={"params.max": 40_000.0})
     add_trial(study, [0.95, 50_000])  # dominated by the next one
     chosen = add_trial(study, [0.97, 20_000])  # the front's most accurate
-    add_trial(
-        study, [0.97, 20_000]
-    )  # the same values, later: on the front too, but the tie goes to the first
+    # the same values, later: on the front too, but the tie goes to the first
+    add_trial(study, [0.97, 20_000])
     add_trial(study, [0.93, 5_000])
     trial = trial_to_export(study, spec)
     assert trial.number == chosen

@@ -62,9 +62,8 @@ def test_pruning_removes_units_and_a_model_built_with_the_widths_computes_the_sa
 def test_the_units_with_the_smallest_weight_norms_leave() -> None:
     net: Any = _net("mlp", width=4, depth=1)[0]
     with torch.no_grad():
-        net.layers[0].linear.weight.mul_(
-            torch.tensor([[1.0], [0.01], [3.0], [0.02]])
-        )  # units 1 and 3 are weak
+        # units 1 and 3 are weak
+        net.layers[0].linear.weight.mul_(torch.tensor([[1.0], [0.01], [3.0], [0.02]]))
     kept_rows = net.layers[0].linear.weight[[0, 2]].clone()
     kept_cols = net.out.weight[:, [0, 2]].clone()
     assert importance(prunable_layers(net)[0]).argsort()[:2].sort().values.tolist() == [1, 3]

@@ -161,11 +161,12 @@ def test_a_cnn_ensemble_is_pruned_and_quantised_member_by_member(  # three small
         == 0
     )
     metrics = read_json(out / "metrics.json")
+    # channels 8 and 16, head 32: halved
     assert read_json(out / "model.json")["widths"] == [
         4,
         8,
         16,
-    ]  # channels 8 and 16, head 32: halved
+    ]
     tensors = _dtypes(out / "model.safetensors")
     for m in range(3):
         assert tensors[f"members.{m}.blocks.0.conv.weight"] == ("I8", [4, 1, 3, 3])

@@ -127,12 +127,13 @@ def test_predict_on_a_csv_with_categorical_columns(
     )
     assert main(["run", str(study_file)]) == 0
     assert main(["export", str(study_file), "-o", str(tmp_path / "m")]) == 0
+    # columns reordered; an unseen colour
     new = [
         "colour,x,label",
         "red,1.0,no",
         "blue,-1.0,no",
         "purple,0.5,yes",
-    ]  # columns reordered; an unseen colour
+    ]
     (tmp_path / "new.csv").write_text("\n".join(new) + "\n")
     capsys.readouterr()
     assert (

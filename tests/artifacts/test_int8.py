@@ -23,9 +23,8 @@ from automl.errors import UsageError
 
 def test_each_output_channel_has_its_own_scale_and_the_error_is_half_a_step_at_most() -> None:
     torch.manual_seed(0)
-    w = torch.randn(6, 5, 3, 3) * torch.arange(1, 7).reshape(
-        6, 1, 1, 1
-    )  # channels of very different sizes
+    # channels of very different sizes
+    w = torch.randn(6, 5, 3, 3) * torch.arange(1, 7).reshape(6, 1, 1, 1)
     w[2] = 0.0  # a dead channel: scale 1, values 0
     q, scale = quantise(w)
     assert q.dtype == torch.int8 and scale.dtype == torch.float32 and scale.shape == (6,)
@@ -60,9 +59,8 @@ def test_only_linear_and_conv_weights_are_quantised_and_no_pickle_is_written(
     assert all(
         dtypes[k] == "F32" for k in ("0.bias", "1.weight", "1.bias", "1.running_mean", "3.bias")
     )
-    assert (
-        path.read_bytes()[:2] != b"\x80\x04"
-    )  # not a pickle; safetensors is a JSON header and raw tensors
+    # not a pickle; safetensors is a JSON header and raw tensors
+    assert path.read_bytes()[:2] != b"\x80\x04"
     state, precision = load_weights(path)
     assert precision == "int8" and set(state) == set(model.state_dict())
     fresh = _model()

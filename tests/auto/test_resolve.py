@@ -110,9 +110,10 @@ def test_small_data_repeats_its_k_fold_cv_unless_the_file_says_otherwise() -> No
         assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}
     seeded = MINIMAL.replace("sklearn:digits}", "sklearn:digits, cv: {seed: 3}}")
     spec, _ = complete_spec(parse_spec(seeded), TABLE, cpu_count=2)
+    # a seed alone is no scheme
     assert (spec.data.cv.repeats, spec.data.cv.seed) == (
         SMALL_REPEATS,
         3,
-    )  # a seed alone is no scheme
+    )
     spec, choices = complete_spec(parse_spec(MINIMAL), IMAGES, cpu_count=2)  # 1437 rows
     assert spec.data.cv.repeats == 1 and "data.cv.repeats" not in {c.field for c in choices}

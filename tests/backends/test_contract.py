@@ -122,14 +122,12 @@ class Kit:
 def kit(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Kit]:
-    monkeypatch.setenv(
-        "SLOW_MODEL_SLEEP_S", str(SLEEP_S)
-    )  # read by the workers when they build the model
+    # read by the workers when they build the model
+    monkeypatch.setenv("SLOW_MODEL_SLEEP_S", str(SLEEP_S))
     kind = request.param
     if kind == "inline":
-        url = str(
-            tmp_path / "study.journal"
-        )  # the fastest storage (tests/coordinator runs inline on SQLite)
+        # the fastest storage (tests/coordinator runs inline on SQLite)
+        url = str(tmp_path / "study.journal")
         made = Kit(
             kind,
             url,
@@ -267,9 +265,8 @@ def test_never_more_than_capacity_trials_train_at_once(kit: Kit) -> None:
     ended: list[int] = []
     deadline = time.monotonic() + kit.end_within_s + 30
     while len(ended) < total:
-        while (
-            len(submitted) - len(ended) < capacity and len(submitted) < total
-        ):  # as the coordinator
+        # as the coordinator
+        while len(submitted) - len(ended) < capacity and len(submitted) < total:
             job = quick.job()
             backend.submit(job)
             submitted.append(job.trial_number)
@@ -389,9 +386,8 @@ def test_a_worker_killed_mid_trial_is_reported_lost(kit: Kit) -> None:
     assert noticed_s <= kit.lost_within_s, f"the dead worker was noticed after {noticed_s:.1f} s"
     lost = long.trial(job.trial_number)
     assert lost.state == TrialState.RUNNING, "the coordinator, not the backend, fails a lost trial"
-    assert fail_trial(
-        long.study, lost, events[0].reason or "", FailKind.LOST
-    )  # as the coordinator does
+    # as the coordinator does
+    assert fail_trial(long.study, lost, events[0].reason or "", FailKind.LOST)
     # The backend runs trials again: a new worker process took the dead one's place.
     quick = kit.study(QUICK_EPOCHS, "after-kill")
     next_job = quick.job()

@@ -68,9 +68,8 @@ def test_trials_are_created_several_at_a_time_and_all_run(
     trials = study.get_trials()
     assert [t.number for t in trials] == list(range(20))
     assert all(t.state == TrialState.COMPLETE and t.params for t in trials)
-    locks = [
-        s for s in seen if "FOR UPDATE" in s.upper() and "FROM STUDIES" in s.upper()
-    ]  # a creation each
+    # a creation each
+    locks = [s for s in seen if "FOR UPDATE" in s.upper() and "FROM STUDIES" in s.upper()]
     assert 3 <= len(locks) <= 6, f"{len(locks)} creations for 20 trials, 8 at a time"
 
 

@@ -47,7 +47,6 @@ def test_out_of_memory_fails_the_trial_without_retry_and_the_study_goes_on(
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL
     assert trials[0].user_attrs["fail_reason"] == "out of memory"
-    assert not [
-        t for t in trials if t.user_attrs.get("retry_of") == 0
-    ]  # same settings, same OOM: no retry
+    # same settings, same OOM: no retry
+    assert not [t for t in trials if t.user_attrs.get("retry_of") == 0]
     assert len([t for t in trials if t.state in COUNTED_STATES]) == 3

@@ -87,10 +87,11 @@ def assert_exact_budget(
     ]
     assert not [t for t in done if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     for t in counted:
+        # every epoch, once
         assert len(t.intermediate_values) == epochs, (
             t.number,
             t.intermediate_values,
-        )  # every epoch, once
+        )
     return done
 
 
@@ -173,9 +174,8 @@ def test_a_study_from_the_coordinator_service(stack: Stack, tmp_path: Path) -> N
         "--profile", "run", "run", "--rm", "-v", f"{study}:/opt/automl/{inside}:ro", "coordinator"
     )
     done = assert_exact_budget(stack, name)
-    assert {t.user_attrs["host"] for t in done} <= {
-        w[:12] for w in stack.workers()
-    }  # the two workers
+    # the two workers
+    assert {t.user_attrs["host"] for t in done} <= {w[:12] for w in stack.workers()}
     trained_once(stack, name)
 
 
@@ -197,9 +197,8 @@ def test_redis_restarted_mid_study_loses_nothing_and_trains_nothing_twice(
     # Both workers training (their claims and the queued messages live in redis only).
     wait_for(stack, name, lambda running: sum(bool(t.intermediate_values) for t in running) == 2,
              "two trials training at once")  # fmt: skip
-    stack.compose(
-        "restart", "-t", "10", "redis"
-    )  # SIGTERM: redis writes its append-only file and stops
+    # SIGTERM: redis writes its append-only file and stops
+    stack.compose("restart", "-t", "10", "redis")
     finish(proc)
     done = assert_exact_budget(stack, name, epochs=10)
     assert not [t for t in done if t.state == TrialState.FAIL], [

@@ -80,9 +80,8 @@ def _assert_resumed_exactly(
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == first.number
     assert retry.params == first.params == reference.params
     assert retry.user_attrs["resumed_from_epoch"] == saved >= 3
-    assert sorted(retry.intermediate_values) == list(
-        range(1, EPOCHS + 1)
-    )  # the whole curve, carried over
+    # the whole curve, carried over
+    assert sorted(retry.intermediate_values) == list(range(1, EPOCHS + 1))
     assert retry.user_attrs["fold_scores"] == reference.user_attrs["fold_scores"]
     assert (
         retry.value == reference.value

@@ -200,9 +200,8 @@ def test_timeout_withdraws_trials_still_in_the_queue(
         (TrialState.FAIL, "not started before the timeout")
     ] * 3
     assert not any("attempt" in t.user_attrs for t in trials)  # not retried
-    workers.start(
-        postgres_url, broker_url, queue, concurrency=1
-    )  # the messages reach a worker late
+    # the messages reach a worker late
+    workers.start(postgres_url, broker_url, queue, concurrency=1)
     workers.wait_for(
         lambda text: text.count("it is FAIL; not running it") == 2,
         60,
@@ -293,9 +292,8 @@ def test_storage_outage_is_waited_out_by_the_fleet(
         server.start()
 
     try:
-        _run_through(
-            spec, storage_url, outage, settings=Settings(storage_retry_s=120)
-        )  # the coordinator's own
+        # the coordinator's own
+        _run_through(spec, storage_url, outage, settings=Settings(storage_retry_s=120))
         trials = optuna.load_study(
             study_name=study_name, storage=make_storage(storage_url, cached=False)
         ).trials

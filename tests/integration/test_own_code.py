@@ -82,14 +82,12 @@ def _check_outcomes(trials: list[FrozenTrial], form: str) -> None:
     oom = t["oom"]
     assert oom.state == TrialState.FAIL and oom.user_attrs["fail_reason"] == "out of memory"
     retried = {x.user_attrs.get("retry_of") for x in trials}
-    assert (
-        fail.number not in retried and oom.number not in retried
-    )  # failures of the code are not retried
+    # failures of the code are not retried
+    assert fail.number not in retried and oom.number not in retried
     prune = t["prune"]
     assert prune.state == TrialState.PRUNED and prune.intermediate_values == {1: 100.0}
-    assert (
-        prune.user_attrs["duration_s"] < 20
-    )  # stopped at the pruner's word, not after its 60 s sleep
+    # stopped at the pruner's word, not after its 60 s sleep
+    assert prune.user_attrs["duration_s"] < 20
 
 
 def _run(spec: StudySpec, url: str, timeout_s: float = 240) -> None:

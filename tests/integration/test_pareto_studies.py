@@ -200,9 +200,8 @@ def _check_built_in(study: optuna.Study, n_trials: int) -> None:
     for t in trials:
         params, flops = _mlp_costs(t.params["width"])
         vectors = t.user_attrs["intermediate_values"]
-        assert all(
-            v["params"] == params and v["flops"] == flops for v in vectors.values()
-        )  # known from epoch 1
+        # known from epoch 1
+        assert all(v["params"] == params and v["flops"] == flops for v in vectors.values())
         assert t.constraints == {"params.max": params - 3000}
         if t.state == TrialState.COMPLETE:
             best = vectors[str(t.user_attrs["best_epoch"])]

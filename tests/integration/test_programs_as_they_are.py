@@ -111,9 +111,8 @@ def _run_outcomes(style: str, url: str, name: str, execution: str = "") -> None:
     assert good.state == TrialState.COMPLETE, good.user_attrs
     assert good.value == pytest.approx(_expected(style, 1.0), rel=1e-5)
     assert sorted(good.intermediate_values) == list(range(1, STEPS + 1))
-    assert bad.state == TrialState.PRUNED and list(bad.intermediate_values) == [
-        1
-    ]  # at its first value
+    # at its first value
+    assert bad.state == TrialState.PRUNED and list(bad.intermediate_values) == [1]
 
 
 def _run_killed(style: str, url: str, name: str, argv_log: Path, execution: str = "") -> None:
@@ -136,10 +135,11 @@ def _run_killed(style: str, url: str, name: str, argv_log: Path, execution: str 
     assert max(retry.intermediate_values) == STEPS
     runs = [json.loads(line) for line in argv_log.read_text().splitlines()]
     resume = STYLES[style]["resume"]
+    # the retry went on from its folder
     assert [resume in argv for argv in runs[-2:]] == [
         False,
         True,
-    ]  # the retry went on from its folder
+    ]
 
 
 @pytest.mark.slow

@@ -29,9 +29,8 @@ def test_report_shows_every_plot_and_the_trial_table_in_a_browser(
     out = tmp_path / "report.html"
     assert main(["report", "--storage", spec.storage, "--study", spec.name, "-o", str(out)]) == 0
     page = out.read_text()
-    assert (
-        not re.search(r"<script[^>]*\bsrc=", page) and "<link" not in page
-    )  # self-contained, opens offline
+    # self-contained, opens offline
+    assert not re.search(r"<script[^>]*\bsrc=", page) and "<link" not in page
     dom = rendered_dom(out.as_uri())
     for key in ("history", "curves", "parallel", "slices", "folds", "health"):
         section = re.search(rf"<section id=\"{key}\">(.*?)</section>", dom, re.S)

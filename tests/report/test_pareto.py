@@ -201,9 +201,8 @@ def test_report_holds_the_front_pruned_vectors_hypervolume_and_curves(
         "<th>accuracy</th><th>params</th><th>front</th>" in table
         and table.count(">infeasible<") == 1
     )
-    row = re.search(
-        r"<tr><td class='num' data-v='5'>.*?</tr>", table
-    )  # a pruned trial's last epoch, from the attribute
+    # a pruned trial's last epoch, from the attribute
+    row = re.search(r"<tr><td class='num' data-v='5'>.*?</tr>", table)
     assert row and re.findall(r"<td class='num' data-v='([^']*)'>", row.group(0))[:6] == [
         "5",
         "",

@@ -208,6 +208,7 @@ def _failed(**attrs: Any) -> FrozenTrial:
     return create_trial(state=TrialState.FAIL, user_attrs=attrs)
 
 
+# the kind decides, not the words
 @pytest.mark.parametrize(
     ("attrs", "kind"),
     [
@@ -215,7 +216,7 @@ def _failed(**attrs: Any) -> FrozenTrial:
         (
             {"fail_kind": "lost", "fail_reason": "preempted"},
             "lost",
-        ),  # the kind decides, not the words
+        ),
         ({"fail_reason": "preempted"}, "preempted"),  # trials written before fail_kind
         ({"fail_reason": "interrupted: its coordinator stopped while it ran"}, "interrupted"),
         ({"fail_reason": "worker lost: lease expired"}, "lost"),

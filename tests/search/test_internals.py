@@ -118,9 +118,8 @@ def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(
         assert inserts == 1  # one statement for all, which writes only while the trial runs
     trial = ask(study, waiting=False)
     with pytest.raises(ValueError), storage.params_at_once(trial_id(trial)):
-        trial.suggest_float(
-            "lr", 1.0, 2.0, log=False
-        )  # another distribution for lr: refused at the write
+        # another distribution for lr: refused at the write
+        trial.suggest_float("lr", 1.0, 2.0, log=False)
 
 
 def test_a_report_is_written_like_optunas_and_refused_once_finished(
@@ -132,9 +131,8 @@ def test_a_report_is_written_like_optunas_and_refused_once_finished(
     with statements() as seen:
         trial.report(0.5, 1)
     trial.report(float("inf"), 2)
-    storage.set_trial_intermediate_value(
-        trial_id(trial), 1, 0.25
-    )  # a step again: replaced, as in Optuna
+    # a step again: replaced, as in Optuna
+    storage.set_trial_intermediate_value(trial_id(trial), 1, 0.25)
     stored = make_storage(storage_url, cached=False).get_trial(trial_id(trial))
     assert stored.intermediate_values == {1: 0.25, 2: float("inf")}
     if storage_url.startswith(("sqlite", "postgresql")):

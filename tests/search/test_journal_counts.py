@@ -106,9 +106,8 @@ def test_every_trial_is_read_as_optuna_replays_it(
         trials = jt.JournalTrials(log).trials(log.studies[sid].trial_ids)
         assert trials == fresh.get_all_trials(study._study_id)
     rejected = jt.JournalTrials(log).trials([log.studies[log.find(spec.name)].trial_ids[11]])[0]
-    assert (
-        rejected.state == TrialState.RUNNING and "width" not in rejected.params
-    )  # Optuna refused it
+    # Optuna refused it
+    assert rejected.state == TrialState.RUNNING and "width" not in rejected.params
 
 
 def test_status_on_a_journal_file_shows_what_optuna_reads(

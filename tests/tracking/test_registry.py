@@ -106,9 +106,8 @@ def test_relative_paths_are_taken_from_the_current_directory(
         assert spec.tracking.mlflow is not None and spec.tracking.mlflow.tracking_uri == want
 
 
-@pytest.mark.parametrize(
-    "tracker", ["tensorboard", pytest.param("mlflow", marks=pytest.mark.slow)]
-)  # MLflow: seconds to import
+# MLflow: seconds to import
+@pytest.mark.parametrize("tracker", ["tensorboard", pytest.param("mlflow", marks=pytest.mark.slow)])
 def test_a_broken_tracker_costs_one_warning_and_no_trial(
     tracker: str,
     tracked_spec: Callable[..., StudySpec],

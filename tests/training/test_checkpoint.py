@@ -145,9 +145,8 @@ def test_the_store_replaces_a_checkpoint_whole_and_removes_it(tmp_path: Path) ->
     s.put(b"one")
     s.put(b"two")
     assert s.get() == b"two"
-    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == [
-        "s-trial-0.ckpt"
-    ]  # no partial file left
+    # no partial file left
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == ["s-trial-0.ckpt"]
     partial = tmp_path / "ckpt" / ".s-trial-0.ckpt.partial"
     partial.write_bytes(b"a writer killed mid-write left this")
     s.remove()

@@ -29,9 +29,8 @@ def test_the_estimate_counts_weights_optimiser_state_and_activations_per_fold() 
     weights = 64 * 100 + 100 + 100 * 10 + 10  # one hidden layer of 100 on 64 inputs, 10 classes
     need = trial_bytes(spec, (64,), 10)  # type: ignore[arg-type]
     assert need is not None and need >= 2 * weights * 4 * 4
-    assert need < 2 * (
-        weights * 16 + 10 * 100 * 8 * 8
-    )  # activations: a few outputs of width per row
+    # activations: a few outputs of width per row
+    assert need < 2 * (weights * 16 + 10 * 100 * 8 * 8)
 
 
 def test_a_space_whose_largest_model_cannot_fit_is_refused_naming_the_space() -> None:

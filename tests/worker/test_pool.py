@@ -14,6 +14,5 @@ def test_a_slot_gets_the_parents_entry_for_its_gpu_not_the_physical_gpu_of_that_
     assert [
         s.cuda_visible_devices for s in plan_slots("0", gpu_count=lambda: 1, visible_devices=mig)
     ] == [mig]
-    assert [s.cuda_visible_devices for s in plan_slots("1", gpu_count=lambda: 2)] == [
-        "1"
-    ]  # nothing set
+    # nothing set
+    assert [s.cuda_visible_devices for s in plan_slots("1", gpu_count=lambda: 2)] == ["1"]

@@ -140,9 +140,8 @@ def export_trial(
     fit = fit_final(spec, params, epochs, dataset, ensemble=members)
     X_test = torch.from_numpy(fit.preprocessor.transform(dataset.X_test))
     compressed = quantize is not None or prune is not None
-    original = (
-        copy.deepcopy(fit.model) if compressed else None
-    )  # measured beside the compressed one
+    # measured beside the compressed one
+    original = copy.deepcopy(fit.model) if compressed else None
     widths = _prune(fit.model, prune, spec, params, dataset, epochs) if prune is not None else None
     folder.mkdir(parents=True, exist_ok=True)
     size = save_weights(fit.model, folder / "model.safetensors", int8=quantize == "int8")
@@ -226,9 +225,8 @@ def _write_folder(
         {k: np.ascontiguousarray(v) for k, v in arrays.items()},
         str(folder / "preprocessor.safetensors"),
     )
-    (folder / "preprocessor.pkl").unlink(
-        missing_ok=True
-    )  # from an older export into the same folder
+    # from an older export into the same folder
+    (folder / "preprocessor.pkl").unlink(missing_ok=True)
     (folder / "study.json").write_text(json.dumps(stored_spec(spec), indent=2))
 
 

@@ -55,9 +55,8 @@ def complete_spec(
         raw[section][key] = value
         chosen.append(Choice(f"{section}.{key}", _show(value), why))
 
-    cv_given = (
-        spec.dataset.cv.model_fields_set
-    )  # folds or repeats in the file: its CV scheme is the user's
+    # folds or repeats in the file: its CV scheme is the user's
+    cv_given = spec.dataset.cv.model_fields_set
     if not cv_given & {"folds", "repeats"} and facts.n_rows <= SMALL_ROWS:
         raw["data"]["cv"]["repeats"] = SMALL_REPEATS
         chosen.append(

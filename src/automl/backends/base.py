@@ -32,12 +32,13 @@ from optuna.trial import FrozenTrial
 
 from automl.worker.message import TrialJob
 
+# TrialJob: the message, kept in worker/
 __all__ = [
     "Backend",
     "EventKind",
     "TrialEvent",
     "TrialJob",
-]  # TrialJob: the message, kept in worker/
+]
 
 
 class EventKind(str, Enum):

@@ -101,9 +101,8 @@ class CeleryBackend(Backend):
     def start(self) -> None:
         from automl.worker.celery_app import create_app
 
-        storage = make_storage(
-            self._storage_url, retry_s=self._settings.storage_retry_s
-        )  # the coordinator's window
+        # the coordinator's window
+        storage = make_storage(self._storage_url, retry_s=self._settings.storage_retry_s)
         self._app = create_app(self._broker_url, [self._queue])
         self._leases = LeaseStore.from_url(self._broker_url)
         self._notices = Notices(self._leases.client)
@@ -192,18 +191,16 @@ class CeleryBackend(Backend):
                 for uid, n in announced
                 if n in self._in_flight and self._in_flight[n].study_uid == uid
             ]
-            now = self._flights.trials(
-                [(self._in_flight[n].study_name, n) for _, n in ours]
-            )  # one read
+            # one read
+            now = self._flights.trials([(self._in_flight[n].study_name, n) for _, n in ours])
             for uid, number in ours:
                 frozen = now[(self._in_flight[number].study_name, number)]
                 if frozen.state.is_finished():  # the announcement's usual meaning
                     events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))
                     continue
                 lease = self._leases.status(uid, [number])[number]
-                if (
-                    lease.state == LeaseState.LAPSED and lease.error
-                ):  # the worker gave it up, and said why
+                # the worker gave it up, and said why
+                if lease.state == LeaseState.LAPSED and lease.error:
                     log.warning("trial %d lost (worker %s): %s", number, lease.owner, lease.error)
                     events.append(TrialEvent(EventKind.LOST, number, lease.error))
         except BROKER_DOWN as exc:
@@ -228,9 +225,8 @@ class CeleryBackend(Backend):
             if lease.state == LeaseState.UNCLAIMED:
                 continue
             flight = Flight(study_name, study_uid, since=now, lease_s=lease.lease_s)
-            flight.grace_until = now + self._flights.lease_of(
-                flight
-            )  # a lapsed lease may be one the broker lost
+            # a lapsed lease may be one the broker lost
+            flight.grace_until = now + self._flights.lease_of(flight)
             self._in_flight[number] = flight
             adopted.append(number)
             log.info(

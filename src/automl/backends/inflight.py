@@ -186,9 +186,8 @@ class InFlight:
         queued: set[str] | None = None  # message ids waiting in the queue, read when first needed
         now = time.monotonic()
         by_study = self.by_study()
-        leases = {
-            uid: self._leases.status(uid, numbers) for uid, numbers in by_study.items()
-        }  # before the storage
+        # before the storage
+        leases = {uid: self._leases.status(uid, numbers) for uid, numbers in by_study.items()}
         running = self.running()
         ended = self.trials(
             [(f.study_name, n) for n, f in self.flights.items() if (f.study_name, n) not in running]
@@ -199,9 +198,8 @@ class InFlight:
                 if lease.lease_s is not None:
                     flight.lease_s = lease.lease_s
                     self.longest_lease = max(self.longest_lease or 0.0, lease.lease_s)
-                frozen = ended.get(
-                    (flight.study_name, number)
-                )  # finished, most likely, when not RUNNING
+                # finished, most likely, when not RUNNING
+                frozen = ended.get((flight.study_name, number))
                 state = TrialState.RUNNING if frozen is None else frozen.state
                 if frozen is not None and state.is_finished():
                     events.append(TrialEvent(EventKind.ENDED, number, frozen=frozen))

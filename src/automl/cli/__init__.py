@@ -84,9 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         from automl.search.storage import quiet_optuna
 
         quiet_optuna()
-        args.settings = (
-            read_settings()
-        )  # the environment's AUTOML_*_S, read here once and passed down
+        # the environment's AUTOML_*_S, read here once and passed down
+        args.settings = read_settings()
         return int(args.handler(args, console))
     except AutoMLError as exc:
         _print_error(err, mask_credentials(exc.one_line()))

@@ -124,9 +124,8 @@ def _supervise(args: argparse.Namespace, broker: str, storage: str, queues: list
         args.concurrency,
         visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
     )
-    make_storage(
-        storage, retry_s=args.settings.worker_storage_retry_s
-    )  # fail now, once, rather than in every child
+    # fail now, once, rather than in every child
+    make_storage(storage, retry_s=args.settings.worker_storage_retry_s)
     try:
         LeaseStore.from_url(broker).ping()
     except Exception as exc:  # noqa: BLE001 - redis raises many kinds; all mean "cannot reach"

@@ -90,9 +90,8 @@ class Coordinator:
         self._in_flight: dict[int, dict[str, object]] = {}
         self._withdrawn = False  # trials still queued at the timeout were withdrawn
         self._ready: deque[tuple[int, dict[str, object]]] = deque()  # asked ahead, not sent yet
-        self._blank: deque[int] = (
-            deque()
-        )  # ids of trials created ahead (RUNNING), params not drawn yet
+        # ids of trials created ahead (RUNNING), params not drawn yet
+        self._blank: deque[int] = deque()
         self._create = max(1, min(CREATE_AT_ONCE, self._parallelism))
         self._ahead = backend.ask_ahead
         uid = study.user_attrs.get(UID_ATTR)
@@ -245,9 +244,8 @@ class Coordinator:
         self._count_finished(self.retries.fail_unstarted(number, reason))
 
     def _interrupt(self) -> None:
-        previous = signal.signal(
-            signal.SIGINT, signal.SIG_IGN
-        )  # a second Ctrl-C must not cut this short
+        # a second Ctrl-C must not cut this short
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             self.backend.cancel_all()  # local workers checkpoint and stop as preempted
             self.retries.interrupted([*self._in_flight, *(n for n, _ in self._ready)])

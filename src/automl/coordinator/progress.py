@@ -32,9 +32,8 @@ class RunState:
     counts: dict[str, int] = field(default_factory=dict)  # TrialState name -> number, whole study
     running: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> params
     best: FrozenTrial | None = None  # one objective: the best trial so far
-    front: list[FrozenTrial] = field(
-        default_factory=list
-    )  # several objectives: the Pareto front so far
+    # several objectives: the Pareto front so far
+    front: list[FrozenTrial] = field(default_factory=list)
     stopping: StopReason | None = None  # why dispatching stopped, once it has
     stop_detail: str = ""  # what goes with it, for people (the failures' count and last reason)
 

@@ -169,9 +169,8 @@ def execute_trial(
         return frozen.state
     storage = study_storage(study)
     tid = trial_id(frozen)
-    known = getattr(
-        storage, "known", None
-    )  # automl's storages: optuna.Trial need not read it again
+    # automl's storages: optuna.Trial need not read it again
+    known = getattr(storage, "known", None)
     with known(frozen) if known is not None else contextlib.nullcontext():
         trial = optuna.trial.Trial(study, tid)
     set_trial_user_attrs(storage, tid, {HOST: socket.gethostname(), SLOT: slot, PID: os.getpid()})
@@ -281,16 +280,14 @@ def execute_trial(
         and isinstance(reporter, OptunaReporter)
         and reporter.last is not None
     ):
-        values = reporter.last[
-            1
-        ]  # as Optuna's tell does: a pruned trial's value is its last report
+        # as Optuna's tell does: a pruned trial's value is its last report
+        values = reporter.last[1]
     elif state != TrialState.COMPLETE:
         values = None
     if not finish_trial(storage, tid, state, values):
         log.info("trial %d was finished elsewhere first; its outcome stands", trial_number)
-    if (
-        saved is not None and not keep_checkpoint
-    ):  # complete, pruned or failed for good: nothing will resume it
+    # complete, pruned or failed for good: nothing will resume it
+    if saved is not None and not keep_checkpoint:
         saved.remove()
     # The trial is safe in the storage; trackers get it as read back from there (never raises).
     log_trial(study, spec, storage_url, trial_number)

@@ -34,9 +34,8 @@ class TrialHost:
     """The caches of one trial-running process, and its storage retry window; see the module
     docstring."""
 
-    storage_retry_s: float = (
-        Settings.storage_retry_s
-    )  # how long this host's storages retry a lost connection
+    # how long this host's storages retry a lost connection
+    storage_retry_s: float = Settings.storage_retry_s
     # (storage URL, study uid, study-file digest) -> (study id, study, study file)
     by_digest: dict[tuple[str, str, str], tuple[int, optuna.Study, StudySpec]] = field(
         default_factory=dict

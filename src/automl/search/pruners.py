@@ -75,9 +75,8 @@ def study_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     built: dict[str, Any] = {"ranking": ranking}
     if kind == "hyperband":
         if "max_resource" not in options and not spec.own_code:
-            built["max_resource"] = (
-                spec.trainer.epochs
-            )  # what Optuna infers from the first complete trial
+            # what Optuna infers from the first complete trial
+            built["max_resource"] = spec.trainer.epochs
         return construct(ParetoHyperband, options, path, "hyperband pruner", built)
     if kind == "successive_halving":
         return construct(ParetoSuccessiveHalving, options, path, "successive_halving pruner", built)

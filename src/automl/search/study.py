@@ -78,9 +78,8 @@ def open_study(
     )
     if study.metric_names != spec.objective_names:
         # optuna-dashboard, the optuna CLI and best_trials read the objectives by these names.
-        with (
-            warnings.catch_warnings()
-        ):  # "experimental" since Optuna 3.2; that is Optuna's to weigh
+        # "experimental" since Optuna 3.2; that is Optuna's to weigh
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(spec.objective_names)
     study.set_user_attr(SPEC_ATTR, stored_spec(spec))

@@ -48,9 +48,8 @@ class DataSpec(Frozen):
     cv: CVSpec = CVSpec()
     preprocess: Preprocess = Preprocess.STANDARDIZE
     options: dict[str, Scalar] = Field(default_factory=dict)
-    drop: list[str] = Field(
-        default_factory=list
-    )  # csv columns to leave out (ids, dates, free text)
+    # csv columns to leave out (ids, dates, free text)
+    drop: list[str] = Field(default_factory=list)
 
     @field_validator("source")
     @classmethod

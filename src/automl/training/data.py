@@ -226,9 +226,8 @@ class DataCache:
         key = (id(dataset), str(device))
         if key not in self._folds:
             live = {id(d) for d in self._entries.values()}
-            self._folds = {
-                k: v for k, v in self._folds.items() if k[0] in live
-            }  # evicted data sets
+            # evicted data sets
+            self._folds = {k: v for k, v in self._folds.items() if k[0] in live}
             self._folds[key] = build(dataset)
         return self._folds[key]
 

@@ -64,9 +64,8 @@ class TrialContext:
         self.params: dict[str, Any] = dict(params)
         self.number = number  # the Optuna trial number
         self.attempt = attempt  # how many times this trial's lineage ran before (0: the first time)
-        self.device = torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu"
-        )  # the slot's GPU, if any
+        # the slot's GPU, if any
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self._reporter, self._blob, self._identity, self._on_saved = (
             reporter,
             blob,
@@ -171,9 +170,8 @@ class TrialContext:
             return
         self._state = blob["state"]
         self._metrics = {k: dict(v) for k, v in blob.get("metrics", {}).items()}
-        for step, value in sorted(
-            blob["reported"].items()
-        ):  # the new trial carries the curve so far
+        # the new trial carries the curve so far
+        for step, value in sorted(blob["reported"].items()):
             self._reported[step] = value
             self._reporter.report(step, value)
         self.resumed_from_step = self.checkpoint_step = int(blob["step"])

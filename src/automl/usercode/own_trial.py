@@ -53,9 +53,8 @@ class OwnTrial:
     ) -> None:
         assert spec.train is not None
         self.train = spec.train
-        self._functions = (
-            {} if functions is None else functions
-        )  # the process' imported functions, by name
+        # the process' imported functions, by name
+        self._functions = {} if functions is None else functions
         self._maximize = spec.direction.value == "maximize"
         self._primary = spec.primary.name  # the curve of a study with several objectives
         identity = _identity(spec, params)

@@ -83,10 +83,11 @@ class ProgramTrial:
         maximize: Sequence[bool] = (True,),
     ) -> None:
         self.train, self.params, self.number = train, dict(params), number
+        # the objectives, for train.metric
         self._names, self._maximize = (
             list(names),
             list(maximize),
-        )  # the objectives, for train.metric
+        )
         self._reporter = reporter
         self._folder = CheckpointFolder(blob, identity, on_saved)
         self._grace_s = (settings or Settings()).stop_grace_s

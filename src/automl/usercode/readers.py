@@ -50,9 +50,8 @@ class MetricReader:
                         for n, s in self.sources.items() if s.tensorboard is not None}  # fmt: skip
         self._after = after_step  # steps up to here were carried over
         self._pending: dict[int, dict[str, float]] = {}
-        self._carried: list[Event] = sorted(
-            (carried or {}).items()
-        )  # a resumed trial's curve so far
+        # a resumed trial's curve so far
+        self._carried: list[Event] = sorted((carried or {}).items())
         self.read: list[Event] = []
 
     @property

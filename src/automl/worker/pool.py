@@ -208,9 +208,8 @@ class Supervisor:
     def _stop_all(self) -> None:
         alive = [c for c in self._children.values() if c.poll() is None]
         for child in alive:
-            child.send_signal(
-                signal.SIGTERM
-            )  # Celery's warm shutdown: the trial checkpoints and stops
+            # Celery's warm shutdown: the trial checkpoints and stops
+            child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self._grace_s
         for child in alive:
             try:

@@ -95,9 +95,8 @@ class TrialWorker:
         self._sleep = sleep
         from automl.runner.host import TrialHost
 
-        self.host = TrialHost(
-            storage_retry_s=settings.storage_retry_s
-        )  # this process' caches between trials
+        # this process' caches between trials
+        self.host = TrialHost(storage_retry_s=settings.storage_retry_s)
 
     def deliver(self, study_name: Any, trial_number: Any, study_uid: Any, spec_digest: Any) -> str:
         """Train one trial once; return what happened (for the worker's log)."""
@@ -126,9 +125,8 @@ class TrialWorker:
                 if self.wait_out_outage():
                     continue  # a shared dependency was down and is back: try this delivery again
                 reason = self._masked(f"{type(exc).__name__}: {exc}")
-                _safe(
-                    self.leases.unclaim, study_uid, trial_number, owner
-                )  # only if this delivery won it
+                # only if this delivery won it
+                _safe(self.leases.unclaim, study_uid, trial_number, owner)
                 self.infra_failure(reason, requeue=True)  # raises: requeued, or this worker stops
                 return "requeued"
         return self._train(opened, study_uid, owner)
@@ -221,9 +219,8 @@ class TrialWorker:
                 self.infra_failure(reason, requeue=False)
             return "failed: infrastructure"
         _safe(self.leases.release, study_uid, number, owner, settings.lease_s)
-        _safe(
-            self.notices.announce, study_uid, number
-        )  # the coordinator learns of it now, not at its next poll
+        # the coordinator learns of it now, not at its next poll
+        _safe(self.notices.announce, study_uid, number)
         self.infra_failures = 0
         log.info("trial %d of %s ended %s on %s", number, study_name, state.name, settings.slot)
         return state.name
