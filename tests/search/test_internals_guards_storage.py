@@ -269,8 +269,12 @@ def test_creates_in_bulk_on_postgresql_alone(local_url: str) -> None:
 
 @pytest.mark.integration
 def test_create_trials_numbers_as_optuna_and_fills_its_cache(
-    postgres_url: str, study_name: str
+    postgres_url: str, study_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a start time stored in UTC, shown in local time
+    time.tzset()
     storage = make_storage(postgres_url, cached=False)
     assert internals.creates_in_bulk(storage), moved("_CachedStorage's fields")
     study = optuna.create_study(storage=storage, study_name=study_name)
@@ -284,6 +288,11 @@ def test_create_trials_numbers_as_optuna_and_fills_its_cache(
     made = [again.get_trial(i) for i in ids]
     assert [t.number for t in made] == [1, 2, 3] and later.number == 4 and first.number == 0
     assert all(t.state == TrialState.RUNNING and not t.params for t in made)
+    cached = internals.created_trial(storage, sid, ids[0])
+    assert made[0].datetime_start is not None and cached.datetime_start is not None
+    assert abs((made[0].datetime_start - cached.datetime_start).total_seconds()) < 5
+    monkeypatch.delenv("TZ")
+    time.tzset()
     with statements() as seen:  # the cache knows them: the Trial is built without a read
         trial = internals.trial_on(study, ids[1])
     assert trial.number == 2 and not seen
@@ -291,19 +300,39 @@ def test_create_trials_numbers_as_optuna_and_fills_its_cache(
     assert again.get_trial(ids[1]).params == {"x": x}
 
 
-def test_trials_by_id_rdb_reads_those_trials_and_no_other(sqlite_url: str, study_name: str) -> None:
-    expected = ["self", "study_id", "states", "included_trial_ids", "trial_id_greater_than"]
-    assert parameters(RDBStorage._get_trials) == expected, moved("RDBStorage._get_trials")
-    storage = make_storage(sqlite_url, cached=False)
-    study = optuna.create_study(storage=storage, study_name=study_name)
-    trials = [study.ask() for _ in range(4)]
-    trials[1].set_user_attr("k", 1)
-    study.tell(trials[1], 0.5)
-    wanted = {internals.trial_id(trials[1]), internals.trial_id(trials[2])}
-    read = internals.trials_by_id_rdb(storage, internals.study_id(study), wanted)
-    assert sorted(t.number for t in read) == [1, 2]
-    assert (
-        read[0].user_attrs == {"k": 1}
-        and read[0].value == 0.5
-        and read[1].state == TrialState.RUNNING
+def test_trials_by_id_rdb_builds_the_trials_optuna_builds(
+    storage_url: str, study_name: str
+) -> None:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if internals.rdb_of(make_storage(storage_url, cached=False)) is None:
+        pytest.skip("an RDB storage only")
+    storage = make_storage(storage_url, cached=False)
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, directions=["maximize", "minimize"]
     )
+    trials = [study.ask() for _ in range(4)]
+    for n, trial in enumerate(trials):
+        trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        trial.suggest_int("width", 8, 256, log=True)
+        trial.suggest_categorical("opt", ["adam", "sgd", None])
+        tid = internals.trial_id(trial)
+        storage.set_trial_intermediate_value(tid, 1, float("nan") if n == 1 else 0.1 * n)
+        storage.set_trial_intermediate_value(tid, 2, float("-inf"))
+        trial.set_user_attr("curve", {"train": [1.0, None], "n": n})
+        storage.set_trial_system_attr(tid, "constraints", [0.5, -1.0])
+    study.tell(trials[1], [0.75, float("inf")])
+    study.tell(trials[2], state=TrialState.PRUNED)
+    wanted = {internals.trial_id(t) for t in trials[1:]}  # not trial 0
+    read = internals.trials_by_id_rdb(storage, internals.study_id(study), wanted)
+    plain = make_storage(storage_url, cached=False)
+    assert [t.number for t in read] == [1, 2, 3]
+    for mine in read:
+        theirs = plain.get_trial(internals.trial_id(mine))
+        assert repr(mine) == repr(theirs)  # every field (a NaN report equal to itself)
+        assert mine.distributions == theirs.distributions and mine.intermediate_values.keys() == {
+            1,
+            2,
+        }
+    assert isinstance(read[0].distributions["width"], IntDistribution)
+    assert isinstance(read[0].distributions["opt"], CategoricalDistribution)

@@ -17,6 +17,7 @@ Why each is worth it (statements or reads saved per trial) is written where it i
 - :mod:`.cached`: Optuna's cache in front of an RDB storage.
 - :mod:`.rdb`: sessions and table models of the RDB storage; writes in one transaction.
 - :mod:`.create`: several new trials in one transaction on PostgreSQL.
+- :mod:`.rdb_trials`: several trials of an RDB storage read whole with plain queries.
 - :mod:`.rdb_queries`: what ``automl status`` asks an RDB storage's tables directly.
 - :mod:`.journal`: appends to a journal storage in one batch.
 """
@@ -46,8 +47,8 @@ from automl.search.internals.rdb_queries import (
     fail_reason_rows_rdb,
     running_numbers_rdb,
     trial_rows_rdb,
-    trials_by_id_rdb,
 )
+from automl.search.internals.rdb_trials import trials_by_id_rdb
 from automl.search.internals.studies import (
     CHECKED_AGAINST,
     ask_without_waiting,

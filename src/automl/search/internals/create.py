@@ -12,7 +12,7 @@ on from there.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -41,7 +41,8 @@ def create_trials(cached: BaseStorage, study_id: int, k: int) -> list[int]:
     ``cached`` is Optuna's cache over a PostgreSQL storage (:func:`creates_in_bulk`), the
     storage under automl's retrying wrapper; the caller retries the call. Relies on
     ``_CachedStorage._backend``, ``._lock``, ``._studies``, ``._add_trials_to_cache`` and
-    ``optuna.storages._cached_storage._StudyInfo`` (Optuna 5.1.0), and on the table models.
+    ``optuna.storages._cached_storage._StudyInfo`` (Optuna 5.1.0), and on the table models
+    (the trials table's ``datetime_start`` column holding UTC).
     """
     from optuna.storages._cached_storage import _StudyInfo
     from sqlalchemy import func, insert
@@ -49,7 +50,8 @@ def create_trials(cached: BaseStorage, study_id: int, k: int) -> list[int]:
     rdb: RDBStorage = cached._backend  # type: ignore[attr-defined]
     models = rdb_models()
     trial = models.TrialModel
-    now = datetime.now()
+    now = datetime.now()  # shown in local time; stored in UTC, as Optuna's trial model does
+    stored = now.astimezone(timezone.utc).replace(tzinfo=None)
     with rdb_session(rdb) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)  # as Optuna does
         before = (
@@ -60,7 +62,7 @@ def create_trials(cached: BaseStorage, study_id: int, k: int) -> list[int]:
                 "study_id": study_id,
                 "number": before + i,
                 "state": TrialState.RUNNING,
-                "datetime_start": now,
+                "datetime_start": stored,
             }
             for i in range(k)
         ]

@@ -5,9 +5,9 @@ Checked against Optuna 5.1.0."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from optuna.distributions import BaseDistribution
@@ -109,8 +109,10 @@ def _while_running(
         ).where(running)
         for i in range(n)
     ]
-    statement = insert(model).from_select(
-        ["trial_id", *names], selects[0] if n == 1 else union_all(*selects)
+    # Into the table, not the ORM model: an ORM insert run with parameters is a bulk insert.
+    statement = insert(model.__table__).from_select(
+        ["trial_id", *names],
+        selects[0] if n == 1 else union_all(*selects),
     )
     if keys is not None:
         statement = statement.on_conflict_do_update(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from automl.search.internals.rdb import rdb_models, rdb_of, rdb_session
 
@@ -48,19 +48,6 @@ def running_numbers_rdb(storage: BaseStorage, study_id: int) -> set[int]:
             .all()
         )
         return {int(number) for (number,) in rows}
-
-
-def trials_by_id_rdb(storage: BaseStorage, study_id: int, trial_ids: set[int]) -> list[FrozenTrial]:
-    """The study's trials ``trial_ids`` whole, and no other, in the one read that Optuna's RDB
-    storage makes of many trials (a query per table). Relies on ``RDBStorage._get_trials``
-    (Optuna 5.1.0): with ``trial_id_greater_than`` above every id it reads exactly the ids
-    given."""
-    rdb = rdb_of(storage)
-    assert rdb is not None, "an RDB storage (the caller checks rdb_of)"
-    return rdb._get_trials(study_id, None, set(trial_ids), _ABOVE_EVERY_ID)
-
-
-_ABOVE_EVERY_ID = 2**31 - 1  # the largest id of the trials table's INTEGER key
 
 
 def fail_reason_rows_rdb(
