@@ -131,8 +131,7 @@ def main() -> None:
             f"{row['family']:6s} {row['variant']:18s} {row['size_ratio']:6.2f}x "
             f"{row['latency_ratio']:7.2f}x "
             f"{row['drop_points']:+9.2f}p {row['test']:7.4f} {row['float_test']:7.4f} "
-            f"{row['size_bytes']:9,.0f} "
-            f"{row['float_size_bytes']:11,.0f} {row['latency_ms']:7.3f} "
+            f"{row['size_bytes']:9,.0f} {row['float_size_bytes']:11,.0f} {row['latency_ms']:7.3f} "
             f"{row['float_latency_ms']:8.3f}"
         )
     for row in rows:

@@ -325,8 +325,7 @@ def time_status(url: str, name: str) -> dict[str, Any]:
             "stdout_bytes": runs[0][3],
         }
     probe = (
-        "import sys, contextlib, io\n"
-        "from automl.cli import main\n"
+        "import sys, contextlib, io\nfrom automl.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    main(['status', '--storage', {url!r}, '--study', {name!r}])\n"
         f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"

@@ -62,8 +62,7 @@ def main() -> None:
             s = np.asarray(scores)
             print(
                 f"{name:14s} {'single' if n == 1 else f'ensemble of {n}':14s} test mean "
-                f"{s.mean():.4f}  "
-                f"std {s.std(ddof=1):.4f}  min {s.min():.4f}  max {s.max():.4f}  "
+                f"{s.mean():.4f}  std {s.std(ddof=1):.4f}  min {s.min():.4f}  max {s.max():.4f}  "
                 f"fit median {statistics.median(times):6.2f} s  (n_test {len(dataset.y_test)})",
                 flush=True,
             )

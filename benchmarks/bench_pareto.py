@@ -570,8 +570,7 @@ def print_tables(out: dict[str, Any]) -> None:
             print(f"\n{key}, {what}: E = {budget} epochs, median of {n} seeds; reference {ref}")
             print(
                 f"{'arm':<16} {'HV@E/4':>8} {'HV@E/2':>8} {'HV@E':>8} {'trials':>7} "
-                f"{'complete':>8} {'pruned':>7} "
-                f"{'wall s':>7}  pruned arm reaches this HV@E after"
+                f"{'complete':>8} {'pruned':>7} {'wall s':>7}  pruned arm reaches this HV@E after"
             )
             k = "hv_log_" if log else "hv_"
             for arm, a in figures["arms"].items():

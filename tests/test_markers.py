@@ -25,8 +25,7 @@ def folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(
         test_marked="import pytest\n\n@pytest.mark.integration\ndef "
-        "test_marked(postgres_url):\n    "
-        "pass\n",
+        "test_marked(postgres_url):\n    pass\n",
         test_module_marked="import pytest\n\npytestmark = pytest.mark.integration\n\ndef "
         "test_in_marked_module(postgres_url):\n    pass\n",
     )

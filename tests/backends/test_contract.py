@@ -196,8 +196,7 @@ def collect(backend: Backend, numbers: list[int], within_s: float) -> list[Trial
     while {e.trial_number for e in events} < set(numbers):
         assert time.monotonic() < deadline, (
             "no event for trials "
-            f"{sorted(set(numbers) - {e.trial_number for e in events})} within "
-            f"{within_s:.0f} s"
+            f"{sorted(set(numbers) - {e.trial_number for e in events})} within {within_s:.0f} s"
         )
         events += backend.wait(timeout_s=0.5)
     return events

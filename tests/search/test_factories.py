@@ -51,8 +51,7 @@ def test_grid_sampler_walks_the_space() -> None:
     spec = parse_spec(
         "name: g\nobjective: {metric: accuracy}\ndata: {source: sklearn:digits}\n"
         "space: {depth: {low: 1, high: 3}, optimizer: {choices: [adam, sgd]}, dropout: "
-        "{low: 0.0, high: 0.2, step: 0.1}}\n"
-        "search: {sampler: {type: grid}}"
+        "{low: 0.0, high: 0.2, step: 0.1}}\nsearch: {sampler: {type: grid}}"
     )
     sampler = build_sampler(spec.search.sampler, spec.space)
     assert isinstance(sampler, optuna.samplers.GridSampler)

@@ -206,8 +206,7 @@ def test_user_builder_trial(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: DataCache
 ) -> None:
     (tmp_path / "tiny_builder.py").write_text(
-        "from torch import nn\n"
-        "def build(params, input_shape, n_outputs):\n"
+        "from torch import nn\ndef build(params, input_shape, n_outputs):\n"
         "    return nn.Sequential(nn.Linear(input_shape[0], params['hidden']), nn.Tanh(),\n"
         "                         nn.Linear(params['hidden'], n_outputs))\n"
     )
@@ -271,8 +270,7 @@ def test_a_user_builder_owns_the_model_params(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: DataCache
 ) -> None:
     (tmp_path / "swish_builder.py").write_text(
-        "from torch import nn\n"
-        "def build(params, input_shape, n_outputs):\n"
+        "from torch import nn\ndef build(params, input_shape, n_outputs):\n"
         "    assert params['activation'] == 'swish'\n"
         "    return nn.Sequential(nn.Linear(input_shape[0], 8), nn.SiLU(), nn.Linear(8, "
         "n_outputs))\n"

@@ -112,9 +112,7 @@ def test_python_source_imports_only_the_named_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "my_data_mod.py").write_text(
-        "import numpy as np\n"
-        "def load():\n"
-        "    rng = np.random.default_rng(0)\n"
+        "import numpy as np\ndef load():\n    rng = np.random.default_rng(0)\n"
         "    return rng.normal(size=(60, 3)), np.arange(60) % 3\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -55,14 +55,11 @@ def test_user_builder_gets_params_shape_and_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "my_models.py").write_text(
-        "from torch import nn\n"
-        "SEEN = []\n"
-        "def build(params, input_shape, n_outputs):\n"
+        "from torch import nn\nSEEN = []\ndef build(params, input_shape, n_outputs):\n"
         "    SEEN.append((params, input_shape, n_outputs))\n"
         "    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], params['hidden']),\n"
         "                         nn.ReLU(), nn.Linear(params['hidden'], n_outputs))\n"
-        "def not_a_module(params, input_shape, n_outputs):\n"
-        "    return 42\n"
+        "def not_a_module(params, input_shape, n_outputs):\n    return 42\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     net = build_model(

@@ -19,9 +19,7 @@ from tests.training.helpers import make_spec
 def test_scaler_never_sees_validation_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Column 0 is a unique row id, so we can tell exactly which rows each scaler was fitted on.
     (tmp_path / "rows_with_ids.py").write_text(
-        "import numpy as np\n"
-        "def load():\n"
-        "    rng = np.random.default_rng(0)\n"
+        "import numpy as np\ndef load():\n    rng = np.random.default_rng(0)\n"
         "    X = np.column_stack([np.arange(90.0), rng.normal(size=(90, 3))])\n"
         "    return X, np.arange(90) % 3\n"
     )

@@ -49,8 +49,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if spec.own_code:
         raise UsageError(
             f"export applies to the built-in trainer only; study {name} runs your own "
-            "code (train:), "
-            "which saves its own models"
+            "code (train:), which saves its own models"
         )
     result = export_trial(
         study,

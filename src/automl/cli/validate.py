@@ -50,8 +50,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"[bold]{escape(spec.name)}[/bold]: {escape(spec.describe_objectives())} {escape(what)}; "
         f"sampler {spec.search.sampler.type}, pruner {spec.search.pruner.type}; "
         f"{spec.search.n_trials} trials, {spec.execution.parallelism} at a time on "
-        f"{spec.execution.backend.value}; "
-        f"storage {escape(mask_url(spec.storage))}"
+        f"{spec.execution.backend.value}; storage {escape(mask_url(spec.storage))}"
     )
     table = Table(title="search space")
     table.add_column("parameter")

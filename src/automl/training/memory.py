@@ -93,6 +93,5 @@ def check_memory(spec: StudySpec, input_shape: tuple[int, ...], n_outputs: int) 
             f"the largest model of the space ({sizes}) needs about {need / 2**30:.1f} "
             "GiB per trial for "
             f"{spec.dataset.cv.folds * spec.dataset.cv.repeats} folds, more than "
-            f"{FRACTION:.0%} of {what} "
-            f"({have / 2**30:.1f} GiB); lower the upper bounds",
+            f"{FRACTION:.0%} of {what} ({have / 2**30:.1f} GiB); lower the upper bounds",
         )
