@@ -302,7 +302,7 @@ def report_cost_s(storage_url: str, n_reports: int = 200) -> float:
     """Seconds per intermediate value as a worker reports it (automl's reporter, no pruner)."""
     import optuna
 
-    from automl.runner.execute import OptunaReporter
+    from automl.runner.reporter import OptunaReporter
     from automl.search import make_storage
 
     study = optuna.create_study(
@@ -767,8 +767,7 @@ def print_tables(cells: list[dict[str, Any]]) -> None:
             f"{fmt(f['efficiency'], 3)} "
             f"| {fmt(o['efficiency'], 3)} | {fmt(a['coordinator_cpu_ms_per_trial'], 1)} / "
             f"{fmt(f['coordinator_cpu_ms_per_trial'], 1)} | "
-            f"{fmt(a['median_worker_duration_s'], 3)} / "
-            f"{fmt(f['median_worker_duration_s'], 3)} |"
+            f"{fmt(a['median_worker_duration_s'], 3)} / {fmt(f['median_worker_duration_s'], 3)} |"
         )
     print(DETAILS_HEADER)
     print("| --- " * (DETAILS_HEADER.count(" | ") + 1) + "|")

@@ -130,7 +130,7 @@ class VirtualWorker(threading.Thread):
     def take(self, key: bytes, payload: bytes) -> None:
         from celery.exceptions import Reject, WorkerShutdown
 
-        from automl.worker.tasks import TASK_NAME
+        from automl.worker.celery_app import TASK_NAME
 
         popped = time.time()
         raw = json.loads(payload)
@@ -187,7 +187,7 @@ def run_automl(config: dict[str, Any], work: Path, stop: threading.Event) -> Non
     import automl.training  # noqa: F401 - as automl worker does: "ready" means ready to train
     from automl.search import make_storage
     from automl.search.storage import quiet_optuna
-    from automl.worker import tasks
+    from automl.worker import celery_app
 
     quiet_optuna()
     threads = config["threads"]
@@ -197,7 +197,7 @@ def run_automl(config: dict[str, Any], work: Path, stop: threading.Event) -> Non
     size_pool(
         make_storage(config["storage"], retry_s=workers[0].worker.settings.storage_retry_s), threads
     )
-    tasks.configure(workers[0].worker.settings)  # as a worker process is
+    celery_app.configure(workers[0].worker.settings)  # as a worker process is
     for w in workers:
         w.start()
     (work / f"ready-{config['index']}").touch()

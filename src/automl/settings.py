@@ -3,7 +3,7 @@
 The command line (:func:`automl.cli.main`) calls :meth:`Settings.from_env` once per command
 and passes the result down: to the :class:`~automl.coordinator.Coordinator`, to the backend
 (:func:`automl.backends.factory.create_backend`) and to the worker process
-(:func:`automl.worker.tasks.configure`). Nothing deeper reads the environment for these.
+(:func:`automl.worker.celery_app.configure`). Nothing deeper reads the environment for these.
 Tests and programs that embed automl build their own ``Settings(...)``.
 
 Secrets (the storage and broker URLs, the dashboard token) are not settings: they are flags,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from automl.coordinator.loop import ORPHANED
+from automl.coordinator.retries import ORPHANED
 from automl.search import COUNTED_STATES, make_storage
 from tests.integration.conftest import AUTOML, WorkerPool, celery_yaml, wait_until
 

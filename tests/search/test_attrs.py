@@ -25,19 +25,21 @@ from automl.search import open_study
 from automl.search.attrs import (
     attempt_of,
     best_epoch_of,
-    curve_of,
     duration_s_of,
     fail_reason_of,
-    fold_curves_of,
-    fold_scores_of,
-    health_of,
     host_of,
     lineage_root,
     note_of,
     pruned_at_epoch_of,
     slot_of,
-    train_loss_of,
     worker_of,
+)
+from automl.search.series import (
+    curve_of,
+    fold_curves_of,
+    fold_scores_of,
+    health_of,
+    train_loss_of,
 )
 from automl.studyfile import StudySpec, parse_spec
 from automl.tracking.base import trial_record

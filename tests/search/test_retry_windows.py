@@ -16,7 +16,7 @@ from automl.search import storage as storage_module
 from automl.search.storage import make_storage
 from automl.settings import Settings
 from automl.studyfile import StudySpec
-from automl.worker import tasks
+from automl.worker import celery_app, tasks
 
 
 class Clock:
@@ -78,12 +78,12 @@ def test_a_coordinator_and_a_worker_in_one_process_keep_their_own_windows(
 ) -> None:
     # Once a worker process' configure() and a coordinator's run() each set a process-wide
     # window (the run put its own back after); now neither touches the other's storages.
-    monkeypatch.setattr(tasks, "_worker", None)
+    monkeypatch.setattr(celery_app, "_worker", None)
     worker_window, coordinator_window = 1800.0, 7.0
-    tasks.configure(
+    celery_app.configure(
         tasks.WorkerSettings(journal_url, "redis://127.0.0.1:1/0", "cpu:0", 30.0, 3, worker_window)
     )
-    worker = tasks._worker  # noqa: SLF001
+    worker = celery_app._worker  # noqa: SLF001
     assert worker is not None and worker.host.storage_retry_s == worker_window
 
     settings = Settings(storage_retry_s=coordinator_window)
@@ -105,7 +105,7 @@ def test_a_coordinator_and_a_worker_in_one_process_keep_their_own_windows(
     assert _waited(coordinators, clock, monkeypatch)[0] == pytest.approx(coordinator_window)
     assert _waited(commands, clock, monkeypatch)[0] == pytest.approx(Settings.storage_retry_s)
 
-    tasks.configure(
+    celery_app.configure(
         tasks.WorkerSettings(journal_url, "redis://127.0.0.1:1/0", "cpu:1", 30.0, 3, 60.0)
     )
     assert internals.study_storage(study).window_s == coordinator_window  # type: ignore[attr-defined]

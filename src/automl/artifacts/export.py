@@ -33,7 +33,8 @@ from automl.artifacts.choose import objective_values, primary_value, trial_to_ex
 from automl.artifacts.measure import Figures
 from automl.artifacts.predict import FORMAT_VERSION
 from automl.errors import UsageError
-from automl.search.attrs import best_epoch_of, fold_scores_of
+from automl.search.attrs import best_epoch_of
+from automl.search.series import fold_scores_of
 from automl.search.study import stored_spec
 from automl.studyfile.schema import StudySpec
 from automl.studyfile.space import complete_params

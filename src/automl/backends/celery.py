@@ -30,27 +30,18 @@ import logging
 import time
 from typing import Any
 
-import redis
-
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.backends.inflight import Flight, InFlight
 from automl.errors import AutoMLError
 from automl.masking import mask_text, mask_url
 from automl.search.storage import make_storage
 from automl.settings import Settings
-from automl.worker.lease import LeaseState, LeaseStore
+from automl.worker.lease import BROKER_DOWN, LeaseState, LeaseStore
 from automl.worker.notices import Notices
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.25  # how long to pause while the broker is unreachable
-BROKER_DOWN = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    redis.BusyLoadingError,
-    ConnectionError,
-    OSError,
-)
 
 
 class CeleryBackend(Backend):

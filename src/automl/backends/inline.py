@@ -122,7 +122,8 @@ class InlineBackend(Backend):
         run.thread.start()
 
     def _train(self, run: _Run) -> None:
-        from automl.runner.execute import ClaimLost, execute_trial
+        from automl.runner.execute import execute_trial
+        from automl.runner.reporter import ClaimLost
 
         error: BaseException | None = None
         try:

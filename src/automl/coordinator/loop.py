@@ -25,7 +25,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
 from automl.coordinator.progress import NoProgress, Progress, RunState, StopReason
@@ -33,7 +33,6 @@ from automl.coordinator.retries import (
     INTERRUPTED,
     NOT_STARTED,
     NOT_STARTED_STOPPED,
-    ORPHANED,
     Retries,
 )
 from automl.errors import StudyFailedError, StudyInterrupted
@@ -50,7 +49,6 @@ from automl.search.study import (
 )
 from automl.settings import Settings
 from automl.studyfile.schema import Direction, StudySpec
-from automl.trial_attrs import FailKind
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +138,7 @@ class Coordinator:
             self._interrupt()
             raise StudyInterrupted(
                 f"interrupted; running trials were marked failed ({INTERRUPTED}) and "
-                "will run again "
-                "when you resume with the same command"
+                "will run again when you resume with the same command"
             ) from None
         finally:
             self.backend.close()
@@ -263,21 +260,11 @@ class Coordinator:
     # -- bookkeeping ------------------------------------------------------------------------
 
     def _recover_orphans(self) -> None:
-        """Trials left RUNNING by a coordinator that died: await those a live worker still runs,
-        fail the others and run them again."""
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        alive = set(
-            self.backend.adopt(self.study.study_name, self._study_uid, [t.number for t in running])
-        )
-        for frozen in running:
-            if frozen.number in alive:
-                self._in_flight[frozen.number] = dict(frozen.params)
-                self.state.running[frozen.number] = dict(frozen.params)
-                log.info(
-                    "trial %d is still running on a live worker; waiting for it", frozen.number
-                )
-            else:
-                self.retries.fail_and_retry(frozen, ORPHANED, FailKind.INTERRUPTED, limit=None)
+        """Trials left RUNNING by a coordinator that died: those a live worker still runs are in
+        flight again (:meth:`Retries.recover_orphans` fails and reruns the others)."""
+        for number, params in self.retries.recover_orphans(self.backend).items():
+            self._in_flight[number] = params
+            self.state.running[number] = dict(params)
 
     def _enqueue_start_points(self) -> None:
         for point in self.spec.search.enqueue:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.backends.base import Backend
 from automl.search.attrs import (
     ATTEMPT,
     RETRY_OF,
@@ -62,6 +63,24 @@ class Retries:
         self._study_uid = study_uid
         self._add_count = add_count
         self.failures: list[str] = []  # final failures of this run (not retried)
+
+    def recover_orphans(self, backend: Backend) -> dict[int, dict[str, object]]:
+        """Trials left RUNNING by a coordinator that died: those a live worker still runs are
+        awaited (returned: number -> params); the others are failed and run again."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        alive = set(
+            backend.adopt(self.study.study_name, self._study_uid, [t.number for t in running])
+        )
+        adopted: dict[int, dict[str, object]] = {}
+        for frozen in running:
+            if frozen.number in alive:
+                adopted[frozen.number] = dict(frozen.params)
+                log.info(
+                    "trial %d is still running on a live worker; waiting for it", frozen.number
+                )
+            else:
+                self.fail_and_retry(frozen, ORPHANED, FailKind.INTERRUPTED, limit=None)
+        return adopted
 
     def settle(self, frozen: FrozenTrial, lost: str | None) -> FrozenTrial:
         """A trial the backend says ended, or was ``lost`` (the reason), as it ends up: a lost

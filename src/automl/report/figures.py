@@ -16,8 +16,8 @@ from plotly.subplots import make_subplots
 
 from automl.report.figure import Figure, optuna_figure
 from automl.report.summary import top_trials
-from automl.search.attrs import fold_scores_of, health_of
 from automl.search.outcomes import best_trial
+from automl.search.series import fold_scores_of, health_of
 
 
 def report_figures(study: optuna.Study) -> list[Figure]:

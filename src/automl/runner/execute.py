@@ -27,7 +27,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import PREEMPTED, AutoMLError, TrialPreempted, TrialPruned
 from automl.masking import mask_text
+from automl.runner.failures import failure_reason
 from automl.runner.host import TrialHost
+from automl.runner.reporter import ClaimLost, OptunaReporter
 from automl.runner.vectors import (
     VectorReporter,
     as_record,
@@ -61,41 +63,6 @@ from automl.trial_attrs import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class ClaimLost(Exception):  # noqa: N818 - a signal to stop, not an error of the trial
-    """Another delivery owns this trial now: stop training it, and tell the storage nothing."""
-
-
-class OptunaReporter:
-    """Adapts an Optuna trial to the training engine's :class:`Reporter` protocol (one objective;
-    several: :class:`automl.runner.vectors.VectorReporter`)."""
-
-    def __init__(
-        self,
-        trial: optuna.trial.Trial,
-        should_stop: Callable[[], bool] = lambda: False,
-        name: str = "",
-    ) -> None:
-        self._trial = trial
-        self._should_stop = should_stop
-        self._name = name  # the objective's name, for a value reported as {name: value}
-        self.last: tuple[int, float] | None = None  # the latest epoch reported, and its value
-
-    def report(self, epoch: int, value: Any) -> None:
-        if self._should_stop():
-            raise ClaimLost(f"trial {self._trial.number}: claimed by another delivery")
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            value = as_record(value, [self._name])[self._name]
-        if math.isfinite(value):  # Optuna refuses nan; divergence is reported by the engine
-            self._trial.report(value, step=epoch)  # Optuna's step: the epoch (your code's step)
-            if self.last is None or epoch >= self.last[0]:
-                self.last = (epoch, float(value))
-
-    def should_prune(self) -> bool:
-        if isinstance(self._trial.study.pruner, optuna.pruners.NopPruner):
-            return False  # Optuna would read the trial back from the storage to learn that
-        return self._trial.should_prune()
 
 
 @dataclass(frozen=True)
@@ -327,21 +294,3 @@ class _BuiltIn:
             cache=self._host.data,
             checkpoints=self._checkpoints,
         )
-
-
-def failure_reason(exc: BaseException, *secrets_in: str) -> str:
-    """One line: what went wrong, with no credentials in it."""
-    if _is_out_of_memory(exc):
-        return "out of memory"
-    text = exc.one_line() if isinstance(exc, AutoMLError) else f"{type(exc).__name__}: {exc}"
-    text = " ".join(text.split())
-    return mask_text(text, *secrets_in)[:500]
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return (
-        name == "OutOfMemoryError"
-        or isinstance(exc, MemoryError)
-        or "CUDA out of memory" in str(exc)
-    )

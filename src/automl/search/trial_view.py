@@ -27,20 +27,22 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.search.attrs import (
     best_epoch_of,
     checkpoint_epoch_of,
-    curve_of,
     duration_s_of,
     fail_kind_of,
-    fold_curves_of,
-    health_of,
     host_of,
     note_of,
     pruned_at_epoch_of,
     resumed_from_epoch_of,
     slot_of,
+)
+from automl.search.outcomes import feasible
+from automl.search.series import (
+    curve_of,
+    fold_curves_of,
+    health_of,
     train_loss_of,
     user_metrics_of,
 )
-from automl.search.outcomes import feasible
 from automl.search.vectors import epoch_vectors_of
 from automl.trial_attrs import FailKind
 

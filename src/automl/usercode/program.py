@@ -48,6 +48,7 @@ from automl.training.checkpoint import CheckpointBlob, preemption_requested
 from automl.training.reporter import Reported, Reporter
 from automl.usercode.command import build_command
 from automl.usercode.folder import CheckpointFolder
+from automl.usercode.protocol import _message
 from automl.usercode.readers import MetricReader
 
 log = logging.getLogger(__name__)
@@ -253,48 +254,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # not Linux: the orphan ends when it next writes to its closed stdout
-
-
-def _message(line: str) -> dict[str, Any] | None:
-    """A protocol line as {"value": v} or {"step": int, "value": v}, where v is a number or (a
-    line with "values") a dict of numbers by objective name; None for any other line (the
-    program's own output)."""
-    text = line.strip()
-    if not (text.startswith("{") and text.endswith("}")):
-        return None
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return None
-    if (
-        not isinstance(obj, dict)
-        or set(obj) - {"step", "value", "values"}
-        or len(set(obj) & {"value", "values"}) != 1
-    ):
-        return None
-    value: Any = obj.get("value", obj.get("values"))
-    if "values" in obj:
-        if (
-            not isinstance(value, dict)
-            or not value
-            or not all(_is_number(v) for v in value.values())
-        ):
-            return None
-        value = {str(k): float(v) for k, v in value.items()}
-    elif not _is_number(value):
-        return None
-    else:
-        value = float(value)
-    if "step" in obj:
-        step = obj["step"]
-        if isinstance(step, bool) or not isinstance(step, int):
-            return None
-        return {"step": step, "value": value}
-    return {"value": value}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _pump(stream: IO[str] | None, put: Callable[[str | None], None]) -> None:

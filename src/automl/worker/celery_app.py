@@ -1,4 +1,6 @@
-"""The one Celery app factory: the coordinator sends with it, workers consume with it.
+"""The one Celery app factory: the coordinator sends with it, workers consume with it; and the
+one task it knows, ``automl.run_trial``, whose deliveries a worker process hands to its
+:class:`~automl.worker.tasks.TrialWorker` (:func:`configure` makes it).
 
 Settings, and why:
 
@@ -25,17 +27,20 @@ Settings, and why:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from kombu import Queue
 
 from automl.errors import UsageError
 from automl.masking import mask_url, percent_encode_hint, unencoded_separator
-from automl.worker.tasks import TASK_NAME, register
+from automl.worker.message import WIRE_VERSION, TrialJob
+from automl.worker.tasks import TrialWorker, WorkerSettings
 
 __all__ = ["DEFAULT_QUEUE", "TASK_NAME", "VISIBILITY_TIMEOUT_S", "check_broker_url", "create_app"]
 DEFAULT_QUEUE = "automl"
 VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
+TASK_NAME = "automl.run_trial"  # the name on the wire; coordinators send it, workers register it
 
 
 def create_app(broker_url: str, queues: Sequence[str] = (DEFAULT_QUEUE,)) -> Celery:
@@ -81,3 +86,29 @@ def check_broker_url(broker_url: str | None, field: str = "execution.broker") ->
     if held := unencoded_separator(broker_url):
         raise UsageError(f"{field}: {mask_url(broker_url)!r}: {percent_encode_hint(held)}")
     return broker_url
+
+
+_worker: TrialWorker | None = None
+
+
+def configure(settings: WorkerSettings) -> None:
+    """Called once by the worker process before it consumes."""
+    global _worker
+    _worker = TrialWorker(settings)
+
+
+def register(app: Celery) -> None:
+    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(deliver_trial)
+
+
+def deliver_trial(task: Task, *args: Any) -> str:
+    """Train one trial once; return what happened (for the worker's log). ``args`` is the
+    message in any shape :meth:`TrialJob.from_wire` reads."""
+    if _worker is None:
+        raise RuntimeError(
+            "automl.worker.celery_app.configure() was not called in this worker process"
+        )
+    job = TrialJob.from_wire(list(args))
+    if job is None:
+        return f"ignored: not a trial message automl {WIRE_VERSION} reads: {args!r:.200}"
+    return _worker.deliver(job.study_name, job.trial_number, job.study_uid, job.spec_digest)

@@ -42,6 +42,14 @@ from typing import Any
 import redis
 
 CLAIM_TTL_S = 24 * 3600
+# The errors that mean the broker's Redis cannot be reached now (down, restarting, loading).
+BROKER_DOWN = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    ConnectionError,
+    OSError,
+)
 
 # The claim's owner, read from its JSON; nil when the claim is missing or not ours to parse.
 _OWNER_OF = """

@@ -14,7 +14,7 @@ from celery.signals import worker_ready, worker_shutting_down
 
 from automl.search.storage import quiet_optuna
 from automl.worker import tasks
-from automl.worker.celery_app import create_app
+from automl.worker.celery_app import configure, create_app
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def run_worker_process(settings: tasks.WorkerSettings, queues: Sequence[str], th
 
     quiet_optuna()
     torch.set_num_threads(threads)
-    tasks.configure(settings)
+    configure(settings)
     app = create_app(settings.broker_url, queues)
     name = settings.slot.replace(":", "").replace("/", "-")
 

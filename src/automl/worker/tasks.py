@@ -1,4 +1,4 @@
-"""The one Celery task: ``automl.run_trial(study_name, trial_number, study_uid)``.
+"""What the Celery task ``automl.run_trial(study_name, trial_number, study_uid)`` does.
 
 The message carries JSON-safe ids only. The storage URL and the broker are the worker's own
 (``automl worker`` flags or ``AUTOML_STORAGE`` / ``AUTOML_BROKER``), never the message's, so a
@@ -42,13 +42,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from celery import Celery, Task
 from celery.exceptions import Reject, WorkerShutdown
 
 from automl.masking import mask_text, mask_url
 from automl.settings import Settings
 from automl.worker.lease import LeaseStore, new_owner
-from automl.worker.message import WIRE_VERSION, TrialJob, is_trial_number
+from automl.worker.message import is_trial_number
 from automl.worker.notices import Notices
 from automl.worker.renewer import LeaseRenewer
 
@@ -59,7 +58,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TASK_NAME = "automl.run_trial"  # the name on the wire; coordinators send it, workers register it
 EXIT_UNHEALTHY = 3  # the exit code of a worker process that stopped itself; not restarted
 OUTAGE_LOG_EVERY_S = 60.0
 DOWN_WHAT = "the storage or the broker is unreachable"
@@ -185,7 +183,8 @@ class TrialWorker:
         _safe(self.notices.report_problem, study_uid, text)
 
     def _train(self, opened: OpenedTrial, study_uid: str, owner: str) -> str:
-        from automl.runner.execute import ClaimLost, execute_trial
+        from automl.runner.execute import execute_trial
+        from automl.runner.reporter import ClaimLost
 
         settings = self.settings
         study_name, number = opened.study.study_name, opened.frozen.number
@@ -279,8 +278,7 @@ class TrialWorker:
         if self.infra_failures >= self.settings.max_infra_failures:
             log.critical(
                 "%d trials in a row failed for infrastructure reasons (last: %s) while "
-                "the storage and "
-                "the broker answered; this worker (%s) stops taking work",
+                "the storage and the broker answered; this worker (%s) stops taking work",
                 self.infra_failures,
                 reason,
                 slot,
@@ -293,30 +291,6 @@ class TrialWorker:
 
     def _masked(self, text: str) -> str:
         return mask_text(text, self.settings.storage_url, self.settings.broker_url)
-
-
-_worker: TrialWorker | None = None
-
-
-def configure(settings: WorkerSettings) -> None:
-    """Called once by the worker process before it consumes."""
-    global _worker
-    _worker = TrialWorker(settings)
-
-
-def register(app: Celery) -> None:
-    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(deliver_trial)
-
-
-def deliver_trial(task: Task, *args: Any) -> str:
-    """Train one trial once; return what happened (for the worker's log). ``args`` is the
-    message in any shape :meth:`TrialJob.from_wire` reads."""
-    if _worker is None:
-        raise RuntimeError("automl.worker.tasks.configure() was not called in this worker process")
-    job = TrialJob.from_wire(list(args))
-    if job is None:
-        return f"ignored: not a trial message automl {WIRE_VERSION} reads: {args!r:.200}"
-    return _worker.deliver(job.study_name, job.trial_number, job.study_uid, job.spec_digest)
 
 
 def _safe(call: Any, *args: Any) -> None:
