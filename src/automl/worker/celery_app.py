@@ -81,7 +81,8 @@ def check_broker_url(broker_url: str | None, field: str = "execution.broker") ->
         )
     if not broker_url.startswith(("redis://", "rediss://")):
         raise UsageError(
-            f"{field}: {mask_url(broker_url)!r} is not a Redis URL; automl's Celery broker is Redis (redis://...)"
+            f"{field}: {mask_url(broker_url)!r} is not a Redis URL; "
+            "automl's Celery broker is Redis (redis://...)"
         )
     if held := unencoded_separator(broker_url):
         raise UsageError(f"{field}: {mask_url(broker_url)!r}: {percent_encode_hint(held)}")
