@@ -113,7 +113,7 @@ def test_params_land_in_one_insert_and_are_checked_as_optuna_checks(
         storage.get_trial_id_from_study_id_trial_number(study_id(study), number)
     )
     assert stored.params == params and set(params) == {"lr", "width", "opt"}
-    inserts = sum(s.lstrip().upper().startswith("INSERT INTO TRIAL_PARAMS") for s in seen)
+    inserts = sum("INSERT INTO TRIAL_PARAMS" in s.upper() for s in seen)
     if storage_url.startswith(("sqlite", "postgresql")):
         assert inserts == 1  # one statement for all, which writes only while the trial runs
     trial = ask(study, waiting=False)

@@ -298,6 +298,13 @@ def test_create_trials_numbers_as_optuna_and_fills_its_cache(
     assert trial.number == 2 and not seen
     x = trial.suggest_float("x", 0, 1)
     assert again.get_trial(ids[1]).params == {"x": x}
+    created = again.get_trial(ids[2]).datetime_start
+    time.sleep(1.1)  # a trial created ahead starts when it gets its params, in the same statement
+    with storage.params_at_once(ids[2]):  # type: ignore[attr-defined]
+        internals.trial_on(study, ids[2]).suggest_float("x", 0, 1)
+    now = again.get_trial(ids[2])
+    assert now.datetime_start is not None and created is not None and "x" in now.params
+    assert (now.datetime_start - created).total_seconds() >= 1.0
 
 
 def test_trials_by_id_rdb_builds_the_trials_optuna_builds(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -84,14 +85,21 @@ def write_user_attrs_rdb(rdb: RDBStorage, trial_id: int, attrs: dict[str, Any]) 
 
 @lru_cache(maxsize=256)
 def _while_running(
-    model: Any, dialect: str, n: int, names: tuple[str, ...], keys: tuple[str, ...] | None
+    model: Any,
+    dialect: str,
+    n: int,
+    names: tuple[str, ...],
+    keys: tuple[str, ...] | None,
+    starts: bool = False,
 ) -> Any:
     """``INSERT INTO <model's table> (trial_id, <names>) SELECT <n rows> WHERE <the trial is
     RUNNING>``, an upsert on (trial_id, ``keys``) unless ``keys`` is None: a write and Optuna's
     "is the trial still updatable" check in one statement instead of a read and a write. Built
     once per shape, with bound parameters (:func:`_execute_while_running` binds them), so that
-    SQLAlchemy compiles it once."""
-    from sqlalchemy import bindparam, exists, select, union_all
+    SQLAlchemy compiles it once. With ``starts`` (PostgreSQL only), the same statement sets the
+    trial's start to now (bound as ``guard_start``, UTC): a trial created ahead
+    (:mod:`.create`) starts when it gets its params, as one that ``study.ask()`` made would."""
+    from sqlalchemy import bindparam, exists, select, union_all, update
 
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -109,6 +117,23 @@ def _while_running(
         ).where(running)
         for i in range(n)
     ]
+    if starts:  # PostgreSQL: the guard is an UPDATE of the trial's start, run in the same statement
+        table = trial.__table__
+        started = (
+            update(table)
+            .where(table.c.trial_id == bindparam("guard_trial_id"))
+            .where(table.c.state == TrialState.RUNNING)
+            .values(datetime_start=bindparam("guard_start"))
+            .returning(table.c.trial_id)
+            .cte("started")
+        )
+        selects = [
+            select(
+                started.c.trial_id,
+                *(bindparam(f"r{i}_{c}", type_=columns[c].type).label(c) for c in names),
+            )
+            for i in range(n)
+        ]
     # Into the table, not the ORM model: an ORM insert run with parameters is a bulk insert.
     statement = insert(model.__table__).from_select(
         ["trial_id", *names],
@@ -123,11 +148,16 @@ def _while_running(
 
 
 def _execute_while_running(
-    rdb: RDBStorage, session: Any, trial_id: int, statement: Any, rows: list[dict[str, Any]]
+    rdb: RDBStorage,
+    session: Any,
+    trial_id: int,
+    statement: Any,
+    rows: list[dict[str, Any]],
+    **guard: Any,
 ) -> None:
     """Run a write built by :func:`_while_running` on ``rows``; when it wrote none, the trial
     is missing or finished, and Optuna's own check says so (KeyError, UpdateFinishedTrialError)."""
-    bound = {"guard_trial_id": trial_id}
+    bound = {"guard_trial_id": trial_id, **{f"guard_{k}": v for k, v in guard.items()}}
     for i, row in enumerate(rows):
         bound.update({f"r{i}_{column}": value for column, value in row.items()})
     if len(session.execute(statement, bound).all()) >= len(rows):  # rowcount: -1 on psycopg
@@ -174,10 +204,12 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
                      "distribution_json": distribution_to_json(distribution)}
                     for name, value, distribution in params
                 ]  # fmt: skip
+                dialect = rdb.engine.name
+                starts = {"start": _utc_now()} if dialect == "postgresql" else {}
                 insert = _while_running(
-                    models.TrialParamModel, rdb.engine.name, len(rows), tuple(rows[0]), None
+                    models.TrialParamModel, dialect, len(rows), tuple(rows[0]), None, bool(starts)
                 )
-                _execute_while_running(rdb, session, trial_id, insert, rows)
+                _execute_while_running(rdb, session, trial_id, insert, rows, **starts)
             else:  # a param seen for the first time: Optuna's own checks against the study
                 for param in params:
                     set_trial_param_without_commit(
@@ -205,3 +237,8 @@ def set_intermediate_value(storage: BaseStorage, trial_id: int, step: int, value
     upsert = _while_running(model, dialect, 1, tuple(row), ("step",))
     with rdb_session(rdb, ignore_integrity_error=True) as session:
         _execute_while_running(rdb, session, trial_id, upsert, [row])
+
+
+def _utc_now() -> datetime:
+    """Now, as Optuna's trial model stores a time: UTC, without a zone."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
