@@ -307,13 +307,16 @@ def test_create_trials_numbers_as_optuna_and_fills_its_cache(
     assert (now.datetime_start - created).total_seconds() >= 1.0
 
 
-def test_trials_by_id_rdb_builds_the_trials_optuna_builds(
-    storage_url: str, study_name: str
-) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def rdb_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """An RDB storage: the SQLite file, or the machine's PostgreSQL."""
+    return sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
+def test_trials_by_id_rdb_builds_the_trials_optuna_builds(rdb_url: str, study_name: str) -> None:
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
-    if internals.rdb_of(make_storage(storage_url, cached=False)) is None:
-        pytest.skip("an RDB storage only")
+    storage_url = rdb_url
     storage = make_storage(storage_url, cached=False)
     study = optuna.create_study(
         storage=storage, study_name=study_name, directions=["maximize", "minimize"]
