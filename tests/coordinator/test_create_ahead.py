@@ -10,51 +10,32 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from automl.backends.base import Backend, EventKind, TrialEvent, TrialJob
+from automl.backends.base import TrialJob
 from automl.coordinator import Coordinator
 from automl.errors import StudyInterrupted
 from automl.search import COUNTED_STATES, open_study
 from automl.search.attrs import fail_kind_of
 from automl.studyfile import StudySpec
 from automl.trial_attrs import FailKind
+from tests.coordinator.test_dispatch_pass import SlowSends
 from tests.search.sql_count import statements
 
 pytestmark = pytest.mark.integration
 
 
-class Instant(Backend):
-    """A trial sent ends at once (told complete) and is heard at the next ``wait``; the
-    ``interrupt_at``-th send is a Ctrl-C instead."""
+class Instant(SlowSends):
+    """A trial sent ends at once (told complete) and is heard at the next ``wait``; it must go
+    out with its params; the ``interrupt_at``-th send is a Ctrl-C instead."""
 
     def __init__(self, study: optuna.Study, capacity: int, interrupt_at: int | None = None) -> None:
-        self.study, self._capacity, self.interrupt_at = study, capacity, interrupt_at
-        self.sent: list[int] = []
-        self.heard: set[int] = set()
-
-    @property
-    def capacity(self) -> int:
-        return self._capacity
-
-    def start(self) -> None:
-        pass
+        super().__init__(study, capacity, send_s=0.0)
+        self.interrupt_at = interrupt_at
 
     def submit(self, job: TrialJob) -> None:
         if self.interrupt_at is not None and len(self.sent) + 1 == self.interrupt_at:
             raise KeyboardInterrupt
         assert self.study.trials[job.trial_number].params, "a trial goes out with its params"
-        self.study.tell(job.trial_number, 0.5)
-        self.sent.append(job.trial_number)
-
-    def wait(self, timeout_s: float) -> list[TrialEvent]:
-        ended = [n for n in self.sent if n not in self.heard]
-        self.heard.update(ended)
-        return [TrialEvent(EventKind.ENDED, n) for n in ended]
-
-    def cancel_all(self) -> list[int]:
-        return []
-
-    def close(self) -> None:
-        pass
+        super().submit(job)
 
 
 def test_trials_are_created_several_at_a_time_and_all_run(

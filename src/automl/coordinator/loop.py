@@ -214,6 +214,10 @@ class Coordinator:
         reason = NOT_STARTED if self.state.stopping == StopReason.TIMEOUT else NOT_STARTED_STOPPED
         while self._ready:
             self._fail_unstarted(self._ready.popleft()[0], reason)
+        self._retire_blank(reason)
+
+    def _retire_blank(self, reason: str) -> None:
+        """Trials created ahead and given no params yet are failed: nothing to run again."""
         while self._blank:
             self._fail_unstarted(trial_number_of(self.study, self._blank.popleft()), reason)
 
@@ -246,13 +250,9 @@ class Coordinator:
         try:
             self.backend.cancel_all()  # local workers checkpoint and stop as preempted
             self.retries.interrupted([*self._in_flight, *(n for n, _ in self._ready)])
-            for new_id in self._blank:  # no params yet: nothing to run again
-                self.retries.fail_unstarted(
-                    trial_number_of(self.study, new_id), NOT_STARTED_STOPPED
-                )
+            self._retire_blank(NOT_STARTED_STOPPED)
             self._in_flight.clear()
             self._ready.clear()
-            self._blank.clear()
             self.state.running.clear()
         finally:
             signal.signal(signal.SIGINT, previous)

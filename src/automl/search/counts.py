@@ -84,7 +84,7 @@ def running_numbers(storage: BaseStorage, study_id: int) -> set[int]:
 
 def trials_by_id(storage: BaseStorage, study_id: int, trial_ids: set[int]) -> list[FrozenTrial]:
     """The study's trials ``trial_ids`` as the storage holds them now. On an RDB storage one
-    read of them all (seven statements however many); elsewhere a read each (a journal
+    read of them all (six statements however many); elsewhere a read each (a journal
     answers from memory). For the coordinator, which learns of several ended trials at once."""
     if rdb_of(storage) is None or len(trial_ids) < 2:
         return [storage.get_trial(i) for i in sorted(trial_ids)]

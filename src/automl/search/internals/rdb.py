@@ -75,12 +75,18 @@ def write_user_attrs_rdb(rdb: RDBStorage, trial_id: int, attrs: dict[str, Any]) 
     model = rdb_models().TrialUserAttributeModel
     rows = [{"key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
     with rdb_session(rdb, ignore_integrity_error=True) as session:
-        if rdb.engine.name not in ("postgresql", "sqlite"):
+        if not _guards_writes(rdb):
             for key, value in attrs.items():
                 set_trial_attr_without_commit(rdb, session, trial_id, key, value)
             return
         upsert = _while_running(model, rdb.engine.name, len(rows), tuple(rows[0]), ("key",))
         _execute_while_running(rdb, session, trial_id, upsert, rows)
+
+
+def _guards_writes(rdb: RDBStorage) -> bool:
+    """Whether :func:`_while_running` serves this database: PostgreSQL and SQLite, the RDB
+    storages automl opens (``INSERT ... SELECT`` with ``RETURNING`` and ``ON CONFLICT``)."""
+    return rdb.engine.name in ("postgresql", "sqlite")
 
 
 @lru_cache(maxsize=256)
@@ -196,7 +202,8 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
     with cache.lock:  # as Optuna's cache writes a param: its record of each param's distribution
         known = cache.param_distributions(trial_id)
         with rdb_session(rdb, ignore_integrity_error=True) as session:
-            if all(name in known for name, _, _ in params):  # the usual case: one INSERT for all
+            # the usual case: one INSERT for all
+            if _guards_writes(rdb) and all(name in known for name, _, _ in params):
                 for name, _, distribution in params:
                     check_distribution_compatibility(known[name], distribution)
                 rows = [
@@ -210,7 +217,7 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
                     models.TrialParamModel, dialect, len(rows), tuple(rows[0]), None, bool(starts)
                 )
                 _execute_while_running(rdb, session, trial_id, insert, rows, **starts)
-            else:  # a param seen for the first time: Optuna's own checks against the study
+            else:  # a param seen for the first time (or another database): Optuna's own checks
                 for param in params:
                     set_trial_param_without_commit(
                         rdb, session, trial_id, param, known.get(param[0])
@@ -227,14 +234,13 @@ def set_intermediate_value(storage: BaseStorage, trial_id: int, step: int, value
     ``storage`` is the storage under automl's retrying wrapper; the caller retries the call.
     """
     rdb = under_cache(storage)
-    dialect = rdb.engine.name if isinstance(rdb, RDBStorage) else None
-    if not isinstance(rdb, RDBStorage) or dialect not in ("postgresql", "sqlite"):
+    if not isinstance(rdb, RDBStorage) or not _guards_writes(rdb):
         storage.set_trial_intermediate_value(trial_id, step, value)
         return
     model = rdb_models().TrialIntermediateValueModel
     stored, kind = model.intermediate_value_to_stored_repr(value)
     row = {"step": step, "intermediate_value": stored, "intermediate_value_type": kind}
-    upsert = _while_running(model, dialect, 1, tuple(row), ("step",))
+    upsert = _while_running(model, rdb.engine.name, 1, tuple(row), ("step",))
     with rdb_session(rdb, ignore_integrity_error=True) as session:
         _execute_while_running(rdb, session, trial_id, upsert, [row])
 
