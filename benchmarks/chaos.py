@@ -247,7 +247,9 @@ class WorkerPool:
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def start(self) -> None:
+    def start(self, timeout_s: float = 300) -> None:
+        """Start it and wait until every slot's process is ready; a supervisor that exits first
+        (an import error, a bad flag) fails at once with the last line of its log."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.command,
@@ -257,11 +259,19 @@ class WorkerPool:
                 cwd=ROOT,
                 start_new_session=True,
             )
-        wait_until(
-            lambda: self.text().count(" ready on queues ") >= self.n,
-            300,
-            f"{self.n} worker processes ready",
-        )
+        wait_until(self._ready, timeout_s, f"{self.n} worker processes ready")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        text = self.text()
+        if text.count(" ready on queues ") >= self.n:
+            return True
+        if self.proc.poll() is not None:
+            last = (text.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(
+                f"automl worker exited {self.proc.returncode} before it was ready: {last}"
+            )
+        return False
 
     def children(self) -> list[int]:
         """Live child processes of the supervisor (the per-slot worker processes)."""

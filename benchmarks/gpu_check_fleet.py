@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos import RedisBroker, WorkerPool, automl_command, wait_until
+from chaos import RedisBroker, WorkerPool, automl_command
 from gpu_check_train import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,20 +202,6 @@ def worker_flags(device: str) -> tuple[list[str], set[str]]:
     return ["--gpus", "none", "--concurrency", "2"], {"cpu:0", "cpu:1"}
 
 
-def start_pool(pool: WorkerPool, timeout_s: float) -> None:
-    """WorkerPool.start with a timeout of ours."""
-    with pool.log.open("ab") as out:
-        pool.proc = subprocess.Popen(
-            pool.command, stdout=out, stderr=subprocess.STDOUT, env=pool.env, cwd=ROOT,
-            start_new_session=True,
-        )  # fmt: skip
-
-    def ready() -> bool:
-        return pool.text().count(" ready on queues ") >= pool.n
-
-    wait_until(ready, timeout_s, f"{pool.n} worker processes ready")
-
-
 def worker_check(device: str, epochs: int, work: Path, deadline: float) -> Outcome:
     if shutil.which("redis-server") is None:
         return Outcome("skipped", note="redis-server is not installed (the broker)")
@@ -231,7 +217,7 @@ def worker_check(device: str, epochs: int, work: Path, deadline: float) -> Outco
     pool = WorkerPool(command, dict(os.environ, AUTOML_LOG_LEVEL="INFO"), work / "worker.log", 2)
     try:
         broker.start()
-        start_pool(pool, left(deadline, 120))
+        pool.start(left(deadline, 120))
         text = WORKER_STUDY.format(storage=storage, epochs=epochs, broker=broker.url, queue=QUEUE)
         study_file.write_text(text)
         started = time.monotonic()
