@@ -24,6 +24,12 @@ For each W in ``--workers`` and each storage in ``--storages`` (a "cell"):
   suggests one float and does 5 x (sleep 0.1 s; ``trial.report``; ``trial.should_prune()``).
   The processes start, load the study and wait before the clock; the clock runs from their
   common release time until the last one has exited.
+- **Optuna pattern, clock at launch** (``--optuna-clock launch`` or ``both``): the same W
+  processes with the clock started just before they are launched, and no barrier: each
+  imports Optuna, loads the study and optimises at once. automl's clock counts ``automl run``'s
+  own start-up; this side counts what the W processes of Optuna's pattern pay to start, which
+  the side above leaves out. (automl's workers are a standing fleet, started before any clock;
+  Optuna's pattern has no standing fleet: its processes are the study's.)
 
 Storages: ``postgresql`` is a private PostgreSQL cluster (initdb/pg_ctl as the postgres user,
 a free port, one database per cell); ``journal-redis`` is a private redis-server (Optuna's
@@ -539,10 +545,14 @@ def split(n: int, k: int) -> list[int]:
     return [n // k + (1 if i < n % k else 0) for i in range(k)]
 
 
-def measure_optuna(cell: Cell, services: Services, rep: int, timeout_s: float) -> dict[str, Any]:
+def measure_optuna(
+    cell: Cell, services: Services, rep: int, timeout_s: float, at_launch: bool = False
+) -> dict[str, Any]:
+    """Optuna's pattern; ``at_launch``: the clock starts before the processes are launched and
+    they start optimising as soon as they have loaded the study (no barrier)."""
     import optuna
 
-    name = f"fleet-optuna-cell{cell.index}-r{rep}"
+    name = f"fleet-optuna{'-launch' if at_launch else ''}-cell{cell.index}-r{rep}"
     optuna.create_study(
         study_name=name, storage=open_storage(cell.storage_url), direction="maximize"
     )
@@ -551,7 +561,12 @@ def measure_optuna(cell: Cell, services: Services, rep: int, timeout_s: float) -
     go = barrier / "go"
     procs: list[subprocess.Popen[bytes]] = []
     log = (services.logs / f"{name}.log").open("ab")
+    rss: list[float] = []
     try:
+        if at_launch:
+            t0 = time.time()
+            go.write_text(repr(t0))  # released before they are launched
+            before = (cpu_s([]), machine_busy_s())
         for i, n in enumerate(split(cell.n_trials, cell.workers)):
             config = {"study": name, "storage": cell.storage_url, "seed": i, "n_trials": n,
                       "ready": str(barrier / f"ready-{i}"), "go": str(go)}  # fmt: skip
@@ -566,17 +581,18 @@ def measure_optuna(cell: Cell, services: Services, rep: int, timeout_s: float) -
                     command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
                 )
             )
-        wait_until(
-            lambda: all_ready(procs, barrier),
-            600,
-            f"{len(procs)} Optuna processes to load the study",
-        )
-        rss = [memory_kib(p.pid).get("vmrss", 0) / 1024 for p in procs]
-        t0 = time.time() + 0.5
-        (barrier / "go.tmp").write_text(repr(t0))
-        (barrier / "go.tmp").rename(go)
-        time.sleep(max(0.0, t0 - time.time()))
-        before = (cpu_s([p.pid for p in procs]), machine_busy_s())
+        if not at_launch:
+            wait_until(
+                lambda: all_ready(procs, barrier),
+                600,
+                f"{len(procs)} Optuna processes to load the study",
+            )
+            rss = [memory_kib(p.pid).get("vmrss", 0) / 1024 for p in procs]
+            t0 = time.time() + 0.5
+            (barrier / "go.tmp").write_text(repr(t0))
+            (barrier / "go.tmp").rename(go)
+            time.sleep(max(0.0, t0 - time.time()))
+            before = (cpu_s([p.pid for p in procs]), machine_busy_s())
         codes = [wait_code(p, t0 + timeout_s) for p in procs]
         wall = time.time() - t0
         busy = machine_busy_s() - before[1]
@@ -589,10 +605,10 @@ def measure_optuna(cell: Cell, services: Services, rep: int, timeout_s: float) -
         "study": name,
         "exit_codes": sorted(set(codes)),
         "wall_s": round(wall, 3),
-        # The processes' CPU after the release (their start-up and load_study left out).
+        # The processes' CPU after the release (at launch: their start-up and load_study too).
         "cpu_s_per_trial": round((children_cpu_s() - cpu_before - before[0]) / cell.n_trials, 4),
         "cores_busy": round(busy / wall, 2),
-        "process_rss_mib_median": round(statistics.median(rss), 1),
+        "process_rss_mib_median": round(statistics.median(rss), 1) if rss else None,
         **trial_figures(trials, t0),
     }
     add_efficiency(
@@ -681,15 +697,22 @@ def run_cell(cell: Cell, services: Services, args: argparse.Namespace) -> dict[s
     warm["report_cost_ms"] = round(1000 * report_cost_s(cell.storage_url), 3)
     memory = pool_memory(pool, before)
     say(f"  warm-up {warm}; memory {memory}")
-    runs: dict[str, list[dict[str, Any]]] = {"optuna": [], **{t: [] for t in args.trainers}}
+    optuna_sides = {"release": ["optuna"], "launch": ["optuna_launch"]}.get(
+        args.optuna_clock, ["optuna", "optuna_launch"]
+    )
+    runs: dict[str, list[dict[str, Any]]] = {
+        **{side: [] for side in optuna_sides},
+        **{t: [] for t in args.trainers},
+    }
     timeout_s = max(300.0, 20 * cell.ideal_s)
-    sides = [*args.trainers, "optuna"]
+    sides = [*args.trainers, *optuna_sides]
     try:
         for rep in range(args.repeats):
             order = sides[rep % len(sides) :] + sides[: rep % len(sides)]  # each side first in turn
             for which in order:
-                if which == "optuna":
-                    runs[which].append(measure_optuna(cell, services, rep, timeout_s))
+                if which.startswith("optuna"):
+                    launch = which == "optuna_launch"
+                    runs[which].append(measure_optuna(cell, services, rep, timeout_s, launch))
                 else:
                     runs[which].append(measure_automl(cell, services, rep, timeout_s, which))
                 last = runs[which][-1]
@@ -720,7 +743,8 @@ def summarise(
     cell: Cell, warm: dict[str, Any], memory: dict[str, Any], runs: dict[str, list[dict[str, Any]]]
 ) -> dict[str, Any]:
     """The medians over the repeats (None where a run failed), and every run as measured.
-    ``automl`` is the built-in trainer's side, ``automl_function`` your own function's."""
+    ``automl`` is the built-in trainer's side, ``automl_function`` your own function's;
+    ``optuna_launch`` Optuna's pattern with the clock at the processes' launch."""
 
     def med(side: list[dict[str, Any]], key: str) -> float | None:
         values = [r[key] for r in side if r.get(key) is not None]
@@ -731,8 +755,10 @@ def summarise(
     out = {
         "workers": cell.workers, "storage": cell.storage, "n_trials": cell.n_trials,
         "ideal_s": round(cell.ideal_s, 3), "warm_up": warm, "memory": memory, "notes": cell.notes,
-        "optuna": {k: med(runs["optuna"], k) for k in OPTUNA_KEYS}, "optuna_runs": runs["optuna"],
     }  # fmt: skip
+    for side in ("optuna", "optuna_launch"):
+        out[side] = {k: med(runs.get(side, []), k) for k in OPTUNA_KEYS}
+        out[f"{side}_runs"] = runs.get(side, [])
     for trainer, key in names.items():
         side = runs.get(trainer, [])
         out[key] = {k: med(side, k) for k in AUTOML_KEYS} if side else empty
@@ -756,16 +782,16 @@ DETAILS_HEADER = (
 def print_tables(cells: list[dict[str, Any]]) -> None:
     print(
         "\n| W | storage | automl, built-in trainer | automl, your function | Optuna pattern "
-        "| coordinator CPU ms/trial (built-in / function) | in-worker trial s (built-in "
-        "/ function) |"
+        "| Optuna pattern, clock at launch | coordinator CPU ms/trial (built-in / function) "
+        "| in-worker trial s (built-in / function) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for c in cells:
-        a, f, o = c["automl"], c["automl_function"], c["optuna"]
+        a, f, o, ol = c["automl"], c["automl_function"], c["optuna"], c["optuna_launch"]
         print(
             f"| {c['workers']} | {c['storage']} | {fmt(a['efficiency'], 3)} | "
-            f"{fmt(f['efficiency'], 3)} "
-            f"| {fmt(o['efficiency'], 3)} | {fmt(a['coordinator_cpu_ms_per_trial'], 1)} / "
+            f"{fmt(f['efficiency'], 3)} | {fmt(o['efficiency'], 3)} | {fmt(ol['efficiency'], 3)} "
+            f"| {fmt(a['coordinator_cpu_ms_per_trial'], 1)} / "
             f"{fmt(f['coordinator_cpu_ms_per_trial'], 1)} | "
             f"{fmt(a['median_worker_duration_s'], 3)} / {fmt(f['median_worker_duration_s'], 3)} |"
         )
@@ -797,7 +823,7 @@ def print_tables(cells: list[dict[str, Any]]) -> None:
         print("| " + " | ".join(str(v) for v in row) + " |")
     cores = os.cpu_count() or 1
     for c in cells:
-        for side in ("automl", "optuna"):
+        for side in ("automl", "optuna", "optuna_launch"):
             if (c[side]["cores_busy"] or 0) > 0.85 * cores:
                 c["notes"].append(
                     f"{side}: the machine's {cores} cores were busy (CPU-bound, not only "
@@ -832,6 +858,13 @@ def parse_args() -> argparse.Namespace:
         "--trainers", nargs="+", choices=TRAINERS, default=list(TRAINERS),
         help="automl's sides: the built-in trainer, your own function (default: both)",
     )  # fmt: skip
+    p.add_argument(
+        "--optuna-clock",
+        choices=["release", "launch", "both"],
+        default="release",
+        help="Optuna's pattern timed from the release of its loaded processes, from their "
+        "launch, or both sides (default: release)",
+    )
     p.add_argument(
         "--repeats",
         type=int,
