@@ -545,6 +545,15 @@ def split(n: int, k: int) -> list[int]:
     return [n // k + (1 if i < n % k else 0) for i in range(k)]
 
 
+def release(go: Path, t0: float) -> float:
+    """Tell the Optuna processes to start optimising at ``t0`` (written whole, then renamed into
+    place, so that none reads half a time); returns ``t0``."""
+    tmp = go.with_suffix(".tmp")
+    tmp.write_text(repr(t0))
+    tmp.rename(go)
+    return t0
+
+
 def measure_optuna(
     cell: Cell, services: Services, rep: int, timeout_s: float, at_launch: bool = False
 ) -> dict[str, Any]:
@@ -563,10 +572,9 @@ def measure_optuna(
     log = (services.logs / f"{name}.log").open("ab")
     rss: list[float] = []
     try:
-        if at_launch:
-            t0 = time.time()
-            go.write_text(repr(t0))  # released before they are launched
-            before = (cpu_s([]), machine_busy_s())
+        if at_launch:  # released before they are launched; every CPU second they use counts
+            t0 = release(go, time.time())
+            before = (0.0, machine_busy_s())
         for i, n in enumerate(split(cell.n_trials, cell.workers)):
             config = {"study": name, "storage": cell.storage_url, "seed": i, "n_trials": n,
                       "ready": str(barrier / f"ready-{i}"), "go": str(go)}  # fmt: skip
@@ -588,9 +596,7 @@ def measure_optuna(
                 f"{len(procs)} Optuna processes to load the study",
             )
             rss = [memory_kib(p.pid).get("vmrss", 0) / 1024 for p in procs]
-            t0 = time.time() + 0.5
-            (barrier / "go.tmp").write_text(repr(t0))
-            (barrier / "go.tmp").rename(go)
+            t0 = release(go, time.time() + 0.5)
             time.sleep(max(0.0, t0 - time.time()))
             before = (cpu_s([p.pid for p in procs]), machine_busy_s())
         codes = [wait_code(p, t0 + timeout_s) for p in procs]

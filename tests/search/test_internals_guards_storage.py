@@ -316,8 +316,7 @@ def rdb_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
 def test_trials_by_id_rdb_builds_the_trials_optuna_builds(rdb_url: str, study_name: str) -> None:
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
-    storage_url = rdb_url
-    storage = make_storage(storage_url, cached=False)
+    storage = make_storage(rdb_url, cached=False)
     study = optuna.create_study(
         storage=storage, study_name=study_name, directions=["maximize", "minimize"]
     )
@@ -335,7 +334,7 @@ def test_trials_by_id_rdb_builds_the_trials_optuna_builds(rdb_url: str, study_na
     study.tell(trials[2], state=TrialState.PRUNED)
     wanted = {internals.trial_id(t) for t in trials[1:]}  # not trial 0
     read = internals.trials_by_id_rdb(storage, internals.study_id(study), wanted)
-    plain = make_storage(storage_url, cached=False)
+    plain = make_storage(rdb_url, cached=False)
     assert [t.number for t in read] == [1, 2, 3]
     for mine in read:
         theirs = plain.get_trial(internals.trial_id(mine))
