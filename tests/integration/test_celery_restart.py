@@ -34,9 +34,10 @@ def test_killed_coordinator_resumes_with_the_exact_count(
             study_name,
             postgres_url,
             queue,
+            slow=True,
             n_trials=n_trials,
             parallelism=2,
-            epochs=1000,
+            epochs=120,
             pruner="none",
         )
     )
@@ -52,12 +53,14 @@ def test_killed_coordinator_resumes_with_the_exact_count(
         return storage.get_all_trials(study_id, deepcopy=False)
 
     def both_training() -> bool:
-        # Both first trials claimed and only just begun: at 1000 epochs they outlive the
-        # coordinator's restart by a wide margin on a fast or a busy machine alike, so the new
-        # coordinator must adopt them; the third trial is dispatched after the restart.
+        # Both first trials claimed and only just begun: an epoch of the slow model sleeps
+        # about 0.1 s, so the 90 or more left outlive the coordinator's restart by seconds on a
+        # fast or a busy machine alike (at 1,000 epochs of the plain model a trial took 3 s,
+        # and one ended before a restart under load); the new coordinator must adopt both, and
+        # the third trial is dispatched after the restart.
         now = trials()
         return (
-            sum(t.state == TrialState.RUNNING and 2 <= (t.last_step or 0) <= 300 for t in now) == 2
+            sum(t.state == TrialState.RUNNING and 2 <= (t.last_step or 0) <= 30 for t in now) == 2
         )
 
     with (tmp_path / "first.log").open("wb") as log:

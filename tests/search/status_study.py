@@ -112,9 +112,15 @@ def plain_facts(url: str, name: str) -> StatusFacts:
     )
     if len(study.directions) > 1:
         facts.front = list(study.best_trials)
-    else:
-        with contextlib.suppress(ValueError):
-            facts.best = study.best_trial
+    else:  # Study.best_trial's rule, read off every trial: on PostgreSQL Optuna's own query
+        # leaves a tie to the database, and status names the first
+        feasible = [
+            t
+            for t in trials
+            if t.state == TrialState.COMPLETE and all(v <= 0 for v in t.constraints.values())
+        ]
+        pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+        facts.best = pick(feasible, key=lambda t: t.value) if feasible else None
     facts.running = [t for t in trials if t.state == TrialState.RUNNING]
     facts.fail_reasons = reasons(t for t in trials if t.state == TrialState.FAIL)
     return facts

@@ -40,7 +40,14 @@ def test_rdb_models_have_every_model_and_column_automl_uses() -> None:
         ],
         "TrialUserAttributeModel": ["trial_id", "key", "value_json"],
         "TrialSystemAttributeModel": ["trial_id", "key", "value_json"],
-        "TrialValueModel": ["trial_id", "objective", "value", "value_type", "stored_repr_to_value"],
+        "TrialValueModel": [
+            "trial_id",
+            "objective",
+            "value",
+            "value_type",
+            "stored_repr_to_value",
+            "TrialValueType",
+        ],
     }
     for model, names in used.items():
         missing = [n for n in names if not hasattr(getattr(models, model, None), n)]
@@ -345,3 +352,16 @@ def test_trials_by_id_rdb_builds_the_trials_optuna_builds(rdb_url: str, study_na
         }
     assert isinstance(read[0].distributions["width"], IntDistribution)
     assert isinstance(read[0].distributions["opt"], CategoricalDistribution)
+
+
+def test_tied_trial_ids_rdb_are_the_complete_ties_by_number(rdb_url: str, study_name: str) -> None:
+    storage = make_storage(rdb_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
+    for value in (0.8, 0.5, 0.1 + 0.2, 0.8, float("inf"), 0.8):
+        study.tell(study.ask(), value)
+    study.ask()  # running: no value
+    sid = internals.study_id(study)
+    ids = [internals.trial_id(t) for t in study.trials]
+    assert internals.tied_trial_ids_rdb(storage, sid, 0.8) == [ids[0], ids[3], ids[5]]
+    assert internals.tied_trial_ids_rdb(storage, sid, 0.1 + 0.2) == [ids[2]]
+    assert internals.tied_trial_ids_rdb(storage, sid, 0.3) == []

@@ -17,6 +17,7 @@ each answer against the plain Optuna read on every storage.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -34,6 +35,8 @@ from automl.search.internals import (
     running_numbers_rdb,
     study_id,
     study_storage,
+    tied_trial_ids_rdb,
+    trial_id,
     trial_rows_rdb,
     trials_by_id_rdb,
 )
@@ -89,6 +92,24 @@ def trials_by_id(storage: BaseStorage, study_id: int, trial_ids: set[int]) -> li
     if rdb_of(storage) is None or len(trial_ids) < 2:
         return [storage.get_trial(i) for i in sorted(trial_ids)]
     return _retried(storage, study_id, lambda s, sid: trials_by_id_rdb(s, sid, trial_ids))  # type: ignore[no-any-return]
+
+
+def first_of_ties(study: optuna.Study, best: FrozenTrial) -> FrozenTrial:
+    """``best``, a feasible trial with the study's best value, or the first (lowest number)
+    feasible COMPLETE trial with the same value: on an RDB storage Optuna's query leaves a tie
+    to the database, so the same study could name a different best from one read to the next.
+    Elsewhere Optuna already gives the first."""
+    storage = study_storage(study)
+    if rdb_of(storage) is None or best.value is None or not math.isfinite(best.value):
+        return best
+    value = best.value
+    for tid in _query(study, lambda s, sid: tied_trial_ids_rdb(s, sid, value)):
+        if tid == trial_id(best):
+            return best
+        tied = storage.get_trial(tid)
+        if not any(v > 0 for v in tied.constraints.values()):
+            return tied
+    return best
 
 
 def fail_reasons_rdb(study: optuna.Study) -> list[tuple[int, Any]]:

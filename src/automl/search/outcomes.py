@@ -6,8 +6,9 @@ trackers:
 * **Counted**: COMPLETE and PRUNED trials answered the question they asked, so they count
   toward ``n_trials``; a FAIL does not (``max_failed_trials`` bounds those).
 * **Best**: the COMPLETE trial with the best value; on a tie, the first to reach it (the lowest
-  number), which is what Optuna's ``Study.best_trial`` returns. Only feasible trials (every
-  constraint value <= 0, Optuna's rule) can be best.
+  number), which is what Optuna's ``Study.best_trial`` returns on a journal or in memory (on an
+  RDB storage Optuna leaves a tie to the database; automl asks it for the first). Only
+  feasible trials (every constraint value <= 0, Optuna's rule) can be best.
 * **Front** (several objectives): the feasible COMPLETE trials no other one dominates, what
   Optuna's ``Study.best_trials`` returns; trials with equal values are all on it.
 """
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.search.counts import first_of_ties
 from automl.search.pareto import as_loss, dominates
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -36,9 +38,10 @@ def counted(counts: Mapping[str, int]) -> int:
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The study's best trial from the storage's own query (None before the first COMPLETE)."""
     try:
-        return study.best_trial
-    except ValueError:  # no complete trial yet
+        best = study.best_trial
+    except ValueError:  # no complete (or no feasible) trial yet
         return None
+    return first_of_ties(study, best)
 
 
 def improves(candidate: FrozenTrial, best: FrozenTrial | None, maximize: bool) -> bool:

@@ -34,6 +34,7 @@ from automl.search.counts import (
     constraints_of,
     counts_by_state,
     fail_reasons_rdb,
+    first_of_ties,
     front_rows,
     rows_rdb,
     trials_in_state,
@@ -107,7 +108,7 @@ def study_facts(study: optuna.Study) -> StatusFacts:
     if best is not None and any(v > 0 for v in best.constraints.values()):
         row = best_row(rows_rdb(study), study.direction, feasible_only=True)
         best = None if row is None else storage.get_trial(row.trial_id)
-    facts.best = best
+    facts.best = None if best is None else first_of_ties(study, best)
     return facts
 
 

@@ -46,6 +46,7 @@ from automl.search.internals.rdb_queries import (
     count_states_rdb,
     fail_reason_rows_rdb,
     running_numbers_rdb,
+    tied_trial_ids_rdb,
     trial_rows_rdb,
 )
 from automl.search.internals.rdb_trials import trials_by_id_rdb
@@ -87,6 +88,7 @@ __all__ = [
     "set_trial_param_without_commit",
     "study_id",
     "study_storage",
+    "tied_trial_ids_rdb",
     "trial_id",
     "trial_on",
     "trial_rows_rdb",

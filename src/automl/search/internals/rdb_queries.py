@@ -112,3 +112,26 @@ def trial_rows_rdb(
             (tid, number, state, values.get(tid), attrs.get(tid, {}))
             for tid, number, state in trials
         ]
+
+
+def tied_trial_ids_rdb(storage: BaseStorage, study_id: int, value: float) -> list[int]:
+    """The trial ids of the study's COMPLETE trials whose first objective is the finite
+    ``value``, by number. Optuna's own best-trial query (``find_max_value_trial_id``) orders by
+    value alone, so on a tie the database picks which it returns; this finds the first."""
+    models = rdb_models()
+    trial, told = models.TrialModel, models.TrialValueModel
+    with _session(storage) as session:
+        rows = (
+            session.query(trial.trial_id)
+            .join(told, told.trial_id == trial.trial_id)
+            .filter(
+                trial.study_id == study_id,
+                trial.state == TrialState.COMPLETE,
+                told.objective == 0,
+                told.value_type == told.TrialValueType.FINITE,
+                told.value == value,
+            )
+            .order_by(trial.number)
+            .all()
+        )
+        return [int(tid) for (tid,) in rows]
