@@ -62,3 +62,20 @@ def _minimal_argv(name: str) -> list[str]:
         "dashboard": ["dashboard"],
         "worker": ["worker"],
     }[name]
+
+
+def test_the_command_exits_with_its_code_and_spares_the_collector_its_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    import automl.cli as cli
+
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.entry()
+        assert exited.value.code == 3
+        assert gc.get_freeze_count() > 0  # Python's exit collects none of what the command made
+    finally:
+        gc.unfreeze()

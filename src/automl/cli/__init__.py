@@ -8,6 +8,7 @@ Celery or the trackers.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -106,5 +107,13 @@ def _print_error(console: Console, line: str) -> None:
     console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
 
 
-def entry() -> None:  # pragma: no cover - the console script
-    sys.exit(main())
+def entry() -> None:
+    """The console script (and ``python -m automl``): the command, then a quick exit."""
+    code = main()
+    # Python's exit runs the cyclic collector over every object the command made (Optuna's,
+    # SQLAlchemy's, Celery's, pydantic's models): 0.2-0.3 s after an `automl run` (BENCHMARKS.md,
+    # "The house"). None of them needs it: files and connections are closed by the command, by
+    # reference counting and by the atexit hooks, which still run, and Python still flushes
+    # the standard streams. So the collector skips them.
+    gc.freeze()
+    sys.exit(code)
