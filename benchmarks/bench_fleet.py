@@ -33,7 +33,8 @@ For each W in ``--workers`` and each storage in ``--storages`` (a "cell"):
 
 Storages: ``postgresql`` is a private PostgreSQL cluster (initdb/pg_ctl as the postgres user,
 a free port, one database per cell); ``journal-redis`` is a private redis-server (Optuna's
-JournalRedisBackend, ``redis://127.0.0.1:PORT/<cell>``). The broker is another private
+JournalRedisBackend, ``redis://127.0.0.1:PORT/<cell>``; each measurement of Optuna's pattern
+under its own key prefix there, see ``optuna_url``). The broker is another private
 redis-server. The machine's own PostgreSQL (5432) and Redis (6379) are never touched. Each cell
 is measured ``--repeats`` times, automl and Optuna interleaved (the order alternating), and
 the median is reported; study names are unique per measurement.
@@ -242,15 +243,28 @@ def start_services(
 
 
 def open_storage(url: str) -> Any:
-    """The storage as plain Optuna opens it (no automl code): what the Optuna pattern uses."""
+    """The storage as plain Optuna opens it (no automl code): what the Optuna pattern uses. A
+    journal URL may end in ``#PREFIX``: the journal kept under that key prefix (see
+    :func:`optuna_url`)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if url.startswith("redis://"):
         from optuna.storages.journal import JournalRedisBackend
 
-        return optuna.storages.JournalStorage(JournalRedisBackend(url))
+        url, _, prefix = url.partition("#")
+        return optuna.storages.JournalStorage(JournalRedisBackend(url, prefix=prefix))
     return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def optuna_url(cell_url: str, name: str) -> str:
+    """Where one measurement of Optuna's pattern keeps its study. A journal is one log for every
+    study in it, read whole by whoever opens it: on the cell's own journal, automl's standing
+    workers would replay the Optuna processes' thousands of entries at the next automl run (32
+    processes on 2 cores: an 8 s stall measured), and each Optuna measurement would load the
+    earlier ones. So each gets a journal of its own, under its name as the key prefix, in the
+    same Redis database. On PostgreSQL a study reads only its own rows: the cell's database."""
+    return f"{cell_url}#{name}" if cell_url.startswith("redis://") else cell_url
 
 
 def read_trials(url: str, study: str) -> list[Any]:
@@ -562,9 +576,8 @@ def measure_optuna(
     import optuna
 
     name = f"fleet-optuna{'-launch' if at_launch else ''}-cell{cell.index}-r{rep}"
-    optuna.create_study(
-        study_name=name, storage=open_storage(cell.storage_url), direction="maximize"
-    )
+    url = optuna_url(cell.storage_url, name)
+    optuna.create_study(study_name=name, storage=open_storage(url), direction="maximize")
     barrier = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=services.work))
     cpu_before = children_cpu_s()
     go = barrier / "go"
@@ -576,7 +589,7 @@ def measure_optuna(
             t0 = release(go, time.time())
             before = (0.0, machine_busy_s())
         for i, n in enumerate(split(cell.n_trials, cell.workers)):
-            config = {"study": name, "storage": cell.storage_url, "seed": i, "n_trials": n,
+            config = {"study": name, "storage": url, "seed": i, "n_trials": n,
                       "ready": str(barrier / f"ready-{i}"), "go": str(go)}  # fmt: skip
             command = [
                 sys.executable,
@@ -606,7 +619,7 @@ def measure_optuna(
         for p in procs:
             stop_process(p)
         log.close()
-    trials = read_trials(cell.storage_url, name)
+    trials = read_trials(url, name)
     result = {
         "study": name,
         "exit_codes": sorted(set(codes)),

@@ -142,9 +142,11 @@ class Run:
 
 
 def spec_yaml(problem: Problem, name: str, storage: str, seed: int, sampler_seed: int, pruned: bool,
-              n_trials: int, min_resource: int, pruner_type: str = "hyperband") -> str:  # fmt: skip
+              n_trials: int, min_resource: int, pruner_type: str = "hyperband",
+              reduction_factor: int = 3) -> str:  # fmt: skip
     pruner = (
-        f"{{type: {pruner_type}, min_resource: {min_resource}, reduction_factor: 3}}"
+        f"{{type: {pruner_type}, min_resource: {min_resource}, "
+        f"reduction_factor: {reduction_factor}}}"
         if pruned
         else "{type: none}"
     )
@@ -274,6 +276,7 @@ def run_automl(
                 n_trials,
                 args.min_resource,
                 args.pruner,
+                args.reduction_factor,
             )
         )
         Coordinator(spec, open_study(spec, url), InlineBackend(url, capacity=1)).run()
@@ -390,6 +393,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--min-resource", type=int, default=1)
     parser.add_argument(
+        "--reduction-factor", type=int, default=3, help="the pruned arm's eta (default 3)"
+    )
+    parser.add_argument(
         "--lr-low", type=float, default=1e-3, help="the floor of the lr range (ceiling 3e-2)"
     )
     parser.add_argument(
@@ -432,6 +438,7 @@ def main() -> int:
         "epochs": args.epochs,
         "seeds": len(seeds),
         "min_resource": args.min_resource,
+        "reduction_factor": args.reduction_factor,
         "lr_low": args.lr_low,
         "pruner": args.pruner,
         "arms": arms,
