@@ -9,7 +9,13 @@ from optuna.trial import TrialState
 
 from automl.search import make_storage
 from automl.search.batch import rdb_of
-from automl.search.counts import counts_by_state, first_of_ties, running_numbers
+from automl.search.counts import (
+    counts_by_state,
+    first_of_ties,
+    front_trials,
+    running_numbers,
+    top_complete,
+)
 from automl.search.outcomes import best_trial
 from automl.search.study import ask
 
@@ -93,3 +99,30 @@ def test_the_first_feasible_of_tied_trials_is_the_best(storage_url: str, study_n
     expected = 2 if rdb_of(study._storage) is not None else 4
     assert first_of_ties(study, last_tie).number == expected
     assert first_of_ties(study, study.trials[3]).number == 3  # no tie; a sum's exact value
+
+
+def test_top_complete_are_the_best_by_value_then_number(storage_url: str, study_name: str) -> None:
+    study = optuna.create_study(
+        storage=make_storage(storage_url), study_name=study_name, direction="minimize"
+    )
+    for value in (0.5, 0.2, 0.9, 0.2, 0.7):
+        study.tell(study.ask(), value)
+    study.tell(study.ask(), state=TrialState.FAIL)
+    study.ask()
+    assert [t.number for t in top_complete(study, 3)] == [1, 3, 0]
+    assert [t.value for t in top_complete(study, 10)] == [0.2, 0.2, 0.5, 0.7, 0.9]
+    assert top_complete(study, 2)[0].params == study.trials[1].params
+
+
+def test_front_trials_are_optunas_best_trials(storage_url: str, study_name: str) -> None:
+    study = optuna.create_study(
+        storage=make_storage(storage_url),
+        study_name=study_name,
+        directions=["maximize", "minimize"],
+    )
+    for values in ([0.9, 300], [0.8, 100], [0.7, 200], [0.9, 300], [0.95, 900]):
+        study.tell(study.ask(), values)
+    study.ask()
+    front = front_trials(study)
+    assert [t.number for t in front] == [t.number for t in study.best_trials] == [0, 1, 3, 4]
+    assert front[0].values == [0.9, 300]

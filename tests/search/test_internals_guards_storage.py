@@ -365,3 +365,23 @@ def test_tied_trial_ids_rdb_are_the_complete_ties_by_number(rdb_url: str, study_
     assert internals.tied_trial_ids_rdb(storage, sid, 0.8) == [ids[0], ids[3], ids[5]]
     assert internals.tied_trial_ids_rdb(storage, sid, 0.1 + 0.2) == [ids[2]]
     assert internals.tied_trial_ids_rdb(storage, sid, 0.3) == []
+
+
+def test_top_trial_ids_rdb_rank_as_optuna_ranks_the_best(rdb_url: str, study_name: str) -> None:
+    storage = make_storage(rdb_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
+    values = (0.5, float("inf"), 0.8, float("-inf"), 0.8, 0.1)
+    for value in values:
+        study.tell(study.ask(), value)
+    study.tell(study.ask(), state=TrialState.PRUNED)
+    study.ask()  # running: no value
+    sid = internals.study_id(study)
+    ids = [internals.trial_id(t) for t in study.trials]
+    assert internals.top_trial_ids_rdb(storage, sid, 4, maximize=True) == [
+        ids[n] for n in (1, 2, 4, 0)
+    ]
+    assert internals.top_trial_ids_rdb(storage, sid, 3, maximize=False) == [
+        ids[n] for n in (3, 5, 0)
+    ]
+    assert internals.top_trial_ids_rdb(storage, sid, 100, maximize=True)[-1] == ids[3]
+    assert storage.get_best_trial(sid).number == 1  # Optuna's own query: +inf is the best

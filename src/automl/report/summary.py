@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from rich.table import Table
 
 from automl.report.columns import (
@@ -24,7 +24,7 @@ from automl.report.objectives import (
     order_front,
     sorted_front,
 )
-from automl.search.counts import counts_by_state
+from automl.search.counts import counts_by_state, top_complete
 from automl.search.status_read import StatusFacts, study_facts
 from automl.search.trial_view import TrialView, objective_names
 
@@ -34,13 +34,7 @@ def top_trials(study: optuna.Study, k: int = 5) -> list[FrozenTrial]:
     front, best first on the first objective."""
     if is_multi(study):
         return sorted_front(study)[:k]
-    done = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None
-    ]
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(done, key=lambda t: t.value, reverse=reverse)[:k]  # type: ignore[arg-type, return-value]
+    return top_complete(study, k)
 
 
 def summary_table(study: optuna.Study, k: int = 5) -> Table:

@@ -36,6 +36,7 @@ from automl.search.internals import (
     study_id,
     study_storage,
     tied_trial_ids_rdb,
+    top_trial_ids_rdb,
     trial_id,
     trial_rows_rdb,
     trials_by_id_rdb,
@@ -110,6 +111,38 @@ def first_of_ties(study: optuna.Study, best: FrozenTrial) -> FrozenTrial:
         if not any(v > 0 for v in tied.constraints.values()):
             return tied
     return best
+
+
+def top_complete(study: optuna.Study, k: int) -> list[FrozenTrial]:
+    """The ``k`` best COMPLETE trials of a one-objective study, best first, ties by number. On
+    an RDB storage one query and a read of those ``k``: Optuna's cache would read every trial
+    whole (0.3 ms each on PostgreSQL; minutes at 100,000 trials)."""
+    maximize = study.direction == StudyDirection.MAXIMIZE
+    storage = study_storage(study)
+    if rdb_of(storage) is None:
+        done = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None
+        ]
+        return sorted(done, key=lambda t: t.value, reverse=maximize)[:k]  # type: ignore[arg-type, return-value]
+    ids = _query(study, lambda s, sid: top_trial_ids_rdb(s, sid, k, maximize))
+    found = {trial_id(t): t for t in trials_by_id(storage, study_id(study), set(ids))}
+    return [found[i] for i in ids]
+
+
+def front_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The Pareto front of a study with several objectives, by Optuna's own rule
+    (``Study.best_trials``); on an RDB storage from the trials' rows (values and constraints),
+    then a read of the members alone."""
+    storage = study_storage(study)
+    if rdb_of(storage) is None:
+        return list(study.best_trials)
+    rows = front_rows(rows_rdb(study), study.directions)
+    found = {
+        trial_id(t): t for t in trials_by_id(storage, study_id(study), {r.trial_id for r in rows})
+    }
+    return [found[r.trial_id] for r in rows]
 
 
 def fail_reasons_rdb(study: optuna.Study) -> list[tuple[int, Any]]:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.search.counts import first_of_ties
+from automl.search.counts import first_of_ties, front_trials
 from automl.search.pareto import as_loss, dominates
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -70,7 +70,7 @@ def feasible(trial: FrozenTrial) -> bool:
 
 def best_trials(study: optuna.Study) -> list[FrozenTrial]:
     """The Pareto front of a multi-objective study, by Optuna's own rule (feasible only)."""
-    return list(study.best_trials)
+    return front_trials(study)
 
 
 def front_of(trials: Iterable[FrozenTrial], maximize: Sequence[bool]) -> list[FrozenTrial]:

@@ -36,6 +36,7 @@ from automl.search.counts import (
     fail_reasons_rdb,
     first_of_ties,
     front_rows,
+    front_trials,
     rows_rdb,
     trials_in_state,
 )
@@ -97,9 +98,7 @@ def study_facts(study: optuna.Study) -> StatusFacts:
         return facts
     facts.fail_reasons = reasons(_bare(n, v) for n, v in fail_reasons_rdb(study))
     if multi:
-        facts.front = [
-            storage.get_trial(r.trial_id) for r in front_rows(rows_rdb(study), study.directions)
-        ]
+        facts.front = front_trials(study)
         return facts
     try:  # Study.best_trial, without its read of every trial when the best is infeasible
         best: FrozenTrial | None = storage.get_best_trial(study_id(study))

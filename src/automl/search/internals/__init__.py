@@ -47,6 +47,7 @@ from automl.search.internals.rdb_queries import (
     fail_reason_rows_rdb,
     running_numbers_rdb,
     tied_trial_ids_rdb,
+    top_trial_ids_rdb,
     trial_rows_rdb,
 )
 from automl.search.internals.rdb_trials import trials_by_id_rdb
@@ -89,6 +90,7 @@ __all__ = [
     "study_id",
     "study_storage",
     "tied_trial_ids_rdb",
+    "top_trial_ids_rdb",
     "trial_id",
     "trial_on",
     "trial_rows_rdb",

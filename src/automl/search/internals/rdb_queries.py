@@ -135,3 +135,34 @@ def tied_trial_ids_rdb(storage: BaseStorage, study_id: int, value: float) -> lis
             .all()
         )
         return [int(tid) for (tid,) in rows]
+
+
+def top_trial_ids_rdb(storage: BaseStorage, study_id: int, k: int, maximize: bool) -> list[int]:
+    """The trial ids of the study's ``k`` best COMPLETE trials on the first objective, best
+    first, ties by number; infinite values ranked as Optuna's best-trial query ranks them (by
+    their stored kind, then the value). One query, whatever the study's size."""
+    from sqlalchemy import case
+
+    models = rdb_models()
+    trial, told = models.TrialModel, models.TrialValueModel
+    kinds = told.TrialValueType
+    kind = case(
+        (told.value_type == kinds.INF_NEG, -1),
+        (told.value_type == kinds.FINITE, 0),
+        (told.value_type == kinds.INF_POS, 1),
+    )
+    order = [kind.desc(), told.value.desc()] if maximize else [kind.asc(), told.value.asc()]
+    with _session(storage) as session:
+        rows = (
+            session.query(trial.trial_id)
+            .join(told, told.trial_id == trial.trial_id)
+            .filter(
+                trial.study_id == study_id,
+                trial.state == TrialState.COMPLETE,
+                told.objective == 0,
+            )
+            .order_by(*order, trial.number)
+            .limit(k)
+            .all()
+        )
+        return [int(tid) for (tid,) in rows]
