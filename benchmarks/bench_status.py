@@ -12,10 +12,11 @@ benchmark's with the key ``automl_bench_status:owner``; it refuses a database th
 keys, and never flushes anything). ``--clean`` removes all of them.
 
 What is timed: ``python -m automl status --storage URL --study NAME`` as a fresh process, from
-start to exit, ``--repeats`` times per storage (median). With ``--baseline REV`` the same
-command runs from a ``git worktree`` of that revision too, interleaved run by run. The outputs
-of the current tree and the baseline are compared (the running trials' ages aside). Prints a
-table, then one JSON line.
+start to exit (``--summary``: what ``automl run`` prints at its end, the top trials and the best
+line, in a fresh process that opens the study), ``--repeats`` times per storage (median).
+With ``--baseline REV`` the same command runs from a ``git worktree`` of that revision too,
+interleaved run by run. The outputs of the current tree and the baseline are compared (the
+running trials' ages aside). Prints a table, then one JSON line.
 """
 
 from __future__ import annotations
@@ -183,11 +184,28 @@ AGE = re.compile(r"\b\d+s\b|\"age_s\": [\d.]+")
 TIME = shutil.which("time") or "/usr/bin/time"
 
 
-def time_status(src: Path, url: str, n: int, timeout_s: float) -> dict[str, Any]:
-    """One ``automl status`` as a fresh process: wall s (None past ``timeout_s``), peak RSS
-    MB (GNU time's, when it is installed), and its output with the running trials' ages (and
-    the table widths they change) blanked."""
+# ``--summary``: what ``automl run`` prints when it ends (the top trials, the best line), in a
+# fresh process that opens the study as the run does.
+SUMMARY = """import sys
+from rich.console import Console
+from automl.report.summary import summary_table
+from automl.search.outcomes import best_trial
+from automl.search.study import load_study
+study, _spec = load_study(sys.argv[1], sys.argv[2])
+Console().print(summary_table(study))
+print("best", best_trial(study).number)
+"""
+
+
+def time_status(
+    src: Path, url: str, n: int, timeout_s: float, summary: bool = False
+) -> dict[str, Any]:
+    """One ``automl status`` (or ``summary``: the end of a run) as a fresh process: wall s (None
+    past ``timeout_s``), peak RSS MB (GNU time's, when it is installed), and its output with the
+    running trials' ages (and the table widths they change) blanked."""
     argv = [sys.executable, "-m", "automl", "status", "--storage", url, "--study", study_name(n)]
+    if summary:
+        argv = [sys.executable, "-c", SUMMARY, url, study_name(n)]
     env = dict(os.environ, PYTHONPATH=str(src), COLUMNS="160")
     timed = Path(TIME).exists()
     with tempfile.NamedTemporaryFile() as rss:
@@ -217,6 +235,9 @@ def main() -> None:
     p.add_argument("--timeout-s", type=float, default=1200, help="give up on one run after this")
     p.add_argument("--build-only", action="store_true", help="build the studies, time nothing")
     p.add_argument("--clean", action="store_true", help="remove everything this benchmark built")
+    p.add_argument(
+        "--summary", action="store_true", help="time the end of automl run instead of status"
+    )
     args = p.parse_args()
     if args.clean:
         return clean(args.cache)
@@ -236,7 +257,9 @@ def main() -> None:
             for kind, url in urls.items():
                 for tree, (src, repeats) in trees.items():
                     if i < repeats:
-                        runs[kind][tree].append(time_status(src, url, args.trials, args.timeout_s))
+                        runs[kind][tree].append(
+                            time_status(src, url, args.trials, args.timeout_s, args.summary)
+                        )
     finally:
         if args.baseline:
             _remove_worktree(args.cache / f"baseline-{args.baseline}")
@@ -256,13 +279,12 @@ def _size_mb(kind: str, url: str) -> float | None:
 def report(
     args: argparse.Namespace, urls: dict[str, str], runs: dict[str, dict[str, list[dict[str, Any]]]]
 ) -> None:
-    print(
-        f"\nautoml status --storage URL --study {study_name(args.trials)}: seconds, median (runs)\n"
-    )
+    what = "the end of automl run" if args.summary else "automl status --storage URL --study"
+    print(f"\n{what} {study_name(args.trials)}: seconds, median (runs)\n")
     trees = list(next(iter(runs.values())))
     print(f"{'storage':<14}{'trials':>8}{'size MB':>9}  " + "".join(f"{t:>36}" for t in trees)
           + "  peak RSS MB   same output")  # fmt: skip
-    result: dict[str, Any] = {"trials": args.trials, "storages": {}}
+    result: dict[str, Any] = {"trials": args.trials, "summary": args.summary, "storages": {}}
     for kind, url in urls.items():
         cells, entry = [], {"url": url, "size_mb": _size_mb(kind, url)}
         for tree in trees:
