@@ -114,26 +114,31 @@ def trial_rows_rdb(
         ]
 
 
+def _complete_first_values(session: Any, study_id: int) -> tuple[Any, Any, Any]:
+    """(query, trial model, value model): the trial ids of the study's COMPLETE trials, joined
+    with the row of their first objective's value, for the caller to filter and order."""
+    models = rdb_models()
+    trial, told = models.TrialModel, models.TrialValueModel
+    query = (
+        session.query(trial.trial_id)
+        .join(told, told.trial_id == trial.trial_id)
+        .filter(
+            trial.study_id == study_id,
+            trial.state == TrialState.COMPLETE,
+            told.objective == 0,
+        )
+    )
+    return query, trial, told
+
+
 def tied_trial_ids_rdb(storage: BaseStorage, study_id: int, value: float) -> list[int]:
     """The trial ids of the study's COMPLETE trials whose first objective is the finite
     ``value``, by number. Optuna's own best-trial query (``find_max_value_trial_id``) orders by
     value alone, so on a tie the database picks which it returns; this finds the first."""
-    models = rdb_models()
-    trial, told = models.TrialModel, models.TrialValueModel
     with _session(storage) as session:
-        rows = (
-            session.query(trial.trial_id)
-            .join(told, told.trial_id == trial.trial_id)
-            .filter(
-                trial.study_id == study_id,
-                trial.state == TrialState.COMPLETE,
-                told.objective == 0,
-                told.value_type == told.TrialValueType.FINITE,
-                told.value == value,
-            )
-            .order_by(trial.number)
-            .all()
-        )
+        query, trial, told = _complete_first_values(session, study_id)
+        finite = told.value_type == told.TrialValueType.FINITE
+        rows = query.filter(finite, told.value == value).order_by(trial.number).all()
         return [int(tid) for (tid,) in rows]
 
 
@@ -143,26 +148,14 @@ def top_trial_ids_rdb(storage: BaseStorage, study_id: int, k: int, maximize: boo
     their stored kind, then the value). One query, whatever the study's size."""
     from sqlalchemy import case
 
-    models = rdb_models()
-    trial, told = models.TrialModel, models.TrialValueModel
-    kinds = told.TrialValueType
-    kind = case(
-        (told.value_type == kinds.INF_NEG, -1),
-        (told.value_type == kinds.FINITE, 0),
-        (told.value_type == kinds.INF_POS, 1),
-    )
-    order = [kind.desc(), told.value.desc()] if maximize else [kind.asc(), told.value.asc()]
     with _session(storage) as session:
-        rows = (
-            session.query(trial.trial_id)
-            .join(told, told.trial_id == trial.trial_id)
-            .filter(
-                trial.study_id == study_id,
-                trial.state == TrialState.COMPLETE,
-                told.objective == 0,
-            )
-            .order_by(*order, trial.number)
-            .limit(k)
-            .all()
+        query, trial, told = _complete_first_values(session, study_id)
+        kinds = told.TrialValueType
+        kind = case(
+            (told.value_type == kinds.INF_NEG, -1),
+            (told.value_type == kinds.FINITE, 0),
+            (told.value_type == kinds.INF_POS, 1),
         )
+        order = [kind.desc(), told.value.desc()] if maximize else [kind.asc(), told.value.asc()]
+        rows = query.order_by(*order, trial.number).limit(k).all()
         return [int(tid) for (tid,) in rows]
