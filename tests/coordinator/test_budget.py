@@ -246,3 +246,30 @@ def test_stop_reasons_are_values_with_the_words_users_see() -> None:
     assert state.stop_words == "timeout reached" == f"{state.stopping}"
     state.stopping, state.stop_detail = StopReason.TOO_MANY_FAILED, "2 failed in this run"
     assert state.stop_words == "too many failed trials: 2 failed in this run"
+
+
+class _Starts(InlineBackend):
+    """The inline backend, counting its starts."""
+
+    starts = 0
+
+    def start(self) -> None:
+        type(self).starts += 1
+        super().start()
+
+
+def test_a_spent_budget_starts_no_backend_unless_a_trial_is_left_running(
+    journal_url: str, make_spec: Callable[..., StudySpec]
+) -> None:
+    spec = make_spec(journal_url, n_trials=2)
+    study, _ = run_study(spec)
+    _Starts.starts = 0
+    state = Coordinator(spec, open_study(spec, journal_url), _Starts(journal_url, 1)).run()
+    assert _Starts.starts == 0  # nothing to run: no worker started
+    assert state.stopping == "n_trials reached" and state.done == 2
+    assert state.best is not None and state.best.number in (0, 1)
+    study.ask()  # a trial left RUNNING by a coordinator that died: it must be recovered
+    state = Coordinator(spec, open_study(spec, journal_url), _Starts(journal_url, 1)).run()
+    assert _Starts.starts == 1
+    assert [t.state for t in study.trials][2] == TrialState.FAIL  # orphaned, failed
+    assert state.done == 2

@@ -36,7 +36,7 @@ from automl.coordinator.retries import (
     Retries,
 )
 from automl.errors import StudyFailedError, StudyInterrupted
-from automl.search.outcomes import best_of, front_of, improves, update_front
+from automl.search.outcomes import best_of, front_of, improves, spent_already, update_front
 from automl.search.samplers import grid_size
 from automl.search.study import (
     SPEC_ATTR,
@@ -111,6 +111,12 @@ class Coordinator:
 
     def _run(self) -> RunState:
         started = self._clock()
+        if spent_already(self.study, self.state.n_trials):  # no backend started, none needed
+            self._recount()
+            self._check_stop()
+            self.state.elapsed_s = self._clock() - started
+            self.progress.update(self.state)
+            return self.state
         self.backend.start()
         try:
             self._recover_orphans()

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.search.counts import first_of_ties, front_trials
+from automl.search.counts import counts_by_state, first_of_ties, front_trials
 from automl.search.pareto import as_loss, dominates
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -33,6 +33,14 @@ def counted(counts: Mapping[str, int]) -> int:
     5
     """
     return sum(counts.get(state.name, 0) for state in COUNTED_STATES)
+
+
+def spent_already(study: optuna.Study, n_trials: int) -> bool:
+    """The budget is spent and no trial is left RUNNING (a finished study run again with the
+    same budget): a run has nothing to start or to recover, so it starts no backend (on the
+    local backend: seconds of worker processes importing torch, for nothing)."""
+    counts = counts_by_state(study)
+    return not counts.get("RUNNING") and counted(counts) >= n_trials
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
