@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 
 import optuna
@@ -36,7 +36,8 @@ from automl.coordinator.retries import (
     Retries,
 )
 from automl.errors import StudyFailedError, StudyInterrupted
-from automl.search.outcomes import best_of, front_of, improves, spent_already, update_front
+from automl.search.counts import counts_by_state
+from automl.search.outcomes import best_trial, best_trials, improves, spent_already, update_front
 from automl.search.samplers import grid_size
 from automl.search.study import (
     SPEC_ATTR,
@@ -290,11 +291,10 @@ class Coordinator:
             self.state.best = frozen
 
     def _recount(self) -> None:
-        """Counts and best from the whole study: once, when the run starts (it may resume)."""
-        trials = self.study.get_trials(deepcopy=False)
-        self.state.counts = dict(Counter(t.state.name for t in trials))
+        """Counts and best of the whole study as a run starts (it may resume); queries on RDB."""
+        self.state.counts = counts_by_state(self.study)
         self.state.counts["RUNNING"] = len(self._in_flight)
         if self.spec.multi:
-            self.state.front = front_of(trials, self._maximizes)
+            self.state.front = best_trials(self.study)
         else:
-            self.state.best = best_of(trials, self._maximize)
+            self.state.best = best_trial(self.study)
