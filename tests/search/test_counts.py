@@ -94,8 +94,8 @@ def test_the_first_feasible_of_tied_trials_is_the_best(storage_url: str, study_n
     study = _tied_study(storage_url, study_name)
     assert best_trial(study).number == 2  # type: ignore[union-attr]
     last_tie = study.trials[4]
-    # On an RDB storage Optuna's query leaves the tie to the database (PostgreSQL has answered
-    # 2 or 4): the rule asks for the first; elsewhere Optuna gives it already.
+    # On an RDB storage Optuna's query leaves the tie to the database (in CI PostgreSQL once
+    # answered the second of a tie): the rule asks for the first; elsewhere Optuna gives it.
     expected = 2 if rdb_of(study._storage) is not None else 4
     assert first_of_ties(study, last_tie).number == expected
     assert first_of_ties(study, study.trials[3]).number == 3  # no tie; a sum's exact value
