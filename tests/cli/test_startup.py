@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,15 @@ def test_the_command_exits_with_its_code_and_spares_the_collector_its_objects(
         assert gc.get_freeze_count() > 0  # Python's exit collects none of what the command made
     finally:
         gc.unfreeze()
+
+
+def test_a_storage_whose_tables_are_current_opens_without_alembic(tmp_path: Path) -> None:
+    from automl.search.storage import make_storage
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    make_storage(url, cached=False)  # a new database: created and stamped through Alembic here
+    loaded = _modules_after(
+        f"from automl.search.storage import make_storage\nmake_storage({url!r}).get_all_studies()"
+    )
+    assert "optuna.storages._rdb.models" in loaded  # it really opened an RDB storage
+    assert not {m for m in loaded if m.split(".")[0] in ("alembic", "mako")}

@@ -4,7 +4,9 @@ when an Optuna release moves it; each write is compared with what Optuna itself 
 
 from __future__ import annotations
 
+import inspect
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -385,3 +387,52 @@ def test_top_trial_ids_rdb_rank_as_optuna_ranks_the_best(rdb_url: str, study_nam
     ]
     assert internals.top_trial_ids_rdb(storage, sid, 100, maximize=True)[-1] == ids[3]
     assert storage.get_best_trial(sid).number == 1  # Optuna's own query: +inf is the best
+
+
+# --- schema.py -------------------------------------------------------------------------------
+
+
+def test_open_rdb_knows_optunas_head_revision_and_version_manager(tmp_path: Path) -> None:
+    from optuna.storages._rdb import storage as rdb_storage
+
+    from automl.search.internals.schema import HEAD_REVISION
+
+    opened = RDBStorage(f"sqlite:///{tmp_path / 'plain.db'}")
+    assert opened._version_manager.get_head_version() == HEAD_REVISION, moved(
+        "the head of Optuna's schema migrations (automl.search.internals.schema.HEAD_REVISION)"
+    )
+    manager = rdb_storage._VersionManager
+    assert callable(manager._init_alembic) and callable(manager.check_table_schema_compatibility)
+    assert "_VersionManager(" in inspect.getsource(RDBStorage.__init__), moved(
+        "RDBStorage.__init__'s use of _VersionManager"
+    )
+
+
+def test_open_rdb_stamps_a_new_database_and_opens_a_current_one_with_one_query(
+    rdb_url: str, study_name: str
+) -> None:
+    from automl.search.internals.schema import HEAD_REVISION, at_head
+
+    url = rdb_url.replace("postgresql://", "postgresql+psycopg://")
+    first = internals.open_rdb(url, {})  # a new SQLite file: Optuna creates and stamps it
+    assert at_head(first.engine)
+    optuna.create_study(storage=first, study_name=study_name)
+    again = internals.open_rdb(url, {})
+    with statements() as sent:
+        again._version_manager.check_table_schema_compatibility()
+    asked = [s for s in sent if "alembic_version" in s]
+    assert asked == ["SELECT version_num FROM alembic_version"]
+    assert again.get_study_id_from_name(study_name) == first.get_study_id_from_name(study_name)
+    assert again._version_manager.get_current_version() == HEAD_REVISION  # what Alembic reads
+
+
+def test_open_rdb_leaves_an_old_schema_to_optunas_own_check(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    internals.open_rdb(url, {})
+    engine = RDBStorage(url).engine
+    with engine.begin() as connection:  # tables of an older Optuna, as Alembic would see them
+        connection.execute(text("UPDATE alembic_version SET version_num = 'v3.0.0.d'"))
+    with pytest.raises(RuntimeError, match="optuna storage upgrade"):
+        internals.open_rdb(url, {})

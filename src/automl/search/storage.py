@@ -22,11 +22,12 @@ import warnings
 from pathlib import Path
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from automl.errors import SpecError, StorageError
 from automl.masking import mask_text, mask_url, percent_encode_hint, unencoded_separator
+from automl.search.internals import open_rdb
 from automl.search.journal_redis import BatchedJournalRedisBackend
 from automl.search.retry import RetryingStorage
 from automl.settings import Settings
@@ -59,13 +60,13 @@ def _open(url: str, window_s: float) -> BaseStorage:
         if kind == "sqlite":
             _ensure_parent(url.removeprefix("sqlite:///"))
             # A generous busy timeout: several local worker processes write to the one file.
-            inner: BaseStorage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+            inner: BaseStorage = open_rdb(url, {"connect_args": {"timeout": 60}})
         elif kind == "postgresql":
             # No ping on every checkout (a round trip before each transaction: about 10 per
             # worker trial). A connection the server dropped fails its first statement, which
             # sends nothing; SQLAlchemy then drops the pool's stale connections and
             # RetryingStorage runs the call again on a fresh one.
-            inner = RDBStorage(_with_driver(url), engine_kwargs={"pool_pre_ping": False})
+            inner = open_rdb(_with_driver(url), {"pool_pre_ping": False})
         elif kind == "redis":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -19,6 +19,7 @@ Why each is worth it (statements or reads saved per trial) is written where it i
 - :mod:`.create`: several new trials in one transaction on PostgreSQL.
 - :mod:`.rdb_trials`: several trials of an RDB storage read whole with plain queries.
 - :mod:`.rdb_queries`: what ``automl status`` asks an RDB storage's tables directly.
+- :mod:`.schema`: an RDB storage opened without Alembic when its schema is current.
 - :mod:`.journal`: appends to a journal storage in one batch.
 """
 
@@ -51,6 +52,7 @@ from automl.search.internals.rdb_queries import (
     trial_rows_rdb,
 )
 from automl.search.internals.rdb_trials import trials_by_id_rdb
+from automl.search.internals.schema import open_rdb
 from automl.search.internals.studies import (
     CHECKED_AGAINST,
     ask_without_waiting,
@@ -79,6 +81,7 @@ __all__ = [
     "journal_operations",
     "journal_params",
     "journal_user_attrs",
+    "open_rdb",
     "pareto_front",
     "rdb_models",
     "rdb_of",
