@@ -436,3 +436,53 @@ def test_open_rdb_leaves_an_old_schema_to_optunas_own_check(tmp_path: Path) -> N
         connection.execute(text("UPDATE alembic_version SET version_num = 'v3.0.0.d'"))
     with pytest.raises(RuntimeError, match="optuna storage upgrade"):
         internals.open_rdb(url, {})
+
+
+# --- outcome.py ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("directions", [["minimize"], ["maximize", "minimize"]])
+def test_write_outcome_rdb_writes_what_optuna_writes(
+    rdb_url: str, study_name: str, directions: list[str]
+) -> None:
+    storage = make_storage(rdb_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name, directions=directions)
+    mine, theirs = study.ask(), study.ask()
+    rdb = internals.rdb_of(storage)
+    assert internals.outcome_in_one_write(rdb) and rdb is not None
+    values = [0.25, float("inf")][: len(directions)]
+    attrs = {"duration_s": 0.5, "curve": [1.0, None]}
+    with statements() as sent:
+        done = internals.write_outcome_rdb(
+            rdb, internals.trial_id(mine), TrialState.COMPLETE, values, attrs
+        )
+    assert done and len(sent) == 3  # attributes, values, state: one transaction
+    for key, value in attrs.items():
+        theirs.set_user_attr(key, value)
+    rdb.set_trial_state_values(internals.trial_id(theirs), TrialState.COMPLETE, values)
+    again = make_storage(rdb_url, cached=False)
+    a, b = (again.get_trial(internals.trial_id(t)) for t in (mine, theirs))
+    assert (a.state, a.values, a.user_attrs) == (b.state, b.values, b.user_attrs), moved(
+        "TrialValueModel or the trials table's state and datetime_complete"
+    )
+    assert a.datetime_complete is not None and a.datetime_start is not None
+    assert abs((a.datetime_complete - b.datetime_complete).total_seconds()) < 60  # both local
+    assert a.datetime_complete >= a.datetime_start
+
+
+def test_write_outcome_rdb_writes_nothing_when_the_trial_finished_first(
+    rdb_url: str, study_name: str
+) -> None:
+    storage = make_storage(rdb_url, cached=False)
+    study = optuna.create_study(storage=storage, study_name=study_name)
+    trial = study.ask()
+    rdb = internals.rdb_of(storage)
+    assert rdb is not None
+    tid = internals.trial_id(trial)
+    rdb.set_trial_state_values(tid, TrialState.FAIL)  # the coordinator failed it meanwhile
+    assert not internals.write_outcome_rdb(rdb, tid, TrialState.COMPLETE, [1.0], {"late": 1})
+    assert internals.write_outcome_rdb(rdb, tid, TrialState.PRUNED, None, {}) is False
+    now = make_storage(rdb_url, cached=False).get_trial(tid)
+    assert (now.state, now.values, now.user_attrs) == (TrialState.FAIL, None, {})
+    with pytest.raises(KeyError):
+        internals.write_outcome_rdb(rdb, tid + 1000, TrialState.COMPLETE, [1.0], {"a": 1})

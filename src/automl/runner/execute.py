@@ -239,7 +239,6 @@ def execute_trial(
         facts[METRICS] = reporter.last  # a pruned trial keeps its last vector
     facts[DURATION_S] = round(time.monotonic() - started, 3)
     facts[RESUMED_FROM_EPOCH] = work.resumed_from_epoch
-    set_trial_user_attrs(storage, tid, facts)
     if spec.constraints and state in (TrialState.COMPLETE, TrialState.PRUNED):
         tell_constraints(trial, spec, facts.get(METRICS) or {})
     if (
@@ -251,11 +250,12 @@ def execute_trial(
         values = reporter.last[1]
     elif state != TrialState.COMPLETE:
         values = None
-    if not finish_trial(storage, tid, state, values):
+    # the facts and the outcome in one write
+    if not finish_trial(storage, tid, state, values, facts):
+        # failed by the coordinator meanwhile, and perhaps to run again: its checkpoint stays
         log.info("trial %d was finished elsewhere first; its outcome stands", trial_number)
-    # complete, pruned or failed for good: nothing will resume it
-    if saved is not None and not keep_checkpoint:
-        saved.remove()
+    elif saved is not None and not keep_checkpoint:
+        saved.remove()  # complete, pruned or failed for good: nothing will resume it
     # The trial is safe in the storage; trackers get it as read back from there (never raises).
     log_trial(study, spec, storage_url, trial_number)
     return state

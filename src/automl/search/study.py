@@ -192,20 +192,36 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str, kind: FailK
 
 
 def finish_trial(
-    storage: BaseStorage, trial_id: int, state: TrialState, values: float | list[float] | None
+    storage: BaseStorage,
+    trial_id: int,
+    state: TrialState,
+    values: float | list[float] | None,
+    attrs: dict[str, Any] | None = None,
 ) -> bool:
-    """Write a RUNNING trial's outcome; False when it was finished already (its outcome stands).
+    """Write a RUNNING trial's outcome, with its last user attributes ``attrs``; False when it
+    was finished already (its outcome stands; ``attrs`` may then be unwritten).
 
     What ``study.tell`` writes, without its two reads of the trial (before and after: twelve
     statements on an RDB storage) and without sampler hooks, which only the coordinator's
-    sampler has. The caller has checked the values (finite, one per objective).
+    sampler has. On PostgreSQL and SQLite the attributes, values and state go in one
+    transaction (:func:`automl.search.internals.write_outcome_rdb`); elsewhere the attributes
+    first, then Optuna's ``set_trial_state_values``. The caller has checked the values (finite,
+    one per objective). A storage that retries (retry.py) retries the whole write.
     """
     if values is not None and not isinstance(values, list):
         values = [values]
+    floats = [float(v) for v in values] if values is not None else None
+    rdb = internals.rdb_of(storage)
+    if internals.outcome_in_one_write(rdb):
+        assert rdb is not None
+        retry = getattr(storage, "retry", None)
+        write = internals.write_outcome_rdb
+        args = (rdb, trial_id, state, floats, dict(attrs or {}))
+        return bool(retry(write, *args) if callable(retry) else write(*args))
     try:
-        storage.set_trial_state_values(
-            trial_id, state, [float(v) for v in values] if values is not None else None
-        )
+        if attrs:
+            set_trial_user_attrs(storage, trial_id, attrs)
+        storage.set_trial_state_values(trial_id, state, floats)
     except UpdateFinishedTrialError:
         return False
     return True

@@ -19,6 +19,7 @@ Why each is worth it (statements or reads saved per trial) is written where it i
 - :mod:`.create`: several new trials in one transaction on PostgreSQL.
 - :mod:`.rdb_trials`: several trials of an RDB storage read whole with plain queries.
 - :mod:`.rdb_queries`: what ``automl status`` asks an RDB storage's tables directly.
+- :mod:`.outcome`: a trial's last attributes, values and state in one transaction.
 - :mod:`.schema`: an RDB storage opened without Alembic when its schema is current.
 - :mod:`.journal`: appends to a journal storage in one batch.
 """
@@ -32,6 +33,7 @@ from automl.search.internals.journal import (
     journal_params,
     journal_user_attrs,
 )
+from automl.search.internals.outcome import outcome_in_one_write, write_outcome_rdb
 from automl.search.internals.rdb import (
     Param,
     rdb_models,
@@ -82,6 +84,7 @@ __all__ = [
     "journal_params",
     "journal_user_attrs",
     "open_rdb",
+    "outcome_in_one_write",
     "pareto_front",
     "rdb_models",
     "rdb_of",
@@ -99,6 +102,7 @@ __all__ = [
     "trial_rows_rdb",
     "trials_by_id_rdb",
     "under_cache",
+    "write_outcome_rdb",
     "write_params",
     "write_user_attrs_rdb",
 ]

@@ -68,19 +68,25 @@ def rdb_of(storage: BaseStorage) -> RDBStorage | None:
     return base if ok else None  # type: ignore[return-value]
 
 
-def write_user_attrs_rdb(rdb: RDBStorage, trial_id: int, attrs: dict[str, Any]) -> None:
-    """Every attribute in one transaction: on PostgreSQL and SQLite one upsert that writes only
-    while the trial runs (Optuna checks, then writes each: two statements per attribute; JSON
-    values as Optuna writes them); elsewhere one write each, uncommitted."""
+def write_user_attrs_rdb(
+    rdb: RDBStorage, trial_id: int, attrs: dict[str, Any], session: Any = None
+) -> None:
+    """Every attribute in one transaction (``session``'s, when given: committed by its owner):
+    on PostgreSQL and SQLite one upsert that writes only while the trial runs (Optuna checks,
+    then writes each: two statements per attribute; JSON values as Optuna writes them);
+    elsewhere one write each, uncommitted."""
+    if session is None:
+        with rdb_session(rdb, ignore_integrity_error=True) as own:
+            write_user_attrs_rdb(rdb, trial_id, attrs, own)
+        return
+    if not _guards_writes(rdb):
+        for key, value in attrs.items():
+            set_trial_attr_without_commit(rdb, session, trial_id, key, value)
+        return
     model = rdb_models().TrialUserAttributeModel
     rows = [{"key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
-    with rdb_session(rdb, ignore_integrity_error=True) as session:
-        if not _guards_writes(rdb):
-            for key, value in attrs.items():
-                set_trial_attr_without_commit(rdb, session, trial_id, key, value)
-            return
-        upsert = _while_running(model, rdb.engine.name, len(rows), tuple(rows[0]), ("key",))
-        _execute_while_running(rdb, session, trial_id, upsert, rows)
+    upsert = _while_running(model, rdb.engine.name, len(rows), tuple(rows[0]), ("key",))
+    _execute_while_running(rdb, session, trial_id, upsert, rows)
 
 
 def _guards_writes(rdb: RDBStorage) -> bool:
@@ -105,7 +111,7 @@ def _while_running(
     SQLAlchemy compiles it once. With ``starts`` (PostgreSQL only), the same statement sets the
     trial's start to now (bound as ``guard_start``, UTC): a trial created ahead
     (:mod:`.create`) starts when it gets its params, as one that ``study.ask()`` made would."""
-    from sqlalchemy import bindparam, exists, select, union_all, update
+    from sqlalchemy import Enum, bindparam, cast, exists, select, union_all, update
 
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -116,10 +122,17 @@ def _while_running(
         trial.trial_id == bindparam("guard_trial_id"), trial.state == TrialState.RUNNING
     )
     columns = model.__table__.columns
+
+    def bound(i: int, c: str) -> Any:
+        # an enum typed as such: in a UNION, PostgreSQL would take the bare parameter for text
+        kind = columns[c].type
+        value = bindparam(f"r{i}_{c}", type_=kind)
+        return (cast(value, kind) if isinstance(kind, Enum) else value).label(c)
+
     selects = [
         select(
             bindparam("guard_trial_id", type_=columns["trial_id"].type).label("trial_id"),
-            *(bindparam(f"r{i}_{c}", type_=columns[c].type).label(c) for c in names),
+            *(bound(i, c) for c in names),
         ).where(running)
         for i in range(n)
     ]
@@ -133,13 +146,7 @@ def _while_running(
             .returning(table.c.trial_id)
             .cte("started")
         )
-        selects = [
-            select(
-                started.c.trial_id,
-                *(bindparam(f"r{i}_{c}", type_=columns[c].type).label(c) for c in names),
-            )
-            for i in range(n)
-        ]
+        selects = [select(started.c.trial_id, *(bound(i, c) for c in names)) for i in range(n)]
     # Into the table, not the ORM model: an ORM insert run with parameters is a bulk insert.
     statement = insert(model.__table__).from_select(
         ["trial_id", *names],
