@@ -81,3 +81,19 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def fit_overtaken(params: dict, trial: automl.TrialContext) -> float:
+    """Saves a checkpoint, and meanwhile the coordinator fails the trial (as when it took the
+    worker for lost): the storage named by ``OVERTAKEN_STORAGE`` and ``OVERTAKEN_STUDY``."""
+    from optuna.trial import TrialState
+
+    from automl.search import make_storage
+
+    trial.save_checkpoint({"step": 1, "total": params["lr"]})
+    storage = make_storage(os.environ["OVERTAKEN_STORAGE"], cached=False)
+    study_id = storage.get_study_id_from_name(os.environ["OVERTAKEN_STUDY"])
+    storage.set_trial_state_values(
+        storage.get_trial_id_from_study_id_trial_number(study_id, trial.number), TrialState.FAIL
+    )
+    return params["lr"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from optuna.trial import TrialState
 
 from automl.runner import TrialHost, execute_trial
@@ -57,3 +59,32 @@ def test_any_other_error_from_a_builder_fails_the_trial_with_one_line(tmp_path: 
         frozen.user_attrs[FAIL_REASON]
         == "model.family: python:tests.builders:broken raised ValueError: no such layer"
     )
+
+
+OVERTAKEN = """
+name: overtaken
+storage: {storage}
+objective: {{metric: score, direction: maximize}}
+train: python:tests.own_code:fit_overtaken
+space: {{lr: 0.01}}
+"""
+
+
+def test_a_trial_failed_elsewhere_while_it_ran_keeps_that_outcome_and_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automl.search.checkpoints import checkpoint_of
+    from automl.search.study import UID_ATTR
+
+    storage = f"sqlite:///{tmp_path}/o.db"
+    spec = parse_spec(OVERTAKEN.format(storage=storage))
+    study = open_study(spec, storage)
+    monkeypatch.setenv("OVERTAKEN_STORAGE", storage)
+    monkeypatch.setenv("OVERTAKEN_STUDY", spec.name)
+    number = ask(study, waiting=False).number
+    execute_trial(TrialHost(), storage, spec.name, number)
+    frozen = study.trials[number]
+    assert frozen.state == TrialState.FAIL and frozen.values is None  # the other outcome stands
+    assert "duration_s" not in frozen.user_attrs  # nothing of the late outcome was written
+    saved = checkpoint_of(spec, storage, study.user_attrs[UID_ATTR], number)
+    assert saved is not None and saved.get() is not None  # its retry resumes from it
