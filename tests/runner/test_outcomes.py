@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from optuna.trial import TrialState
 
 from automl.runner import TrialHost, execute_trial
