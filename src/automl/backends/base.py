@@ -19,12 +19,17 @@ Contract
 * When the study's ``timeout`` passes, the coordinator calls :meth:`withdraw_queued` once: the
   trials it returns never started on a worker, and the coordinator fails them; a worker that
   gets one later finds it finished and skips it.
+* A backend that learns a slot is free before it knows what became of its trial (Celery's: a
+  worker announces the end, and the trial is read after) calls the coordinator's
+  :meth:`Backend.when_freed` callback first, from inside :meth:`wait`, so that a trial asked
+  ahead is sent at once; the events follow as usual.
 * Ownership: one coordinator owns one backend; backends are not thread-safe.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -91,6 +96,16 @@ class Backend(abc.ABC):
         its worker told the storage, or ``LOST`` with a reason once its worker vanished without
         telling (the backend leaves the trial as it is, normally RUNNING).
         """
+
+    _freed: Callable[[int], None] | None = None
+
+    def when_freed(self, refill: Callable[[int], None]) -> None:
+        """Have ``refill(k)`` called from inside :meth:`wait` the moment ``k`` trials in flight
+        have left their workers' slots, before their events are read; ``refill`` may
+        :meth:`submit`. Those ``k`` trials are still in flight until their events come (an
+        announced trial that did not end stays in flight and is read back like any other). The
+        default backend never calls it: its events come as soon as it learns of them."""
+        self._freed = refill
 
     def adopt(self, study_name: str, study_uid: str, running: list[int]) -> list[int]:
         """Of these RUNNING trials, the ones a worker may still run (awaited, not retried now).

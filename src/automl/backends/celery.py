@@ -182,6 +182,8 @@ class CeleryBackend(Backend):
                 for uid, n in announced
                 if n in self._in_flight and self._in_flight[n].study_uid == uid
             ]
+            if ours and self._freed is not None:
+                self._freed(len(ours))  # their workers are free now: next trials before the read
             # one read
             now = self._flights.trials([(self._in_flight[n].study_name, n) for _, n in ours])
             for uid, number in ours:

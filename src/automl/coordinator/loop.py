@@ -93,6 +93,7 @@ class Coordinator:
         self._blank: deque[int] = deque()
         self._create = max(1, min(CREATE_AT_ONCE, self._parallelism))
         self._ahead = backend.ask_ahead
+        backend.when_freed(self._refill)
         uid = study.user_attrs.get(UID_ATTR)
         self._study_uid = uid if isinstance(uid, str) else ""
         self._spec_digest = spec_digest(study.user_attrs.get(SPEC_ATTR))
@@ -156,20 +157,7 @@ class Coordinator:
         return self.state
 
     def _check_stop(self) -> None:
-        if self.state.stopping:
-            return
-        limit = self.spec.search.max_failed_trials
-        failures = self.retries.failures
-        if limit is not None and len(failures) >= limit:
-            self.state.stopping = StopReason.TOO_MANY_FAILED
-            self.state.stop_detail = (
-                f"{len(failures)} failed in this run (search.max_failed_trials = {limit}); "
-                f"last reason: {failures[-1]}"
-            )
-        elif self.state.timeout_s is not None and self.state.elapsed_s >= self.state.timeout_s:
-            self.state.stopping = StopReason.TIMEOUT
-        elif self.state.done >= self.state.n_trials:
-            self.state.stopping = StopReason.N_TRIALS
+        self.state.check_stop(self.spec.search.max_failed_trials, self.retries.failures)
 
     def _may_dispatch(self) -> bool:
         if self.state.stopping:
@@ -214,6 +202,16 @@ class Coordinator:
             and self.state.done + len(self._in_flight) + len(self._ready) < self.state.n_trials
         ):
             self._ready.append(self._ask())
+
+    def _refill(self, freed: int) -> None:
+        """``freed`` slots just freed, their trials not read yet: send as many trials asked
+        ahead now. Those trials still count as in flight (and toward the budget) until read."""
+        for _ in range(freed):
+            if not self._ready or self.state.stopping:
+                return
+            if self.state.done + len(self._in_flight) >= self.state.n_trials:
+                return
+            self._dispatch()
 
     def _retire_ready(self) -> None:
         """The run stops: trials asked or created ahead and never sent are failed, neither

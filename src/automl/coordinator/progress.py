@@ -53,6 +53,22 @@ class RunState:
         """Trials that count toward ``n_trials`` (:mod:`automl.search.outcomes`)."""
         return counted(self.counts)
 
+    def check_stop(self, max_failed: int | None, failures: list[str]) -> None:
+        """Stop dispatching, once, at the first rule met: too many ``failures`` in this run
+        (``search.max_failed_trials``), the timeout, the budget."""
+        if self.stopping:
+            return
+        if max_failed is not None and len(failures) >= max_failed:
+            self.stopping = StopReason.TOO_MANY_FAILED
+            self.stop_detail = (
+                f"{len(failures)} failed in this run (search.max_failed_trials = {max_failed}); "
+                f"last reason: {failures[-1]}"
+            )
+        elif self.timeout_s is not None and self.elapsed_s >= self.timeout_s:
+            self.stopping = StopReason.TIMEOUT
+        elif self.done >= self.n_trials:
+            self.stopping = StopReason.N_TRIALS
+
 
 class Progress(Protocol):
     """Receives the coordinator's view after every change. Must not raise."""
