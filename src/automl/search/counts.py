@@ -20,7 +20,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 import optuna
 from optuna.storages import BaseStorage
@@ -44,6 +44,7 @@ from automl.search.internals import (
 from automl.trial_attrs import FAIL_REASON
 
 MISSING = object()  # a failed trial without a fail reason
+T = TypeVar("T")
 
 
 class Row(NamedTuple):
@@ -111,6 +112,60 @@ def first_of_ties(study: optuna.Study, best: FrozenTrial) -> FrozenTrial:
         if not any(v > 0 for v in tied.constraints.values()):
             return tied
     return best
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The study's best trial by Optuna's rule (``Study.best_trial``: the first trial with the
+    best value among the feasible COMPLETE ones), None before there is one. On an RDB storage
+    the storage's query, and when the trial it names is infeasible, the trials' rows instead
+    of ``Study.best_trial``'s read of every COMPLETE trial whole; ties go to the first."""
+    storage = study_storage(study)
+    if rdb_of(storage) is None:
+        try:
+            return study.best_trial
+        except ValueError:  # no complete (or no feasible) trial yet
+            return None
+    try:
+        best: FrozenTrial | None = storage.get_best_trial(study_id(study))
+    except ValueError:  # no COMPLETE trial
+        return None
+    if best is not None and any(v > 0 for v in best.constraints.values()):
+        row = best_row(rows_rdb(study), study.direction, feasible_only=True)
+        best = None if row is None else storage.get_trial(row.trial_id)
+    return None if best is None else first_of_ties(study, best)
+
+
+def best_row(
+    rows: Sequence[Row], direction: StudyDirection, *, feasible_only: bool = False
+) -> Row | None:
+    """The best COMPLETE row by Optuna's rule (see :func:`best_complete`)."""
+    complete = [r for r in rows if r.state == TrialState.COMPLETE]
+    value, constraints = (lambda r: single_value(r.values)), (lambda r: r.constraints)
+    return best_complete(complete, value, constraints, direction, feasible_only)
+
+
+def best_complete(
+    complete: Sequence[T],
+    value: Callable[[T], float],
+    constraints: Callable[[T], dict[str, float]],
+    direction: StudyDirection,
+    feasible_only: bool = False,
+) -> T | None:
+    """Optuna's best trial among ``complete`` trials given in trial order: the first with the
+    best value; if that one is infeasible (a constraint > 0), the first best of the feasible
+    ones; None when there is none (``feasible_only``: skip the first step)."""
+    pick = max if direction == StudyDirection.MAXIMIZE else min
+    if not feasible_only and complete:
+        best = pick(complete, key=value)
+        if not any(v > 0 for v in constraints(best).values()):
+            return best
+    feasible = [t for t in complete if all(v <= 0 for v in constraints(t).values())]
+    return pick(feasible, key=value) if feasible else None
+
+
+def single_value(values: list[float] | None) -> float:
+    """A trial's value with one objective, as Optuna's ``FrozenTrial.value`` gives it."""
+    return cast(float, values[0] if values else None)
 
 
 def top_complete(study: optuna.Study, k: int) -> list[FrozenTrial]:

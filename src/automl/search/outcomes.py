@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.search.counts import counts_by_state, first_of_ties, front_trials
+from automl.search.counts import best_trial as best_trial  # the best: one rule, in counts.py
+from automl.search.counts import counts_by_state, front_trials
 from automl.search.pareto import as_loss, dominates
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -41,15 +42,6 @@ def spent_already(study: optuna.Study, n_trials: int) -> bool:
     local backend: seconds of worker processes importing torch, for nothing)."""
     counts = counts_by_state(study)
     return not counts.get("RUNNING") and counted(counts) >= n_trials
-
-
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The study's best trial from the storage's own query (None before the first COMPLETE)."""
-    try:
-        best = study.best_trial
-    except ValueError:  # no complete (or no feasible) trial yet
-        return None
-    return first_of_ties(study, best)
 
 
 def improves(candidate: FrozenTrial, best: FrozenTrial | None, maximize: bool) -> bool:

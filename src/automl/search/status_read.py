@@ -17,9 +17,8 @@ differs:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
 
 import optuna
 from optuna.study import StudyDirection
@@ -31,16 +30,17 @@ from automl.search.attrs import fail_reason_of
 from automl.search.counts import (
     MISSING,
     Row,
+    best_complete,
+    best_trial,
     constraints_of,
     counts_by_state,
     fail_reasons_rdb,
-    first_of_ties,
     front_rows,
     front_trials,
-    rows_rdb,
+    single_value,
     trials_in_state,
 )
-from automl.search.internals import rdb_of, study_id, study_storage
+from automl.search.internals import rdb_of, study_storage
 from automl.search.journal_counts import JournalLog, UnknownLog, read_journal
 from automl.search.journal_trials import JournalTrials
 from automl.search.storage import storage_kind
@@ -48,7 +48,6 @@ from automl.search.study import SPEC_ATTR, load_study
 from automl.studyfile.schema import StudySpec
 from automl.trial_attrs import FAIL_REASON
 
-T = TypeVar("T")
 METRIC_NAMES = "study:metric_names"  # the study system attribute of Study.set_metric_names
 
 
@@ -94,50 +93,14 @@ def study_facts(study: optuna.Study) -> StatusFacts:
         if multi:
             facts.front = list(study.best_trials)
         else:
-            facts.best = _best_or_none(study)
+            facts.best = best_trial(study)
         return facts
     facts.fail_reasons = reasons(_bare(n, v) for n, v in fail_reasons_rdb(study))
     if multi:
         facts.front = front_trials(study)
-        return facts
-    try:  # Study.best_trial, without its read of every trial when the best is infeasible
-        best: FrozenTrial | None = storage.get_best_trial(study_id(study))
-    except ValueError:  # no COMPLETE trial
-        return facts
-    if best is not None and any(v > 0 for v in best.constraints.values()):
-        row = best_row(rows_rdb(study), study.direction, feasible_only=True)
-        best = None if row is None else storage.get_trial(row.trial_id)
-    facts.best = None if best is None else first_of_ties(study, best)
+    else:
+        facts.best = best_trial(study)
     return facts
-
-
-def best_row(
-    rows: Sequence[Row], direction: StudyDirection, *, feasible_only: bool = False
-) -> Row | None:
-    """The best COMPLETE row by Optuna's rule (``Study.best_trial``; see :func:`best_of`)."""
-    complete = [r for r in rows if r.state == TrialState.COMPLETE]
-    return best_of(
-        complete, lambda r: _value(r.values), lambda r: r.constraints, direction, feasible_only
-    )
-
-
-def best_of(
-    complete: Sequence[T],
-    value: Callable[[T], float],
-    constraints: Callable[[T], dict[str, float]],
-    direction: StudyDirection,
-    feasible_only: bool = False,
-) -> T | None:
-    """Optuna's best trial among ``complete`` trials given in trial order: the first with the
-    best value; if that one is infeasible (a constraint > 0), the first best of the feasible
-    ones; None when there is none (``feasible_only``: skip the first step)."""
-    pick = max if direction == StudyDirection.MAXIMIZE else min
-    if not feasible_only and complete:
-        best = pick(complete, key=value)
-        if not any(v > 0 for v in constraints(best).values()):
-            return best
-    feasible = [t for t in complete if all(v <= 0 for v in constraints(t).values())]
-    return pick(feasible, key=value) if feasible else None
 
 
 def reasons(failed: Iterable[FrozenTrial]) -> dict[str, int]:
@@ -150,13 +113,6 @@ def _bare(number: int, reason: object) -> FrozenTrial:
     return FrozenTrial(number=number, state=TrialState.FAIL, value=None, datetime_start=None,
                        datetime_complete=None, params={}, distributions={}, user_attrs=attrs,
                        system_attrs={}, intermediate_values={}, trial_id=number)  # fmt: skip
-
-
-def _best_or_none(study: optuna.Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:  # no complete (or no feasible) trial yet
-        return None
 
 
 def journal_status(path: str, study_name: str) -> StatusFacts | None:
@@ -196,8 +152,12 @@ def _journal_facts(log: JournalLog, study_name: str, sid: int) -> StatusFacts:
         facts.front = read.trials([r.trial_id for r in front_rows(rows, study.directions)])
     else:
         done = [t for t in tids if log.state[t] == complete]
-        value, constraints = (lambda t: _value(log.values(t))), (lambda t: _constraints(log, t))
-        best = best_of(done, value, constraints, study.directions[0])
+        best = best_complete(
+            done,
+            lambda t: single_value(log.values(t)),
+            lambda t: _constraints(log, t),
+            study.directions[0],
+        )
         facts.best = None if best is None else read.trials([best])[0]
     facts.running = read.trials([t for t in tids if log.state[t] == running])
     failed_ids = [t for t in tids if log.state[t] == failed]
@@ -214,8 +174,3 @@ def _row(log: JournalLog, tid: int) -> Row:
 def _constraints(log: JournalLog, tid: int) -> dict[str, float]:
     attrs = log.system_attrs.get(tid)
     return constraints_of(attrs) if attrs else {}
-
-
-def _value(values: list[float] | None) -> float:
-    """A trial's value with one objective, as Optuna's ``FrozenTrial.value`` gives it."""
-    return cast(float, values[0] if values else None)
