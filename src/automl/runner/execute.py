@@ -29,7 +29,7 @@ from automl.errors import PREEMPTED, AutoMLError, TrialPreempted, TrialPruned
 from automl.masking import mask_text
 from automl.runner.failures import failure_reason
 from automl.runner.host import TrialHost
-from automl.runner.reporter import ClaimLost, OptunaReporter
+from automl.runner.reporter import ClaimLost, OptunaReporter, run_flushed
 from automl.runner.vectors import (
     VectorReporter,
     as_record,
@@ -150,6 +150,7 @@ def execute_trial(
     saved = checkpoint_of(spec, storage_url, opened.study_uid, lineage_root(frozen))
 
     def on_saved(epoch: int) -> None:
+        reporter.flush()  # the reports up to the checkpoint are stored before it is recorded
         set_trial_user_attrs(storage, tid, {CHECKPOINT_EPOCH: epoch})
 
     reporter: OptunaReporter | VectorReporter
@@ -163,7 +164,7 @@ def execute_trial(
             lambda: ClaimLost(f"trial {trial_number}: claimed by another delivery"),
         )
     else:
-        reporter = OptunaReporter(trial, should_stop, spec.primary.name)
+        reporter = OptunaReporter(trial, should_stop, spec.primary.name, host.report_writer)
     work: Any
     if spec.own_code:  # train: the user's own function or program
         from automl.usercode.own_trial import OwnTrial
@@ -188,7 +189,7 @@ def execute_trial(
         work = _BuiltIn(spec, params, reporter, checkpoints, host)
     keep_checkpoint = False  # kept only for a run that continues it
     try:
-        result = work.run()
+        result = run_flushed(work.run, reporter)  # every report stored before the outcome
     except ClaimLost:
         raise
     except TrialPreempted as stop:

@@ -17,6 +17,7 @@ which a signal handler sets.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,15 @@ class TrialHost:
     )
     functions: dict[str, Any] = field(default_factory=dict)  # "module:function" -> the function
     _data: DataCache | None = None
+    _writer: ThreadPoolExecutor | None = None
+
+    @property
+    def report_writer(self) -> ThreadPoolExecutor:
+        """The one thread that writes reports in the background (:mod:`automl.runner.reporter`),
+        started at the first trial that needs it."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="automl-reports")
+        return self._writer
 
     @property
     def data(self) -> DataCache:

@@ -96,6 +96,9 @@ class VectorReporter:
         self._should_stop, self._on_claim_lost = should_stop, on_claim_lost
         self.by_epoch: dict[int, dict[str, float | None]] = {}
 
+    def flush(self, *, raise_errors: bool = True) -> None:
+        """Nothing to wait for: each vector is written as it is reported."""
+
     def report(self, epoch: int, value: Any) -> None:
         if self._should_stop():
             raise self._on_claim_lost()
