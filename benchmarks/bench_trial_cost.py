@@ -13,8 +13,9 @@ minus Celery's own handling of the message. Two trials:
   5 epochs, no sleep). ``plain_loop_ms`` is the same training as a hand-written PyTorch loop
   (2 fold models, 5 epochs, Adam, one batch each), so the overhead is the trial less that.
 
-Per trial: the median wall and CPU milliseconds, the SQL statements sent (SQLAlchemy's
-``before_cursor_execute``), and the Redis commands the worker's clients sent (the broker's
+Per trial: the median wall and CPU milliseconds, the SQL statements sent from any thread of
+the process (SQLAlchemy's ``before_cursor_execute``; the reports of a study without a pruner go
+from the report writer thread), and the Redis commands the worker's clients sent (the broker's
 claim, lease and announcement; with a journal on Redis, the journal's reads and appends too).
 
 **Coordinator** (``coordinator`` rows): the real :class:`~automl.coordinator.Coordinator` with
@@ -144,7 +145,9 @@ def worker_cost(kind: str, folder: Path, trainer: str, n: int) -> dict[str, Any]
     uid, digest = study.user_attrs[UID_ATTR], spec_digest(study.user_attrs[SPEC_ATTR])
     worker = TrialWorker(WorkerSettings(spec.storage, BROKER, "cpu:0", 30.0, 3))
     worker.deliver(spec.name, numbers[0], uid, digest)  # the first: imports and per-process caches
-    COUNT.threads, COUNT.sql, COUNT.redis = {threading.get_ident()}, 0, 0
+    # every thread: without a pruner the reports are written by the process' report writer
+    # thread (automl.runner.reporter); the lease thread renews only every 10 s
+    COUNT.threads, COUNT.sql, COUNT.redis = None, 0, 0
     walls, cpus = [], []
     for number in numbers[1:]:
         t, c = time.perf_counter(), time.process_time()
