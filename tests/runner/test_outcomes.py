@@ -81,7 +81,7 @@ def test_a_trial_failed_elsewhere_while_it_ran_keeps_that_outcome_and_its_checkp
     monkeypatch.setenv("OVERTAKEN_STORAGE", storage)
     monkeypatch.setenv("OVERTAKEN_STUDY", spec.name)
     number = ask(study, waiting=False).number
-    execute_trial(TrialHost(), storage, spec.name, number)
+    assert execute_trial(TrialHost(), storage, spec.name, number) == TrialState.FAIL
     frozen = study.trials[number]
     assert frozen.state == TrialState.FAIL and frozen.values is None  # the other outcome stands
     assert "duration_s" not in frozen.user_attrs  # nothing of the late outcome was written

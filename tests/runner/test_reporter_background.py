@@ -5,6 +5,7 @@ report is written before the pruner is asked."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -53,13 +54,16 @@ def test_without_a_pruner_reports_return_at_once_and_are_written_in_order(
     trial = _trial(sqlite_url, optuna.pruners.NopPruner())
     writer = Gated()
     reporter = OptunaReporter(trial, writer=writer)
-    for epoch in (1, 2, 3):
+    for epoch in (1, 2):
         reporter.report(epoch, 0.1 * epoch)  # returns while nothing can be written
     assert _stored(sqlite_url, trial) == {}
-    assert reporter.last == (3, 0.30000000000000004)
-    writer.gate.set()
+    assert reporter.last == (2, 0.2)
+    threading.Timer(0.3, writer.gate.set).start()
+    started = time.monotonic()
+    reporter.report(3, 0.3)  # two wait already: this one waits for the writer (a slow storage)
+    assert time.monotonic() - started >= 0.25
     reporter.flush()
-    assert _stored(sqlite_url, trial) == {1: 0.1, 2: 0.2, 3: 0.30000000000000004}
+    assert _stored(sqlite_url, trial) == {1: 0.1, 2: 0.2, 3: 0.3}
     writer.shutdown()
 
 

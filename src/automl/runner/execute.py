@@ -255,6 +255,7 @@ def execute_trial(
     if not finish_trial(storage, tid, state, values, facts):
         # failed by the coordinator meanwhile, and perhaps to run again: its checkpoint stays
         log.info("trial %d was finished elsewhere first; its outcome stands", trial_number)
+        state = storage.get_trial(tid).state  # what the caller logs is what the storage holds
     elif saved is not None and not keep_checkpoint:
         saved.remove()  # complete, pruned or failed for good: nothing will resume it
     # The trial is safe in the storage; trackers get it as read back from there (never raises).

@@ -28,6 +28,11 @@ class ClaimLost(Exception):  # noqa: N818 - a signal to stop, not an error of th
     """Another delivery owns this trial now: stop training it, and tell the storage nothing."""
 
 
+# Reports waiting for the writer at most: a storage that is slow or away holds the trial back
+# as it would without the writer, and a write that fails is heard within an epoch or two.
+MAX_PENDING = 2
+
+
 class OptunaReporter:
     """Adapts an Optuna trial to the training engine's :class:`Reporter` protocol (one objective;
     several: :class:`automl.runner.vectors.VectorReporter`)."""
@@ -50,27 +55,43 @@ class OptunaReporter:
     def report(self, epoch: int, value: Any) -> None:
         if self._should_stop():
             raise ClaimLost(f"trial {self._trial.number}: claimed by another delivery")
-        self._raise_failed()
+        self._settle()
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             value = as_record(value, [self._name])[self._name]
         if math.isfinite(value):  # Optuna refuses nan; divergence is reported by the engine
             if self._writer is None:  # Optuna's step: the epoch (your code's step)
                 self._trial.report(value, step=epoch)
             else:  # one writer thread: Optuna's trial is touched there alone, in order
+                if len(self._pending) >= MAX_PENDING:  # the storage is slow or away: wait for it
+                    self._settle(wait_for=1)
                 self._pending.append(self._writer.submit(self._trial.report, value, step=epoch))
             if self.last is None or epoch >= self.last[0]:
                 self.last = (epoch, float(value))
 
     def flush(self, *, raise_errors: bool = True) -> None:
         """Wait until every report is written; raise the first write's error (if asked)."""
-        pending, self._pending = self._pending, []
-        errors = [e for e in (f.exception() for f in pending) if e is not None]
-        if errors and raise_errors:
-            raise errors[0]
+        try:
+            self._settle(wait_for=len(self._pending))
+        except Exception:
+            if raise_errors:
+                raise
 
-    def _raise_failed(self) -> None:
-        if any(f.done() and f.exception() is not None for f in self._pending):
-            self.flush()
+    def _settle(self, wait_for: int = 0) -> None:
+        """Forget the writes that ended, oldest first, after waiting for the oldest ``wait_for``
+        of them. At the first that failed, drop the ones queued behind it (each would wait out
+        the storage's retry window again) and raise its error."""
+        while self._pending:
+            oldest = self._pending[0]
+            if wait_for <= 0 and not oldest.done():
+                return
+            wait_for -= 1
+            self._pending.pop(0)
+            error = None if oldest.cancelled() else oldest.exception()
+            if error is not None:
+                for later in self._pending:
+                    later.cancel()
+                self._pending = []
+                raise error
 
     def should_prune(self) -> bool:
         if isinstance(self._trial.study.pruner, optuna.pruners.NopPruner):
