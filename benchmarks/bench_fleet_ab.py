@@ -28,20 +28,9 @@ from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STUDY = """\
-name: {name}
-storage: "{storage}"
-objective: {{metric: score, direction: maximize}}
-train: "python:fleet_function:fit"
-space:
-  lr: {{low: 1.0e-3, high: 1.0e-1, log: true}}
-search:
-  sampler: {{type: random, seed: 0}}
-  pruner: {{type: none}}
-  n_trials: {n}
-execution: {{backend: celery, broker: "{broker}", queue: {queue}, parallelism: {w}, \
-trial_retries: 0}}
-"""
+sys.path.insert(0, str(HERE))
+from bench_fleet import FUNCTION_YAML  # noqa: E402 - the same study as bench_fleet.py
+
 LINE = re.compile(r"^\[(\S+ \S+): [^\]]*\] (?:training trial (\d+) of (\S+) on (\S+)|"
                   r"trial (\d+) of (\S+) ended \S+ on (\S+))", re.M)  # fmt: skip
 
@@ -67,8 +56,8 @@ def run_side(src: str, args: argparse.Namespace, folder: Path, tag: str) -> dict
         for kind, n in (("warm", 2 * args.workers), ("run", args.trials)):
             name = f"ab-{tag}-{kind}-{uuid.uuid4().hex[:6]}"
             study = folder / f"{name}.yaml"
-            study.write_text(STUDY.format(name=name, storage=args.storage, broker=args.broker,
-                                          queue=queue, w=args.workers, n=n))  # fmt: skip
+            study.write_text(FUNCTION_YAML.format(name=name, storage=args.storage,
+                broker=args.broker, queue=queue, parallelism=args.workers, n_trials=n))  # fmt: skip
             t0 = time.perf_counter()
             command = [*automl, "run", str(study), "--backend", "celery"]
             quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
