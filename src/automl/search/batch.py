@@ -17,17 +17,14 @@ from typing import Any
 from optuna.storages import BaseStorage
 
 from automl.search.internals import journal_of, journal_user_attrs, rdb_of, write_user_attrs_rdb
+from automl.search.retry import retried
 
 
 def set_trial_user_attrs(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -> None:
     """Write ``attrs`` on the trial; retried as one call when ``storage`` retries (retry.py)."""
     if not attrs:
         return
-    retry = getattr(storage, "retry", None)
-    if callable(retry):
-        retry(_write, storage.inner, trial_id, attrs)  # type: ignore[attr-defined]
-    else:
-        _write(storage, trial_id, attrs)
+    retried(storage, _write, getattr(storage, "inner", storage), trial_id, attrs)
 
 
 def one_write_supported(storage: BaseStorage) -> bool:

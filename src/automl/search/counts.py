@@ -41,6 +41,7 @@ from automl.search.internals import (
     trial_rows_rdb,
     trials_by_id_rdb,
 )
+from automl.search.retry import retried
 from automl.trial_attrs import FAIL_REASON
 
 MISSING = object()  # a failed trial without a fail reason
@@ -84,7 +85,7 @@ def running_numbers(storage: BaseStorage, study_id: int) -> set[int]:
             t.number
             for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
         }
-    return _retried(storage, study_id, running_numbers_rdb)  # type: ignore[no-any-return]
+    return retried(storage, running_numbers_rdb, storage, study_id)
 
 
 def trials_by_id(storage: BaseStorage, study_id: int, trial_ids: set[int]) -> list[FrozenTrial]:
@@ -93,7 +94,7 @@ def trials_by_id(storage: BaseStorage, study_id: int, trial_ids: set[int]) -> li
     answers from memory). For the coordinator, which learns of several ended trials at once."""
     if rdb_of(storage) is None or len(trial_ids) < 2:
         return [storage.get_trial(i) for i in sorted(trial_ids)]
-    return _retried(storage, study_id, lambda s, sid: trials_by_id_rdb(s, sid, trial_ids))  # type: ignore[no-any-return]
+    return retried(storage, trials_by_id_rdb, storage, study_id, trial_ids)
 
 
 def first_of_ties(study: optuna.Study, best: FrozenTrial) -> FrozenTrial:
@@ -260,10 +261,5 @@ def front_rows(rows: Sequence[Row], directions: Sequence[StudyDirection]) -> lis
 
 
 def _query(study: optuna.Study, call: Callable[[Any, int], Any]) -> Any:
-    return _retried(study_storage(study), study_id(study), call)
-
-
-def _retried(storage: BaseStorage, sid: int, call: Callable[[Any, int], Any]) -> Any:
-    """``call(storage, sid)``, retried as one call where ``storage`` retries (automl's wrapper)."""
-    retry = getattr(storage, "retry", None)
-    return retry(call, storage, sid) if callable(retry) else call(storage, sid)
+    storage = study_storage(study)
+    return retried(storage, call, storage, study_id(study))

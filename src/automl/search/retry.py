@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
@@ -31,6 +31,8 @@ from optuna.trial import FrozenTrial
 from automl.errors import StorageError
 from automl.search import internals
 from automl.settings import Settings
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,13 @@ class RetryingStorage(BaseStorage):
     def __getattr__(self, name: str) -> Any:
         # Anything not listed below (private helpers of a concrete storage) goes straight through.
         return getattr(self.inner, name)
+
+
+def retried(storage: BaseStorage, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, retried as one call when ``storage`` retries (automl's wrapper, with its
+    window); called once on any other storage."""
+    retry = getattr(storage, "retry", None)
+    return retry(call, *args) if callable(retry) else call(*args)  # type: ignore[no-any-return]
 
 
 def _delegate(name: str) -> Callable[..., Any]:

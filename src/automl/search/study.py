@@ -23,6 +23,7 @@ from automl.masking import mask_credentials, mask_url
 from automl.search import internals
 from automl.search.batch import set_trial_user_attrs
 from automl.search.pruners import study_pruner
+from automl.search.retry import retried
 from automl.search.samplers import build_sampler
 from automl.search.storage import make_storage
 from automl.studyfile.schema import StudySpec
@@ -214,10 +215,9 @@ def finish_trial(
     rdb = internals.rdb_of(storage)
     if internals.outcome_in_one_write(rdb):
         assert rdb is not None
-        retry = getattr(storage, "retry", None)
-        write = internals.write_outcome_rdb
-        args = (rdb, trial_id, state, floats, dict(attrs or {}))
-        return bool(retry(write, *args) if callable(retry) else write(*args))
+        return retried(
+            storage, internals.write_outcome_rdb, rdb, trial_id, state, floats, dict(attrs or {})
+        )
     try:
         if attrs:
             set_trial_user_attrs(storage, trial_id, attrs)
@@ -255,10 +255,7 @@ def new_trials(study: optuna.Study, k: int) -> list[int]:
     storage, sid = internals.study_storage(study), internals.study_id(study)
     if k <= 1 or not internals.creates_in_bulk(storage):
         return [storage.create_new_trial(sid)]
-    retry = getattr(storage, "retry", None)
-    if callable(retry):
-        return retry(internals.create_trials, getattr(storage, "inner", storage), sid, k)  # type: ignore[no-any-return]
-    return internals.create_trials(storage, sid, k)
+    return retried(storage, internals.create_trials, getattr(storage, "inner", storage), sid, k)
 
 
 def ask_params(
