@@ -36,14 +36,16 @@ def test_study_on_two_worker_processes(
 
 
 def _kill_first_running_trial(
-    storage_url: str, study_name: str, killed: list[int], stop: threading.Event
+    storage_url: str, study_name: str, killed: list[int], stop: threading.Event, before: int
 ) -> None:
-    """Wait until a trial runs in a worker process, then SIGKILL that process."""
+    """Wait until a trial runs in a worker process and has reported fewer than `before` epochs,
+    then SIGKILL that process: the epochs still to come keep the trial from finishing between
+    the read and the kill."""
     storage = make_storage(storage_url, cached=False)
     study_id = storage.get_study_id_from_name(study_name)
     while not stop.is_set():
         for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            if "pid" in t.user_attrs and t.last_step is not None:
+            if "pid" in t.user_attrs and t.last_step is not None and t.last_step < before:
                 os.kill(t.user_attrs["pid"], signal.SIGKILL)
                 killed.append(t.number)
                 return
@@ -53,13 +55,16 @@ def _kill_first_running_trial(
 def test_killed_worker_process_is_failed_and_retried_with_the_same_params(
     sqlite_url: str, make_spec: Callable[..., StudySpec]
 ) -> None:
-    # Enough epochs that the trial is still running when the killer finds it.
-    spec = make_spec(sqlite_url, n_trials=3, parallelism=2, epochs=60, pruner="none")
+    # An epoch of the tiny model takes milliseconds and, with no pruner, its report does not
+    # hold training back: 60 epochs could end between the killer's read and its kill under a
+    # loaded machine (seen in CI). 400 epochs, killed within the first 200: at least 200 to go.
+    epochs = 400
+    spec = make_spec(sqlite_url, n_trials=3, parallelism=2, epochs=epochs, pruner="none")
     study = open_study(spec, sqlite_url)
     killed: list[int] = []
     stop = threading.Event()
     killer = threading.Thread(
-        target=_kill_first_running_trial, args=(sqlite_url, spec.name, killed, stop)
+        target=_kill_first_running_trial, args=(sqlite_url, spec.name, killed, stop, epochs // 2)
     )
     killer.start()
     try:

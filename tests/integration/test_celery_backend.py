@@ -49,15 +49,20 @@ def test_study_of_12_trials_on_two_workers(
     assert os.getpid() not in {t.user_attrs["pid"] for t in trials}  # trained in the workers
 
 
+EPOCHS = 150  # of the killed-worker test's trials
+
+
 def _kill_first_running_trial(
     storage_url: str, study_name: str, killed: list[tuple[int, datetime]], stop: threading.Event
 ) -> None:
-    """Wait until a worker process has trained a few epochs of a trial, then SIGKILL it."""
+    """Wait until a worker process has trained a few epochs of a trial, but fewer than half
+    (EPOCHS), then SIGKILL it: the half still to come keeps the trial from ending between the
+    read and the kill on a loaded machine."""
     storage = make_storage(storage_url, cached=False)
     study_id = storage.get_study_id_from_name(study_name)
     while not stop.is_set():
         for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            if "pid" in t.user_attrs and t.last_step is not None and t.last_step >= 2:
+            if "pid" in t.user_attrs and t.last_step is not None and 2 <= t.last_step < EPOCHS // 2:
                 os.kill(t.user_attrs["pid"], signal.SIGKILL)
                 killed.append((t.number, datetime.now()))
                 return
@@ -75,7 +80,7 @@ def test_killed_worker_trial_is_failed_and_retried(
         broker_url,
         n_trials=4,
         parallelism=2,
-        epochs=150,
+        epochs=EPOCHS,
         pruner="none",
     )
     workers.start(postgres_url, broker_url, queue, concurrency=2)
