@@ -168,7 +168,11 @@ def test_storage_comes_from_the_environment(
 
 @pytest.mark.slow  # a run interrupted mid-training, then resumed
 def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_path: Path) -> None:
-    path, url = write_study(tmp_path, "ctrlc", n_trials=3, parallelism=2, epochs=200, pruner="none")
+    # Epochs of the tiny model take milliseconds: 2,000 keep both trials training well past the
+    # moment the test sees one of them report (200 could end first on a loaded machine).
+    path, url = write_study(
+        tmp_path, "ctrlc", n_trials=3, parallelism=2, epochs=2000, pruner="none"
+    )
     proc = subprocess.Popen(
         [*AUTOML, "run", str(path)],
         stdout=subprocess.PIPE,
@@ -194,7 +198,7 @@ def test_ctrl_c_fails_running_trials_as_interrupted_then_resume_completes(tmp_pa
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     # Resume with fewer epochs so that it ends quickly: the interrupted params run again, from
     # scratch, since the study file's trainer changed (a checkpoint never resumes other settings).
-    path.write_text(path.read_text().replace("epochs: 200", "epochs: 2"))
+    path.write_text(path.read_text().replace("epochs: 2000", "epochs: 2"))
     assert main(["run", str(path)]) == 0
     study, _ = load_study(url, "ctrlc")
     assert len([t for t in study.trials if t.state in COUNTED_STATES]) == 3

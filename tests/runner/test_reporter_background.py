@@ -67,6 +67,32 @@ def test_without_a_pruner_reports_return_at_once_and_are_written_in_order(
     writer.shutdown()
 
 
+def test_another_write_goes_behind_the_reports_and_its_error_is_theirs(sqlite_url: str) -> None:
+    trial = _trial(sqlite_url, optuna.pruners.NopPruner())
+    writer = Gated()
+    reporter = OptunaReporter(trial, writer=writer)
+    storage = make_storage(sqlite_url, cached=False)
+    reporter.write(storage.set_trial_user_attr, trial._trial_id, "pid", 7)  # returns at once
+    reporter.report(1, 0.5)
+    assert make_storage(sqlite_url, cached=False).get_trial(trial._trial_id).user_attrs == {}
+    writer.gate.set()
+    reporter.flush()
+    stored = make_storage(sqlite_url, cached=False).get_trial(trial._trial_id)
+    assert stored.user_attrs == {"pid": 7} and stored.intermediate_values == {1: 0.5}
+
+    def refused(*_: object) -> None:
+        raise RuntimeError("the storage refused it")
+
+    reporter.write(refused)
+    with pytest.raises(RuntimeError, match="refused"):
+        reporter.flush()
+    writer.shutdown()
+    # With a pruner there is no writer: the write is done before write() returns.
+    pruned = OptunaReporter(_trial(sqlite_url, optuna.pruners.MedianPruner()), writer=Gated())
+    pruned.write(storage.set_trial_user_attr, pruned._trial._trial_id, "pid", 8)
+    assert storage.get_trial(pruned._trial._trial_id).user_attrs == {"pid": 8}
+
+
 def test_with_a_pruner_each_report_is_written_before_it_returns(sqlite_url: str) -> None:
     trial = _trial(sqlite_url, optuna.pruners.MedianPruner())
     writer = Gated()  # never opened: a report that went through it would never be written
@@ -140,3 +166,4 @@ def test_a_trial_without_a_pruner_ends_with_every_report_stored(tmp_path: Path) 
     assert sorted(frozen.intermediate_values) == [1, 2, 3, 4, 5]
     assert frozen.intermediate_values[5] == pytest.approx(frozen.value)
     assert host._writer is not None  # the reports went through the background writer
+    assert {"host", "slot", "pid"} <= set(frozen.user_attrs)  # who trained it, written there too

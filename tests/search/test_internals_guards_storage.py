@@ -354,6 +354,12 @@ def test_trials_by_id_rdb_builds_the_trials_optuna_builds(rdb_url: str, study_na
         }
     assert isinstance(read[0].distributions["width"], IntDistribution)
     assert isinstance(read[0].distributions["opt"], CategoricalDistribution)
+    # One trial by its number, as a worker reads the trial it is sent.
+    for trial in trials:
+        one = internals.trial_by_number_rdb(storage, internals.study_id(study), trial.number)
+        assert repr(one) == repr(plain.get_trial(internals.trial_id(trial)))
+    with pytest.raises(KeyError):
+        internals.trial_by_number_rdb(storage, internals.study_id(study), 4)
 
 
 def test_tied_trial_ids_rdb_are_the_complete_ties_by_number(rdb_url: str, study_name: str) -> None:

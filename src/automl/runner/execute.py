@@ -40,6 +40,7 @@ from automl.runner.vectors import (
 from automl.search.attrs import attempt_of, lineage_root
 from automl.search.batch import set_trial_user_attrs
 from automl.search.checkpoints import checkpoint_of
+from automl.search.counts import trial_by_number
 from automl.search.internals import study_storage, trial_id
 from automl.search.storage import make_storage
 from automl.search.study import SPEC_ATTR, UID_ATTR, finish_trial, load_study, spec_digest
@@ -92,10 +93,9 @@ def open_trial(
     if known is not None:
         study_id, study, spec = known
         try:
-            frozen = storage.get_trial(
-                storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+            return OpenedTrial(
+                study, spec, study_uid, trial_by_number(storage, study_id, trial_number)
             )
-            return OpenedTrial(study, spec, study_uid, frozen)
         except KeyError:  # the study was deleted meanwhile: read it afresh
             host.by_digest.pop((storage_url, study_uid, digest), None)  # type: ignore[arg-type]
     study_id = storage.get_study_id_from_name(study_name)
@@ -105,9 +105,7 @@ def open_trial(
     if cached is None or cached[0] != raw:
         study, spec = load_study(storage_url, study_name, retry_s=host.storage_retry_s)
         cached = host.studies[(storage_url, study_id)] = (raw, study, spec)
-    frozen = storage.get_trial(
-        storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
-    )
+    frozen = trial_by_number(storage, study_id, trial_number)
     uid = attrs.get(UID_ATTR)
     uid = uid if isinstance(uid, str) else None
     if uid:
@@ -140,7 +138,6 @@ def execute_trial(
     known = getattr(storage, "known", None)
     with known(frozen) if known is not None else contextlib.nullcontext():
         trial = optuna.trial.Trial(study, tid)
-    set_trial_user_attrs(storage, tid, {HOST: socket.gethostname(), SLOT: slot, PID: os.getpid()})
     params = complete_params(spec.space, frozen.params)
     started = time.monotonic()
     state: TrialState
@@ -165,6 +162,8 @@ def execute_trial(
         )
     else:
         reporter = OptunaReporter(trial, should_stop, spec.primary.name, host.report_writer)
+    who = {HOST: socket.gethostname(), SLOT: slot, PID: os.getpid()}
+    reporter.write(set_trial_user_attrs, storage, tid, who)  # where the reports go: first
     work: Any
     if spec.own_code:  # train: the user's own function or program
         from automl.usercode.own_trial import OwnTrial

@@ -6,8 +6,9 @@ the background, in order, by the process' one report writer (:attr:`TrialHost.re
 <automl.runner.host.TrialHost.report_writer>`): a write to PostgreSQL between two epochs takes
 about 2 ms, five of them 2% of a 0.5 s trial (BENCHMARKS.md). A write that fails raises at the
 next report, or when the trial's reports are flushed: before its checkpoint is recorded and
-before its outcome is written (:func:`run_flushed`). With a pruner, each report is written
-before the pruner is asked, as Optuna does.
+before its outcome is written (:func:`run_flushed`). The trial's first write, the worker's
+host, slot and pid, goes the same way (:meth:`OptunaReporter.write`). With a pruner, each
+report is written before the pruner is asked, as Optuna does.
 
 Several objectives: :class:`automl.runner.vectors.VectorReporter`.
 """
@@ -62,11 +63,25 @@ class OptunaReporter:
             if self._writer is None:  # Optuna's step: the epoch (your code's step)
                 self._trial.report(value, step=epoch)
             else:  # one writer thread: Optuna's trial is touched there alone, in order
-                if len(self._pending) >= MAX_PENDING:  # the storage is slow or away: wait for it
-                    self._settle(wait_for=1)
-                self._pending.append(self._writer.submit(self._trial.report, value, step=epoch))
+                self._submit(self._trial.report, value, step=epoch)
             if self.last is None or epoch >= self.last[0]:
                 self.last = (epoch, float(value))
+
+    def write(self, call: Callable[..., None], *args: Any) -> None:
+        """Another write of this trial's that nothing reads back while it trains (the worker's
+        host, slot and pid at its start): after the reports before it, in the background when
+        they are, and then its error raised as theirs is."""
+        if self._writer is None:
+            call(*args)
+        else:
+            self._settle()
+            self._submit(call, *args)
+
+    def _submit(self, call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        if len(self._pending) >= MAX_PENDING:  # the storage is slow or away: wait for it
+            self._settle(wait_for=1)
+        assert self._writer is not None
+        self._pending.append(self._writer.submit(call, *args, **kwargs))
 
     def flush(self, *, raise_errors: bool = True) -> None:
         """Wait until every report is written; raise the first write's error (if asked)."""

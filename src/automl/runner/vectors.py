@@ -99,6 +99,10 @@ class VectorReporter:
     def flush(self, *, raise_errors: bool = True) -> None:
         """Nothing to wait for: each vector is written as it is reported."""
 
+    def write(self, call: Callable[..., None], *args: Any) -> None:
+        """Another write of this trial's: now, as every write here is."""
+        call(*args)
+
     def report(self, epoch: int, value: Any) -> None:
         if self._should_stop():
             raise self._on_claim_lost()

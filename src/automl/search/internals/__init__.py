@@ -53,7 +53,7 @@ from automl.search.internals.rdb_queries import (
     top_trial_ids_rdb,
     trial_rows_rdb,
 )
-from automl.search.internals.rdb_trials import trials_by_id_rdb
+from automl.search.internals.rdb_trials import trial_by_number_rdb, trials_by_id_rdb
 from automl.search.internals.schema import open_rdb
 from automl.search.internals.studies import (
     CHECKED_AGAINST,
@@ -100,6 +100,7 @@ __all__ = [
     "trial_id",
     "trial_on",
     "trial_rows_rdb",
+    "trial_by_number_rdb",
     "trials_by_id_rdb",
     "under_cache",
     "write_outcome_rdb",
