@@ -40,18 +40,8 @@ def run_side(src: str, args: argparse.Namespace, folder: Path, tag: str) -> dict
     queue = f"ab-{uuid.uuid4().hex[:8]}"
     log = folder / f"workers-{tag}.log"
     automl = [sys.executable, "-m", "automl"]
-    with log.open("wb") as out:
-        pool = subprocess.Popen(
-            [*automl, "worker", "--broker", args.broker, "--storage", args.storage, "--queues",
-             queue, "--gpus", "none", "--concurrency", str(args.workers)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )  # fmt: skip
+    pool = start_pool(args, queue, args.workers, env, log)
     try:
-        deadline = time.monotonic() + 120
-        while log.read_text(errors="replace").count(" ready on queues ") < args.workers:
-            if time.monotonic() > deadline or pool.poll() is not None:
-                raise RuntimeError(f"the workers of {tag} did not start; see {log}")
-            time.sleep(0.5)
         walls = {}
         for kind, n in (("warm", 2 * args.workers), ("run", args.trials)):
             name = f"ab-{tag}-{kind}-{uuid.uuid4().hex[:6]}"
@@ -75,6 +65,32 @@ def run_side(src: str, args: argparse.Namespace, folder: Path, tag: str) -> dict
         "gap_ms_median": round(1000 * statistics.median(gaps), 1),
         "gap_ms_mean": round(1000 * statistics.mean(gaps), 1),
     }
+
+
+def start_pool(
+    args: argparse.Namespace, queue: str, processes: int, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """``automl worker`` with ``processes`` CPU processes on ``queue`` (the machine's broker and
+    storage in ``args``), returned once every process logged that it is ready."""
+    with log.open("wb") as out:
+        pool = subprocess.Popen(
+            [sys.executable, "-m", "automl", "worker", "--broker", args.broker, "--storage",
+             args.storage, "--queues", queue, "--gpus", "none", "--concurrency", str(processes)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while log.read_text(errors="replace").count(" ready on queues ") < processes:
+        if time.monotonic() > deadline or pool.poll() is not None:
+            os.killpg(pool.pid, 15)
+            raise RuntimeError(f"automl worker did not start; see {log}")
+        time.sleep(0.5)
+    return pool
+
+
+def add_machine_services(p: argparse.ArgumentParser) -> None:
+    """``--storage`` and ``--broker``: the machine's PostgreSQL and Redis by default."""
+    p.add_argument("--storage", default="postgresql://postgres@127.0.0.1:5432/test")
+    p.add_argument("--broker", default="redis://127.0.0.1:6379/13")
 
 
 def slot_times(text: str, study: str) -> tuple[list[float], list[float]]:
@@ -104,8 +120,7 @@ def main() -> int:
     p.add_argument("--pairs", type=int, default=3)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--trials", type=int, default=240)
-    p.add_argument("--storage", default="postgresql://postgres@127.0.0.1:5432/test")
-    p.add_argument("--broker", default="redis://127.0.0.1:6379/13")
+    add_machine_services(p)
     args = p.parse_args()
     folder = Path(f"/tmp/automl-fleet-ab-{uuid.uuid4().hex[:6]}")
     folder.mkdir()

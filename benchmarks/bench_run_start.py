@@ -39,6 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_fleet import FUNCTION_YAML  # noqa: E402 - the same study file as bench_fleet.py
+from bench_fleet_ab import add_machine_services, start_pool  # noqa: E402
 
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", re.M)
 
@@ -94,28 +95,16 @@ def imports_done_s(modules: list[str], env: dict[str, str]) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--storage", default="postgresql://postgres@127.0.0.1:5432/test")
-    p.add_argument("--broker", default="redis://127.0.0.1:6379/13")
+    add_machine_services(p)
     args = p.parse_args()
     folder = Path(f"/tmp/automl-run-start-{uuid.uuid4().hex[:6]}")
     folder.mkdir()
     src = HERE.parent / "src"
     env = dict(os.environ, PYTHONPATH=f"{src}:{HERE}", FLEET_EPOCH_SLEEP_S="0")
     queue = f"start-{uuid.uuid4().hex[:8]}"
-    log = folder / "worker.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "automl", "worker", "--broker", args.broker, "--storage",
-             args.storage, "--queues", queue, "--gpus", "none", "--concurrency", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )  # fmt: skip
+    worker = start_pool(args, queue, 1, env, folder / "worker.log")
     rows: dict[str, list[float]] = {}
     try:
-        deadline = time.monotonic() + 120
-        while " ready on queues " not in log.read_text(errors="replace"):
-            if time.monotonic() > deadline or worker.poll() is not None:
-                raise RuntimeError(f"the worker did not start; see {log}")
-            time.sleep(0.5)
         run_once(args, folder, queue, env, importtime=False)  # warm the disk cache and the worker
         for _ in range(args.repeats):
             first, wall, _ = run_once(args, folder, queue, env, importtime=False)

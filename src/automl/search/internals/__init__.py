@@ -17,7 +17,7 @@ Why each is worth it (statements or reads saved per trial) is written where it i
 - :mod:`.cached`: Optuna's cache in front of an RDB storage.
 - :mod:`.rdb`: sessions and table models of the RDB storage; writes in one transaction.
 - :mod:`.create`: several new trials in one transaction on PostgreSQL.
-- :mod:`.rdb_trials`: several trials of an RDB storage read whole with plain queries.
+- :mod:`.rdb_trials`: trials of an RDB storage read whole with plain queries (two statements).
 - :mod:`.rdb_queries`: what ``automl status`` asks an RDB storage's tables directly.
 - :mod:`.outcome`: a trial's last attributes, values and state in one transaction.
 - :mod:`.schema`: an RDB storage opened without Alembic when its schema is current.
