@@ -354,6 +354,11 @@ def test_trials_by_id_rdb_builds_the_trials_optuna_builds(rdb_url: str, study_na
         }
     assert isinstance(read[0].distributions["width"], IntDistribution)
     assert isinstance(read[0].distributions["opt"], CategoricalDistribution)
+    # Child rows read in chunks of trials (each id is bound five times): the same trials.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("automl.search.internals.rdb_trials.CHUNK", 2)
+        chunked = internals.trials_by_id_rdb(storage, internals.study_id(study), wanted)
+    assert [repr(t) for t in chunked] == [repr(t) for t in read]
     # One trial by its number, as a worker reads the trial it is sent.
     for trial in trials:
         one = internals.trial_by_number_rdb(storage, internals.study_id(study), trial.number)

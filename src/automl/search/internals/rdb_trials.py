@@ -26,6 +26,8 @@ from optuna.trial import FrozenTrial
 
 from automl.search.internals.rdb import rdb_models, rdb_of, rdb_session
 
+CHUNK = 2000  # trials whose child rows one statement reads
+
 
 def trials_by_id_rdb(storage: BaseStorage, study_id: int, trial_ids: set[int]) -> list[FrozenTrial]:
     """The study's trials ``trial_ids`` whole, by number: two queries however many trials, rows
@@ -69,7 +71,12 @@ def _read(session: Any, where: Any) -> list[FrozenTrial]:
         tid: {"values": {}, "params": [], "user": {}, "system": {}, "steps": {}}
         for tid, *_ in trials
     }
-    rows = session.execute(_children(m, sorted(by_id))).all() if by_id else []
+    ids = sorted(by_id)
+    rows = [  # each id is bound five times: chunks keep SQLite and PostgreSQL within their limits
+        row
+        for at in range(0, len(ids), CHUNK)
+        for row in session.execute(_children(m, ids[at : at + CHUNK])).all()
+    ]
     for tid, kind, n, text, number, more in rows:
         parts = by_id[tid]
         if kind == "v":
