@@ -18,7 +18,7 @@ per repeat, interleaved, each a fresh process timed from its start:
   are done (its exit left out: Python's last garbage collection of all those modules takes
   about 0.25 s here, which ``automl`` skips): the floor no code of ours can go below while it
   uses these libraries.
-- **python**: ``python -c pass``.
+- **python**: the same fresh process importing nothing: Python's own start.
 
 Medians over ``--repeats``. Nothing else should run meanwhile. The last line is JSON.
 """
@@ -72,12 +72,6 @@ def run_once(args: argparse.Namespace, folder: Path, queue: str, env: dict[str, 
     return first_start_s(args.storage, name, t0), wall, done.stderr
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
-
-
 def imports_done_s(modules: list[str], env: dict[str, str]) -> float:
     """A fresh process importing ``modules``: its start until they are imported."""
     program = (
@@ -119,9 +113,7 @@ def main() -> int:
                 rows.setdefault(f"-X importtime: {kind} self s", []).append(total)
             libraries = [m for _, m in found if owner(m) == "libraries"]
             rows.setdefault("libraries alone s", []).append(imports_done_s(libraries, env))
-            rows.setdefault("python -c pass s", []).append(
-                timed([sys.executable, "-c", "pass"], env)
-            )
+            rows.setdefault("python -c pass s", []).append(imports_done_s([], env))
     finally:
         os.killpg(worker.pid, 15)
         worker.wait(timeout=60)
